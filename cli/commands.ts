@@ -1,0 +1,296 @@
+/**
+ * The command-line surface as data: every command, flag, default and help
+ * line lives here, so the parser, `--help` and the docs agree.
+ */
+
+/** How a flag's value is read and checked. */
+export type FlagType =
+  | "boolean"
+  | "string"
+  | "port"
+  | "duration"
+  | "address"
+  | "name"
+  | "level"
+  | "fingerprint";
+
+/** One flag of one command. */
+export interface FlagSpec {
+  name: string;
+  short?: string;
+  type: FlagType;
+  /** Placeholder shown in usage, e.g. PATH. */
+  value?: string;
+  default?: string;
+  /** Environment variable consulted when the flag is absent. */
+  env?: string;
+  help: string;
+}
+
+/** One subcommand. */
+export interface CommandSpec {
+  name: string;
+  summary: string;
+  usage: string;
+  /** Positional arguments: names, in order; a `?` suffix marks optional ones. */
+  positionals: string[];
+  flags: FlagSpec[];
+  /** Paragraphs shown after the flags in `chat COMMAND --help`. */
+  notes?: string[];
+}
+
+const registryFlag: FlagSpec = {
+  name: "registry",
+  type: "address",
+  value: "HOST:PORT",
+  default: "127.0.0.1:15600",
+  env: "CHAT_REGISTRY",
+  help: "registry to use",
+};
+const fingerprintFlag: FlagSpec = {
+  name: "registry-fingerprint",
+  type: "fingerprint",
+  value: "sha256:HEX",
+  env: "CHAT_REGISTRY_FINGERPRINT",
+  help: "pin the registry certificate instead of trusting it on first use",
+};
+const userFlag: FlagSpec = {
+  name: "user",
+  type: "name",
+  value: "NAME",
+  env: "CHAT_USER",
+  help: "account name (the password comes from CHAT_PASSWORD or a prompt)",
+};
+const jsonFlag: FlagSpec = {
+  name: "json",
+  type: "boolean",
+  help: "print JSON instead of text",
+};
+
+/** Every command `chat` understands. */
+export const COMMANDS: CommandSpec[] = [
+  {
+    name: "registry",
+    summary: "run the registry: accounts, presence and rooms",
+    usage:
+      "chat registry [--host 0.0.0.0] [--port 15600] [--udp-port 15500] [--db PATH]\n" +
+      "              [--tls-cert FILE --tls-key FILE] [--heartbeat-interval 1s]\n" +
+      "              [--heartbeat-ttl 3s] [--idle-timeout 0]",
+    positionals: [],
+    flags: [
+      {
+        name: "host",
+        type: "string",
+        value: "HOST",
+        default: "0.0.0.0",
+        help: "address to listen on",
+      },
+      {
+        name: "port",
+        type: "port",
+        value: "PORT",
+        default: "15600",
+        help: "TCP (TLS) port; 0 picks a free one",
+      },
+      {
+        name: "udp-port",
+        type: "port",
+        value: "PORT",
+        default: "15500",
+        help: "UDP heartbeat port; 0 picks a free one",
+      },
+      {
+        name: "db",
+        type: "string",
+        value: "PATH",
+        help: "SQLite database file (default $CHAT_HOME/registry.db)",
+      },
+      {
+        name: "tls-cert",
+        type: "string",
+        value: "FILE",
+        help: "PEM certificate to serve instead of the self-signed one",
+      },
+      {
+        name: "tls-key",
+        type: "string",
+        value: "FILE",
+        help: "PEM private key for --tls-cert",
+      },
+      {
+        name: "heartbeat-interval",
+        type: "duration",
+        value: "DURATION",
+        default: "1s",
+        help: "how often peers send a heartbeat",
+      },
+      {
+        name: "heartbeat-ttl",
+        type: "duration",
+        value: "DURATION",
+        default: "3s",
+        help: "silence after which a peer is offline",
+      },
+      {
+        name: "idle-timeout",
+        type: "duration",
+        value: "DURATION",
+        default: "0",
+        help: "log out sessions with no user action for this long (0 = never)",
+      },
+      {
+        name: "log-level",
+        type: "level",
+        value: "LEVEL",
+        default: "info",
+        help: "debug, info, warn or error",
+      },
+      {
+        name: "log-file",
+        type: "string",
+        value: "PATH",
+        help: "append logs to this file instead of stderr",
+      },
+    ],
+    notes: [
+      "Prints `chat registry listening on HOST:PORT (udp PORT) fingerprint sha256:HEX`",
+      "and then the database path, and serves until SIGINT or SIGTERM.",
+    ],
+  },
+  {
+    name: "peer",
+    summary:
+      "log in and chat: the interactive shell, or JSON lines with --json",
+    usage:
+      "chat peer [--registry HOST:PORT] [--port 0] [--user NAME] [--signup] [--replace] [--json]",
+    positionals: [],
+    flags: [
+      registryFlag,
+      {
+        name: "port",
+        type: "port",
+        value: "PORT",
+        default: "0",
+        help: "port for direct peer-to-peer connections; 0 picks a free one",
+      },
+      userFlag,
+      {
+        name: "signup",
+        type: "boolean",
+        help: "create the account first if it does not exist",
+      },
+      {
+        name: "replace",
+        type: "boolean",
+        help: "end an older session of the same user instead of refusing",
+      },
+      {
+        name: "json",
+        type: "boolean",
+        help: "scripting mode: commands on stdin, JSON lines on stdout",
+      },
+      fingerprintFlag,
+    ],
+    notes: [
+      "Type /help in the shell for its commands; see docs/json-mode.md for --json.",
+    ],
+  },
+  {
+    name: "signup",
+    summary: "create an account",
+    usage: "chat signup [--registry HOST:PORT] [--user NAME]",
+    positionals: [],
+    flags: [registryFlag, userFlag, jsonFlag, fingerprintFlag],
+  },
+  {
+    name: "who",
+    summary: "list online users",
+    usage: "chat who [--detailed] [--json]",
+    positionals: [],
+    flags: [
+      {
+        name: "detailed",
+        short: "l",
+        type: "boolean",
+        help: "show address and status too",
+      },
+      jsonFlag,
+      registryFlag,
+      userFlag,
+      fingerprintFlag,
+    ],
+  },
+  {
+    name: "search",
+    summary:
+      "look a user up: online (with address), offline (last seen) or unknown",
+    usage: "chat search NAME [--json]",
+    positionals: ["NAME"],
+    flags: [jsonFlag, registryFlag, userFlag, fingerprintFlag],
+    notes: [
+      "Exits 0 when NAME exists (online or offline), 1 when it does not.",
+    ],
+  },
+  {
+    name: "send",
+    summary: "send a file or stdin directly to a user",
+    usage: "chat send NAME [FILE|-] [--name NAME]",
+    positionals: ["NAME", "FILE?"],
+    flags: [
+      {
+        name: "name",
+        type: "string",
+        value: "NAME",
+        help:
+          "file name the receiver sees (default: the file's name, or stdin)",
+      },
+      registryFlag,
+      userFlag,
+      fingerprintFlag,
+    ],
+    notes: [
+      "Streams in constant memory; `tar c dir | chat send bob -` works.",
+      "Exits 0 only after the receiver has verified the SHA-256 of every byte.",
+    ],
+  },
+  {
+    name: "receive",
+    summary: "wait for a file and write it to a file, a folder or stdout",
+    usage: "chat receive [--from NAME] [-o PATH|-] [--timeout 0]",
+    positionals: [],
+    flags: [
+      {
+        name: "from",
+        type: "name",
+        value: "NAME",
+        help: "accept only offers from this user",
+      },
+      {
+        name: "output",
+        short: "o",
+        type: "string",
+        value: "PATH|-",
+        help:
+          "where to write: a file, a folder, or - for stdout (default: downloads)",
+      },
+      {
+        name: "timeout",
+        type: "duration",
+        value: "DURATION",
+        default: "0",
+        help: "give up if no offer arrives in time (0 = wait forever)",
+      },
+      registryFlag,
+      userFlag,
+      fingerprintFlag,
+    ],
+    notes: [
+      "`chat receive -o - | tar x` unpacks what `tar c dir | chat send` sent.",
+    ],
+  },
+];
+
+/** Looks a command up by name. */
+export function findCommand(name: string): CommandSpec | undefined {
+  return COMMANDS.find((c) => c.name === name);
+}

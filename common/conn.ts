@@ -1,0 +1,278 @@
+/**
+ * A framed connection: one reader, one writer, a capped send queue.
+ *
+ * Whoever owns a FramedConn reads it with `frames()` in one async function and
+ * closes it in that function's `finally`. Control messages are queued and
+ * written by a single pump; the queue is counted and a peer that stops reading
+ * is cut off once it passes `maxQueuedBytes`, so it never stalls anyone else.
+ * File data goes through `sendData`, which waits for the bytes to be written,
+ * so TCP backpressure paces the sender.
+ */
+import {
+  encodeFrame,
+  type Frame,
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  FramingError,
+  MAX_FRAME_BYTES,
+  writeHeader,
+} from "../wire/frame.ts";
+import { encodeJson } from "../wire/decode.ts";
+
+/** The byte stream under a FramedConn; Deno.Conn and Deno.TlsConn satisfy it. */
+export interface ByteConn {
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
+  close(): void;
+}
+
+/** Tunable caps of one connection. */
+export interface ConnLimits {
+  /** Largest frame payload accepted. */
+  maxFrameBytes: number;
+  /** Bytes of queued control frames after which the peer is dropped. */
+  maxQueuedBytes: number;
+  /** Size of the buffer each read fills. */
+  readBufferBytes: number;
+}
+
+/** Defaults suited to a control connection. */
+export const DEFAULT_LIMITS: ConnLimits = {
+  maxFrameBytes: MAX_FRAME_BYTES,
+  maxQueuedBytes: 4 * 1024 * 1024,
+  readBufferBytes: 16 * 1024,
+};
+
+/** Raised by `sendData` when the connection is gone. */
+export class ConnClosedError extends Error {
+  override name = "ConnClosedError";
+}
+
+/** Why a connection ended, as seen by its owner. */
+export type CloseReason = "eof" | "error" | "overflow" | "framing" | "local";
+
+/** A connection that speaks frames. See the module doc for the ownership rules. */
+export class FramedConn {
+  readonly #conn: ByteConn;
+  readonly #limits: ConnLimits;
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #written = 0;
+  #enqueued = 0;
+  #pumping = false;
+  #waiters: {
+    until: number;
+    resolve: () => void;
+    reject: (e: Error) => void;
+  }[] = [];
+  #closed = false;
+  #closeReason: CloseReason | null = null;
+  #closeListeners: ((reason: CloseReason) => void)[] = [];
+
+  constructor(conn: ByteConn, limits: Partial<ConnLimits> = {}) {
+    this.#conn = conn;
+    this.#limits = { ...DEFAULT_LIMITS, ...limits };
+  }
+
+  /** True once closed by either side. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Why the connection closed, or null while open. */
+  get closeReason(): CloseReason | null {
+    return this.#closeReason;
+  }
+
+  /** Bytes queued but not yet written. */
+  get queuedBytes(): number {
+    return this.#queued;
+  }
+
+  /** Calls `fn` once when the connection closes. */
+  onClose(fn: (reason: CloseReason) => void): void {
+    if (this.#closed) fn(this.#closeReason!);
+    else this.#closeListeners.push(fn);
+  }
+
+  /**
+   * Yields frames until the peer closes. Throws FramingError on a framing
+   * violation. A yielded payload stays valid only until the next frame is
+   * requested: copy it to keep it.
+   */
+  async *frames(): AsyncGenerator<Frame> {
+    const decoder = new FrameDecoder(this.#limits.maxFrameBytes);
+    const buf = new Uint8Array(this.#limits.readBufferBytes);
+    while (!this.#closed) {
+      let n: number | null;
+      try {
+        n = await this.#conn.read(buf);
+      } catch {
+        // A reset, a failed TLS handshake or a vanished socket: the peer's
+        // fault, and all of them end this connection only.
+        this.close("error");
+        return;
+      }
+      if (n === null) {
+        if (decoder.pending && !this.#closed) {
+          this.close("framing");
+          throw new FramingError("connection ended inside a frame");
+        }
+        this.close("eof");
+        return;
+      }
+      const { frames, error } = decoder.push(buf.subarray(0, n));
+      for (const frame of frames) {
+        yield frame;
+        if (this.#closed) return;
+      }
+      if (error) {
+        this.close("framing");
+        throw new FramingError(error);
+      }
+    }
+  }
+
+  /** Queues a control message. Returns false if it was not queued. */
+  send(msg: object): boolean {
+    return this.sendFrame(encodeFrame("control", encodeJson(msg)));
+  }
+
+  /** Queues an encoded frame. Drops the connection when the queue overflows. */
+  sendFrame(frame: Uint8Array): boolean {
+    if (this.#closed) return false;
+    if (this.#queued + frame.length > this.#limits.maxQueuedBytes) {
+      this.close("overflow");
+      return false;
+    }
+    this.#queue.push(frame);
+    this.#queued += frame.length;
+    this.#enqueued += frame.length;
+    if (!this.#pumping) this.#pump();
+    return true;
+  }
+
+  /**
+   * Writes a data frame and resolves once it (and everything queued before it)
+   * has been handed to the socket. `payload` may be any size up to the frame limit.
+   */
+  async sendData(payload: Uint8Array): Promise<void> {
+    const frame = new Uint8Array(FRAME_HEADER_BYTES + payload.length);
+    writeHeader(frame, "data", payload.length);
+    frame.set(payload, FRAME_HEADER_BYTES);
+    await this.sendPrepared(frame);
+  }
+
+  /**
+   * Like sendData for a buffer that already holds a data frame header in its
+   * first FRAME_HEADER_BYTES; avoids a copy on the hot path.
+   */
+  async sendPrepared(frame: Uint8Array): Promise<void> {
+    if (this.#closed) throw new ConnClosedError("connection is closed");
+    this.#queue.push(frame);
+    this.#queued += frame.length;
+    this.#enqueued += frame.length;
+    const until = this.#enqueued;
+    const done = new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ until, resolve, reject });
+    });
+    if (!this.#pumping) this.#pump();
+    await done;
+  }
+
+  /** Resolves when everything queued so far is written. */
+  async flush(): Promise<void> {
+    if (this.#written >= this.#enqueued) return;
+    if (this.#closed) throw new ConnClosedError("connection is closed");
+    const until = this.#enqueued;
+    await new Promise<void>((resolve, reject) => {
+      this.#waiters.push({ until, resolve, reject });
+    });
+  }
+
+  /** Closes the connection; idempotent. Pending data waiters are rejected. */
+  close(reason: CloseReason = "local"): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closeReason = reason;
+    this.#queue = [];
+    this.#queued = 0;
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the runtime: nothing left to release.
+    }
+    const err = new ConnClosedError("connection closed");
+    for (const w of this.#waiters.splice(0)) w.reject(err);
+    for (const fn of this.#closeListeners.splice(0)) fn(reason);
+  }
+
+  /** Sends what is queued, then closes; bounded by `timeoutMs`. */
+  async closeAfterFlush(timeoutMs = 1000): Promise<void> {
+    if (this.#closed) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        this.flush(),
+        new Promise((resolve) => timer = setTimeout(resolve, timeoutMs)),
+      ]);
+    } catch {
+      // Closed while flushing: nothing more to send.
+    } finally {
+      clearTimeout(timer);
+      this.close("local");
+    }
+  }
+
+  async #pump(): Promise<void> {
+    this.#pumping = true;
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        const chunk = this.#take();
+        let off = 0;
+        while (off < chunk.length) {
+          off += await this.#conn.write(chunk.subarray(off));
+        }
+        this.#queued -= chunk.length;
+        this.#written += chunk.length;
+        this.#settle();
+      }
+    } catch {
+      this.close("error");
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /** Takes queued frames, coalescing small ones into one write. */
+  #take(): Uint8Array {
+    const first = this.#queue[0]!;
+    if (this.#queue.length === 1 || first.length >= 64 * 1024) {
+      return this.#queue.shift()!;
+    }
+    let n = 0;
+    let total = 0;
+    while (
+      n < this.#queue.length && total + this.#queue[n]!.length <= 64 * 1024
+    ) {
+      total += this.#queue[n]!.length;
+      n++;
+    }
+    if (n <= 1) return this.#queue.shift()!;
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (const part of this.#queue.splice(0, n)) {
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
+  }
+
+  #settle(): void {
+    if (this.#waiters.length === 0) return;
+    const ready = this.#waiters.filter((w) => w.until <= this.#written);
+    if (ready.length === 0) return;
+    this.#waiters = this.#waiters.filter((w) => w.until > this.#written);
+    for (const w of ready) w.resolve();
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * The UDP heartbeat datagram.
+ *
+ * A heartbeat names a session by its public id and proves knowledge of the
+ * session's secret token with an HMAC over the id and a counter that only
+ * grows. The token itself never crosses the (unencrypted) UDP path, a captured
+ * datagram cannot be replayed, and a datagram naming only a user is
+ * meaningless.
+ *
+ * Layout (44 bytes): "CHB" | version u8 | session id (16 bytes) |
+ * counter u64 BE | first 16 bytes of HMAC-SHA256(token, the 28 bytes before).
+ */
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { MAX_DATAGRAM_BYTES } from "./limits.ts";
+import type { Decoded } from "./decode.ts";
+
+/** Size of every heartbeat datagram. */
+export const HEARTBEAT_BYTES = 44;
+const MAGIC = [0x43, 0x48, 0x42]; // "CHB"
+const VERSION = 1;
+const SIGNED_BYTES = 28;
+const MAC_BYTES = 16;
+
+/** A heartbeat whose layout is valid; its MAC is not yet verified. */
+export interface Heartbeat {
+  /** Session id, 32 lower-case hex characters. */
+  session: string;
+  /** Monotonic counter chosen by the peer. */
+  seq: number;
+  /** The raw datagram, kept for MAC verification. */
+  bytes: Uint8Array;
+}
+
+/** Builds a heartbeat for a session; `token` is the raw secret. */
+export function encodeHeartbeat(
+  session: string,
+  seq: number,
+  token: Uint8Array,
+): Uint8Array {
+  const out = new Uint8Array(HEARTBEAT_BYTES);
+  out.set(MAGIC, 0);
+  out[3] = VERSION;
+  out.set(hexToBytes(session), 4);
+  new DataView(out.buffer).setBigUint64(20, BigInt(seq));
+  const mac = createHmac("sha256", token).update(out.subarray(0, SIGNED_BYTES))
+    .digest();
+  out.set(mac.subarray(0, MAC_BYTES), SIGNED_BYTES);
+  return out;
+}
+
+/** Parses a datagram's layout. Never throws. */
+export function decodeHeartbeat(bytes: Uint8Array): Decoded<Heartbeat> {
+  if (bytes.length > MAX_DATAGRAM_BYTES) {
+    return {
+      ok: false,
+      reason: `datagram exceeds ${MAX_DATAGRAM_BYTES} bytes`,
+    };
+  }
+  if (bytes.length !== HEARTBEAT_BYTES) {
+    return {
+      ok: false,
+      reason: `heartbeat must be ${HEARTBEAT_BYTES} bytes, got ${bytes.length}`,
+    };
+  }
+  if (
+    bytes[0] !== MAGIC[0] || bytes[1] !== MAGIC[1] || bytes[2] !== MAGIC[2]
+  ) {
+    return { ok: false, reason: "not a heartbeat datagram" };
+  }
+  if (bytes[3] !== VERSION) {
+    return { ok: false, reason: `unsupported heartbeat version ${bytes[3]}` };
+  }
+  const seq = new DataView(bytes.buffer, bytes.byteOffset, bytes.length)
+    .getBigUint64(20);
+  if (seq > BigInt(Number.MAX_SAFE_INTEGER)) {
+    return { ok: false, reason: "heartbeat counter out of range" };
+  }
+  return {
+    ok: true,
+    msg: {
+      session: bytesToHex(bytes.subarray(4, 20)),
+      seq: Number(seq),
+      bytes,
+    },
+  };
+}
+
+/** True when the heartbeat's MAC was made with `token`. Constant time. */
+export function verifyHeartbeat(hb: Heartbeat, token: Uint8Array): boolean {
+  const mac = createHmac("sha256", token).update(
+    hb.bytes.subarray(0, SIGNED_BYTES),
+  ).digest().subarray(0, MAC_BYTES);
+  return timingSafeEqual(mac, hb.bytes.subarray(SIGNED_BYTES, HEARTBEAT_BYTES));
+}
+
+/** Lower-case hex of bytes. */
+export function bytesToHex(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  return s;
+}
+
+/** Bytes of an even-length hex string (callers pass validated hex). */
+export function hexToBytes(hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) {
+    out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  }
+  return out;
+}

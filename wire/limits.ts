@@ -1,0 +1,38 @@
+/**
+ * Named limits shared by both ends of every connection. Changing one is a
+ * protocol change: keep docs/protocol.md in step.
+ */
+
+/** Protocol version carried by the first message of every connection. */
+export const PROTOCOL_VERSION = 1;
+
+/** User and room names: case-insensitive, stored lower-case. */
+export const NAME_PATTERN = /^[a-z0-9_.-]{1,32}$/;
+
+/** Shortest acceptable password at sign-up. */
+export const MIN_PASSWORD_CHARS = 8;
+/** Longest password we are willing to hash. */
+export const MAX_PASSWORD_CHARS = 1024;
+
+/** Longest chat or room message. */
+export const MAX_TEXT_CHARS = 8192;
+/** Longest status text. */
+export const MAX_STATUS_CHARS = 140;
+/** Longest room description. */
+export const MAX_DESCRIPTION_CHARS = 280;
+/** Largest room capacity. */
+export const MAX_ROOM_CAPACITY = 1000;
+/** Longest file name accepted on the wire; receivers sanitise and shorten it. */
+export const MAX_WIRE_FILE_NAME_CHARS = 16384;
+
+/** Largest UDP datagram either side accepts. */
+export const MAX_DATAGRAM_BYTES = 1200;
+
+/** Most entries any list reply carries; replies say when they were cut. */
+export const MAX_LIST_ITEMS = 2000;
+
+/** Longest PEM certificate a peer may register. */
+export const MAX_CERT_CHARS = 4096;
+
+/** Longest introduction ticket. */
+export const MAX_TICKET_CHARS = 2048;

@@ -1,0 +1,335 @@
+/**
+ * The message catalog: every control message of every connection, as data.
+ *
+ * Three conversations use the same frames: peer→registry requests, registry→peer
+ * replies and events, and peer↔peer messages. Each table maps a `type` to the
+ * shape of its other fields; the TypeScript unions are inferred from the tables,
+ * so the validator and the types can never disagree.
+ */
+import {
+  arr,
+  bool,
+  type Field,
+  type Infer,
+  int,
+  nullable,
+  obj,
+  oneOf,
+  opt,
+  type Shape,
+  str,
+} from "./schema.ts";
+import {
+  MAX_CERT_CHARS,
+  MAX_DESCRIPTION_CHARS,
+  MAX_LIST_ITEMS,
+  MAX_PASSWORD_CHARS,
+  MAX_ROOM_CAPACITY,
+  MAX_STATUS_CHARS,
+  MAX_TEXT_CHARS,
+  MAX_TICKET_CHARS,
+  MAX_WIRE_FILE_NAME_CHARS,
+} from "./limits.ts";
+
+/** A user name as sent on the wire: any case, normalised by the receiver. */
+export const userName: Field<string> = str({
+  min: 1,
+  max: 32,
+  pattern: /^[A-Za-z0-9_.-]{1,32}$/,
+  what: "name (letters, digits, _ . - up to 32)",
+});
+/** A room name: the same rule as user names. */
+export const roomName: Field<string> = userName;
+
+const counter = int(0, Number.MAX_SAFE_INTEGER);
+const password = str({ min: 1, max: MAX_PASSWORD_CHARS });
+const text = str({ min: 1, max: MAX_TEXT_CHARS });
+const statusText = str({ max: MAX_STATUS_CHARS });
+const isoTime = str({ max: 40 });
+const host = str({ min: 1, max: 255 });
+const port = int(0, 65535);
+const hex64 = str({
+  min: 64,
+  max: 64,
+  pattern: /^[0-9a-f]{64}$/,
+  what: "SHA-256 hex digest",
+});
+const transferId = str({
+  min: 1,
+  max: 64,
+  pattern: /^[A-Za-z0-9_-]+$/,
+  what: "transfer id",
+});
+const b64url = (min: number, max: number) =>
+  str({ min, max, pattern: /^[A-Za-z0-9_-]*$/, what: "base64url value" });
+const reason = str({ max: 500 });
+/**
+ * Session kinds: "peer" is an interactive session with presence; "tool" is a
+ * one-shot command (who, search, send) that is never shown online; "receive"
+ * is `chat receive`, not shown online but reachable for file offers.
+ */
+const sessionKind = oneOf("peer", "tool", "receive");
+
+/** Requests a peer sends to the registry; each also carries a numeric `id`. */
+export const REQUESTS = {
+  hello: { v: int(0, 65535), client: opt(str({ max: 100 })) },
+  signup: { user: userName, password },
+  login: {
+    user: userName,
+    password,
+    kind: sessionKind,
+    p2p_port: opt(port),
+    cert: opt(str({ min: 1, max: MAX_CERT_CHARS })),
+    key: opt(b64url(43, 43)),
+    replace: opt(bool),
+  },
+  logout: {},
+  active: {},
+  search: { user: userName },
+  who: { detailed: opt(bool) },
+  status: { text: opt(statusText) },
+  profile: { user: userName },
+  friend_request: { user: userName },
+  friend_accept: { user: userName },
+  friend_decline: { user: userName },
+  friend_remove: { user: userName },
+  friends: {},
+  requests: {},
+  block: { user: userName },
+  unblock: { user: userName },
+  blocks: {},
+  introduce: { user: userName, purpose: oneOf("chat", "file") },
+  offline_send: { to: userName, text },
+  offline_fetch: {},
+  offline_ack: { ids: arr(counter, MAX_LIST_ITEMS) },
+  room_create: {
+    room: roomName,
+    password: opt(password),
+    capacity: opt(int(1, MAX_ROOM_CAPACITY)),
+    description: opt(str({ max: MAX_DESCRIPTION_CHARS })),
+  },
+  rooms: { detailed: opt(bool) },
+  room_join: { room: roomName, password: opt(password) },
+  room_leave: { room: roomName },
+  room_members: { room: roomName },
+  room_invite: { room: roomName, user: userName },
+  invites: {},
+  invite_accept: { room: roomName },
+  invite_decline: { room: roomName },
+  room_kick: { room: roomName, user: userName },
+  room_owner: { room: roomName, user: userName },
+} as const satisfies Record<string, Shape>;
+
+const onlineUser = {
+  user: userName,
+  host: opt(host),
+  port: opt(port),
+  status: opt(statusText),
+};
+const member = {
+  user: userName,
+  online: bool,
+  role: oneOf("owner", "member"),
+};
+const roomInfo = {
+  room: roomName,
+  description: opt(str({ max: MAX_DESCRIPTION_CHARS })),
+  members: opt(int(0, MAX_ROOM_CAPACITY)),
+  capacity: opt(int(1, MAX_ROOM_CAPACITY)),
+  locked: opt(bool),
+  owner: opt(userName),
+};
+const roomState = {
+  room: roomName,
+  owner: userName,
+  members: arr(obj(member), MAX_ROOM_CAPACITY),
+};
+const list = <F extends Field<unknown>>(item: F) => arr(item, MAX_LIST_ITEMS);
+
+/** The data of a successful reply, per request type. */
+export const REPLIES = {
+  hello: {
+    v: int(0, 65535),
+    server: str({ max: 100 }),
+    signing_key: b64url(43, 43),
+    udp_port: port,
+    heartbeat_interval_ms: int(1, 3_600_000),
+    heartbeat_ttl_ms: int(1, 3_600_000),
+  },
+  signup: { user: userName },
+  login: {
+    user: userName,
+    session: str({ min: 32, max: 32, pattern: /^[0-9a-f]{32}$/ }),
+    token: b64url(43, 43),
+    status: statusText,
+    host: host,
+  },
+  logout: {},
+  active: {},
+  search: {
+    user: userName,
+    online: bool,
+    host: opt(host),
+    port: opt(port),
+    last_seen: nullable(isoTime),
+    status: statusText,
+  },
+  who: { users: list(obj(onlineUser)), total: counter },
+  status: { status: statusText },
+  profile: {
+    user: userName,
+    status: statusText,
+    online: bool,
+    last_seen: nullable(isoTime),
+    since: isoTime,
+    friend: oneOf("none", "friends", "requested", "requested_you", "you"),
+  },
+  friend_request: { user: userName, state: oneOf("pending", "friends") },
+  friend_accept: { user: userName },
+  friend_decline: { user: userName },
+  friend_remove: { user: userName },
+  friends: {
+    friends: list(obj({ user: userName, online: bool, status: statusText })),
+  },
+  requests: { incoming: list(userName), outgoing: list(userName) },
+  block: { user: userName },
+  unblock: { user: userName },
+  blocks: { users: list(userName) },
+  introduce: {
+    user: userName,
+    host,
+    port,
+    cert: str({ min: 1, max: MAX_CERT_CHARS }),
+    ticket: str({ min: 1, max: MAX_TICKET_CHARS }),
+  },
+  offline_send: { to: userName, sent_at: isoTime },
+  offline_fetch: {
+    messages: list(obj({
+      id: counter,
+      from: userName,
+      text,
+      sent_at: isoTime,
+    })),
+  },
+  offline_ack: { deleted: counter },
+  room_create: { room: roomName },
+  rooms: { rooms: list(obj(roomInfo)) },
+  room_join: roomState,
+  room_leave: { room: roomName },
+  room_members: roomState,
+  room_invite: { room: roomName, user: userName },
+  invites: {
+    invites: list(obj({ room: roomName, from: userName, sent_at: isoTime })),
+  },
+  invite_accept: roomState,
+  invite_decline: { room: roomName },
+  room_kick: { room: roomName, user: userName },
+  room_owner: { room: roomName, user: userName },
+} as const satisfies { [K in keyof typeof REQUESTS]: Shape };
+
+/** Error codes a failed reply may carry, so programs need not parse prose. */
+export const ERROR_CODES = [
+  "invalid",
+  "version",
+  "auth",
+  "taken",
+  "not_found",
+  "offline",
+  "online",
+  "unavailable",
+  "throttled",
+  "forbidden",
+  "full",
+  "exists",
+  "limit",
+  "state",
+  "internal",
+] as const;
+/** A machine-readable error class. */
+export type ErrorCode = typeof ERROR_CODES[number];
+
+/** Events the registry pushes without being asked. */
+export const EVENTS = {
+  presence: { user: userName, online: bool },
+  friend_request: { from: userName },
+  friend_accepted: { user: userName },
+  friend_removed: { user: userName },
+  room_invite: { room: roomName, from: userName },
+  room_joined: { room: roomName, user: userName },
+  room_left: {
+    room: roomName,
+    user: userName,
+    reason: oneOf("left", "kicked", "deleted"),
+  },
+  room_owner: { room: roomName, user: userName },
+  blocked_update: {},
+  timeout: { reason: oneOf("heartbeat", "idle") },
+  session_ended: { reason: oneOf("replaced", "shutdown") },
+} as const satisfies Record<string, Shape>;
+
+/** Messages between two peers over an authenticated P2P connection. */
+export const P2P = {
+  p2p_hello: {
+    v: int(0, 65535),
+    ticket: str({ min: 1, max: MAX_TICKET_CHARS }),
+    sig: b64url(86, 86),
+    purpose: oneOf("chat", "file"),
+  },
+  p2p_welcome: { v: int(0, 65535), user: userName },
+  chat_request: { text: opt(text), id: opt(counter) },
+  chat_accept: {},
+  chat_reject: {},
+  chat_close: { reason },
+  msg: {
+    id: counter,
+    text,
+    room: opt(roomName),
+  },
+  ack: { id: counter, room: opt(roomName) },
+  file_offer: {
+    id: transferId,
+    name: str({ min: 0, max: MAX_WIRE_FILE_NAME_CHARS }),
+    size: nullable(counter),
+    room: opt(roomName),
+  },
+  file_accept: { id: transferId },
+  file_reject: { id: transferId, reason: opt(reason) },
+  file_cancel: { id: transferId, reason },
+  file_end: {
+    id: transferId,
+    size: counter,
+    sha256: hex64,
+  },
+  file_ok: { id: transferId, sha256: hex64 },
+  file_fail: { id: transferId, reason },
+  error: { reason },
+} as const satisfies Record<string, Shape>;
+
+type Union<T extends Record<string, Shape>, Extra = unknown> = {
+  [K in keyof T & string]: { type: K } & Infer<T[K]> & Extra;
+}[keyof T & string];
+
+/** Request type names. */
+export type RequestType = keyof typeof REQUESTS & string;
+/** A request from a peer to the registry. */
+export type Request = Union<typeof REQUESTS, { id: number }>;
+/** The request of one type. */
+export type RequestOf<K extends RequestType> = Extract<Request, { type: K }>;
+/** The data of a successful reply to a request of type K. */
+export type ReplyData<K extends RequestType> = Infer<(typeof REPLIES)[K]>;
+/** A reply as it travels: data is checked against REPLIES by the client. */
+export type Reply =
+  | { type: "reply"; id: number; ok: true; data: Record<string, unknown> }
+  | { type: "reply"; id: number; ok: false; error: string; code: ErrorCode };
+/** Event type names pushed by the registry. */
+export type EventType = keyof typeof EVENTS & string;
+/** An event pushed by the registry. */
+export type RegistryEvent = Union<typeof EVENTS>;
+/** Anything the registry sends. */
+export type ServerMessage = Reply | RegistryEvent;
+/** P2P message type names. */
+export type P2PType = keyof typeof P2P & string;
+/** A message between peers. */
+export type P2PMessage = Union<typeof P2P>;
+/** The P2P message of one type. */
+export type P2POf<K extends P2PType> = Extract<P2PMessage, { type: K }>;

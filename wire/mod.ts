@@ -1,0 +1,11 @@
+/**
+ * The chat wire protocol: frames, the message catalog, the one decoder of
+ * untrusted bytes, heartbeat datagrams and introduction tickets. Pure: no I/O.
+ */
+export * from "./frame.ts";
+export * from "./limits.ts";
+export * from "./messages.ts";
+export * from "./decode.ts";
+export * from "./datagram.ts";
+export * from "./ticket.ts";
+export type { Field, Infer, Shape } from "./schema.ts";
