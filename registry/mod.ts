@@ -1,8 +1,70 @@
-/** The registry: accounts, presence, rooms and introductions. */
+/** The registry: accounts, presence, rooms and introductions (`chat registry`). */
+import { join } from "node:path";
 import type { CommandContext } from "../main.ts";
+import { fileSink, type Level, Logger, stderrSink } from "../common/log.ts";
+import { chatHome } from "../common/paths.ts";
+import { showFingerprint } from "../common/tls.ts";
+import { loadIdentity } from "./identity.ts";
+import { Registry } from "./server.ts";
 
-/** `chat registry`. */
-export function registryMain(_ctx: CommandContext): Promise<number> {
-  console.error("chat: chat registry is not available yet");
-  return Promise.resolve(1);
+export { Registry, type RegistryOptions } from "./server.ts";
+export { loadIdentity, type RegistryIdentity } from "./identity.ts";
+export { SqliteStore } from "./sqlite_store.ts";
+export type { Store } from "./store.ts";
+
+/** `chat registry`: serves until SIGINT/SIGTERM, then exits 0. */
+export async function registryMain(ctx: CommandContext): Promise<number> {
+  const f = ctx.flags;
+  if (("tls-cert" in f) !== ("tls-key" in f)) {
+    console.error(
+      "chat: --tls-cert and --tls-key go together\nusage: chat registry --tls-cert FILE --tls-key FILE",
+    );
+    return 2;
+  }
+  const dbPath = (f.db as string | undefined) ??
+    join(chatHome(), "registry.db");
+  const sink = f["log-file"] ? fileSink(f["log-file"] as string) : stderrSink();
+  const logger = new Logger(f["log-level"] as Level, sink);
+  let registry: Registry;
+  try {
+    const identity = await loadIdentity(
+      Registry.stateDirFor(dbPath),
+      f["tls-cert"]
+        ? { certFile: f["tls-cert"] as string, keyFile: f["tls-key"] as string }
+        : undefined,
+    );
+    registry = await Registry.start({
+      host: f.host as string,
+      port: f.port as number,
+      udpPort: f["udp-port"] as number,
+      dbPath,
+      identity,
+      heartbeatIntervalMs: f["heartbeat-interval"] as number,
+      heartbeatTtlMs: f["heartbeat-ttl"] as number,
+      idleTimeoutMs: f["idle-timeout"] as number,
+      logger,
+    });
+  } catch (err) {
+    console.error(`chat: ${err instanceof Error ? err.message : err}`);
+    return 1;
+  }
+  const host = f.host as string;
+  console.log(
+    `chat registry listening on ${
+      host.includes(":") ? `[${host}]` : host
+    }:${registry.port} ` +
+      `(udp ${registry.udpPort}) fingerprint ${
+        showFingerprint(registry.fingerprint)
+      }`,
+  );
+  console.log(`database ${registry.dbPath}`);
+  logger.info("listening", { port: registry.port, udp: registry.udpPort });
+  if (!ctx.signal.aborted) {
+    await new Promise((resolve) =>
+      ctx.signal.addEventListener("abort", resolve, { once: true })
+    );
+  }
+  logger.info("shutting down");
+  await registry.close();
+  return 0;
 }

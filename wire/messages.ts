@@ -144,7 +144,7 @@ const roomState = {
   owner: userName,
   members: arr(obj(member), MAX_ROOM_CAPACITY),
 };
-const list = <F extends Field<unknown>>(item: F) => arr(item, MAX_LIST_ITEMS);
+const list = <T>(item: Field<T>) => arr(item, MAX_LIST_ITEMS);
 
 /** The data of a successful reply, per request type. */
 export const REPLIES = {
@@ -262,9 +262,10 @@ export const EVENTS = {
     reason: oneOf("left", "kicked", "deleted"),
   },
   room_owner: { room: roomName, user: userName },
-  blocked_update: {},
+  offline_waiting: { count: counter },
   timeout: { reason: oneOf("heartbeat", "idle") },
   session_ended: { reason: oneOf("replaced", "shutdown") },
+  error: { reason },
 } as const satisfies Record<string, Shape>;
 
 /** Messages between two peers over an authenticated P2P connection. */

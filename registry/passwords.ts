@@ -1,0 +1,85 @@
+/**
+ * Password hashing with scrypt (node:crypto), a random salt per hash and the
+ * parameters stored in the hash text so they can be raised later:
+ * `scrypt$N$r$p$SALT$HASH` with base64 salt and hash.
+ */
+import { randomBytes, scrypt, timingSafeEqual } from "node:crypto";
+
+/** scrypt cost parameters. */
+export interface ScryptParams {
+  N: number;
+  r: number;
+  p: number;
+}
+
+/** Interactive-login strength (about 50 ms on one core). */
+export const DEFAULT_SCRYPT: ScryptParams = { N: 16384, r: 8, p: 1 };
+
+const KEY_BYTES = 32;
+
+function derive(
+  password: string,
+  salt: Uint8Array,
+  params: ScryptParams,
+): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    scrypt(
+      password.normalize("NFC"),
+      salt,
+      KEY_BYTES,
+      { ...params, maxmem: 256 * params.N * params.r * params.p + 1024 * 1024 },
+      (err, key) => (err ? reject(err) : resolve(new Uint8Array(key))),
+    );
+  });
+}
+
+/** Hashes a password with a fresh salt. */
+export async function hashPassword(
+  password: string,
+  params: ScryptParams = DEFAULT_SCRYPT,
+): Promise<string> {
+  const salt = new Uint8Array(randomBytes(16));
+  const key = await derive(password, salt, params);
+  return `scrypt$${params.N}$${params.r}$${params.p}$${b64(salt)}$${b64(key)}`;
+}
+
+/** True if `password` matches `stored`. A malformed hash never matches. */
+export async function verifyPassword(
+  password: string,
+  stored: string,
+): Promise<boolean> {
+  const parts = stored.split("$");
+  if (parts.length !== 6 || parts[0] !== "scrypt") return false;
+  const [N, r, p] = [Number(parts[1]), Number(parts[2]), Number(parts[3])];
+  if (![N, r, p].every((n) => Number.isInteger(n) && n > 0) || N > 1 << 20) {
+    return false;
+  }
+  const salt = unb64(parts[4]!);
+  const expected = unb64(parts[5]!);
+  const key = await derive(password, salt, { N, r, p });
+  return key.length === expected.length && timingSafeEqual(key, expected);
+}
+
+let dummy: Promise<string> | null = null;
+
+/**
+ * Spends the same time as a real check, for unknown users, so response
+ * timing does not tell which accounts exist beyond what search already says.
+ */
+export async function burnPasswordCheck(password: string): Promise<void> {
+  dummy ??= hashPassword("chat-dummy-password");
+  await verifyPassword(password, await dummy);
+}
+
+function b64(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes));
+}
+
+function unb64(text: string): Uint8Array {
+  try {
+    const bin = atob(text);
+    return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  } catch {
+    return new Uint8Array();
+  }
+}

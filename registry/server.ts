@@ -1,0 +1,316 @@
+/**
+ * The registry's sockets: a TLS listener whose every connection is owned by
+ * one async function, a UDP socket for heartbeats, and the presence sweep.
+ */
+import dgram from "node:dgram";
+import { dirname, resolve } from "node:path";
+import { FramedConn } from "../common/conn.ts";
+import { type Logger, silentLogger } from "../common/log.ts";
+import {
+  decodeHeartbeat,
+  decodeRequest,
+  errorReply,
+  FramingError,
+  MAX_DATAGRAM_BYTES,
+} from "../wire/mod.ts";
+import type { RegistryIdentity } from "./identity.ts";
+import {
+  DEFAULT_SERVICE_CONFIG,
+  RegistryService,
+  type ServiceConfig,
+} from "./service.ts";
+import { SqliteStore } from "./sqlite_store.ts";
+import type { Store } from "./store.ts";
+import type { ScryptParams } from "./passwords.ts";
+
+/** Everything needed to start a registry. */
+export interface RegistryOptions {
+  host: string;
+  port: number;
+  udpPort: number;
+  /** SQLite file, or ":memory:" (then `stateDir` is required). */
+  dbPath: string;
+  /** Where the certificate and signing key live; defaults to the db's folder. */
+  stateDir?: string;
+  identity: RegistryIdentity;
+  heartbeatIntervalMs?: number;
+  heartbeatTtlMs?: number;
+  idleTimeoutMs?: number;
+  logger?: Logger;
+  /** Clock; tests inject a manual one. */
+  now?: () => number;
+  /** How often the presence sweep runs; 0 disables the timer (tests call sweep). */
+  sweepEveryMs?: number;
+  /** A connection that has not said hello by then is closed. */
+  handshakeTimeoutMs?: number;
+  /** Queued bytes after which a client that does not read is dropped. */
+  maxQueuedBytes?: number;
+  requestRate?: number;
+  requestBurst?: number;
+  scrypt?: ScryptParams;
+  store?: Store;
+}
+
+/** A running registry. Close it with `await registry.close()`. */
+export class Registry implements AsyncDisposable {
+  readonly service: RegistryService;
+  readonly store: Store;
+  readonly fingerprint: string;
+  readonly dbPath: string;
+  readonly #listener: Deno.TlsListener;
+  readonly #udp: dgram.Socket;
+  readonly #logger: Logger;
+  readonly #now: () => number;
+  readonly #opts: RegistryOptions;
+  readonly #conns = new Set<Promise<void>>();
+  readonly #framed = new Set<FramedConn>();
+  #sweepTimer: ReturnType<typeof setInterval> | undefined;
+  #closing: Promise<void> | null = null;
+  #accepting: Promise<void>;
+  /** Datagrams that were not valid heartbeats. */
+  badDatagrams = 0;
+
+  private constructor(
+    opts: RegistryOptions,
+    listener: Deno.TlsListener,
+    udp: dgram.Socket,
+    store: Store,
+  ) {
+    this.#opts = opts;
+    this.#listener = listener;
+    this.#udp = udp;
+    this.store = store;
+    this.#logger = opts.logger ?? silentLogger;
+    this.#now = opts.now ?? Date.now;
+    this.fingerprint = opts.identity.fingerprint;
+    this.dbPath = opts.dbPath === ":memory:"
+      ? ":memory:"
+      : resolve(opts.dbPath);
+    const config: ServiceConfig = {
+      ...DEFAULT_SERVICE_CONFIG,
+      udpPort: this.udpPort,
+      heartbeatIntervalMs: opts.heartbeatIntervalMs ??
+        DEFAULT_SERVICE_CONFIG.heartbeatIntervalMs,
+      heartbeatTtlMs: opts.heartbeatTtlMs ??
+        DEFAULT_SERVICE_CONFIG.heartbeatTtlMs,
+      idleTimeoutMs: opts.idleTimeoutMs ?? 0,
+      requestRate: opts.requestRate ?? DEFAULT_SERVICE_CONFIG.requestRate,
+      requestBurst: opts.requestBurst ?? DEFAULT_SERVICE_CONFIG.requestBurst,
+      scrypt: opts.scrypt,
+    };
+    this.service = new RegistryService({
+      store,
+      now: this.#now,
+      logger: this.#logger,
+      signingKey: opts.identity.signingKey,
+      signingPublicKey: opts.identity.signingPublicKey,
+      config,
+    });
+    udp.on("message", (msg: Uint8Array) => this.#datagram(msg));
+    const every = opts.sweepEveryMs ??
+      Math.max(100, Math.min(500, Math.floor(config.heartbeatTtlMs / 4)));
+    if (every > 0) {
+      this.#sweepTimer = setInterval(() => {
+        this.service.sweep(this.#now()).catch((err) =>
+          this.#logger.error("sweep failed", { error: String(err) })
+        );
+      }, every);
+    }
+    this.#accepting = this.#acceptLoop();
+  }
+
+  /** Opens the database, binds both ports and starts serving. */
+  static async start(opts: RegistryOptions): Promise<Registry> {
+    const store = opts.store ?? SqliteStore.open(opts.dbPath);
+    let listener: Deno.TlsListener;
+    try {
+      listener = Deno.listenTls({
+        hostname: opts.host,
+        port: opts.port,
+        cert: opts.identity.certPem,
+        key: opts.identity.keyPem,
+      });
+    } catch (err) {
+      store.close();
+      throw new Error(
+        `cannot listen on ${opts.host}:${opts.port}: ${describe(err)}`,
+      );
+    }
+    let udp: dgram.Socket;
+    try {
+      udp = await bindUdp(opts.host, opts.udpPort);
+    } catch (err) {
+      listener.close();
+      store.close();
+      throw new Error(
+        `cannot listen on udp ${opts.host}:${opts.udpPort}: ${describe(err)}`,
+      );
+    }
+    return new Registry(opts, listener, udp, store);
+  }
+
+  /** The TCP address being served. */
+  get addr(): Deno.NetAddr {
+    return this.#listener.addr as Deno.NetAddr;
+  }
+
+  /** The TCP port being served. */
+  get port(): number {
+    return this.addr.port;
+  }
+
+  /** The UDP heartbeat port. */
+  get udpPort(): number {
+    return this.#udp.address().port;
+  }
+
+  /** Folder of the database (where identity files live by default). */
+  static stateDirFor(dbPath: string): string {
+    return dirname(resolve(dbPath));
+  }
+
+  async #acceptLoop(): Promise<void> {
+    while (true) {
+      let conn: Deno.TlsConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (err) {
+        if (this.#closing) return;
+        // Out of file descriptors and the like: log, breathe, go on.
+        this.#logger.error("accept failed", { error: describe(err) });
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      const p = this.#serve(conn);
+      this.#conns.add(p);
+      p.finally(() => this.#conns.delete(p));
+    }
+  }
+
+  async #serve(conn: Deno.TlsConn): Promise<void> {
+    const address = (conn.remoteAddr as Deno.NetAddr).hostname;
+    const fc = new FramedConn(conn, {
+      readBufferBytes: 4096,
+      maxQueuedBytes: this.#opts.maxQueuedBytes ?? 2 * 1024 * 1024,
+    });
+    this.#framed.add(fc);
+    const state = this.service.connect(fc, address);
+    this.#logger.debug("connect", { addr: address });
+    const timer = setTimeout(() => {
+      if (!state.greeted) {
+        this.#logger.warn("drop", {
+          reason: "no hello in time",
+          addr: address,
+        });
+        fc.close();
+      }
+    }, this.#opts.handshakeTimeoutMs ?? 10_000);
+    try {
+      for await (const frame of fc.frames()) {
+        if (frame.kind !== "control") {
+          fc.send({
+            type: "error",
+            reason: "data frames are not accepted by the registry",
+          });
+          continue;
+        }
+        const decoded = decodeRequest(frame.payload);
+        if (!decoded.ok) {
+          fc.send(
+            decoded.id !== undefined
+              ? errorReply(decoded.id, "invalid", decoded.reason)
+              : { type: "error", reason: decoded.reason },
+          );
+          continue;
+        }
+        if (!(await this.service.handle(state, decoded.msg))) {
+          await fc.closeAfterFlush(1000);
+          break;
+        }
+      }
+    } catch (err) {
+      if (err instanceof FramingError) {
+        this.#logger.warn("drop", {
+          reason: err.message,
+          addr: address,
+          user: state.session?.user,
+        });
+      } else {
+        this.#logger.error("connection failed", {
+          error: describe(err),
+          addr: address,
+        });
+      }
+    } finally {
+      clearTimeout(timer);
+      if (fc.closeReason === "overflow") {
+        this.#logger.warn("drop", {
+          reason: "send queue full",
+          addr: address,
+          user: state.session?.user,
+        });
+      }
+      fc.close();
+      this.#framed.delete(fc);
+      await this.service.disconnect(state).catch((err) =>
+        this.#logger.error("disconnect failed", { error: describe(err) })
+      );
+      this.#logger.debug("disconnect", { addr: address });
+    }
+  }
+
+  #datagram(msg: Uint8Array): void {
+    if (msg.length > MAX_DATAGRAM_BYTES) {
+      this.badDatagrams++;
+      return;
+    }
+    const d = decodeHeartbeat(msg);
+    if (!d.ok || !this.service.heartbeat(d.msg, this.#now())) {
+      this.badDatagrams++;
+    }
+  }
+
+  /** Tells peers, stops serving, waits for connections to end, closes the store. */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    clearInterval(this.#sweepTimer);
+    try {
+      this.#listener.close();
+    } catch {
+      // Already closed.
+    }
+    await this.#accepting;
+    this.service.shutdown();
+    await Promise.all([...this.#framed].map((fc) => fc.closeAfterFlush(1000)));
+    await Promise.all([...this.#conns]);
+    await new Promise<void>((r) => this.#udp.close(() => r()));
+    this.store.close();
+    this.#logger.info("stopped");
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+function bindUdp(host: string, port: number): Promise<dgram.Socket> {
+  return new Promise((resolvePromise, reject) => {
+    const type = host.includes(":") ? "udp6" : "udp4";
+    const sock = dgram.createSocket({ type, recvBufferSize: 4 * 1024 * 1024 });
+    const onError = (err: Error) => reject(err);
+    sock.once("error", onError);
+    sock.bind(port, host, () => {
+      sock.off("error", onError);
+      sock.on("error", () => {});
+      resolvePromise(sock);
+    });
+  });
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

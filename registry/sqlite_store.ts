@@ -1,0 +1,630 @@
+/**
+ * The embedded store: node:sqlite in one file, WAL journal, foreign keys,
+ * BEGIN IMMEDIATE transactions and synchronous=FULL, so every acknowledged
+ * write survives a kill -9 (and a power cut).
+ */
+import {
+  DatabaseSync,
+  type SQLInputValue,
+  type StatementSync,
+} from "node:sqlite";
+import { MIGRATIONS } from "./migrations.ts";
+import { ownerAfterLeave } from "./rooms.ts";
+import {
+  DEFAULT_STATUS,
+  type InviteRecord,
+  type MemberRecord,
+  type OfflineRecord,
+  type Relation,
+  type RoomRecord,
+  type Store,
+  StoreError,
+  type UserRecord,
+} from "./store.ts";
+
+type Row = Record<string, unknown>;
+
+/** A Store on node:sqlite. Open with `SqliteStore.open(path)`. */
+export class SqliteStore implements Store {
+  readonly #db: DatabaseSync;
+  readonly #statements = new Map<string, StatementSync>();
+
+  private constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  /** Opens (creating if needed) and migrates the database at `path`. */
+  static open(path: string): SqliteStore {
+    const db = new DatabaseSync(path, { enableForeignKeyConstraints: true });
+    db.exec("PRAGMA busy_timeout = 5000");
+    if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
+    db.exec("PRAGMA synchronous = FULL");
+    db.exec("PRAGMA foreign_keys = ON");
+    const store = new SqliteStore(db);
+    store.#migrate();
+    return store;
+  }
+
+  /** The schema version after migration. */
+  get schemaVersion(): number {
+    return Number(
+      (this.#db.prepare("PRAGMA user_version").get() as Row).user_version,
+    );
+  }
+
+  #migrate(): void {
+    const current = this.schemaVersion;
+    for (let v = current; v < MIGRATIONS.length; v++) {
+      this.#tx(() => {
+        this.#db.exec(MIGRATIONS[v]!);
+        this.#db.exec(`PRAGMA user_version = ${v + 1}`);
+      });
+    }
+  }
+
+  #stmt(sql: string): StatementSync {
+    let s = this.#statements.get(sql);
+    if (!s) {
+      s = this.#db.prepare(sql);
+      this.#statements.set(sql, s);
+    }
+    return s;
+  }
+
+  #get(sql: string, ...params: SQLInputValue[]): Row | undefined {
+    return this.#stmt(sql).get(...params) as Row | undefined;
+  }
+
+  #all(sql: string, ...params: SQLInputValue[]): Row[] {
+    return this.#stmt(sql).all(...params) as Row[];
+  }
+
+  #run(sql: string, ...params: SQLInputValue[]): number {
+    return Number(this.#stmt(sql).run(...params).changes);
+  }
+
+  #tx<T>(fn: () => T): T {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const out = fn();
+      this.#db.exec("COMMIT");
+      return out;
+    } catch (err) {
+      this.#db.exec("ROLLBACK");
+      throw err;
+    }
+  }
+
+  createUser(name: string, passwordHash: string, now: number): Promise<void> {
+    return attempt(() => {
+      try {
+        this.#run(
+          "INSERT INTO users (name, password_hash, status, created_at) VALUES (?, ?, ?, ?)",
+          name,
+          passwordHash,
+          DEFAULT_STATUS,
+          now,
+        );
+      } catch (err) {
+        if (isUniqueViolation(err)) {
+          throw new StoreError("taken", `username '${name}' is taken`);
+        }
+        throw err;
+      }
+    });
+  }
+
+  getUser(name: string): Promise<UserRecord | null> {
+    return attempt(() => {
+      const r = this.#get(
+        "SELECT name, password_hash, status, created_at, last_seen FROM users WHERE name = ?",
+        name,
+      );
+      return r
+        ? {
+          name: r.name as string,
+          passwordHash: r.password_hash as string,
+          status: r.status as string,
+          createdAt: Number(r.created_at),
+          lastSeen: r.last_seen === null ? null : Number(r.last_seen),
+        }
+        : null;
+    });
+  }
+
+  setStatus(name: string, status: string): Promise<void> {
+    return attempt(() => {
+      this.#run("UPDATE users SET status = ? WHERE name = ?", status, name);
+    });
+  }
+
+  setLastSeen(name: string, at: number): Promise<void> {
+    return attempt(() => {
+      this.#run("UPDATE users SET last_seen = ? WHERE name = ?", at, name);
+    });
+  }
+
+  setPasswordHash(name: string, passwordHash: string): Promise<void> {
+    return attempt(() => {
+      this.#run(
+        "UPDATE users SET password_hash = ? WHERE name = ?",
+        passwordHash,
+        name,
+      );
+    });
+  }
+
+  relation(a: string, b: string): Promise<Relation> {
+    return attempt(() => this.#relation(a, b));
+  }
+
+  #relation(a: string, b: string): Relation {
+    const r = this.#get(
+      `SELECT requester, state FROM friendships
+       WHERE (requester = ? AND addressee = ?) OR (requester = ? AND addressee = ?)`,
+      a,
+      b,
+      b,
+      a,
+    );
+    if (!r) return "none";
+    if (r.state === "accepted") return "friends";
+    return r.requester === a ? "requested" : "requested_you";
+  }
+
+  requestFriend(
+    a: string,
+    b: string,
+    now: number,
+  ): Promise<"pending" | "friends"> {
+    return attempt(() =>
+      this.#tx(() => {
+        const rel = this.#relation(a, b);
+        if (rel === "friends") return "friends";
+        if (rel === "requested") return "pending";
+        if (rel === "requested_you") {
+          this.#run(
+            "UPDATE friendships SET state = 'accepted', created_at = ? WHERE requester = ? AND addressee = ?",
+            now,
+            b,
+            a,
+          );
+          return "friends";
+        }
+        this.#run(
+          "INSERT INTO friendships (requester, addressee, state, created_at) VALUES (?, ?, 'pending', ?)",
+          a,
+          b,
+          now,
+        );
+        return "pending";
+      })
+    );
+  }
+
+  acceptFriend(a: string, b: string, now: number): Promise<void> {
+    return attempt(() => {
+      const changed = this.#run(
+        `UPDATE friendships SET state = 'accepted', created_at = ?
+         WHERE requester = ? AND addressee = ? AND state = 'pending'`,
+        now,
+        a,
+        b,
+      );
+      if (changed === 0) {
+        throw new StoreError("state", `${a} has not sent you a friend request`);
+      }
+    });
+  }
+
+  removeFriend(a: string, b: string): Promise<boolean> {
+    return attempt(() =>
+      this.#run(
+        `DELETE FROM friendships
+         WHERE (requester = ? AND addressee = ?) OR (requester = ? AND addressee = ?)`,
+        a,
+        b,
+        b,
+        a,
+      ) > 0
+    );
+  }
+
+  friendsOf(name: string): Promise<string[]> {
+    return attempt(() =>
+      this.#all(
+        `SELECT addressee AS friend FROM friendships WHERE requester = ? AND state = 'accepted'
+         UNION SELECT requester FROM friendships WHERE addressee = ? AND state = 'accepted'
+         ORDER BY 1`,
+        name,
+        name,
+      ).map((r) => r.friend as string)
+    );
+  }
+
+  requestsOf(
+    name: string,
+  ): Promise<{ incoming: string[]; outgoing: string[] }> {
+    return attempt(() => ({
+      incoming: this.#all(
+        "SELECT requester FROM friendships WHERE addressee = ? AND state = 'pending' ORDER BY created_at",
+        name,
+      ).map((r) => r.requester as string),
+      outgoing: this.#all(
+        "SELECT addressee FROM friendships WHERE requester = ? AND state = 'pending' ORDER BY created_at",
+        name,
+      ).map((r) => r.addressee as string),
+    }));
+  }
+
+  block(a: string, b: string, now: number): Promise<void> {
+    return attempt(() =>
+      this.#tx(() => {
+        this.#run(
+          "INSERT OR IGNORE INTO blocks (blocker, blocked, created_at) VALUES (?, ?, ?)",
+          a,
+          b,
+          now,
+        );
+        this.#run(
+          `DELETE FROM friendships
+           WHERE (requester = ? AND addressee = ?) OR (requester = ? AND addressee = ?)`,
+          a,
+          b,
+          b,
+          a,
+        );
+      })
+    );
+  }
+
+  unblock(a: string, b: string): Promise<boolean> {
+    return attempt(() =>
+      this.#run("DELETE FROM blocks WHERE blocker = ? AND blocked = ?", a, b) >
+        0
+    );
+  }
+
+  hasBlocked(a: string, b: string): Promise<boolean> {
+    return attempt(() =>
+      this.#get(
+        "SELECT 1 AS x FROM blocks WHERE blocker = ? AND blocked = ?",
+        a,
+        b,
+      ) !==
+        undefined
+    );
+  }
+
+  blockedBy(name: string): Promise<string[]> {
+    return attempt(() =>
+      this.#all(
+        "SELECT blocked FROM blocks WHERE blocker = ? ORDER BY blocked",
+        name,
+      )
+        .map((r) => r.blocked as string)
+    );
+  }
+
+  blockersOf(name: string): Promise<string[]> {
+    return attempt(() =>
+      this.#all("SELECT blocker FROM blocks WHERE blocked = ?", name).map((r) =>
+        r.blocker as string
+      )
+    );
+  }
+
+  createRoom(room: RoomRecord): Promise<void> {
+    return attempt(() =>
+      this.#tx(() => {
+        try {
+          this.#run(
+            `INSERT INTO rooms (name, password_hash, capacity, description, owner, created_at)
+             VALUES (?, ?, ?, ?, ?, ?)`,
+            room.name,
+            room.passwordHash,
+            room.capacity,
+            room.description,
+            room.owner,
+            room.createdAt,
+          );
+        } catch (err) {
+          if (isUniqueViolation(err)) {
+            throw new StoreError("taken", `room '${room.name}' already exists`);
+          }
+          throw err;
+        }
+        this.#run(
+          "INSERT INTO room_members (room, user, joined_at, seq) VALUES (?, ?, ?, 1)",
+          room.name,
+          room.owner,
+          room.createdAt,
+        );
+      })
+    );
+  }
+
+  getRoom(name: string): Promise<RoomRecord | null> {
+    return attempt(() => {
+      const r = this.#get("SELECT * FROM rooms WHERE name = ?", name);
+      return r ? toRoom(r) : null;
+    });
+  }
+
+  listRooms(limit: number): Promise<(RoomRecord & { members: number })[]> {
+    return attempt(() =>
+      this.#all(
+        `SELECT r.*, (SELECT COUNT(*) FROM room_members m WHERE m.room = r.name) AS members
+         FROM rooms r ORDER BY r.name LIMIT ?`,
+        limit,
+      ).map((r) => ({ ...toRoom(r), members: Number(r.members) }))
+    );
+  }
+
+  addMember(room: string, user: string, now: number): Promise<void> {
+    return attempt(() =>
+      this.#tx(() => {
+        const r = this.#get("SELECT capacity FROM rooms WHERE name = ?", room);
+        if (!r) throw new StoreError("not_found", `there is no room '${room}'`);
+        if (
+          this.#get(
+            "SELECT 1 AS x FROM room_members WHERE room = ? AND user = ?",
+            room,
+            user,
+          )
+        ) {
+          throw new StoreError("state", `you are already in ${room}`);
+        }
+        const count = Number(
+          (this.#get(
+            "SELECT COUNT(*) AS n FROM room_members WHERE room = ?",
+            room,
+          )!).n,
+        );
+        if (count >= Number(r.capacity)) {
+          throw new StoreError(
+            "full",
+            `room '${room}' is full (${r.capacity} members)`,
+          );
+        }
+        this.#run(
+          `INSERT INTO room_members (room, user, joined_at, seq)
+           VALUES (?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM room_members WHERE room = ?))`,
+          room,
+          user,
+          now,
+          room,
+        );
+      })
+    );
+  }
+
+  removeMember(
+    room: string,
+    user: string,
+  ): Promise<{ removed: boolean; newOwner: string | null; deleted: boolean }> {
+    return attempt(() =>
+      this.#tx(() => {
+        const r = this.#get("SELECT owner FROM rooms WHERE name = ?", room);
+        if (!r) return { removed: false, newOwner: null, deleted: false };
+        const order = this.#all(
+          "SELECT user FROM room_members WHERE room = ? ORDER BY seq",
+          room,
+        ).map((m) => m.user as string);
+        if (!order.includes(user)) {
+          return { removed: false, newOwner: null, deleted: false };
+        }
+        this.#run(
+          "DELETE FROM room_members WHERE room = ? AND user = ?",
+          room,
+          user,
+        );
+        const owner = r.owner as string;
+        const next = ownerAfterLeave(owner, order, user);
+        if (next === null) {
+          this.#run("DELETE FROM rooms WHERE name = ?", room);
+          return { removed: true, newOwner: null, deleted: true };
+        }
+        if (next === owner) {
+          return { removed: true, newOwner: null, deleted: false };
+        }
+        this.#run("UPDATE rooms SET owner = ? WHERE name = ?", next, room);
+        return { removed: true, newOwner: next, deleted: false };
+      })
+    );
+  }
+
+  members(room: string): Promise<MemberRecord[]> {
+    return attempt(() =>
+      this.#all(
+        "SELECT user, joined_at FROM room_members WHERE room = ? ORDER BY seq",
+        room,
+      ).map((r) => ({ user: r.user as string, joinedAt: Number(r.joined_at) }))
+    );
+  }
+
+  roomsOf(user: string): Promise<string[]> {
+    return attempt(() =>
+      this.#all(
+        "SELECT room FROM room_members WHERE user = ? ORDER BY room",
+        user,
+      )
+        .map((r) => r.room as string)
+    );
+  }
+
+  setOwner(room: string, user: string): Promise<void> {
+    return attempt(() => {
+      this.#run("UPDATE rooms SET owner = ? WHERE name = ?", user, room);
+    });
+  }
+
+  invite(
+    room: string,
+    invitee: string,
+    inviter: string,
+    now: number,
+  ): Promise<void> {
+    return attempt(() => {
+      this.#run(
+        `INSERT INTO invitations (room, invitee, inviter, state, created_at)
+         VALUES (?, ?, ?, 'pending', ?)
+         ON CONFLICT (room, invitee) DO UPDATE
+         SET inviter = excluded.inviter, state = 'pending', created_at = excluded.created_at`,
+        room,
+        invitee,
+        inviter,
+        now,
+      );
+    });
+  }
+
+  invitesFor(user: string): Promise<InviteRecord[]> {
+    return attempt(() =>
+      this.#all(
+        "SELECT * FROM invitations WHERE invitee = ? AND state = 'pending' ORDER BY created_at",
+        user,
+      ).map(toInvite)
+    );
+  }
+
+  getInvite(room: string, invitee: string): Promise<InviteRecord | null> {
+    return attempt(() => {
+      const r = this.#get(
+        "SELECT * FROM invitations WHERE room = ? AND invitee = ?",
+        room,
+        invitee,
+      );
+      return r ? toInvite(r) : null;
+    });
+  }
+
+  setInviteState(
+    room: string,
+    invitee: string,
+    state: "accepted" | "declined",
+  ): Promise<void> {
+    return attempt(() => {
+      this.#run(
+        "UPDATE invitations SET state = ? WHERE room = ? AND invitee = ?",
+        state,
+        room,
+        invitee,
+      );
+    });
+  }
+
+  storeOffline(
+    from: string,
+    to: string,
+    text: string,
+    now: number,
+    maxPerRecipient: number,
+  ): Promise<OfflineRecord> {
+    return attempt(() =>
+      this.#tx(() => {
+        const n = Number(
+          (this.#get(
+            "SELECT COUNT(*) AS n FROM offline_messages WHERE recipient = ?",
+            to,
+          )!).n,
+        );
+        if (n >= maxPerRecipient) {
+          throw new StoreError(
+            "limit",
+            `${to} has ${n} undelivered messages already; try again after ${to} logs in`,
+          );
+        }
+        const res = this.#stmt(
+          "INSERT INTO offline_messages (sender, recipient, text, sent_at) VALUES (?, ?, ?, ?)",
+        ).run(from, to, text, now);
+        return { id: Number(res.lastInsertRowid), from, to, text, sentAt: now };
+      })
+    );
+  }
+
+  offlineFor(to: string, limit: number): Promise<OfflineRecord[]> {
+    return attempt(() =>
+      this.#all(
+        "SELECT id, sender, recipient, text, sent_at FROM offline_messages WHERE recipient = ? ORDER BY id LIMIT ?",
+        to,
+        limit,
+      ).map((r) => ({
+        id: Number(r.id),
+        from: r.sender as string,
+        to: r.recipient as string,
+        text: r.text as string,
+        sentAt: Number(r.sent_at),
+      }))
+    );
+  }
+
+  countOffline(to: string): Promise<number> {
+    return attempt(() =>
+      Number(
+        (this.#get(
+          "SELECT COUNT(*) AS n FROM offline_messages WHERE recipient = ?",
+          to,
+        )!).n,
+      )
+    );
+  }
+
+  deleteOffline(to: string, ids: number[]): Promise<number> {
+    return attempt(() =>
+      this.#tx(() => {
+        let n = 0;
+        for (const id of ids) {
+          n += this.#run(
+            "DELETE FROM offline_messages WHERE id = ? AND recipient = ?",
+            id,
+            to,
+          );
+        }
+        return n;
+      })
+    );
+  }
+
+  close(): void {
+    this.#statements.clear();
+    if (this.#db.isOpen) this.#db.close();
+  }
+}
+
+function toRoom(r: Row): RoomRecord {
+  return {
+    name: r.name as string,
+    passwordHash: (r.password_hash as string | null) ?? null,
+    capacity: Number(r.capacity),
+    description: r.description as string,
+    owner: r.owner as string,
+    createdAt: Number(r.created_at),
+  };
+}
+
+function toInvite(r: Row): InviteRecord {
+  return {
+    room: r.room as string,
+    invitee: r.invitee as string,
+    inviter: r.inviter as string,
+    state: r.state as InviteRecord["state"],
+    createdAt: Number(r.created_at),
+  };
+}
+
+/** Runs synchronous store work as a promise, so errors arrive as rejections. */
+function attempt<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  return err instanceof Error &&
+    /UNIQUE constraint failed|PRIMARY KEY/i.test(
+      `${err.message} ${(err as { errstr?: string }).errstr ?? ""}`,
+    );
+}

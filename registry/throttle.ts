@@ -1,0 +1,63 @@
+/**
+ * Login failure throttling (F2): at most `limit` failures per user and per
+ * address within `windowMs`. Pure apart from its own counters; time is passed in.
+ */
+export class FailureThrottle {
+  readonly #limit: number;
+  readonly #windowMs: number;
+  readonly #failures = new Map<string, number[]>();
+
+  constructor(limit = 5, windowMs = 60_000) {
+    this.#limit = limit;
+    this.#windowMs = windowMs;
+  }
+
+  /** Milliseconds until `keys` may try again; 0 when they may try now. */
+  retryAfter(keys: string[], now: number): number {
+    let wait = 0;
+    for (const key of keys) {
+      const times = this.#recent(key, now);
+      if (times.length >= this.#limit) {
+        wait = Math.max(
+          wait,
+          times[times.length - this.#limit]! + this.#windowMs - now,
+        );
+      }
+    }
+    return wait;
+  }
+
+  /** Records one failure against every key. */
+  fail(keys: string[], now: number): void {
+    for (const key of keys) {
+      const times = this.#recent(key, now);
+      times.push(now);
+      this.#failures.set(key, times);
+    }
+  }
+
+  /** Forgets the failures of a key (after a successful login). */
+  clear(key: string): void {
+    this.#failures.delete(key);
+  }
+
+  /** Drops expired entries so memory stays bounded; call now and then. */
+  prune(now: number): void {
+    for (const [key] of this.#failures) {
+      if (this.#recent(key, now).length === 0) this.#failures.delete(key);
+    }
+  }
+
+  /** Keys currently tracked (for tests and memory checks). */
+  get size(): number {
+    return this.#failures.size;
+  }
+
+  #recent(key: string, now: number): number[] {
+    const times = this.#failures.get(key);
+    if (!times) return [];
+    const fresh = times.filter((t) => now - t < this.#windowMs);
+    if (fresh.length !== times.length) this.#failures.set(key, fresh);
+    return fresh;
+  }
+}
