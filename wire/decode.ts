@@ -72,7 +72,15 @@ function decodeFrom<T>(
     id = rawId;
   }
   if (typeof type !== "string" || !Object.hasOwn(catalog, type)) {
-    const shown = typeof type === "string" ? type.slice(0, 40) : String(type);
+    // String() of an object can throw ({"toString":1}) or be huge (a long
+    // array), so only strings are quoted; anything else is named by its kind.
+    const shown = typeof type === "string"
+      ? type.slice(0, 40)
+      : type === null || typeof type !== "object"
+      ? String(type)
+      : Array.isArray(type)
+      ? "array"
+      : "object";
     return { ok: false, reason: `unknown ${what} type "${shown}"`, id };
   }
   const shape = catalog[type]!;

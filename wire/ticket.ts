@@ -154,6 +154,9 @@ export function importEd25519Public(raw: Uint8Array): Promise<CryptoKey> {
   );
 }
 
+const B64URL =
+  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
 /** base64url without padding. */
 export function base64url(bytes: Uint8Array): string {
   let bin = "";
@@ -161,9 +164,15 @@ export function base64url(bytes: Uint8Array): string {
   return btoa(bin).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
-/** Decodes base64url (padding optional); null when it is not base64url. */
+/**
+ * Decodes unpadded base64url; null when it is not exactly what `base64url`
+ * writes. Spare bits in the last character must be zero, so each value has
+ * one spelling and a signed ticket cannot be re-spelled into another string.
+ */
 export function fromBase64url(text: string): Uint8Array<ArrayBuffer> | null {
   if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) return null;
+  const spare = [0, 0, 0x0f, 0x03][text.length % 4]!;
+  if (spare && B64URL.indexOf(text[text.length - 1]!) & spare) return null;
   const b64 = text.replaceAll("-", "+").replaceAll("_", "/");
   try {
     const bin = atob(b64 + "=".repeat((4 - b64.length % 4) % 4));
