@@ -1,0 +1,12 @@
+/**
+ * Every benchmark scenario `deno task bench` runs, in order. To add one,
+ * write bench/<name>.ts exporting a Scenario (see bench/harness.ts) and
+ * append it here.
+ */
+import type { Scenario } from "./harness.ts";
+import { startupScenario } from "./startup.ts";
+
+/** The registered scenarios; ids must be unique. */
+export const SCENARIOS: Scenario[] = [
+  startupScenario,
+];
