@@ -1,22 +1,49 @@
 /** The peer: one core, two front ends, and the one-shot commands. */
 import type { CommandContext } from "../main.ts";
+import { commonSettings, credentials, peerOptions } from "./options.ts";
+import { oneLineErrors, search, signup, who } from "./oneshot.ts";
+import { runJsonMode } from "./json_mode.ts";
+import { stdinIsTerminal } from "./terminal.ts";
 
-function notYet(name: string) {
-  return (_ctx: CommandContext): Promise<number> => {
-    console.error(`chat: chat ${name} is not available yet`);
-    return Promise.resolve(1);
-  };
-}
+export { Peer, type PeerOptions } from "./core.ts";
+export type { PeerEvent } from "./events.ts";
 
 /** `chat peer`. */
-export const peerMain = notYet("peer");
+export function peerMain(ctx: CommandContext): Promise<number> {
+  return oneLineErrors(async () => {
+    const json = ctx.flags.json === true;
+    const interactive = !json && stdinIsTerminal();
+    const s = await commonSettings(ctx.flags, interactive);
+    if (json) {
+      const creds = await credentials(ctx.flags, s);
+      const write = (line: string) => console.log(line);
+      return await runJsonMode(
+        peerOptions(ctx, s, creds),
+        Deno.stdin.readable,
+        write,
+        ctx.signal,
+      );
+    }
+    const { runShell } = await import("./shell.ts");
+    return await runShell(ctx, s);
+  });
+}
+
 /** `chat signup`. */
-export const signupMain = notYet("signup");
+export const signupMain = (ctx: CommandContext): Promise<number> => signup(ctx);
 /** `chat who`. */
-export const whoMain = notYet("who");
+export const whoMain = (ctx: CommandContext): Promise<number> => who(ctx);
 /** `chat search`. */
-export const searchMain = notYet("search");
+export const searchMain = (ctx: CommandContext): Promise<number> => search(ctx);
+
 /** `chat send`. */
-export const sendMain = notYet("send");
+export async function sendMain(ctx: CommandContext): Promise<number> {
+  const { send } = await import("./pipe.ts");
+  return await send(ctx);
+}
+
 /** `chat receive`. */
-export const receiveMain = notYet("receive");
+export async function receiveMain(ctx: CommandContext): Promise<number> {
+  const { receive } = await import("./pipe.ts");
+  return await receive(ctx);
+}

@@ -791,8 +791,12 @@ export class RegistryService {
       this.#d.logger.info("room created", { user: c.session.user, room });
       return { room };
     },
-    rooms: async (_c, req) => {
-      const rooms = await this.#d.store.listRooms(MAX_LIST_ITEMS);
+    rooms: async (c, req) => {
+      const rooms = await this.#d.store.listRooms(
+        MAX_LIST_ITEMS,
+        req.mine ? c.session.user : undefined,
+      );
+      const mine = new Set(await this.#d.store.roomsOf(c.session.user));
       return {
         rooms: rooms.map((r) =>
           req.detailed
@@ -803,8 +807,9 @@ export class RegistryService {
               capacity: r.capacity,
               locked: r.passwordHash !== null,
               owner: r.owner,
+              joined: mine.has(r.name),
             }
-            : { room: r.name }
+            : { room: r.name, joined: mine.has(r.name) }
         ),
       };
     },

@@ -107,7 +107,10 @@ export class SqliteStore implements Store {
         );
       } catch (err) {
         if (isUniqueViolation(err)) {
-          throw new StoreError("taken", `username '${name}' is taken`);
+          throw new StoreError(
+            "taken",
+            `username '${name.toLowerCase()}' is taken`,
+          );
         }
         throw err;
       }
@@ -330,7 +333,10 @@ export class SqliteStore implements Store {
           );
         } catch (err) {
           if (isUniqueViolation(err)) {
-            throw new StoreError("taken", `room '${room.name}' already exists`);
+            throw new StoreError(
+              "taken",
+              `room '${room.name.toLowerCase()}' already exists`,
+            );
           }
           throw err;
         }
@@ -351,11 +357,18 @@ export class SqliteStore implements Store {
     });
   }
 
-  listRooms(limit: number): Promise<(RoomRecord & { members: number })[]> {
+  listRooms(
+    limit: number,
+    member?: string,
+  ): Promise<(RoomRecord & { members: number })[]> {
     return attempt(() =>
       this.#all(
         `SELECT r.*, (SELECT COUNT(*) FROM room_members m WHERE m.room = r.name) AS members
-         FROM rooms r ORDER BY r.name LIMIT ?`,
+         FROM rooms r
+         WHERE ?1 IS NULL OR EXISTS
+           (SELECT 1 FROM room_members me WHERE me.room = r.name AND me.user = ?1)
+         ORDER BY r.name LIMIT ?2`,
+        member ?? null,
         limit,
       ).map((r) => ({ ...toRoom(r), members: Number(r.members) }))
     );

@@ -102,7 +102,8 @@ export interface Store {
 
   createRoom(room: RoomRecord): Promise<void>;
   getRoom(name: string): Promise<RoomRecord | null>;
-  listRooms(limit: number): Promise<(RoomRecord & { members: number })[]>;
+  /** Rooms by name; only those `member` belongs to when given. */
+  listRooms(limit: number, member?: string): Promise<(RoomRecord & { members: number })[]>;
   /** Adds a member if the room has space; StoreError "full" otherwise. */
   addMember(room: string, user: string, now: number): Promise<void>;
   /**

@@ -108,7 +108,7 @@ export const REQUESTS = {
     capacity: opt(int(1, MAX_ROOM_CAPACITY)),
     description: opt(str({ max: MAX_DESCRIPTION_CHARS })),
   },
-  rooms: { detailed: opt(bool) },
+  rooms: { detailed: opt(bool), mine: opt(bool) },
   room_join: { room: roomName, password: opt(password) },
   room_leave: { room: roomName },
   room_members: { room: roomName },
@@ -138,6 +138,7 @@ const roomInfo = {
   capacity: opt(int(1, MAX_ROOM_CAPACITY)),
   locked: opt(bool),
   owner: opt(userName),
+  joined: opt(bool),
 };
 const roomState = {
   room: roomName,

@@ -1,0 +1,70 @@
+/**
+ * What the peer core tells its front ends (SPEC §2.2). The JSON mode prints
+ * these objects as they are; the shell formats them for people.
+ */
+
+/** Every event the core emits. */
+export type PeerEvent =
+  | { type: "ready"; user: string; port: number }
+  | { type: "presence"; user: string; online: boolean }
+  | { type: "friend_request"; from: string }
+  | { type: "friend_accepted"; user: string }
+  | { type: "friend_removed"; user: string }
+  | { type: "chat_request"; from: string; text?: string }
+  | { type: "chat_started"; with: string; saving: boolean }
+  | { type: "chat_rejected"; by: string; reason?: string }
+  | { type: "chat_closed"; with: string; reason: string }
+  | {
+    type: "message";
+    from: string;
+    text: string;
+    id: number;
+    room?: string;
+    at: string;
+  }
+  | { type: "delivered"; to: string; id: number; room?: string }
+  | { type: "offline_message"; from: string; text: string; sent_at: string }
+  | { type: "room_invite"; room: string; from: string }
+  | { type: "room_joined"; room: string; user: string }
+  | { type: "room_left"; room: string; user: string; reason: string }
+  | { type: "room_owner"; room: string; user: string }
+  | {
+    type: "file_offer";
+    from: string;
+    id: string;
+    name: string;
+    size: number | null;
+    room?: string;
+  }
+  | {
+    type: "file_progress";
+    id: string;
+    direction: "in" | "out";
+    peer: string;
+    name: string;
+    bytes: number;
+    size: number | null;
+    /** Bytes per second over the transfer so far. */
+    rate: number;
+  }
+  | {
+    type: "file_received";
+    from: string;
+    id: string;
+    path: string;
+    size: number;
+    sha256: string;
+  }
+  | { type: "file_sent"; to: string; id: string; size: number; sha256: string }
+  | { type: "transfer_failed"; id: string; reason: string }
+  | { type: "registry_lost" }
+  | { type: "registry_restored" }
+  | { type: "timeout"; reason?: string }
+  | { type: "session_ended"; reason: string }
+  | { type: "error"; message: string };
+
+/** An event type name. */
+export type PeerEventType = PeerEvent["type"];
+
+/** A listener of core events. */
+export type EventSink = (ev: PeerEvent) => void;

@@ -1,0 +1,61 @@
+/**
+ * Chat transcripts (F11): appended live to $CHAT_HOME/transcripts/<user>.log,
+ * one line per message with a UTC timestamp and the speaker. Writes to one
+ * file are serialised so lines never interleave.
+ */
+import { join } from "node:path";
+
+/** Appends lines to per-user transcript files. */
+export class Transcripts {
+  readonly #dir: string;
+  readonly #chains = new Map<string, Promise<void>>();
+  readonly #enc = new TextEncoder();
+
+  constructor(home: string) {
+    this.#dir = join(home, "transcripts");
+  }
+
+  /** The transcript file of a conversation with `user` (a validated name). */
+  pathFor(user: string): string {
+    return join(this.#dir, `${user}.log`);
+  }
+
+  /** Appends one line; resolves when it is written. Errors are reported, not thrown. */
+  append(
+    user: string,
+    at: number,
+    speaker: string,
+    text: string,
+  ): Promise<void> {
+    const line = `${new Date(at).toISOString()} ${speaker}: ${
+      text.replace(/\r?\n/g, "\n    ")
+    }\n`;
+    return this.#write(user, line);
+  }
+
+  /** Appends a note such as "chat started". */
+  note(user: string, at: number, text: string): Promise<void> {
+    return this.#write(user, `${new Date(at).toISOString()} -- ${text}\n`);
+  }
+
+  #write(user: string, line: string): Promise<void> {
+    const prev = this.#chains.get(user) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      await Deno.mkdir(this.#dir, { recursive: true, mode: 0o700 });
+      await Deno.writeFile(this.pathFor(user), this.#enc.encode(line), {
+        append: true,
+        create: true,
+        mode: 0o600,
+      });
+    }).catch(() => {
+      // A full disk must not end the chat; the core logs write failures.
+    });
+    this.#chains.set(user, next);
+    return next;
+  }
+
+  /** Resolves when every pending write is done. */
+  async flush(): Promise<void> {
+    await Promise.all(this.#chains.values());
+  }
+}
