@@ -1,0 +1,385 @@
+/**
+ * Presence with a manual clock: an in-process registry on real sockets whose
+ * sweep timer is off, so the test moves time and calls `sweep(now)` itself.
+ * Heartbeats are real UDP datagrams built by hand, so the test controls
+ * their counter and MAC.
+ */
+import assert from "node:assert/strict";
+import dgram from "node:dgram";
+import { ManualClock } from "../helpers/clock.ts";
+import {
+  startRegistry,
+  type TestRegistry,
+  until,
+} from "../helpers/registry.ts";
+import {
+  bytesToHex,
+  decodeHeartbeat,
+  encodeHeartbeat,
+  fromBase64url,
+} from "../../wire/mod.ts";
+import { loggedIn, refused, signup, TestClient } from "./support.ts";
+
+const TTL = 3_000;
+const START = Date.parse("2026-01-01T00:00:00.000Z");
+
+/** A UDP socket that sends heartbeats for sessions as the test says. */
+class Beats {
+  readonly #sock = dgram.createSocket("udp4");
+  constructor(readonly reg: TestRegistry) {}
+
+  /**
+   * Sends a datagram and waits until the registry has judged it as the test
+   * expects: counted as bad, or accepted (the session's counter moved to it).
+   */
+  async send(bytes: Uint8Array, expect: "bad" | "accepted"): Promise<void> {
+    const bad = this.reg.registry.badDatagrams;
+    await new Promise<void>((resolve, reject) =>
+      this.#sock.send(
+        bytes,
+        this.reg.udpPort,
+        "127.0.0.1",
+        (err) => (err ? reject(err) : resolve()),
+      )
+    );
+    if (expect === "bad") {
+      await until(
+        () => this.reg.registry.badDatagrams === bad + 1,
+        "the registry to count a bad datagram",
+        5_000,
+        1,
+      );
+      return;
+    }
+    const hb = decodeHeartbeat(bytes);
+    assert.ok(hb.ok);
+    await until(
+      () =>
+        this.reg.registry.service.sessions.byId(hb.msg.session)?.lastSeq ===
+          hb.msg.seq,
+      "the registry to accept a heartbeat",
+      5_000,
+      1,
+    );
+    assert.equal(this.reg.registry.badDatagrams, bad);
+  }
+
+  /** A correct heartbeat for `c`'s session with counter `seq`. */
+  async beat(c: TestClient, seq: number): Promise<void> {
+    await this.send(heartbeatOf(c, seq), "accepted");
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.#sock.close(() => resolve()));
+  }
+}
+
+function heartbeatOf(c: TestClient, seq: number, token?: Uint8Array) {
+  return encodeHeartbeat(
+    c.session!.session,
+    seq,
+    token ?? fromBase64url(c.session!.token)!,
+  );
+}
+
+function sessionOf(reg: TestRegistry, c: TestClient) {
+  return reg.registry.service.sessions.byId(c.session!.session);
+}
+
+Deno.test("presence sweep with a manual clock", async (t) => {
+  const clock = new ManualClock(START);
+  await using reg = await startRegistry({
+    now: () => clock.now(),
+    sweepEveryMs: 0,
+    heartbeatTtlMs: TTL,
+  });
+  const target = reg.target();
+  const beats = new Beats(reg);
+  for (const u of ["alice", "bob", "carol", "dave"]) {
+    await signup(target, u, "password-" + u);
+  }
+  const bob = await loggedIn(target, "bob", "password-bob", { beat: false });
+  const clients: TestClient[] = [bob];
+  const login = async (user: string) => {
+    const c = await loggedIn(target, user, "password-" + user, {
+      beat: false,
+    });
+    clients.push(c);
+    return c;
+  };
+  // bob befriends everyone so he is pushed their presence.
+  for (const u of ["alice", "carol", "dave"]) {
+    await bob.request("friend_request", { user: u });
+    const other = await login(u);
+    await other.request("friend_accept", { user: "bob" });
+    await other.close();
+  }
+  /** Sweeps now, after a fresh heartbeat from bob, who must stay on. */
+  const sweep = async () => {
+    await beats.beat(bob, sessionOf(reg, bob)!.lastSeq + 1);
+    return await reg.registry.service.sweep(clock.now());
+  };
+
+  try {
+    await t.step(
+      "a session whose heartbeats stop is ended after the TTL and told timeout",
+      async () => {
+        const alice = await login("alice");
+        clock.advance(1_000);
+        await beats.beat(alice, 1);
+        assert.equal(sessionOf(reg, alice)!.lastBeat, clock.now());
+
+        clock.advance(TTL);
+        assert.equal(await sweep(), 0);
+        assert.ok(
+          sessionOf(reg, alice),
+          "silent for exactly the TTL: still on",
+        );
+
+        clock.advance(1);
+        assert.equal(await sweep(), 1);
+        assert.equal(sessionOf(reg, alice), undefined);
+        assert.deepEqual(await alice.event("timeout"), {
+          type: "timeout",
+          reason: "heartbeat",
+        });
+        await alice.client.closed;
+        assert.ok(alice.client.isClosed, "the registry closed the connection");
+        await bob.event("presence", (e) => e.user === "alice" && !e.online);
+        const found = await bob.request("search", { user: "alice" });
+        assert.equal(found.online, false);
+        assert.equal(found.last_seen, new Date(clock.now()).toISOString());
+        assert.ok(
+          reg.logs.some((l) =>
+            / timeout user=alice .*reason=heartbeat/.test(l)
+          ),
+          "the timeout is logged",
+        );
+      },
+    );
+
+    await t.step(
+      "a closed TCP connection is offline at once, without a sweep",
+      async () => {
+        const carol = await login("carol");
+        await bob.event("presence", (e) => e.user === "carol" && e.online);
+        await carol.close();
+        await bob.event("presence", (e) => e.user === "carol" && !e.online);
+        assert.equal(
+          (await bob.request("search", { user: "carol" })).online,
+          false,
+        );
+      },
+    );
+
+    await t.step("heartbeats keep a session on across many TTLs", async () => {
+      const dave = await login("dave");
+      for (let i = 1; i <= 10; i++) {
+        clock.advance(TTL - 1);
+        await beats.beat(dave, i);
+        assert.equal(await sweep(), 0);
+      }
+      assert.ok(sessionOf(reg, dave));
+      await dave.close();
+    });
+
+    await t.step("a heartbeat with a wrong MAC is ignored", async () => {
+      const alice = await login("alice");
+      const before = sessionOf(reg, alice)!.lastBeat;
+      const bad = reg.registry.badDatagrams;
+      clock.advance(1_000);
+      const wrongToken = crypto.getRandomValues(new Uint8Array(32));
+      await beats.send(heartbeatOf(alice, 1, wrongToken), "bad");
+      // A flipped bit in the MAC of an otherwise right datagram.
+      const flipped = heartbeatOf(alice, 2);
+      flipped[43]! ^= 1;
+      await beats.send(flipped, "bad");
+      assert.equal(reg.registry.badDatagrams, bad + 2);
+      assert.equal(sessionOf(reg, alice)!.lastBeat, before);
+      assert.equal(sessionOf(reg, alice)!.lastSeq, 0);
+
+      clock.advance(TTL);
+      assert.equal(await sweep(), 1);
+      await alice.event("timeout");
+    });
+
+    await t.step("a replayed or older counter is ignored", async () => {
+      const alice = await login("alice");
+      clock.advance(500);
+      await beats.beat(alice, 5);
+      const at = clock.now();
+      assert.equal(sessionOf(reg, alice)!.lastBeat, at);
+      const bad = reg.registry.badDatagrams;
+      clock.advance(500);
+      await beats.send(heartbeatOf(alice, 5), "bad"); // the same again
+      await beats.send(heartbeatOf(alice, 3), "bad");
+      assert.equal(reg.registry.badDatagrams, bad + 2);
+      assert.equal(sessionOf(reg, alice)!.lastBeat, at);
+      assert.equal(sessionOf(reg, alice)!.lastSeq, 5);
+      await beats.beat(alice, 6);
+      assert.equal(sessionOf(reg, alice)!.lastBeat, clock.now());
+      await alice.close();
+    });
+
+    await t.step(
+      "a heartbeat for an unknown or ended session is ignored",
+      async () => {
+        const bad = reg.registry.badDatagrams;
+        const token = crypto.getRandomValues(new Uint8Array(32));
+        const unknown = bytesToHex(crypto.getRandomValues(new Uint8Array(16)));
+        await beats.send(encodeHeartbeat(unknown, 1, token), "bad");
+        // An ended session's real heartbeat.
+        const carol = await login("carol");
+        const old = heartbeatOf(carol, 1);
+        await carol.close();
+        await until(() => !sessionOf(reg, carol), "carol's session to end");
+        await beats.send(old, "bad");
+        assert.equal(reg.registry.badDatagrams, bad + 2);
+      },
+    );
+
+    await t.step(
+      "the service refuses the same heartbeats when called directly",
+      async () => {
+        const alice = await login("alice");
+        const svc = reg.registry.service;
+        const decode = (b: Uint8Array) => {
+          const d = decodeHeartbeat(b);
+          assert.ok(d.ok);
+          return d.msg;
+        };
+        const wrong = crypto.getRandomValues(new Uint8Array(32));
+        assert.equal(
+          svc.heartbeat(decode(heartbeatOf(alice, 1, wrong)), 1),
+          false,
+        );
+        assert.equal(svc.heartbeat(decode(heartbeatOf(alice, 1)), 2), true);
+        assert.equal(svc.heartbeat(decode(heartbeatOf(alice, 1)), 3), false);
+        assert.equal(sessionOf(reg, alice)!.lastBeat, 2);
+        await alice.close();
+      },
+    );
+  } finally {
+    for (const c of clients) await c.close();
+    await beats.close();
+  }
+});
+
+Deno.test("idle logout with a manual clock", async (t) => {
+  const clock = new ManualClock(START);
+  const IDLE = 60_000;
+  await using reg = await startRegistry({
+    now: () => clock.now(),
+    sweepEveryMs: 0,
+    heartbeatTtlMs: TTL,
+    idleTimeoutMs: IDLE,
+  });
+  const target = reg.target();
+  const beats = new Beats(reg);
+  for (const u of ["idler", "worker", "script"]) {
+    await signup(target, u, "password-" + u);
+  }
+  const idler = await loggedIn(target, "idler", "password-idler", {
+    beat: false,
+  });
+  const worker = await loggedIn(target, "worker", "password-worker", {
+    beat: false,
+  });
+  const script = await loggedIn(target, "script", "password-script", {
+    kind: "tool",
+    beat: false,
+  });
+  const all = [idler, worker, script];
+  try {
+    await t.step(
+      "a peer with heartbeats but no action for the idle timeout is logged out",
+      async () => {
+        let seq = 0;
+        for (let ms = 0; ms < IDLE; ms += 2_000) {
+          clock.advance(2_000);
+          seq++;
+          for (const c of all) await beats.beat(c, seq);
+          if (ms === IDLE / 2) await worker.request("active", {});
+          assert.equal(await reg.registry.service.sweep(clock.now()), 0);
+        }
+        clock.advance(1);
+        for (const c of all) await beats.beat(c, seq + 1);
+        assert.equal(await reg.registry.service.sweep(clock.now()), 1);
+        assert.deepEqual(await idler.event("timeout"), {
+          type: "timeout",
+          reason: "idle",
+        });
+        await idler.client.closed;
+      },
+    );
+
+    await t.step(
+      "a peer that acted recently and a tool session stay on",
+      () => {
+        assert.ok(sessionOf(reg, worker), "worker asked within the timeout");
+        assert.ok(sessionOf(reg, script), "tool sessions never idle out");
+        assert.equal(worker.eventsOf("timeout").length, 0);
+      },
+    );
+  } finally {
+    for (const c of all) await c.close();
+    await beats.close();
+  }
+});
+
+Deno.test("login throttling follows the injected clock", async (t) => {
+  const clock = new ManualClock(START);
+  await using reg = await startRegistry({
+    now: () => clock.now(),
+    sweepEveryMs: 0,
+  });
+  const target = reg.target();
+  await signup(target, "alice", "right-password");
+  const client = await loggedIn(target, "alice", "right-password", {
+    kind: "tool",
+    beat: false,
+  });
+  await client.close();
+  try {
+    await t.step(
+      "five failures in a minute, then 'retry in 60 s'",
+      async () => {
+        for (let i = 0; i < 5; i++) {
+          await using c = await TestClient.connect(target);
+          await refused(
+            c.login("alice", "wrong-password", { kind: "tool" }),
+            "auth",
+            /^wrong password for alice$/,
+          );
+          clock.advance(1_000);
+        }
+        await using c = await TestClient.connect(target);
+        await refused(
+          c.login("alice", "right-password", { kind: "tool" }),
+          "throttled",
+          /^too many attempts, retry in 55 s$/,
+        );
+        clock.advance(30_000);
+        await refused(
+          c.login("alice", "right-password", { kind: "tool" }),
+          "throttled",
+          /^too many attempts, retry in 25 s$/,
+        );
+      },
+    );
+
+    await t.step(
+      "a minute after the first failure the right password works again",
+      async () => {
+        clock.advance(25_000);
+        await using c = await loggedIn(target, "alice", "right-password", {
+          kind: "tool",
+          beat: false,
+        });
+        assert.equal(c.session?.user, "alice");
+      },
+    );
+  } finally {
+    await client.close();
+  }
+});

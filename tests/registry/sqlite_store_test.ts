@@ -1,0 +1,542 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { SqliteStore } from "../../registry/sqlite_store.ts";
+import { MIGRATIONS } from "../../registry/migrations.ts";
+import {
+  DEFAULT_STATUS,
+  type RoomRecord,
+  StoreError,
+} from "../../registry/store.ts";
+
+/** A migrated in-memory store with the given users. */
+async function memoryStore(...users: string[]): Promise<SqliteStore> {
+  const store = SqliteStore.open(":memory:");
+  for (const [i, u] of users.entries()) {
+    await store.createUser(u, `hash-of-${u}`, 1_000 + i);
+  }
+  return store;
+}
+
+/** Runs `fn` with a fresh temp folder, removed afterwards. */
+async function withTempDir(
+  fn: (dir: string) => void | Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "chat-store-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Expects a StoreError with this code and a message matching `text`. */
+async function rejectsWith(
+  p: Promise<unknown>,
+  code: StoreError["code"],
+  text: RegExp | string,
+): Promise<void> {
+  await assert.rejects(p, (err) => {
+    assert.ok(err instanceof StoreError, `expected StoreError, got ${err}`);
+    assert.equal(err.code, code);
+    if (typeof text === "string") assert.equal(err.message, text);
+    else assert.match(err.message, text);
+    return true;
+  });
+}
+
+function room(name: string, owner: string, capacity = 10): RoomRecord {
+  return {
+    name,
+    passwordHash: null,
+    capacity,
+    description: `the ${name} room`,
+    owner,
+    createdAt: 5_000,
+  };
+}
+
+Deno.test("SqliteStore migrations", async (t) => {
+  await t.step("migrate an empty database to the latest version", async () => {
+    await withTempDir((dir) => {
+      const store = SqliteStore.open(join(dir, "registry.db"));
+      try {
+        assert.equal(store.schemaVersion, MIGRATIONS.length);
+      } finally {
+        store.close();
+      }
+      const db = new DatabaseSync(join(dir, "registry.db"));
+      try {
+        const tables = db.prepare(
+          "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        ).all().map((r) => r.name);
+        assert.deepEqual(tables, [
+          "blocks",
+          "friendships",
+          "invitations",
+          "offline_messages",
+          "room_members",
+          "rooms",
+          "users",
+        ]);
+        const mode = db.prepare("PRAGMA journal_mode").get();
+        assert.equal(mode?.journal_mode, "wal");
+      } finally {
+        db.close();
+      }
+    });
+  });
+
+  await t.step("reopening is idempotent and keeps the data", async () => {
+    await withTempDir(async (dir) => {
+      const path = join(dir, "registry.db");
+      const first = SqliteStore.open(path);
+      await first.createUser("alice", "h", 1);
+      await first.createRoom(room("lobby", "alice"));
+      first.close();
+      for (let i = 0; i < 3; i++) {
+        const again = SqliteStore.open(path);
+        try {
+          assert.equal(again.schemaVersion, MIGRATIONS.length);
+          assert.equal((await again.getUser("alice"))?.passwordHash, "h");
+          assert.equal((await again.getRoom("lobby"))?.owner, "alice");
+        } finally {
+          again.close();
+        }
+      }
+    });
+  });
+
+  await t.step("an in-memory database migrates too", async () => {
+    const store = await memoryStore();
+    try {
+      assert.equal(store.schemaVersion, MIGRATIONS.length);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+Deno.test("SqliteStore accounts", async (t) => {
+  const store = await memoryStore("alice");
+  try {
+    await t.step(
+      "a new account has the default status and no last-seen",
+      async () => {
+        const u = await store.getUser("alice");
+        assert.deepEqual(u, {
+          name: "alice",
+          passwordHash: "hash-of-alice",
+          status: DEFAULT_STATUS,
+          createdAt: 1_000,
+          lastSeen: null,
+        });
+      },
+    );
+
+    await t.step("looks names up in any case", async () => {
+      assert.equal((await store.getUser("ALICE"))?.name, "alice");
+      assert.equal(await store.getUser("nobody"), null);
+    });
+
+    for (const dup of ["alice", "Alice", "ALICE"]) {
+      await t.step(
+        `refuses '${dup}' as taken: username 'alice' is taken`,
+        async () => {
+          await rejectsWith(
+            store.createUser(dup, "other", 2),
+            "taken",
+            "username 'alice' is taken",
+          );
+          assert.equal(
+            (await store.getUser("alice"))?.passwordHash,
+            "hash-of-alice",
+          );
+        },
+      );
+    }
+
+    await t.step("sets status, last-seen and password hash", async () => {
+      await store.setStatus("alice", "busy");
+      await store.setLastSeen("alice", 42);
+      await store.setPasswordHash("alice", "new-hash");
+      const u = await store.getUser("alice");
+      assert.equal(u?.status, "busy");
+      assert.equal(u?.lastSeen, 42);
+      assert.equal(u?.passwordHash, "new-hash");
+    });
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("SqliteStore friends and blocks", async (t) => {
+  const store = await memoryStore("alice", "bob", "carol", "dave");
+  try {
+    await t.step("a request is pending and seen from both sides", async () => {
+      assert.equal(await store.requestFriend("alice", "bob", 10), "pending");
+      assert.equal(await store.relation("alice", "bob"), "requested");
+      assert.equal(await store.relation("bob", "alice"), "requested_you");
+      assert.deepEqual(await store.requestsOf("bob"), {
+        incoming: ["alice"],
+        outgoing: [],
+      });
+      assert.deepEqual(await store.requestsOf("alice"), {
+        incoming: [],
+        outgoing: ["bob"],
+      });
+      assert.equal(
+        await store.requestFriend("alice", "bob", 11),
+        "pending",
+        "asking twice changes nothing",
+      );
+    });
+
+    await t.step("accepting makes both friends", async () => {
+      await store.acceptFriend("alice", "bob", 12);
+      assert.equal(await store.relation("alice", "bob"), "friends");
+      assert.equal(await store.relation("bob", "alice"), "friends");
+      assert.deepEqual(await store.friendsOf("alice"), ["bob"]);
+      assert.deepEqual(await store.friendsOf("bob"), ["alice"]);
+      assert.deepEqual(await store.requestsOf("bob"), {
+        incoming: [],
+        outgoing: [],
+      });
+    });
+
+    await t.step(
+      "accepting a request that was never sent is refused",
+      async () => {
+        await rejectsWith(
+          store.acceptFriend("carol", "alice", 13),
+          "state",
+          "carol has not sent you a friend request",
+        );
+        await rejectsWith(
+          store.acceptFriend("alice", "bob", 13),
+          "state",
+          /has not sent you a friend request/,
+        );
+      },
+    );
+
+    await t.step("crossing requests become a friendship at once", async () => {
+      assert.equal(await store.requestFriend("carol", "dave", 14), "pending");
+      assert.equal(await store.requestFriend("dave", "carol", 15), "friends");
+      assert.equal(await store.relation("carol", "dave"), "friends");
+    });
+
+    await t.step(
+      "declining (removing a request) leaves no relation",
+      async () => {
+        await store.requestFriend("carol", "alice", 16);
+        assert.equal(await store.removeFriend("alice", "carol"), true);
+        assert.equal(await store.relation("alice", "carol"), "none");
+        assert.deepEqual((await store.requestsOf("alice")).incoming, []);
+      },
+    );
+
+    await t.step("removing a friend works from either side, once", async () => {
+      assert.equal(await store.removeFriend("dave", "carol"), true);
+      assert.equal(await store.relation("carol", "dave"), "none");
+      assert.equal(await store.removeFriend("carol", "dave"), false);
+    });
+
+    await t.step(
+      "a request to an unknown user is refused by the database",
+      async () => {
+        await assert.rejects(store.requestFriend("alice", "nobody", 17));
+        assert.equal(await store.relation("alice", "nobody"), "none");
+      },
+    );
+
+    await t.step(
+      "blocking removes the friendship and is seen from both sides",
+      async () => {
+        assert.equal(await store.relation("alice", "bob"), "friends");
+        await store.block("bob", "alice", 18);
+        assert.equal(await store.relation("alice", "bob"), "none");
+        assert.deepEqual(await store.friendsOf("alice"), []);
+        assert.equal(await store.hasBlocked("bob", "alice"), true);
+        assert.equal(await store.hasBlocked("alice", "bob"), false);
+        assert.deepEqual(await store.blockedBy("bob"), ["alice"]);
+        assert.deepEqual(await store.blockersOf("alice"), ["bob"]);
+      },
+    );
+
+    await t.step("blocking also drops a pending request", async () => {
+      await store.requestFriend("carol", "dave", 19);
+      await store.block("dave", "carol", 20);
+      assert.equal(await store.relation("carol", "dave"), "none");
+      assert.deepEqual((await store.requestsOf("dave")).incoming, []);
+    });
+
+    await t.step(
+      "blocking twice is harmless; unblocking says whether a block existed",
+      async () => {
+        await store.block("bob", "alice", 21);
+        assert.deepEqual(await store.blockedBy("bob"), ["alice"]);
+        assert.equal(await store.unblock("bob", "alice"), true);
+        assert.equal(await store.unblock("bob", "alice"), false);
+        assert.equal(await store.hasBlocked("bob", "alice"), false);
+        assert.equal(
+          await store.relation("alice", "bob"),
+          "none",
+          "unblocking does not restore the friendship",
+        );
+      },
+    );
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("SqliteStore rooms", async (t) => {
+  const store = await memoryStore("alice", "bob", "carol", "dave");
+  try {
+    await t.step(
+      "creating a room makes the creator owner and first member",
+      async () => {
+        await store.createRoom(room("lobby", "alice", 3));
+        const r = await store.getRoom("lobby");
+        assert.equal(r?.owner, "alice");
+        assert.equal(r?.capacity, 3);
+        assert.deepEqual(
+          (await store.members("lobby")).map((m) => m.user),
+          ["alice"],
+        );
+        assert.deepEqual(await store.roomsOf("alice"), ["lobby"]);
+      },
+    );
+
+    await t.step("a duplicate room name in any case is refused", async () => {
+      await rejectsWith(
+        store.createRoom(room("lobby", "bob")),
+        "taken",
+        "room 'lobby' already exists",
+      );
+      await rejectsWith(
+        store.createRoom(room("LOBBY", "bob")),
+        "taken",
+        /already exists/,
+      );
+      assert.deepEqual(
+        await store.roomsOf("bob"),
+        [],
+        "the failed create left no membership behind",
+      );
+    });
+
+    await t.step(
+      "members join up to the capacity, then the room is full",
+      async () => {
+        await store.addMember("lobby", "bob", 6_000);
+        await store.addMember("lobby", "carol", 6_000);
+        await rejectsWith(
+          store.addMember("lobby", "dave", 6_001),
+          "full",
+          "room 'lobby' is full (3 members)",
+        );
+        assert.equal((await store.members("lobby")).length, 3);
+      },
+    );
+
+    await t.step(
+      "joining twice or joining a missing room is refused",
+      async () => {
+        await rejectsWith(
+          store.addMember("lobby", "bob", 6_002),
+          "state",
+          "you are already in lobby",
+        );
+        await rejectsWith(
+          store.addMember("nowhere", "bob", 6_002),
+          "not_found",
+          "there is no room 'nowhere'",
+        );
+      },
+    );
+
+    await t.step("listing rooms counts members", async () => {
+      await store.createRoom({ ...room("attic", "dave"), passwordHash: "ph" });
+      const list = await store.listRooms(10);
+      assert.deepEqual(
+        list.map((r) => [r.name, r.members, r.passwordHash]),
+        [["attic", 1, "ph"], ["lobby", 3, null]],
+      );
+      assert.equal((await store.listRooms(1)).length, 1);
+    });
+
+    await t.step("a member leaving keeps the owner", async () => {
+      const res = await store.removeMember("lobby", "carol");
+      assert.deepEqual(res, { removed: true, newOwner: null, deleted: false });
+      assert.equal((await store.getRoom("lobby"))?.owner, "alice");
+    });
+
+    await t.step(
+      "when the owner leaves the longest-standing member owns the room",
+      async () => {
+        // dave joins after bob with the same timestamp: join order decides.
+        await store.addMember("lobby", "dave", 6_000);
+        const res = await store.removeMember("lobby", "alice");
+        assert.deepEqual(res, {
+          removed: true,
+          newOwner: "bob",
+          deleted: false,
+        });
+        assert.equal((await store.getRoom("lobby"))?.owner, "bob");
+        assert.deepEqual(
+          (await store.members("lobby")).map((m) => m.user),
+          ["bob", "dave"],
+        );
+      },
+    );
+
+    await t.step(
+      "a handed-over owner leaving passes the room on in join order",
+      async () => {
+        await store.setOwner("lobby", "dave");
+        await store.addMember("lobby", "alice", 7_000);
+        const res = await store.removeMember("lobby", "dave");
+        assert.equal(res.newOwner, "bob");
+      },
+    );
+
+    await t.step("removing a non-member changes nothing", async () => {
+      assert.deepEqual(await store.removeMember("lobby", "carol"), {
+        removed: false,
+        newOwner: null,
+        deleted: false,
+      });
+      assert.deepEqual(await store.removeMember("nowhere", "carol"), {
+        removed: false,
+        newOwner: null,
+        deleted: false,
+      });
+    });
+
+    await t.step("the last member leaving deletes the room", async () => {
+      await store.invite("lobby", "carol", "bob", 8_000);
+      await store.removeMember("lobby", "alice");
+      const res = await store.removeMember("lobby", "bob");
+      assert.deepEqual(res, { removed: true, newOwner: null, deleted: true });
+      assert.equal(await store.getRoom("lobby"), null);
+      assert.deepEqual(await store.members("lobby"), []);
+      assert.deepEqual(
+        await store.invitesFor("carol"),
+        [],
+        "its invitations went with it",
+      );
+    });
+
+    await t.step("a deleted room's name can be used again", async () => {
+      await store.createRoom(room("lobby", "carol"));
+      assert.equal((await store.getRoom("lobby"))?.owner, "carol");
+    });
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("SqliteStore invitations", async (t) => {
+  const store = await memoryStore("alice", "bob", "carol");
+  try {
+    await store.createRoom(room("lobby", "alice"));
+    await store.createRoom(room("den", "carol"));
+
+    await t.step("an invitation is pending for the invitee", async () => {
+      await store.invite("lobby", "bob", "alice", 100);
+      assert.deepEqual(await store.invitesFor("bob"), [{
+        room: "lobby",
+        invitee: "bob",
+        inviter: "alice",
+        state: "pending",
+        createdAt: 100,
+      }]);
+      assert.equal((await store.getInvite("lobby", "bob"))?.state, "pending");
+      assert.equal(await store.getInvite("lobby", "carol"), null);
+    });
+
+    await t.step("invitations are listed oldest first", async () => {
+      await store.invite("den", "bob", "carol", 200);
+      assert.deepEqual(
+        (await store.invitesFor("bob")).map((i) => i.room),
+        ["lobby", "den"],
+      );
+    });
+
+    await t.step(
+      "declined and accepted invitations are no longer pending",
+      async () => {
+        await store.setInviteState("lobby", "bob", "declined");
+        await store.setInviteState("den", "bob", "accepted");
+        assert.deepEqual(await store.invitesFor("bob"), []);
+        assert.equal(
+          (await store.getInvite("lobby", "bob"))?.state,
+          "declined",
+        );
+        assert.equal((await store.getInvite("den", "bob"))?.state, "accepted");
+      },
+    );
+
+    await t.step("inviting again renews the invitation", async () => {
+      await store.invite("lobby", "bob", "alice", 300);
+      const inv = await store.getInvite("lobby", "bob");
+      assert.equal(inv?.state, "pending");
+      assert.equal(inv?.createdAt, 300);
+    });
+  } finally {
+    store.close();
+  }
+});
+
+Deno.test("SqliteStore offline messages", async (t) => {
+  const store = await memoryStore("alice", "bob", "carol");
+  try {
+    await t.step("messages come back oldest first", async () => {
+      await store.storeOffline("alice", "bob", "one", 30, 3);
+      await store.storeOffline("carol", "bob", "two", 10, 3);
+      await store.storeOffline("alice", "bob", "three", 20, 3);
+      const got = await store.offlineFor("bob", 10);
+      assert.deepEqual(got.map((m) => [m.from, m.text]), [
+        ["alice", "one"],
+        ["carol", "two"],
+        ["alice", "three"],
+      ]);
+      assert.equal(await store.countOffline("bob"), 3);
+      assert.deepEqual(
+        (await store.offlineFor("bob", 2)).map((m) => m.text),
+        ["one", "two"],
+      );
+    });
+
+    await t.step("a full mailbox refuses more, saying what to do", async () => {
+      await rejectsWith(
+        store.storeOffline("carol", "bob", "four", 40, 3),
+        "limit",
+        "bob has 3 undelivered messages already; try again after bob logs in",
+      );
+      assert.equal(await store.countOffline("bob"), 3);
+      await store.storeOffline("carol", "alice", "for alice", 40, 3);
+    });
+
+    await t.step("a user can delete only their own messages", async () => {
+      const bobs = (await store.offlineFor("bob", 10)).map((m) => m.id);
+      const alices = (await store.offlineFor("alice", 10)).map((m) => m.id);
+      assert.equal(await store.deleteOffline("alice", bobs), 0);
+      assert.equal(await store.countOffline("bob"), 3);
+      assert.equal(await store.deleteOffline("bob", [...bobs, ...alices]), 3);
+      assert.equal(await store.countOffline("bob"), 0);
+      assert.equal(await store.countOffline("alice"), 1);
+      assert.equal(await store.deleteOffline("bob", bobs), 0, "already gone");
+    });
+
+    await t.step("space frees up once messages are delivered", async () => {
+      const m = await store.storeOffline("carol", "bob", "again", 50, 3);
+      assert.equal(m.text, "again");
+      assert.equal(m.sentAt, 50);
+    });
+  } finally {
+    store.close();
+  }
+});
