@@ -303,15 +303,23 @@ async function firstFrame(
   }
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+/** Races a connection attempt against a timer; a late winner is closed. */
+function withTimeout<T extends { close(): void }>(
+  p: Promise<T>,
+  ms: number,
+): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let late = false;
+  p.then((conn) => {
+    if (late) conn.close();
+  }, () => {});
   return Promise.race([
     p,
     new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`no answer within ${ms / 1000} s`)),
-        ms,
-      );
+      timer = setTimeout(() => {
+        late = true;
+        reject(new Error(`no answer within ${ms / 1000} s`));
+      }, ms);
     }),
   ]).finally(() => clearTimeout(timer));
 }

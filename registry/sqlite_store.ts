@@ -35,6 +35,15 @@ export class SqliteStore implements Store {
 
   /** Opens (creating if needed) and migrates the database at `path`. */
   static open(path: string): SqliteStore {
+    if (path !== ":memory:") {
+      // Password hashes live here: create the file owner-only before SQLite does.
+      try {
+        Deno.openSync(path, { write: true, createNew: true, mode: 0o600 })
+          .close();
+      } catch (err) {
+        if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+      }
+    }
     const db = new DatabaseSync(path, { enableForeignKeyConstraints: true });
     db.exec("PRAGMA busy_timeout = 5000");
     if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
