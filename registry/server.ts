@@ -195,7 +195,7 @@ export class Registry implements AsyncDisposable {
     });
     this.#framed.add(fc);
     const state = this.service.connect(fc, address);
-    this.#logger.debug("connect", { addr: address });
+    this.#logger.info("connect", { addr: address });
     const timer = setTimeout(() => {
       if (!state.greeted) {
         this.#logger.warn("drop", {
@@ -252,10 +252,11 @@ export class Registry implements AsyncDisposable {
       }
       fc.close();
       this.#framed.delete(fc);
+      const user = state.session?.user;
       await this.service.disconnect(state).catch((err) =>
         this.#logger.error("disconnect failed", { error: describe(err) })
       );
-      this.#logger.debug("disconnect", { addr: address });
+      this.#logger.info("disconnect", { addr: address, user });
     }
   }
 
