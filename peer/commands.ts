@@ -231,7 +231,12 @@ function parseCommand(word: string, rest: string): Command {
     const u = COMMAND_HELP[key]?.usage ?? `/${key}`;
     throw new Usage(why ? `${why} — usage: ${u}` : `usage: ${u}`);
   };
-  const words = tokenize(rest);
+  // Free text (messages, status) is taken verbatim, so an apostrophe in
+  // "/msg bob I'm here" is text, not an unclosed quote.
+  const freeText = ["msg", "m", "say", "status"].includes(word);
+  const words = freeText
+    ? rest.trim().split(/\s+/).filter(Boolean)
+    : tokenize(rest);
   if (words === null) {
     usage(word in COMMAND_HELP ? word : "help", "unclosed quote");
   }
@@ -463,10 +468,20 @@ function options(
   return out;
 }
 
+/** Aliases the parser accepts, for /help TOPIC. */
+const HELP_ALIASES: Record<string, string> = {
+  logout: "quit",
+  exit: "quit",
+  m: "msg",
+  part: "leave",
+  names: "members",
+  "?": "help",
+};
+
 /** /help text: every command, or one in detail. */
 export function helpText(topic?: string): string {
   if (topic) {
-    const key = topic === "logout" ? "quit" : topic;
+    const key = HELP_ALIASES[topic.toLowerCase()] ?? topic.toLowerCase();
     const h = COMMAND_HELP[key];
     if (!h) return `no such command '/${topic}' — type /help for the list`;
     return `${h.usage}\n  ${h.help}`;
