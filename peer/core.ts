@@ -403,7 +403,10 @@ export class Peer {
   async run(line: string): Promise<CommandReply> {
     const parsed = parseLine(line);
     if (!parsed.ok) {
-      return { ok: false, command: parsed.command, error: parsed.error };
+      // A bad plain line reports what it would have become (/msg or /say).
+      const command = parsed.command ||
+        commandName({ name: "text", text: "" }, this.#current);
+      return { ok: false, command, error: parsed.error };
     }
     const command = commandName(parsed.command, this.#current);
     try {
