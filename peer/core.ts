@@ -380,6 +380,10 @@ export class Peer {
     if (user === this.user && purpose === "chat") {
       throw new UserError("you cannot chat with yourself");
     }
+    // A link we open would carry the blocked user's replies past our block.
+    if (this.#blocked.has(user)) {
+      throw new UserError(`you have blocked ${user} — /unblock ${user} first`);
+    }
     let intro: ReplyData<"introduce">;
     try {
       if (!this.#session) throw new UserError("not logged in");
