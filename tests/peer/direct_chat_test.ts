@@ -376,3 +376,28 @@ Deno.test("an unanswered chat request expires after 60 s on both sides", async (
     await Deno.remove(home, { recursive: true });
   }
 });
+
+Deno.test("a conversation goes on while the registry is frozen", async () => {
+  await using reg = await spawnRegistry();
+  await using alice = await spawnPeer(reg, { user: "alice" });
+  await using bob = await spawnPeer(reg, { user: "bob" });
+  await openChat(alice, bob);
+  await exchange(alice, bob, "before the freeze");
+
+  reg.child.kill("SIGSTOP");
+  try {
+    // Nothing of the conversation needs the registry.
+    for (let i = 0; i < 3; i++) {
+      await exchange(alice, bob, `frozen ${i} from alice`);
+      await exchange(bob, alice, `frozen ${i} from bob`);
+    }
+    const closed = [
+      ...alice.events("chat_closed"),
+      ...bob.events("chat_closed"),
+    ];
+    assertEquals(closed, []);
+  } finally {
+    reg.child.kill("SIGCONT");
+  }
+  await exchange(alice, bob, "after the thaw");
+});
