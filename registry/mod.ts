@@ -21,6 +21,17 @@ export async function registryMain(ctx: CommandContext): Promise<number> {
     );
     return 2;
   }
+  // Peers accept intervals of 1 ms to 1 h in the hello reply; outside that
+  // range no peer could ever log in, so refuse it here as a bad value.
+  for (const name of ["heartbeat-interval", "heartbeat-ttl"]) {
+    const ms = f[name] as number;
+    if (!(ms >= 1 && ms <= 3_600_000)) {
+      console.error(
+        `chat: --${name} must be between 1ms and 1h\nusage: chat registry [--heartbeat-interval 1s] [--heartbeat-ttl 3s]`,
+      );
+      return 2;
+    }
+  }
   const dbPath = (f.db as string | undefined) ??
     join(chatHome(), "registry.db");
   const sink = f["log-file"] ? fileSink(f["log-file"] as string) : stderrSink();
