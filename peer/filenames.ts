@@ -14,12 +14,15 @@ const enc = new TextEncoder();
 export function sanitizeFileName(raw: string): string {
   // Only the last path component counts, whichever separator was used.
   let name = raw.split(/[/\\]/).pop() ?? "";
-  // Control characters, DEL and characters Windows forbids.
+  // Control characters (C0, DEL, C1), line and paragraph separators, and
+  // characters Windows forbids.
   // deno-lint-ignore no-control-regex
-  name = name.replace(/[\u0000-\u001f\u007f<>:"|?*]/g, "");
+  name = name.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029<>:"|?*]/g, "");
   // Bidirectional overrides can disguise an extension (evil‮txt.exe).
   name = name.replace(/[\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, "");
-  name = name.trim().replace(/^\.+/, "").replace(/[. ]+$/, "");
+  // No hidden files, no leading or trailing dots and blanks in any mix
+  // (". con" must not slip past the reserved-name check below).
+  name = name.replace(/^[\s.]+/, "").replace(/[\s.]+$/, "");
   if (!name) name = "file";
   if (WINDOWS_RESERVED.test(name)) name = `_${name}`;
   return capBytes(name, MAX_FILE_NAME_BYTES);
@@ -30,8 +33,11 @@ function capBytes(name: string, max: number): string {
   if (enc.encode(name).length <= max) return name;
   const dot = name.lastIndexOf(".");
   const ext = dot > 0 && name.length - dot <= 16 ? name.slice(dot) : "";
-  let stem = ext ? name.slice(0, dot) : name;
   const budget = max - enc.encode(ext).length;
+  // Every UTF-16 unit takes at least one UTF-8 byte, so cutting to `budget`
+  // units first loses nothing and keeps the loop below short for a hostile
+  // 16,000-character name.
+  let stem = (ext ? name.slice(0, dot) : name).slice(0, budget);
   while (enc.encode(stem).length > budget) stem = stem.slice(0, -1);
   // Never end on half a surrogate pair.
   if (/[\ud800-\udbff]$/.test(stem)) stem = stem.slice(0, -1);

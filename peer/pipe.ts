@@ -4,7 +4,7 @@
  * logs in for its own duration: the sender as a tool session, the receiver as
  * a receive session that file offers for its user are routed to.
  */
-import { basename } from "node:path";
+import { basename, dirname, join } from "node:path";
 import type { CommandContext } from "../main.ts";
 import type { ReplyData } from "../wire/mod.ts";
 import { UserError } from "./errors.ts";
@@ -45,10 +45,11 @@ export function send(ctx: CommandContext): Promise<number> {
         source = file;
         size = info.size;
       } catch (err) {
+        if (err instanceof UserError) throw err;
         if (err instanceof Deno.errors.NotFound) {
           throw new UserError(`no such file: ${path}`);
         }
-        throw err;
+        throw new UserError(`cannot read ${path}: ${describe(err)}`);
       }
     }
     const name = (ctx.flags.name as string | undefined) ??
@@ -173,11 +174,19 @@ export function receive(ctx: CommandContext): Promise<number> {
         if (ev.type === "file_progress") progress.update(ev);
         if (ev.type !== "file_offer") return;
         if (from !== undefined && ev.from !== from) {
-          void transfers.answer(ev.id, "reject").catch(() => {});
+          void transfers.answer(
+            ev.id,
+            "reject",
+            `${creds.user} is waiting for a file from ${from}`,
+          ).catch(() => {});
           return;
         }
         if (chosen !== null) {
-          void transfers.answer(ev.id, "reject").catch(() => {});
+          void transfers.answer(
+            ev.id,
+            "reject",
+            `${creds.user} is busy receiving another file`,
+          ).catch(() => {});
           return;
         }
         chosen = ev.id;
@@ -242,10 +251,17 @@ export function receive(ctx: CommandContext): Promise<number> {
         throw new UserError(`no file arrived within ${timeoutMs / 1000} s`);
       }
       const id = first;
-      await transfers.accept(id, dest);
       const result = transfers.result(id);
       if (!result) {
         throw new UserError("the sender went away before the transfer started");
+      }
+      try {
+        await transfers.accept(id, dest);
+      } catch (err) {
+        // The offer may have ended meanwhile; its reason says more.
+        const r = await Promise.race([result, Promise.resolve(null)]);
+        if (r && !r.ok) throw new UserError(r.reason);
+        throw err;
       }
       const r = await Promise.race([result, stop]);
       progress.done();
@@ -266,27 +282,72 @@ export function receive(ctx: CommandContext): Promise<number> {
       await transfers.closeAll("the receiver stopped");
       await session?.close();
       await p2p.close();
+      dest.close?.();
     }
   });
 }
 
+/**
+ * Where `-o` points, checked before logging in so a bad path costs nobody a
+ * transfer: a folder, a file (written to a part file, renamed into place
+ * after verification), or something that is neither, like /dev/null or a
+ * FIFO, written directly.
+ */
 async function destination(
   output: string | undefined,
   s: CommonSettings,
-): Promise<Destination> {
+): Promise<Destination & { close?(): void }> {
   if (output === "-") {
     return { kind: "stream", sink: Deno.stdout, label: "stdout" };
   }
   if (output === undefined) {
-    return { kind: "folder", dir: `${s.home}/downloads` };
+    return { kind: "folder", dir: join(s.home, "downloads") };
   }
+  const cannot = (why: string) =>
+    new UserError(`cannot write to ${output}: ${why}`);
+  let info: Deno.FileInfo | null = null;
   try {
-    const info = await Deno.stat(output);
-    if (info.isDirectory) return { kind: "folder", dir: output };
+    info = await Deno.stat(output);
   } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    if (!(err instanceof Deno.errors.NotFound)) throw cannot(describe(err));
   }
+  if (info?.isDirectory) return { kind: "folder", dir: output };
+  if (info && !info.isFile) {
+    // A device or a pipe: no part file can be renamed onto it.
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(output, { write: true });
+    } catch (err) {
+      throw cannot(describe(err));
+    }
+    return {
+      kind: "stream",
+      sink: file,
+      label: output,
+      close: () => file.close(),
+    };
+  }
+  const dir = dirname(output);
+  let parent: Deno.FileInfo;
+  try {
+    parent = await Deno.stat(dir);
+  } catch (err) {
+    throw cannot(
+      err instanceof Deno.errors.NotFound
+        ? `there is no folder ${dir}`
+        : describe(err),
+    );
+  }
+  if (!parent.isDirectory) throw cannot(`${dir} is not a folder`);
   return { kind: "file", path: output };
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (err instanceof Deno.errors.NotADirectory) {
+    return "a part of the path is not a folder";
+  }
+  return err instanceof Error ? err.message : String(err);
 }
 
 function corruptAt(s: CommonSettings): { corruptAt?: number } {

@@ -66,20 +66,23 @@ export class ProgressLine {
   readonly enabled: boolean;
   readonly #out: { writeSync(p: Uint8Array): number };
   readonly #enc = new TextEncoder();
-  #last = 0;
+  #last = -Infinity;
   #drawn = false;
+  readonly #now: () => number;
 
   constructor(
     out: { writeSync(p: Uint8Array): number; isTerminal(): boolean },
+    now: () => number = Date.now,
   ) {
     this.#out = out;
+    this.#now = now;
     this.enabled = out.isTerminal();
   }
 
   /** Redraws with a progress event (throttled to 10 per second). */
   update(p: Progress): void {
     if (!this.enabled) return;
-    const now = Date.now();
+    const now = this.#now();
     if (now - this.#last < 100 && p.bytes !== p.size) return;
     this.#last = now;
     const width = columns();

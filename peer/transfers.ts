@@ -86,6 +86,9 @@ interface Transfer extends TransferInfo {
   settle: (r: TransferResult) => void;
   /** Set when the transfer must stop; the streaming loop checks it. */
   abort: string | null;
+  /** Resolves with null once the transfer fails, to end a pending read. */
+  aborted: Promise<null>;
+  onAbort: () => void;
   /** Incoming: the open sink and its finishing steps. */
   sink?: OpenSink;
   hash?: ReturnType<typeof createHash>;
@@ -140,6 +143,8 @@ export class Transfers {
   ): Transfer {
     let settle!: (r: TransferResult) => void;
     const result = new Promise<TransferResult>((r) => settle = r);
+    let onAbort!: () => void;
+    const aborted = new Promise<null>((r) => onAbort = () => r(null));
     const t: Transfer = {
       ...fields,
       state: "offered",
@@ -151,6 +156,8 @@ export class Transfers {
       result,
       settle,
       abort: null,
+      aborted,
+      onAbort,
     };
     this.#all.set(t.id, t);
     return t;
@@ -164,10 +171,26 @@ export class Transfers {
     t.settle(r);
   }
 
-  #fail(t: Transfer, reason: string, tellPeer: boolean, emit = true): void {
+  /**
+   * Ends a transfer as failed. `tellPeer` sends file_cancel with `reason`, or
+   * with the given text when the peer must not see our reason (a block).
+   */
+  #fail(
+    t: Transfer,
+    reason: string,
+    tellPeer: boolean | string,
+    emit = true,
+  ): void {
     if (t.finished) return;
     t.abort ??= reason;
-    if (tellPeer) t.link.conn.send({ type: "file_cancel", id: t.id, reason });
+    t.onAbort();
+    if (tellPeer !== false) {
+      t.link.conn.send({
+        type: "file_cancel",
+        id: t.id,
+        reason: typeof tellPeer === "string" ? tellPeer : reason,
+      });
+    }
     void t.link.conn.closeAfterFlush(500);
     const discard = t.sink?.discard() ?? Promise.resolve();
     this.#spawn(discard.catch(() => {}));
@@ -315,13 +338,13 @@ export class Transfers {
             this.#fail(
               t,
               `${t.peer} declined the file${
-                msg.reason ? ` (${msg.reason})` : ""
+                msg.reason ? `: ${msg.reason}` : ""
               }`,
               false,
             );
             break;
           case "file_cancel":
-            this.#fail(t, `cancelled by ${t.peer}: ${msg.reason}`, false);
+            this.#fail(t, cancelledBy(t.peer, msg.reason), false);
             break;
           case "file_fail":
             this.#fail(
@@ -370,7 +393,9 @@ export class Transfers {
     ];
     let which = 0;
     try {
-      let n = await source.read(bufs[0]!.subarray(FRAME_HEADER_BYTES));
+      const first = source.read(bufs[0]!.subarray(FRAME_HEADER_BYTES));
+      first.catch(() => {}); // Raced with the end of the transfer below.
+      let n = await Promise.race([first, t.aborted]);
       while (n !== null && !t.abort) {
         const buf = bufs[which]!;
         const payload = buf.subarray(
@@ -396,7 +421,9 @@ export class Transfers {
         const next = source.read(bufs[which]!.subarray(FRAME_HEADER_BYTES));
         next.catch(() => {}); // Awaited below unless the write fails first.
         await written;
-        n = await next;
+        // A slow source (a pipe with nothing to say) must not hold up a
+        // cancelled transfer: stop waiting for it once the transfer ends.
+        n = await Promise.race([next, t.aborted]);
         this.#progress(t);
       }
       if (t.abort) return;
@@ -459,7 +486,12 @@ export class Transfers {
           }
           t.hash.update(frame.payload);
           t.bytes += frame.payload.length;
-          await t.sink.write(frame.payload);
+          try {
+            await t.sink.write(frame.payload);
+          } catch (err) {
+            this.#fail(t, `could not save the file: ${describe(err)}`, true);
+            break;
+          }
           this.#progress(t);
           continue;
         }
@@ -477,7 +509,7 @@ export class Transfers {
         }
         if (!("id" in msg) || msg.id !== t.id) continue;
         if (msg.type === "file_cancel") {
-          this.#fail(t, `cancelled by ${t.peer}: ${msg.reason}`, false);
+          this.#fail(t, cancelledBy(t.peer, msg.reason), false);
           break;
         }
         if (msg.type === "file_end") {
@@ -486,12 +518,11 @@ export class Transfers {
         }
       }
     } catch (err) {
+      // A framing violation, including the sender vanishing inside a frame.
       if (t) {
         this.#fail(
           t,
-          `could not save the file: ${
-            err instanceof Error ? err.message : err
-          }`,
+          `lost the connection to ${t.peer} (${describe(err)})`,
           true,
         );
       }
@@ -575,9 +606,7 @@ export class Transfers {
     try {
       path = await t.sink.commit();
     } catch (err) {
-      const reason = `could not save the file: ${
-        err instanceof Error ? err.message : err
-      }`;
+      const reason = `could not save the file: ${describe(err)}`;
       t.link.conn.send({ type: "file_fail", id: t.id, reason });
       this.#fail(t, reason, false);
       return;
@@ -606,11 +635,21 @@ export class Transfers {
     if (t.state !== "offered") {
       throw new UserError(`transfer ${id} was already accepted`);
     }
-    t.sink = await openSink(
-      dest ?? { kind: "folder", dir: this.#d.downloads },
-      t.name,
-      t.id,
-    );
+    try {
+      t.sink = await openSink(
+        dest ?? { kind: "folder", dir: this.#d.downloads },
+        t.name,
+        t.id,
+      );
+    } catch (err) {
+      // The offer stays open: the user can fix the folder and accept again.
+      throw new UserError(`cannot save ${t.name}: ${describe(err)}`);
+    }
+    if (t.finished) {
+      // Cancelled while the file was being opened: leave nothing behind.
+      await t.sink.discard();
+      throw new UserError(`transfer ${id} ended: ${t.abort ?? "cancelled"}`);
+    }
     t.hash = createHash("sha256");
     t.state = "active";
     t.startedAt = this.#d.now();
@@ -630,6 +669,7 @@ export class Transfers {
   async answer(
     id: string,
     action: "accept" | "reject" | "cancel",
+    reason?: string,
   ): Promise<Record<string, unknown>> {
     const t = this.#all.get(id);
     if (!t) {
@@ -648,7 +688,7 @@ export class Transfers {
       t.link.conn.send({
         type: "file_reject",
         id,
-        reason: `declined by ${this.#d.self()}`,
+        ...(reason !== undefined ? { reason } : {}),
       });
       this.#fail(t, "declined", false, false);
       return { id, action };
@@ -660,7 +700,8 @@ export class Transfers {
   /** Stops everything with `user` (after /block). */
   forget(user: string): void {
     for (const t of [...this.#all.values()]) {
-      if (t.peer === user) this.#fail(t, "blocked", true, false);
+      // The peer sees a plain cancel: blocked users are never told (F8).
+      if (t.peer === user) this.#fail(t, "blocked", "cancelled", false);
     }
   }
 
@@ -669,6 +710,18 @@ export class Transfers {
     for (const t of [...this.#all.values()]) this.#fail(t, reason, true);
     while (this.#tasks.size > 0) await Promise.all([...this.#tasks]);
   }
+}
+
+/** The reason shown when the peer sent file_cancel. */
+function cancelledBy(peer: string, reason: string): string {
+  const plain = `cancelled by ${peer}`;
+  return reason === "" || reason === plain || reason === "cancelled"
+    ? plain
+    : `${peer} stopped the transfer: ${reason}`;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function newId(): string {
