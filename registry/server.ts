@@ -110,8 +110,23 @@ export class Registry implements AsyncDisposable {
     const every = opts.sweepEveryMs ??
       Math.max(100, Math.min(500, Math.floor(config.heartbeatTtlMs / 4)));
     if (every > 0) {
+      let lastTick = performance.now();
       this.#sweepTimer = setInterval(() => {
-        this.service.sweep(this.#now()).catch((err) =>
+        // A registry that was not running (SIGSTOP, a suspended machine, a
+        // blocked event loop) heard no heartbeats meanwhile: that silence is
+        // its own, so it is not held against the peers.
+        const tick = performance.now();
+        const stalled = tick - lastTick - every;
+        lastTick = tick;
+        const now = this.#now();
+        if (stalled >= every) {
+          this.#logger.warn("registry stalled", { ms: Math.round(stalled) });
+          for (const s of this.service.sessions.all()) {
+            s.lastBeat = Math.min(now, s.lastBeat + stalled);
+            s.lastAction = Math.min(now, s.lastAction + stalled);
+          }
+        }
+        this.service.sweep(now).catch((err) =>
           this.#logger.error("sweep failed", { error: String(err) })
         );
       }, every);
