@@ -1,0 +1,298 @@
+/**
+ * The interactive shell (SPEC §2.1) under a real pseudo-terminal: `chat peer`
+ * runs inside a detached tmux session, keys are typed with send-keys and the
+ * screen is read with capture-pane. Each test uses its own tmux socket (-L)
+ * so parallel runs never collide, and kills its tmux server in `finally`.
+ *
+ * Needs tmux (Debian: `apt-get install -y tmux`); without it the tests are
+ * skipped with a message saying so.
+ */
+import { join } from "node:path";
+import { assert, assertEquals, assertIncludes } from "../helpers/assert.ts";
+import { type JsonLine, spawnPeer } from "../helpers/peer_process.ts";
+import {
+  MAIN,
+  type RegistryProcess,
+  spawnRegistry,
+  until,
+} from "../helpers/registry.ts";
+
+const TMUX = "tmux";
+
+function hasTmux(): boolean {
+  try {
+    const out = new Deno.Command(TMUX, {
+      args: ["-V"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
+const TMUX_FOUND = hasTmux();
+if (!TMUX_FOUND) {
+  console.warn(
+    "shell_pty_test: tmux is not installed, so the shell's terminal tests are skipped " +
+      "(Debian: apt-get install -y tmux)",
+  );
+}
+
+/** A `chat peer` shell running in a detached tmux session. */
+class ShellSession implements AsyncDisposable {
+  readonly socket = `chat-test-${crypto.randomUUID().slice(0, 12)}`;
+  readonly dir: string;
+  readonly exitFile: string;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+    this.exitFile = join(dir, "exit-code");
+  }
+
+  /** Starts `chat peer --user USER` against `reg` on a 100x50 terminal. */
+  static async start(
+    reg: RegistryProcess,
+    user: string,
+    extraEnv: Record<string, string> = {},
+  ): Promise<ShellSession> {
+    const dir = await Deno.makeTempDir({ prefix: `chat-pty-${user}-` });
+    const s = new ShellSession(dir);
+    const env: Record<string, string> = {
+      CHAT_HOME: dir,
+      CHAT_REGISTRY: `127.0.0.1:${reg.port}`,
+      CHAT_REGISTRY_FINGERPRINT: `sha256:${reg.fingerprint}`,
+      CHAT_PASSWORD: "",
+      NO_COLOR: "",
+      ...extraEnv,
+    };
+    const q = (v: string) => `'${v.replaceAll("'", `'\\''`)}'`;
+    const script = [
+      "#!/bin/sh",
+      ...Object.entries(env).map(([k, v]) => `export ${k}=${q(v)}`),
+      `${q(Deno.execPath())} run --allow-all ${q(MAIN)} peer --user ${q(user)}`,
+      `echo $? > ${q(s.exitFile)}`,
+    ].join("\n");
+    const path = join(dir, "run.sh");
+    await Deno.writeTextFile(path, script + "\n", { mode: 0o700 });
+    await s.tmux(
+      "new-session",
+      "-d",
+      "-s",
+      "chat",
+      "-x",
+      "100",
+      "-y",
+      "50",
+      path,
+    );
+    return s;
+  }
+
+  async tmux(...args: string[]): Promise<string> {
+    const out = await new Deno.Command(TMUX, {
+      args: ["-L", this.socket, ...args],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!out.success) {
+      throw new Error(
+        `tmux ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`,
+      );
+    }
+    return new TextDecoder().decode(out.stdout);
+  }
+
+  /** Types text literally (no key names interpreted). */
+  async type(text: string): Promise<void> {
+    await this.tmux("send-keys", "-t", "chat", "-l", text);
+  }
+
+  /** Presses keys by name: Enter, Tab, C-d, ... */
+  async press(...keys: string[]): Promise<void> {
+    await this.tmux("send-keys", "-t", "chat", ...keys);
+  }
+
+  /** The screen and its scrollback, as plain text. */
+  async screen(): Promise<string> {
+    try {
+      return await this.tmux("capture-pane", "-p", "-t", "chat", "-S", "-500");
+    } catch {
+      return "";
+    }
+  }
+
+  /** The line the cursor is on (the prompt line). */
+  async cursorLine(): Promise<string> {
+    const y = Number(
+      (await this.tmux("display-message", "-p", "-t", "chat", "#{cursor_y}"))
+        .trim(),
+    );
+    const visible = (await this.tmux("capture-pane", "-p", "-t", "chat"))
+      .split("\n");
+    return visible[y] ?? "";
+  }
+
+  /** Waits until the screen matches. */
+  async waitFor(pattern: RegExp | string, what: string): Promise<string> {
+    let last = "";
+    try {
+      return await until(
+        async () => {
+          last = await this.screen();
+          const hit = typeof pattern === "string"
+            ? last.includes(pattern)
+            : pattern.test(last);
+          return hit ? last : null;
+        },
+        what,
+        30_000,
+        50,
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nscreen:\n${last}`);
+    }
+  }
+
+  /** The exit code the shell script recorded, once the peer has exited. */
+  async exitCode(): Promise<number> {
+    const text = await until(
+      () => Deno.readTextFile(this.exitFile).catch(() => ""),
+      "the shell to exit",
+      30_000,
+    );
+    return Number(text.trim());
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.tmux("kill-server").catch(() => "");
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+async function withAccount(reg: RegistryProcess, user: string): Promise<void> {
+  await using p = await spawnPeer(reg, { user });
+  assertEquals(await p.quit(), 0);
+}
+
+const isReply = (command: string) => (l: JsonLine) =>
+  l.type === "reply" && l.command === command;
+
+Deno.test({
+  name:
+    "the shell masks the password, asks again when it is wrong, and shows the prompt",
+  ignore: !TMUX_FOUND,
+  fn: async () => {
+    await using reg = await spawnRegistry();
+    await withAccount(reg, "alice");
+    await using sh = await ShellSession.start(reg, "alice");
+
+    await sh.waitFor("password for alice:", "the password prompt");
+    await sh.type("not-the-secret");
+    await sh.press("Enter");
+    const second = await sh.waitFor(
+      /wrong password[^\n]*\n(.*\n)*password for alice:\s*$/m,
+      "a second password prompt",
+    );
+    assertIncludes(second, "*".repeat("not-the-secret".length));
+    await sh.type("alice-password");
+    await sh.press("Enter");
+    const screen = await sh.waitFor(/^alice>/m, "the prompt");
+    assertIncludes(screen, "logged in as alice");
+    assert(
+      !screen.includes("alice-password") && !screen.includes("not-the-secret"),
+      `a password was echoed:\n${screen}`,
+    );
+    assertIncludes(screen, "*".repeat("alice-password".length));
+
+    await sh.type("/help");
+    await sh.press("Enter");
+    const help = await sh.waitFor("A line without / goes to", "/help");
+    for (
+      const usage of [
+        "/who [-l]",
+        "/msg NAME TEXT",
+        "/room create NAME",
+        "/send NAME|#ROOM FILE",
+        "/file accept|reject|cancel ID",
+        "/quit",
+      ]
+    ) assertIncludes(help, usage);
+
+    await sh.type("/quit");
+    await sh.press("Enter");
+    assertEquals(await sh.exitCode(), 0);
+  },
+});
+
+Deno.test({
+  name:
+    "an incoming message leaves the half-typed line intact, tab completes commands, Ctrl-D logs out",
+  ignore: !TMUX_FOUND,
+  fn: async () => {
+    await using reg = await spawnRegistry();
+    await withAccount(reg, "alice");
+    await using bob = await spawnPeer(reg, { user: "bob" });
+    await using sh = await ShellSession.start(reg, "alice");
+    await sh.waitFor("password for alice:", "the password prompt");
+    await sh.type("alice-password");
+    await sh.press("Enter");
+    await sh.waitFor(/^alice>/m, "the prompt");
+
+    // Tab completion of a command name.
+    await sh.type("/requ");
+    await sh.press("Tab");
+    await sh.waitFor(/alice> \/requests\s*$/m, "/requ completed to /requests");
+    await sh.press("Enter");
+    await sh.waitFor("no pending friend requests", "the /requests reply");
+
+    // bob asks for a chat; alice accepts in the shell.
+    await bob.send("/chat alice");
+    await sh.waitFor("bob wants to chat", "the chat request");
+    await sh.type("/accept bob");
+    await sh.press("Enter");
+    await bob.waitFor((l) => l.type === "chat_started", "chat_started");
+    await sh.waitFor(/^alice@bob>\s*$/m, "the prompt naming the conversation");
+
+    // A message arrives while a line is half typed.
+    await sh.type("half typed");
+    await sh.waitFor(/alice@bob> half typed$/m, "the half-typed line");
+    const sent = await bob.send("/msg alice ping from *bob*");
+    assertEquals(sent.state, "sent");
+    // Colour is on, so *bob* shows in bold, without its asterisks.
+    const screen = await sh.waitFor(
+      /bob: ping from bob$/m,
+      "bob's message on screen",
+    );
+    const lines = screen.trimEnd().split("\n");
+    const msgAt = lines.findIndex((l) => l.includes("bob: ping from bob"));
+    assert(/^\[\d\d:\d\d\] bob: ping from bob$/.test(lines[msgAt]!.trim()));
+    await until(
+      async () => (await sh.cursorLine()).trimEnd() === "alice@bob> half typed",
+      "the half-typed text redrawn on the prompt line",
+    );
+    assert(
+      !lines[msgAt]!.includes("half typed"),
+      "the message did not land inside the typed text",
+    );
+
+    // Finishing the line sends the whole of it to the current chat.
+    await sh.type(" and finished");
+    await sh.press("Enter");
+    const got = await bob.waitFor(
+      (l) => l.type === "message" && l.from === "alice",
+      "alice's line at bob",
+    );
+    assertEquals(got.text, "half typed and finished");
+    await sh.waitFor(/alice: half typed and finished/, "alice's own echo");
+
+    // Ctrl-D on an empty line logs out: alice is offline at the registry.
+    await sh.press("C-d");
+    assertEquals(await sh.exitCode(), 0);
+    const search = await bob.send("/search alice");
+    assert(isReply("/search")(search));
+    assertEquals(search.online, false, "alice went offline at the registry");
+  },
+});
