@@ -5,8 +5,10 @@
  */
 import type { Scenario } from "./harness.ts";
 import { startupScenario } from "./startup.ts";
+import { roomFanoutScenario } from "./room_fanout.ts";
 
 /** The registered scenarios; ids must be unique. */
 export const SCENARIOS: Scenario[] = [
   startupScenario,
+  roomFanoutScenario,
 ];
