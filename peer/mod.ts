@@ -4,6 +4,7 @@ import { commonSettings, credentials, peerOptions } from "./options.ts";
 import { oneLineErrors, search, signup, who } from "./oneshot.ts";
 import { runJsonMode } from "./json_mode.ts";
 import { stdinIsTerminal } from "./terminal.ts";
+import { UserError } from "./errors.ts";
 
 export { Peer, type PeerOptions } from "./core.ts";
 export type { PeerEvent } from "./events.ts";
@@ -15,8 +16,17 @@ export function peerMain(ctx: CommandContext): Promise<number> {
     const interactive = !json && stdinIsTerminal();
     const s = await commonSettings(ctx.flags, interactive);
     if (json) {
-      const creds = await credentials(ctx.flags, s);
       const write = (line: string) => console.log(line);
+      let creds;
+      try {
+        creds = await credentials(ctx.flags, s);
+      } catch (err) {
+        // Scripts read stdout: say why there will be no ready line.
+        if (err instanceof UserError) {
+          write(JSON.stringify({ type: "error", message: err.message }));
+        }
+        throw err;
+      }
       return await runJsonMode(
         peerOptions(ctx, s, creds),
         Deno.stdin.readable,

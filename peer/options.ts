@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import type { FlagValue } from "../cli/mod.ts";
 import { parseAddress } from "../cli/mod.ts";
-import { fileSink, Logger } from "../common/log.ts";
+import { fileSink, type Level, LEVELS, Logger } from "../common/log.ts";
 import {
   chatHome,
   ensurePrivateDir,
@@ -44,13 +44,14 @@ export async function commonSettings(
 ): Promise<CommonSettings> {
   const home = chatHome(env);
   await ensurePrivateDir(home);
+  const level = env("CHAT_LOG_LEVEL") || "info";
+  if (!(LEVELS as readonly string[]).includes(level)) {
+    throw new UserError(
+      `CHAT_LOG_LEVEL '${level}' is not a log level (debug, info, warn, error)`,
+    );
+  }
   const logger = new Logger(
-    (env("CHAT_LOG_LEVEL") as
-      | "debug"
-      | "info"
-      | "warn"
-      | "error"
-      | undefined) ?? "info",
+    level as Level,
     fileSink(join(home, "peer.log")),
   );
   const addr = parseAddress(String(flags.registry))!;
@@ -144,7 +145,13 @@ export function peerOptions(
   s: CommonSettings,
   creds: Credentials,
 ): PeerOptions {
-  const max = Number(s.env("CHAT_MAX_FILE_BYTES") ?? "0");
+  const rawMax = s.env("CHAT_MAX_FILE_BYTES") || "0";
+  if (!/^\d+$/.test(rawMax)) {
+    throw new UserError(
+      `CHAT_MAX_FILE_BYTES '${rawMax}' is not a number of bytes (0 = no limit)`,
+    );
+  }
+  const max = Number(rawMax);
   const corrupt = s.env("CHAT_FAULT_CORRUPT_AT");
   return {
     target: s.target,

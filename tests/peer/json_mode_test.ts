@@ -241,10 +241,10 @@ Deno.test("JSON mode login failures exit 1 with a clear message", async (t) => {
       stdout.every((l) => String(l.message).includes(message)),
       JSON.stringify(p.lines),
     );
-    return err;
+    return { err, lines: p.lines };
   };
   await t.step("a wrong password", async () => {
-    const err = await fail(
+    const { err } = await fail(
       { user: "erin", password: "not-erins-password", signup: false },
       "wrong password for erin",
     );
@@ -253,10 +253,25 @@ Deno.test("JSON mode login failures exit 1 with a clear message", async (t) => {
   await t.step("an unknown user without --signup", async () => {
     await fail({ user: "nobody", signup: false }, "nobody");
   });
-  await t.step("no CHAT_PASSWORD", async () => {
-    await fail(
+  await t.step("no CHAT_PASSWORD, said on stderr and stdout", async () => {
+    const message = "no password: set CHAT_PASSWORD";
+    const { lines } = await fail(
       { user: "erin", signup: false, env: { CHAT_PASSWORD: "" } },
-      "no password: set CHAT_PASSWORD",
+      message,
+    );
+    assertEquals(lines.length, 1);
+    assertEquals(lines[0]!.type, "error");
+  });
+  await t.step("a bad CHAT_LOG_LEVEL", async () => {
+    await fail(
+      { user: "erin", signup: false, env: { CHAT_LOG_LEVEL: "loud" } },
+      "CHAT_LOG_LEVEL 'loud' is not a log level",
+    );
+  });
+  await t.step("a bad CHAT_MAX_FILE_BYTES", async () => {
+    await fail(
+      { user: "erin", signup: false, env: { CHAT_MAX_FILE_BYTES: "lots" } },
+      "CHAT_MAX_FILE_BYTES 'lots' is not a number of bytes",
     );
   });
   await t.step("a password too short for --signup", async () => {
