@@ -7,6 +7,7 @@
 import { assert, assertEquals, assertIncludes } from "../helpers/assert.ts";
 import { type JsonLine, spawnPeer } from "../helpers/peer_process.ts";
 import { spawnRegistry, until } from "../helpers/registry.ts";
+import { COMMAND_HELP } from "../../peer/commands.ts";
 
 /** Lines that are neither replies nor events the SPEC lists are bugs. */
 function assertAllJson(lines: JsonLine[]): void {
@@ -384,4 +385,35 @@ Deno.test("JSON mode never prints file_progress but prints the file events", asy
   for (const p of [jo, kim]) {
     assert(!p.lines.some((l) => l.type === "file_progress"), p.user);
   }
+});
+
+Deno.test("docs/json-mode.md documents every command and every event", async () => {
+  const doc = await Deno.readTextFile(
+    new URL("../../docs/json-mode.md", import.meta.url),
+  );
+  const events = await Deno.readTextFile(
+    new URL("../../peer/events.ts", import.meta.url),
+  );
+  const types = [...events.matchAll(/type: "([a-z_]+)"/g)].map((m) => m[1]!);
+  assert(types.length > 20, "event types found in peer/events.ts");
+  for (const type of types) {
+    assert(doc.includes(`\`${type}\``), `event ${type} is not documented`);
+  }
+  for (const name of Object.keys(COMMAND_HELP)) {
+    assert(
+      new RegExp(`^\\|.*\`/${name}[ \`]`, "m").test(doc),
+      `/${name} has no reply row`,
+    );
+  }
+  for (
+    const v of [
+      "CHAT_USER",
+      "CHAT_PASSWORD",
+      "CHAT_REGISTRY",
+      "CHAT_REGISTRY_FINGERPRINT",
+      "CHAT_HOME",
+      "CHAT_MAX_FILE_BYTES",
+      "CHAT_LOG_LEVEL",
+    ]
+  ) assert(doc.includes(`| \`${v}\``), `${v} is not documented`);
 });
