@@ -8,6 +8,9 @@
  * too when one is found (CHAT_BIN, or dist/chat-<target>).
  *
  * Part two times `chat registry` from spawn to its "listening" line.
+ *
+ * Part three (bench/peer_startup.ts) times `chat peer --json` from spawn to
+ * its `ready` line against a running registry.
  */
 import { join } from "node:path";
 import {
@@ -22,6 +25,7 @@ import {
   spawnUntilLine,
   stats,
 } from "./harness.ts";
+import { peerStartupMetrics } from "./peer_startup.ts";
 
 /** The repository root (where main.ts lives). */
 export const ROOT = new URL("..", import.meta.url).pathname;
@@ -221,11 +225,12 @@ export async function registryStartupMetrics(
 /** P6: start-up times. */
 export const startupScenario: Scenario = {
   id: "P6",
-  name: "start-up: chat --help; registry start to listening",
+  name: "start-up: chat --help; registry start to listening; peer to ready",
   async run(opts) {
     return [
       ...await helpStartupMetrics(opts),
       ...await registryStartupMetrics(opts),
+      ...await peerStartupMetrics(opts),
     ];
   },
 };
