@@ -17,6 +17,12 @@ import { UserError } from "./errors.ts";
 /** How long a chat request waits for an answer. */
 export const CHAT_REQUEST_TTL_MS = 60_000;
 
+/**
+ * How often a room's members may be re-read from the registry when someone
+ * not (yet) known as a member writes to it.
+ */
+export const ROOM_REFRESH_MS = 1000;
+
 /** One conversation's state. */
 export interface Chat {
   user: string;
@@ -51,6 +57,8 @@ export class Conversations {
   readonly #dialing = new Map<string, Promise<P2PLink>>();
   readonly #chats = new Map<string, Chat>();
   readonly #readers = new Set<Promise<void>>();
+  /** When each room was last re-read because a non-member wrote to it. */
+  readonly #refreshed = new Map<string, number>();
   #nextId = 1;
   #closed = false;
 
@@ -502,6 +510,18 @@ export class Conversations {
     link.conn.send({ type: "ack", id });
   }
 
+  /**
+   * Whether a room may be re-read now: at most once per ROOM_REFRESH_MS, so
+   * a flood of messages from a non-member cannot spend our registry requests.
+   */
+  #mayRefresh(room: string): boolean {
+    const now = this.#d.now();
+    const last = this.#refreshed.get(room);
+    if (last !== undefined && now - last < ROOM_REFRESH_MS) return false;
+    this.#refreshed.set(room, now);
+    return true;
+  }
+
   async #roomMessage(
     link: P2PLink,
     room: string,
@@ -511,7 +531,7 @@ export class Conversations {
     const me = this.#d.self();
     if (
       !this.#d.rooms.isMember(room, link.user) &&
-      this.#d.rooms.isMember(room, me)
+      this.#d.rooms.isMember(room, me) && this.#mayRefresh(room)
     ) {
       await this.#d.refreshRoom(room).catch(() => {});
     }

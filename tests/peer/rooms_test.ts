@@ -7,11 +7,8 @@
 import { assert, assertEquals, assertIncludes } from "../helpers/assert.ts";
 import { Logger } from "../../common/log.ts";
 import { Peer, type PeerEvent } from "../../peer/mod.ts";
-import {
-  type RegistryProcess,
-  spawnRegistry,
-  until,
-} from "../helpers/registry.ts";
+import type { RegistryTarget } from "../../peer/registry_client.ts";
+import { spawnRegistry, startRegistry, until } from "../helpers/registry.ts";
 import { join } from "node:path";
 import {
   type JsonLine,
@@ -438,15 +435,14 @@ Deno.test("wrong or missing passwords, a full room and a taken name each get a c
 
 /** A Peer core in this process, collecting its events (for forging what a CLI cannot). */
 async function corePeer(
-  reg: RegistryProcess,
+  target: RegistryTarget,
   user: string,
-  home: string,
 ): Promise<{ peer: Peer; events: PeerEvent[] } & AsyncDisposable> {
   const events: PeerEvent[] = [];
   const peer = await Peer.start({
-    target: reg.target(home),
+    target,
     credentials: { user, password: `${user}-password` },
-    home,
+    home: target.home,
     port: 0,
     listenHost: "127.0.0.1",
     signup: true,
@@ -467,7 +463,7 @@ Deno.test("the owner hands over, kicks, and leaves; a kicked member is cut off a
   await using _carolHome = {
     [Symbol.asyncDispose]: () => Deno.remove(carolHome, { recursive: true }),
   };
-  await using carol = await corePeer(reg, "carol", carolHome);
+  await using carol = await corePeer(reg.target(carolHome), "carol");
   await ok(alice, "/room create club");
   await ok(bob, "/join club");
   assertEquals((await carol.peer.run("/join club")).ok, true);
@@ -778,4 +774,65 @@ Deno.test("a room keeps talking while the registry is stopped longer than the he
     );
   }
   await round("after");
+});
+
+Deno.test("a flood of forged room messages costs the receiver at most one registry request", async () => {
+  await using reg = await startRegistry();
+  const root = await Deno.makeTempDir({ prefix: "chat-flood-" });
+  await using _root = {
+    [Symbol.asyncDispose]: () => Deno.remove(root, { recursive: true }),
+  };
+  const target = (user: string) => ({
+    ...reg.target(),
+    home: join(root, user),
+  });
+  await using alice = await corePeer(target("alice"), "alice");
+  await using carol = await corePeer(target("carol"), "carol");
+  const run = async (p: Peer, line: string) => {
+    const r = await p.run(line);
+    assert(r.ok, `${p.user}: ${line}: ${JSON.stringify(r)}`);
+    return r.data;
+  };
+  await run(alice.peer, "/room create club");
+  await run(carol.peer, "/join club");
+  await run(carol.peer, "/say club hello");
+  await until(
+    () => alice.events.find((e) => e.type === "message" && e.room === "club"),
+    "alice hears carol",
+  );
+  await run(alice.peer, "/kick club carol");
+  await until(
+    () => carol.events.find((e) => e.type === "room_left"),
+    "carol told she was kicked",
+  );
+  // Carol forges her membership and floods the room.
+  carol.peer.rooms.load({
+    room: "club",
+    owner: "alice",
+    members: ["alice", "carol"].map((user) => ({
+      user,
+      online: true,
+      role: "member" as const,
+    })),
+  });
+  const before = reg.registry.service.stats.requests;
+  const flood = [];
+  for (let i = 0; i < 300; i++) {
+    flood.push(carol.peer.conversations.say("club", `forged ${i}`));
+  }
+  await Promise.all(flood);
+  // The link is read in order: once this arrives the flood was handled.
+  await run(carol.peer, "/chat alice");
+  await until(
+    () => alice.events.find((e) => e.type === "chat_request"),
+    "the chat request behind the flood",
+  );
+  const spent = reg.registry.service.stats.requests - before;
+  assert(spent <= 3, `the flood cost ${spent} registry requests`);
+  assertEquals(
+    alice.events.filter((e) => e.type === "message" && e.from === "carol")
+      .length,
+    1,
+  );
+  assertEquals((await run(alice.peer, "/members club")).owner, "alice");
 });
