@@ -18,6 +18,9 @@ import {
 } from "../helpers/registry.ts";
 
 const TMUX = "tmux";
+/** A foreground colour in an SGR escape sequence (31-37, or 38;5;N). */
+// deno-lint-ignore no-control-regex
+const COLOUR = /\x1b\[(?:[0-9;]*;)?3[1-8][;m]/;
 
 function hasTmux(): boolean {
   try {
@@ -124,6 +127,11 @@ class ShellSession implements AsyncDisposable {
     }
   }
 
+  /** The visible screen with its colours, as escape sequences. */
+  async screenWithColours(): Promise<string> {
+    return await this.tmux("capture-pane", "-p", "-e", "-t", "chat");
+  }
+
   /** The line the cursor is on (the prompt line). */
   async cursorLine(): Promise<string> {
     const y = Number(
@@ -182,12 +190,12 @@ const isReply = (command: string) => (l: JsonLine) =>
 
 Deno.test({
   name:
-    "the shell masks the password, asks again when it is wrong, and shows the prompt",
+    "the shell masks the password, asks again when it is wrong, shows the prompt without colour under NO_COLOR, and Ctrl-C logs out",
   ignore: !TMUX_FOUND,
   fn: async () => {
     await using reg = await spawnRegistry();
     await withAccount(reg, "alice");
-    await using sh = await ShellSession.start(reg, "alice");
+    await using sh = await ShellSession.start(reg, "alice", { NO_COLOR: "1" });
 
     await sh.waitFor("password for alice:", "the password prompt");
     await sh.type("not-the-secret");
@@ -221,9 +229,19 @@ Deno.test({
       ]
     ) assertIncludes(help, usage);
 
-    await sh.type("/quit");
+    assert(
+      !COLOUR.test(await sh.screenWithColours()),
+      "NO_COLOR: no colours on screen",
+    );
+
+    await sh.type("/who");
     await sh.press("Enter");
+    await sh.waitFor("1 online: alice", "the /who reply");
+    await sh.press("C-c");
+    await sh.waitFor("logging out", "Ctrl-C logging out");
     assertEquals(await sh.exitCode(), 0);
+    await using check = await spawnPeer(reg, { user: "checker" });
+    assertEquals((await check.send("/search alice")).online, false);
   },
 });
 
@@ -240,6 +258,10 @@ Deno.test({
     await sh.type("alice-password");
     await sh.press("Enter");
     await sh.waitFor(/^alice>/m, "the prompt");
+    assert(
+      COLOUR.test(await sh.screenWithColours()),
+      "colours on a terminal without NO_COLOR",
+    );
 
     // Tab completion of a command name.
     await sh.type("/requ");
