@@ -101,7 +101,11 @@ export class FramedConn {
    * requested: copy it to keep it.
    */
   async *frames(): AsyncGenerator<Frame> {
-    const decoder = new FrameDecoder(this.#limits.maxFrameBytes);
+    // Payloads are valid until the next frame is requested (see above), so
+    // the decoder may assemble every frame in the same buffer.
+    const decoder = new FrameDecoder(this.#limits.maxFrameBytes, {
+      reuseBuffers: true,
+    });
     const buf = new Uint8Array(this.#limits.readBufferBytes);
     while (!this.#closed) {
       let n: number | null;

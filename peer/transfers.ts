@@ -392,8 +392,13 @@ export class Transfers {
       new Uint8Array(FRAME_HEADER_BYTES + CHUNK_BYTES),
     ];
     let which = 0;
+    const eof = { reached: false };
     try {
-      const first = source.read(bufs[0]!.subarray(FRAME_HEADER_BYTES));
+      const first = fillChunk(
+        source,
+        bufs[0]!.subarray(FRAME_HEADER_BYTES),
+        eof,
+      );
       first.catch(() => {}); // Raced with the end of the transfer below.
       let n = await Promise.race([first, t.aborted]);
       while (n !== null && !t.abort) {
@@ -418,7 +423,11 @@ export class Transfers {
           buf.subarray(0, FRAME_HEADER_BYTES + n),
         );
         which ^= 1;
-        const next = source.read(bufs[which]!.subarray(FRAME_HEADER_BYTES));
+        const next = fillChunk(
+          source,
+          bufs[which]!.subarray(FRAME_HEADER_BYTES),
+          eof,
+        );
         next.catch(() => {}); // Awaited below unless the write fails first.
         await written;
         // A slow source (a pipe with nothing to say) must not hold up a
@@ -710,6 +719,32 @@ export class Transfers {
     for (const t of [...this.#all.values()]) this.#fail(t, reason, true);
     while (this.#tasks.size > 0) await Promise.all([...this.#tasks]);
   }
+}
+
+/** A read that returns this much suggests the source has more right away. */
+const FULL_READ_BYTES = 64 * 1024;
+
+/**
+ * Reads the next chunk into `p`. A pipe yields at most its capacity (64 KiB
+ * on Linux) per read, so while reads come back full the source is fast and
+ * we keep filling: fewer, bigger frames mean fewer writes on both sides. A
+ * short read means the source has nothing more right now, and what we have
+ * goes out at once, so a slow pipe (`tail -f`) is never held back. Returns
+ * null at the end of the source.
+ */
+async function fillChunk(
+  source: ChunkSource,
+  p: Uint8Array,
+  eof: { reached: boolean },
+): Promise<number | null> {
+  let filled = 0;
+  while (!eof.reached && filled < p.length) {
+    const n = await source.read(p.subarray(filled));
+    if (n === null) eof.reached = true;
+    else filled += n;
+    if (n === null || n < FULL_READ_BYTES) break;
+  }
+  return filled === 0 && eof.reached ? null : filled;
 }
 
 /** The reason shown when the peer sent file_cancel. */

@@ -57,6 +57,9 @@ export function writeHeader(
   out[4] = kind === "control" ? KIND_CONTROL : KIND_DATA;
 }
 
+/** Frames at least this big are assembled in a reused buffer (see FrameDecoder). */
+const REUSE_MIN_BYTES = 64 * 1024;
+
 /**
  * Push-style frame decoder: no I/O, survives any split of the byte stream.
  *
@@ -70,9 +73,22 @@ export class FrameDecoder {
   #kind: "control" | "data" = "control";
   #failed: string | null = null;
   readonly #max: number;
+  readonly #reuse: boolean;
+  /** The reusable payload buffer, and whether a frame handed out holds it. */
+  #spare: Uint8Array | null = null;
+  #spareLent = false;
 
-  constructor(maxFrameBytes = MAX_FRAME_BYTES) {
+  /**
+   * With `reuseBuffers`, a payload that spans chunks is assembled in one
+   * buffer kept across frames, so it is valid only until the next push: for
+   * owners like FramedConn that consume each frame before reading on.
+   */
+  constructor(
+    maxFrameBytes = MAX_FRAME_BYTES,
+    opts: { reuseBuffers?: boolean } = {},
+  ) {
     this.#max = maxFrameBytes;
+    this.#reuse = opts.reuseBuffers ?? false;
   }
 
   /** True while a frame is partly received (useful to detect truncation at EOF). */
@@ -84,6 +100,8 @@ export class FrameDecoder {
   push(chunk: Uint8Array): DecodeResult {
     const frames: Frame[] = [];
     if (this.#failed) return { frames, error: this.#failed };
+    // The frames of the previous push have been consumed.
+    this.#spareLent = false;
     let at = 0;
     while (at < chunk.length) {
       if (this.#payload === null) {
@@ -139,6 +157,9 @@ export class FrameDecoder {
   }
 
   #finish(frames: Frame[]): void {
+    if (this.#spare !== null && this.#payload!.buffer === this.#spare.buffer) {
+      this.#spareLent = true;
+    }
     frames.push({ kind: this.#kind, payload: this.#payload! } as Frame);
     this.#payload = null;
     this.#payloadFill = 0;
@@ -157,9 +178,24 @@ export class FrameDecoder {
 
   #begin(length: number, kind: number): void {
     this.#kind = kind === KIND_CONTROL ? "control" : "data";
-    this.#payload = new Uint8Array(length);
+    this.#payload = this.#buffer(length);
     this.#payloadFill = 0;
     this.#headerFill = FRAME_HEADER_BYTES;
+  }
+
+  /**
+   * A payload buffer: the reusable one when allowed and free. Only big
+   * frames (file data) use it, so a connection of small control frames
+   * keeps no buffer between frames.
+   */
+  #buffer(length: number): Uint8Array {
+    if (!this.#reuse || this.#spareLent || length < REUSE_MIN_BYTES) {
+      return new Uint8Array(length);
+    }
+    if (this.#spare === null || this.#spare.length < length) {
+      this.#spare = new Uint8Array(length);
+    }
+    return this.#spare.subarray(0, length);
   }
 
   #fail(frames: Frame[], error: string): DecodeResult {

@@ -17,7 +17,12 @@ import {
   type TransferResult,
   Transfers,
 } from "../../peer/transfers.ts";
-import { decodeP2P, type P2PMessage } from "../../wire/mod.ts";
+import {
+  decodeP2P,
+  encodeFrame,
+  FrameDecoder,
+  type P2PMessage,
+} from "../../wire/mod.ts";
 import { assert, assertEquals, assertIncludes } from "../helpers/assert.ts";
 import { type JsonLine, spawnPeer } from "../helpers/peer_process.ts";
 import { mulberry32, randBytes } from "../helpers/random.ts";
@@ -121,10 +126,15 @@ async function side(
 /** A peer that speaks the file protocol by hand, to send what Transfers never would. */
 function rawPeer(link: P2PLink) {
   const msgs: P2PMessage[] = [];
+  /** Sizes of the data frames received, in order. */
+  const dataFrames: number[] = [];
   const reading = (async () => {
     try {
       for await (const f of link.frames) {
-        if (f.kind !== "control") continue;
+        if (f.kind !== "control") {
+          dataFrames.push(f.payload.length);
+          continue;
+        }
         const d = decodeP2P(f.payload);
         if (d.ok) msgs.push(d.msg);
       }
@@ -134,6 +144,7 @@ function rawPeer(link: P2PLink) {
   })();
   return {
     msgs,
+    dataFrames,
     send: (msg: P2PMessage) => link.conn.send(msg),
     data: (bytes: Uint8Array) => link.conn.sendData(bytes),
     waitFor: <K extends P2PMessage["type"]>(type: K) =>
@@ -624,6 +635,69 @@ Deno.test("accepting or answering an unknown transfer is a clear error", async (
       message = (err as Error).message;
     }
     assertEquals(message, "no transfer with id nosuchid — /files lists them");
+  }
+});
+
+Deno.test("a fast source goes out in full frames and a slow one is never held back", async () => {
+  const { sending, receiving } = await linkPair();
+  await using alice = await side("alice", { dial: () => sending });
+  await using bob = rawPeer(receiving);
+  const src = heldSource();
+  // A pipe that keeps up: every read comes back with a full 64 KiB.
+  for (let i = 0; i < 8; i++) src.push(new Uint8Array(64 * 1024).fill(i));
+  const sent = await alice.transfers.offer("bob", src, "s.bin", null);
+  await bob.waitFor("file_offer");
+  bob.send({ type: "file_accept", id: sent.id });
+  await until(() => bob.dataFrames.length === 2, "two full frames");
+  assertEquals(bob.dataFrames, [256 * 1024, 256 * 1024]);
+  // Then a trickle: ten bytes go out at once, though the source stays open.
+  src.push(new Uint8Array(10));
+  await until(() => bob.dataFrames.length === 3, "the short frame");
+  assertEquals(bob.dataFrames[2], 10);
+  src.push(null);
+  const end = await bob.waitFor("file_end");
+  assertEquals(end.size, 512 * 1024 + 10);
+  bob.send({ type: "file_ok", id: sent.id, sha256: end.sha256 });
+  const r = await sent.result;
+  assert(r.ok);
+});
+
+Deno.test("a decoder that reuses its buffer still gives every frame its own bytes", () => {
+  // FramedConn lets the decoder assemble every frame in one buffer; a frame
+  // completed and a new one begun in the same chunk must not share it.
+  const frames = [300, 5, 70_000, 70_001, 1, 0, 65_536, 200_000, 100].map((n, i) =>
+    encodeFrame(i % 2 ? "control" : "data", new Uint8Array(n).fill(i + 1))
+  );
+  const all = new Uint8Array(frames.reduce((a, f) => a + f.length, 0));
+  let at = 0;
+  for (const f of frames) {
+    all.set(f, at);
+    at += f.length;
+  }
+  for (const step of [1, 7, 1000, 65_536, 100_000, all.length]) {
+    const dec = new FrameDecoder(1024 * 1024, { reuseBuffers: true });
+    const seen: string[] = [];
+    for (let i = 0; i < all.length; i += step) {
+      const { frames: out, error } = dec.push(all.subarray(i, i + step));
+      assertEquals(error, undefined);
+      // Check each payload before the next push, as FramedConn's owner does.
+      for (const f of out) {
+        const first = f.payload[0] ?? 0;
+        assert(f.payload.every((b) => b === first), `step ${step}`);
+        seen.push(`${f.kind}:${f.payload.length}:${first}`);
+      }
+    }
+    assertEquals(seen, [
+      "data:300:1",
+      "control:5:2",
+      "data:70000:3",
+      "control:70001:4",
+      "data:1:5",
+      "control:0:0",
+      "data:65536:7",
+      "control:200000:8",
+      "data:100:9",
+    ]);
   }
 });
 
