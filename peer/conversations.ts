@@ -23,6 +23,12 @@ export const CHAT_REQUEST_TTL_MS = 60_000;
  */
 export const ROOM_REFRESH_MS = 1000;
 
+/**
+ * Bytes queued on a link after which sending waits for the socket to take
+ * them, so a fast sender is paced by TCP instead of overflowing its own queue.
+ */
+export const SEND_HIGH_WATER_BYTES = 1024 * 1024;
+
 /** One conversation's state. */
 export interface Chat {
   user: string;
@@ -198,7 +204,13 @@ export class Conversations {
     }
     const link = await this.linkTo(user);
     const id = this.#nextId++;
-    this.#send(link, { type: "msg", id, text });
+    if (chat.queued.length > 0) {
+      // Messages from before the accept are still going out: keep the order.
+      chat.queued.push({ id, text });
+    } else {
+      this.#send(link, { type: "msg", id, text });
+      await this.#paced(link);
+    }
     if (chat.saving) {
       await this.#d.transcripts.append(
         user,
@@ -401,7 +413,7 @@ export class Conversations {
           if (msg.text !== undefined && msg.id !== undefined) {
             await this.#incoming(link, chat, msg.id, msg.text);
           }
-          if (!wasOpen) this.#flush(link, chat);
+          if (!wasOpen) await this.#flush(link, chat);
           return;
         }
         this.#chats.set(user, {
@@ -425,7 +437,7 @@ export class Conversations {
         chat.state = "open";
         chat.since = now;
         this.#d.emit({ type: "chat_started", with: user, saving: chat.saving });
-        this.#flush(link, chat);
+        await this.#flush(link, chat);
         return;
       }
       case "chat_reject":
@@ -483,11 +495,25 @@ export class Conversations {
     }
   }
 
-  #flush(link: P2PLink, chat: Chat): void {
-    for (const q of chat.queued.splice(0)) {
-      link.conn.send({ type: "msg", id: q.id, text: q.text });
-    }
+  /** Sends what was queued before the accept, paced like `send`. */
+  async #flush(link: P2PLink, chat: Chat): Promise<void> {
     chat.requestText = undefined;
+    while (
+      chat.queued.length > 0 && !link.conn.closed &&
+      this.#chats.get(chat.user) === chat
+    ) {
+      const q = chat.queued.shift()!;
+      link.conn.send({ type: "msg", id: q.id, text: q.text });
+      await this.#paced(link);
+    }
+  }
+
+  /** Waits for the socket when the link's queue is past the high water mark. */
+  async #paced(link: P2PLink): Promise<void> {
+    if (link.conn.queuedBytes < SEND_HIGH_WATER_BYTES) return;
+    await link.conn.flush().catch(() => {
+      // Closed meanwhile: the reader reports the lost chat.
+    });
   }
 
   async #incoming(

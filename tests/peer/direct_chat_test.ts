@@ -401,3 +401,69 @@ Deno.test("a conversation goes on while the registry is frozen", async () => {
   }
   await exchange(alice, bob, "after the thaw");
 });
+
+Deno.test("more messages than a link's send queue holds all arrive, in order", async (t) => {
+  await using reg = await startRegistry();
+  const home = await Deno.makeTempDir({ prefix: "chat-burst-" });
+  const received: string[] = [];
+  const delivered = new Set<number>();
+  const closed: PeerEvent[] = [];
+  const start = (user: string) =>
+    Peer.start({
+      target: reg.target(),
+      credentials: { user, password: `${user}-password` },
+      home: `${home}/${user}`,
+      port: 0,
+      listenHost: "127.0.0.1",
+      signup: true,
+      logger: new Logger("error", () => {}),
+    }, (ev) => {
+      // The first message of a request arrives inside the request.
+      if (ev.type === "message") received.push(ev.text);
+      if (ev.type === "chat_request" && ev.text) received.push(ev.text);
+      if (ev.type === "delivered") delivered.add(ev.id);
+      if (ev.type === "chat_closed") closed.push(ev);
+    });
+  const alice = await start("alice");
+  const bob = await start("bob");
+  // 1,400 messages of 8,000 characters: more than the 8 MiB a link queues.
+  const COUNT = 1400;
+  const body = "x".repeat(7990);
+  const send = async (i: number) => {
+    const r = await alice.run(`/msg bob ${String(i).padStart(6, "0")} ${body}`);
+    assert(r.ok, JSON.stringify(r));
+    return r.data.id as number;
+  };
+  const expectAll = async (offset: number) => {
+    await until(
+      () => received.length >= offset + COUNT || closed.length > 0,
+      "every message at bob",
+      60_000,
+    );
+    assertEquals(closed, []);
+    const got = received.slice(offset).map((t) => Number(t.slice(0, 6)));
+    assertEquals(got, Array.from({ length: COUNT }, (_, i) => i));
+  };
+  try {
+    await t.step("queued while the request waits, sent on accept", async () => {
+      const ids: number[] = [];
+      for (let i = 0; i < COUNT; i++) ids.push(await send(i));
+      await until(() => bob.conversations.get("alice"), "bob's request");
+      assertEquals((await bob.run("/accept alice")).ok, true);
+      await expectAll(0);
+      await until(
+        () => ids.every((id) => delivered.has(id)),
+        "every delivery",
+        60_000,
+      );
+    });
+    await t.step("sent in one go into an open chat", async () => {
+      for (let i = 0; i < COUNT; i++) await send(i);
+      await expectAll(COUNT);
+    });
+  } finally {
+    await alice.stop();
+    await bob.stop();
+    await Deno.remove(home, { recursive: true });
+  }
+});
