@@ -4,12 +4,12 @@
  * while the registry is stopped. The pure room rules are tested in
  * tests/registry/rooms_test.ts.
  */
+import { join } from "node:path";
 import { assert, assertEquals, assertIncludes } from "../helpers/assert.ts";
 import { Logger } from "../../common/log.ts";
 import { Peer, type PeerEvent } from "../../peer/mod.ts";
 import type { RegistryTarget } from "../../peer/registry_client.ts";
 import { spawnRegistry, startRegistry, until } from "../helpers/registry.ts";
-import { join } from "node:path";
 import {
   type JsonLine,
   type JsonPeer,
@@ -288,6 +288,11 @@ Deno.test("a room of five peer processes talks, notices joins, leaves and presen
         "carol",
         "dave",
       ]);
+      // And the room reaches the new erin, at her new address.
+      const hello = await ok(bob, "welcome back erin");
+      assertEquals(hello.recipients, ["alice", "carol", "dave", "erin"]);
+      await roomMessage(erin, "lobby", "bob", "welcome back erin");
+      await deliveredTo(bob, "lobby", hello.id, ["erin"]);
     },
   );
 });
@@ -717,7 +722,7 @@ Deno.test("an invitation waits for an offline user, is delivered at login, and o
 });
 
 Deno.test("a room keeps talking while the registry is stopped longer than the heartbeat TTL", async () => {
-  const ttlMs = 1000;
+  const ttlMs = 1500;
   await using reg = await spawnRegistry({
     args: ["--heartbeat-interval", "250ms", "--heartbeat-ttl", `${ttlMs}ms`],
   });
