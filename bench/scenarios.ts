@@ -7,10 +7,12 @@ import type { Scenario } from "./harness.ts";
 import { startupScenario } from "./startup.ts";
 import { pipeThroughputScenario } from "./pipe_throughput.ts";
 import { roomFanoutScenario } from "./room_fanout.ts";
+import { directMessageScenario } from "./direct_message.ts";
 
 /** The registered scenarios; ids must be unique. */
 export const SCENARIOS: Scenario[] = [
   startupScenario,
   pipeThroughputScenario,
   roomFanoutScenario,
+  directMessageScenario,
 ];
