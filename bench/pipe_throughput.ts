@@ -2,15 +2,20 @@
  * P5: `chat send` piped into `chat receive`, against a raw TCP copy of the
  * same bytes in the same run.
  *
- * Both runs have the same shape: this process generates the bytes (a
- * seeded 4 MiB pseudo-random block, repeated) and writes them into the
- * sending process's stdin; the receiving process writes them to its
- * stdout, which this process only counts. The chat run is a real registry
- * (TLS, its own process), `chat send --user alice bob -` and `chat receive
- * --user bob -o -`: TLS between the peers, frames, SHA-256 on both sides.
- * The raw run is this same file started twice with `--raw-recv` and
- * `--raw-send`: a plain Deno TCP copy, stdin → socket → stdout, with the
- * same 256 KiB buffers and no encryption, framing or hashing.
+ * Both runs have the same shape, four processes joined by kernel pipes
+ * under sh, with nothing of this process in between:
+ *
+ *   gen | SENDER ==TCP==> RECEIVER | count
+ *
+ * `gen` writes the bytes (a seeded 4 MiB pseudo-random block, repeated) and
+ * `count` counts what arrives and times its first and last byte; both are
+ * this same file run with `--gen N` and `--count`. In the chat run a real
+ * registry (its own process, TLS) introduces `chat send --user alice bob -`
+ * to `chat receive --user bob -o -`: TLS between the peers, frames, SHA-256
+ * on both sides. In the raw run the sender and receiver are this file with
+ * `--raw-send` and `--raw-recv`: a plain Deno TCP copy, stdin → socket →
+ * stdout, with 256 KiB buffers and no encryption, framing or hashing. Peak
+ * RSS is sampled from /proc for the sender and receiver of each run.
  *
  * Throughput is bytes over the time from the first to the last byte at the
  * sink, so process start, login, offer and accept are left out (they are

@@ -158,6 +158,7 @@ export function receive(ctx: CommandContext): Promise<number> {
     const from = ctx.flags.from as string | undefined;
     const output = ctx.flags.output as string | undefined;
     const timeoutMs = ctx.flags.timeout as number;
+    const maxBytes = maxFileBytes(s);
     const dest = await destination(output, s);
     const creds = await credentials(ctx.flags, s);
     const identity = await createPeerIdentity();
@@ -172,6 +173,11 @@ export function receive(ctx: CommandContext): Promise<number> {
       dial: () => Promise.reject(new UserError("chat receive does not send")),
       emit: (ev: PeerEvent) => {
         if (ev.type === "file_progress") progress.update(ev);
+        if (ev.type === "error") {
+          // An offer over CHAT_MAX_FILE_BYTES was refused: say so, wait on.
+          progress.done();
+          console.error(`chat: ${ev.message}`);
+        }
         if (ev.type !== "file_offer") return;
         if (from !== undefined && ev.from !== from) {
           void transfers.answer(
@@ -193,7 +199,7 @@ export function receive(ctx: CommandContext): Promise<number> {
         offered(ev.id);
       },
       downloads: s.home,
-      maxBytes: 0,
+      maxBytes,
       logger: s.logger,
       now: Date.now,
     });
@@ -348,6 +354,17 @@ function describe(err: unknown): string {
     return "a part of the path is not a folder";
   }
   return err instanceof Error ? err.message : String(err);
+}
+
+/** CHAT_MAX_FILE_BYTES, as `chat peer` reads it: a whole number, 0 = no limit. */
+function maxFileBytes(s: CommonSettings): number {
+  const raw = s.env("CHAT_MAX_FILE_BYTES") || "0";
+  if (!/^\d+$/.test(raw)) {
+    throw new UserError(
+      `CHAT_MAX_FILE_BYTES '${raw}' is not a number of bytes (0 = no limit)`,
+    );
+  }
+  return Number(raw);
 }
 
 function corruptAt(s: CommonSettings): { corruptAt?: number } {

@@ -560,3 +560,78 @@ Deno.test("one-line failures: timeout, offline, unknown, rejected, bad paths", a
     assertOneLine(r.stderr.trim(), "bob declined the file");
   });
 });
+
+Deno.test("CHAT_MAX_FILE_BYTES bounds what chat receive takes, offered or streamed", async () => {
+  await using w = await world(["alice", "bob"]);
+  const dir = join(w.root, "in");
+  await Deno.mkdir(dir);
+  const recv = await startReceive(w, "bob", ["-o", dir], {
+    env: { CHAT_MAX_FILE_BYTES: "1000" },
+  });
+  // A file of known size over the limit is refused without asking...
+  const big = join(w.root, "big.bin");
+  await Deno.writeFile(big, new Uint8Array(1001));
+  const refused = await runChat(["send", "--user", "alice", "bob", big], {
+    env: w.env("alice"),
+  });
+  assertEquals(refused.code, 1);
+  assertOneLine(
+    refused.stderr.trim(),
+    "bob declined the file: larger than the receiver's 1000-byte limit",
+  );
+  // ...and a stream of unknown size is cut off once it passes the limit.
+  const streamed = await runChat(["send", "--user", "alice", "bob", "-"], {
+    env: w.env("alice"),
+    stdin: new Uint8Array(5000),
+  });
+  const r = await recv.done;
+  assertEquals(streamed.code, 1);
+  assertOneLine(
+    streamed.stderr.trim(),
+    "bob stopped the transfer: the file is larger than the 1000-byte limit",
+  );
+  assertEquals(r.code, 1);
+  const lines = r.stderr.split("\n");
+  assertEquals(lines.length, 2, r.stderr);
+  assertIncludes(lines[0]!, "refused big.bin from alice: 1001 bytes");
+  assertOneLine(lines[1]!, "the file is larger than the 1000-byte limit");
+  assertEquals(await listDir(dir), [], "no part file");
+
+  const bad = await runChat(["receive", "--user", "bob"], {
+    env: w.env("bob", { CHAT_MAX_FILE_BYTES: "10MB" }),
+  });
+  assertEquals(bad.code, 1);
+  assertOneLine(
+    bad.stderr.trim(),
+    "CHAT_MAX_FILE_BYTES '10MB' is not a number",
+  );
+});
+
+Deno.test("a user bob has blocked cannot send to bob's chat receive and is only told bob is not available", async () => {
+  await using w = await world(["alice", "bob", "carol"]);
+  {
+    await using bob = await spawnPeer(
+      { port: w.reg.port, fingerprint: w.reg.fingerprint },
+      { user: "bob", password: PASSWORD, signup: false, home: w.home("bob") },
+    );
+    assertEquals((await bob.send("/block carol")).ok, true);
+  }
+  const recv = await startReceive(w, "bob", ["-o", "-"], { stdout: "piped" });
+  const got = drain(recv.child.stdout);
+  const carol = await runChat(["send", "--user", "carol", "bob", "-"], {
+    env: w.env("carol"),
+    stdin: new TextEncoder().encode("let me in"),
+  });
+  assertEquals(carol.code, 1);
+  assertOneLine(carol.stderr.trim(), "bob is not available");
+  assert(!carol.stderr.includes("block"), carol.stderr);
+  // bob's receive never saw it and still takes alice's file.
+  const alice = await runChat(["send", "--user", "alice", "bob", "-"], {
+    env: w.env("alice"),
+    stdin: new TextEncoder().encode("hello"),
+  });
+  assertEquals(alice.code, 0, alice.stderr);
+  const r = await recv.done;
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals((await got).bytes, 5);
+});
