@@ -4,6 +4,7 @@
  * file are serialised so lines never interleave.
  */
 import { join } from "node:path";
+import { stripControls } from "./format.ts";
 
 /** Appends lines to per-user transcript files. */
 export class Transcripts {
@@ -27,15 +28,18 @@ export class Transcripts {
     speaker: string,
     text: string,
   ): Promise<void> {
+    // The text is the other side's: no terminal escapes into a file people
+    // `cat`, and continuation lines are indented so none can pose as a line.
     const line = `${new Date(at).toISOString()} ${speaker}: ${
-      text.replace(/\r?\n/g, "\n    ")
+      stripControls(text.replace(/\r\n/g, "\n")).replace(/\n/g, "\n    ")
     }\n`;
     return this.#write(user, line);
   }
 
   /** Appends a note such as "chat started". */
   note(user: string, at: number, text: string): Promise<void> {
-    return this.#write(user, `${new Date(at).toISOString()} -- ${text}\n`);
+    const clean = stripControls(text).replace(/\n/g, " ");
+    return this.#write(user, `${new Date(at).toISOString()} -- ${clean}\n`);
   }
 
   #write(user: string, line: string): Promise<void> {

@@ -65,10 +65,16 @@ Deno.test("transcripts", async (t) => {
       assertEquals(bob.events("chat_started")[0]?.saving, true);
       await say(alice, bob, "hello from alice");
       await say(bob, alice, "hello from bob");
+      // Terminal escapes from the other side never reach the file.
+      await say(
+        alice,
+        bob,
+        "\x1b[2J\x1b[31mred\x1b[0m and a \x07bell\x1b]0;title\x07",
+      );
 
       const lines = await linesUntil(
         transcript(bob, "alice"),
-        "bob: hello from bob",
+        "alice: red and a bell",
       );
       for (const line of lines) assert(STAMP.test(line), line);
       assertEquals(lines.map((l) => l.replace(STAMP, "")), [
@@ -76,6 +82,7 @@ Deno.test("transcripts", async (t) => {
         "alice: first words",
         "alice: hello from alice",
         "bob: hello from bob",
+        "alice: red and a bell",
       ]);
       assertEquals(await readOrEmpty(transcript(alice, "bob")), "");
       // Only the owner may read them.
