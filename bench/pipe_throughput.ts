@@ -84,11 +84,36 @@ async function countMain(): Promise<void> {
   console.log(JSON.stringify({ bytes, ms: last - first }));
 }
 
-/** `--raw-recv`: accepts one TCP connection and copies it to stdout. */
-async function rawReceive(): Promise<void> {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  console.error(`listening ${listener.addr.port}`);
+/** The name in the certificate of the TLS variant of the raw copy. */
+const BENCH_CERT_NAME = "chat-bench";
+
+/**
+ * `--raw-recv MARKER [CERT_FILE]`: accepts one TCP connection and copies it
+ * to stdout. With CERT_FILE it serves TLS with a fresh self-signed
+ * certificate, whose PEM it writes there for the sender to trust.
+ */
+async function rawReceive(certFile?: string): Promise<void> {
+  let listener: Deno.Listener;
+  if (certFile) {
+    const { createSelfSigned } = await import("../common/tls.ts");
+    const cert = await createSelfSigned({
+      commonName: BENCH_CERT_NAME,
+      dnsNames: [BENCH_CERT_NAME],
+      validDays: 1,
+    });
+    await Deno.writeTextFile(certFile, cert.certPem);
+    listener = Deno.listenTls({
+      hostname: "127.0.0.1",
+      port: 0,
+      cert: cert.certPem,
+      key: cert.keyPem,
+    });
+  } else {
+    listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  }
+  console.error(`listening ${(listener.addr as Deno.NetAddr).port}`);
   using conn = await listener.accept();
+  listener.close();
   const buf = new Uint8Array(COPY_BUFFER_BYTES);
   while (true) {
     const n = await conn.read(buf);
@@ -98,9 +123,15 @@ async function rawReceive(): Promise<void> {
   }
 }
 
-/** `--raw-send PORT`: copies stdin to a TCP connection. */
-async function rawSend(port: number): Promise<void> {
-  using conn = await Deno.connect({ hostname: "127.0.0.1", port });
+/** `--raw-send PORT MARKER [CERT_FILE]`: copies stdin to a TCP (or TLS) connection. */
+async function rawSend(port: number, certFile?: string): Promise<void> {
+  const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
+  using conn = certFile
+    ? await Deno.startTls(tcp, {
+      hostname: BENCH_CERT_NAME,
+      caCerts: [await Deno.readTextFile(certFile)],
+    })
+    : tcp;
   const buf = new Uint8Array(COPY_BUFFER_BYTES);
   while (true) {
     const n = await Deno.stdin.read(buf);
@@ -223,8 +254,13 @@ function rateOf(stdout: string, total: number): number {
 // ------------------------------------------------------------- the runs
 
 /** One raw TCP copy of `total` bytes; MiB/s and each side's peak RSS. */
-async function rawRun(total: number, marker: string) {
-  const recv = pipeline([SELF, "--raw-recv", marker], [SELF, "--count"], {});
+async function rawRun(total: number, marker: string, certFile?: string) {
+  const tls = certFile ? [certFile] : [];
+  const recv = pipeline(
+    [SELF, "--raw-recv", marker, ...tls],
+    [SELF, "--count"],
+    {},
+  );
   const port = await until(
     () =>
       recv.stderr.map((l) => /^listening (\d+)$/.exec(l)?.[1]).find(Boolean),
@@ -236,7 +272,7 @@ async function rawRun(total: number, marker: string) {
   ).start();
   const send = pipeline(
     [SELF, "--gen", String(total)],
-    [SELF, "--raw-send", port, marker],
+    [SELF, "--raw-send", port, marker, ...tls],
     {},
   );
   const sendSampler = new ProcessSampler(
@@ -388,6 +424,11 @@ export async function pipeThroughputMetrics(
     try {
       const marker = crypto.randomUUID();
       const raw = await rawRun(total, marker);
+      const rawTls = await rawRun(
+        total,
+        crypto.randomUUID(),
+        join(dir, "bench-cert.pem"),
+      );
       const chat = await chatRun(total, world);
       const size = `${mib(total)} MiB`;
       return [
@@ -400,6 +441,14 @@ export async function pipeThroughputMetrics(
         ),
         info("chat send | chat receive", chat.mibps, "MiB/s"),
         info("raw TCP copy (plain Deno)", raw.mibps, "MiB/s"),
+        info(
+          "raw TLS copy (plain Deno)",
+          rawTls.mibps,
+          "MiB/s",
+          `chat reaches ${
+            (chat.mibps / rawTls.mibps).toFixed(2)
+          } of it; the rest of the gap to raw TCP is TLS`,
+        ),
         atMost(
           "chat send peak RSS",
           mib(chat.sendRss),
@@ -445,7 +494,8 @@ export const pipeThroughputScenario: Scenario = {
 if (import.meta.main) {
   if (Deno.args[0] === "--gen") await generateMain(Number(Deno.args[1]));
   else if (Deno.args[0] === "--count") await countMain();
-  else if (Deno.args[0] === "--raw-recv") await rawReceive();
-  else if (Deno.args[0] === "--raw-send") await rawSend(Number(Deno.args[1]));
-  else await runStandalone(pipeThroughputScenario);
+  else if (Deno.args[0] === "--raw-recv") await rawReceive(Deno.args[2]);
+  else if (Deno.args[0] === "--raw-send") {
+    await rawSend(Number(Deno.args[1]), Deno.args[3]);
+  } else await runStandalone(pipeThroughputScenario);
 }
