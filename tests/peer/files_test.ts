@@ -662,10 +662,27 @@ Deno.test("a fast source goes out in full frames and a slow one is never held ba
   assert(r.ok);
 });
 
+Deno.test("a receiver that sends data back gets a file_cancel and the send fails", async () => {
+  const { sending, receiving } = await linkPair();
+  await using alice = await side("alice", { dial: () => sending });
+  await using bob = rawPeer(receiving);
+  const src = heldSource();
+  const sent = await alice.transfers.offer("bob", src, "x.bin", null);
+  await bob.waitFor("file_offer");
+  await bob.data(new Uint8Array([1, 2, 3]));
+  const cancel = await bob.waitFor("file_cancel");
+  assertEquals(cancel.reason, "protocol error: data from the receiver");
+  const r = await sent.result;
+  assert(!r.ok);
+  assertEquals(r.reason, "protocol error: data from the receiver");
+  await bob.closed();
+});
+
 Deno.test("a decoder that reuses its buffer still gives every frame its own bytes", () => {
   // FramedConn lets the decoder assemble every frame in one buffer; a frame
   // completed and a new one begun in the same chunk must not share it.
-  const frames = [300, 5, 70_000, 70_001, 1, 0, 65_536, 200_000, 100].map((n, i) =>
+  const sizes = [300, 5, 70_000, 70_001, 1, 0, 65_536, 200_000, 100];
+  const frames = sizes.map((n, i) =>
     encodeFrame(i % 2 ? "control" : "data", new Uint8Array(n).fill(i + 1))
   );
   const all = new Uint8Array(frames.reduce((a, f) => a + f.length, 0));
