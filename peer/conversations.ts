@@ -433,7 +433,12 @@ export class Conversations {
         return;
       }
       case "chat_accept": {
-        if (chat?.state !== "outgoing") return;
+        if (!chat) {
+          // Our request expired here a moment before they accepted it.
+          link.conn.send({ type: "chat_close", reason: "the request expired" });
+          return;
+        }
+        if (chat.state !== "outgoing") return;
         chat.state = "open";
         chat.since = now;
         this.#d.emit({ type: "chat_started", with: user, saving: chat.saving });

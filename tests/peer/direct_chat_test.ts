@@ -354,15 +354,39 @@ Deno.test("an unanswered chat request expires after 60 s on both sides", async (
       !events.some((e) => e.ev.type === "chat_started"),
       "no chat was opened",
     );
-    // A new request after expiry works as usual.
+    // Accepting a request that already expired at the asker (its sweep ran
+    // first) opens nothing: the asker closes it at once.
     skew = 0;
+    await alice.run("/chat bob");
+    await until(
+      () => bob.conversations.get("alice")?.state === "incoming",
+      "the second request",
+    );
+    alice.conversations.expire(now() + CHAT_REQUEST_TTL_MS + 1000);
+    assertEquals((await bob.run("/accept alice")).ok, true);
+    const closed = await until(
+      () =>
+        events.find((e) => e.who === "bob" && e.ev.type === "chat_closed")?.ev,
+      "bob's chat_closed",
+    );
+    assertEquals(closed, {
+      type: "chat_closed",
+      with: "alice",
+      reason: "the request expired",
+    });
+    assertEquals(bob.conversations.get("alice"), undefined);
+    assert(
+      !events.some((e) => e.who === "alice" && e.ev.type === "chat_started"),
+    );
+
+    // A new request after expiry works as usual.
     const again = await alice.run("/chat bob");
     assertEquals(again.ok, true);
     await until(
       () =>
         events.filter((e) => e.who === "bob" && e.ev.type === "chat_request")
-          .length === 2,
-      "the second request",
+          .length === 3,
+      "the third request",
     );
     assertEquals((await bob.run("/accept alice")).ok, true);
     await until(
