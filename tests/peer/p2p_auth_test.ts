@@ -76,7 +76,6 @@ async function party(reg: TestRegistry, user: string): Promise<Party> {
       if (m) refusals.push(m[1]!);
     }),
     now: () => Date.now() + p.skew,
-    handshakeTimeoutMs: 3000,
   });
   const port = node.listen(0, "127.0.0.1");
   await client.request("signup", { user, password: `${user}-password` });
@@ -535,20 +534,45 @@ Deno.test("p2p authentication", async (t) => {
   });
 
   await t.step(
-    "a silent TCP client is given up on after the handshake timeout without any event",
+    "silent clients are given up on after the handshake timeout without any event",
     async () => {
-      // Deno cannot abort a TLS handshake that never started (the socket is
-      // released when the client goes away), so the listener only stops
-      // waiting: it logs the refusal and produces no event.
-      const before = bob.refusals.length;
-      const conn = await Deno.connect({
-        hostname: "127.0.0.1",
-        port: bob.node.port,
+      // A listener for bob with a short handshake timeout.
+      const registryKey = await importEd25519Public(
+        fromBase64url(bob.client.hello.signing_key)!,
+      );
+      const inbound: P2PLink[] = [];
+      const refusals: string[] = [];
+      const quick = new P2PNode({
+        identity: bob.identity,
+        self: () => ({ user: "bob", registryKey }),
+        isBlocked: () => false,
+        onInbound: (link) => inbound.push(link),
+        logger: new Logger("debug", (line) => {
+          if (line.includes("p2p refused")) refusals.push(line);
+        }),
+        handshakeTimeoutMs: 500,
       });
       try {
-        await refusedFor(bob, before, "no hello in time");
+        const port = quick.listen(0, "127.0.0.1");
+        // TLS done, then nothing: the listener closes the connection.
+        const tls = await rawTls(port, bob.identity.certPem);
+        assertEquals(await answers(tls, new Uint8Array()), []);
+        await until(() => refusals.length === 1, "the first refusal");
+        assertIncludes(refusals[0]!, "no hello in time");
+        // Plain TCP, then nothing. Deno cannot abort a TLS handshake that
+        // never started (the socket is released when the client goes away),
+        // so the listener only stops waiting: it logs the refusal and
+        // produces no event.
+        const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
+        try {
+          await until(() => refusals.length === 2, "the second refusal");
+          assertIncludes(refusals[1]!, "no hello in time");
+        } finally {
+          tcp.close();
+        }
+        assertEquals(inbound.length, 0);
       } finally {
-        conn.close();
+        await quick.close();
       }
     },
   );
