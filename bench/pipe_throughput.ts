@@ -21,7 +21,11 @@
  * sink, so process start, login, offer and accept are left out (they are
  * reported on their own as the whole command's wall time). The ratio
  * chat / raw is the target (≥ 0.5, aim 0.8); each chat side's peak RSS
- * (VmHWM from /proc) must stay ≤ 150 MiB. 1 GiB, or 64 MiB with --quick.
+ * (VmHWM from /proc) must stay ≤ 150 MiB. 1 GiB in two interleaved rounds
+ * (raw, TLS, chat, raw, TLS, chat), the best of each kind counting; 64 MiB
+ * in one round with --quick.
+ *
+ * Needs `sh`; peak RSS needs Linux's /proc (elsewhere it is reported as n/a).
  *
  * Run alone: `deno run -A bench/pipe_throughput.ts [--quick]`.
  */
@@ -228,6 +232,16 @@ async function findPid(parts: string[], timeoutMs = 30_000): Promise<number> {
   throw new Error(`no process with ${parts.join(" ")} appeared`);
 }
 
+/**
+ * Samples the peak RSS (VmHWM) of the process with `parts` in its argv;
+ * the returned function stops and reports it, NaN where there is no /proc.
+ */
+async function watchRss(parts: string[]): Promise<() => number> {
+  if (Deno.build.os !== "linux") return () => NaN;
+  const sampler = new ProcessSampler(await findPid(parts)).start();
+  return () => sampler.stop().peakRssBytes;
+}
+
 async function expectExit0(
   what: string,
   p: Pipeline,
@@ -267,23 +281,19 @@ async function rawRun(total: number, marker: string, certFile?: string) {
     "the raw receiver to listen",
     recv.done,
   );
-  const recvSampler = new ProcessSampler(
-    await findPid([SELF, "--raw-recv", marker]),
-  ).start();
+  const recvRss = await watchRss([SELF, "--raw-recv", marker]);
   const send = pipeline(
     [SELF, "--gen", String(total)],
     [SELF, "--raw-send", port, marker, ...tls],
     {},
   );
-  const sendSampler = new ProcessSampler(
-    await findPid([SELF, "--raw-send", port, marker]),
-  ).start();
+  const sendRss = await watchRss([SELF, "--raw-send", port, marker]);
   await expectExit0("raw sender", send);
   const { stdout } = await expectExit0("raw receiver", recv);
   return {
     mibps: rateOf(stdout, total),
-    recvRss: recvSampler.stop().peakRssBytes,
-    sendRss: sendSampler.stop().peakRssBytes,
+    recvRss: recvRss(),
+    sendRss: sendRss(),
   };
 }
 
@@ -382,7 +392,7 @@ async function chatRun(
   const reg = ["--registry", world.address];
   const receiveArgs = [MAIN, "receive", ...reg, "--user", "bob", "-o", "-"];
   const recv = pipeline(receiveArgs, [SELF, "--count"], world.env("bob"));
-  const recvSampler = new ProcessSampler(await findPid(receiveArgs)).start();
+  const recvRss = await watchRss(receiveArgs);
   // The receiver must be logged in before the sender looks bob up: retry
   // the send while the registry still calls bob offline.
   const sendArgs = [MAIN, "send", ...reg, "--user", "alice", "bob", "-"];
@@ -393,9 +403,9 @@ async function chatRun(
       sendArgs,
       world.env("alice"),
     );
-    const sampler = new ProcessSampler(await findPid(sendArgs)).start();
+    const stopRss = await watchRss(sendArgs);
     const result = await send.done;
-    sendRss = sampler.stop().peakRssBytes;
+    sendRss = stopRss();
     if (result.code === 0) break;
     if (!/offline/.test(result.stderr) || attempt > 100) {
       recv.child.kill("SIGKILL");
@@ -408,7 +418,7 @@ async function chatRun(
   return {
     mibps: rateOf(stdout, total),
     wallMs: performance.now() - start,
-    recvRss: recvSampler.stop().peakRssBytes,
+    recvRss: recvRss(),
     sendRss,
   };
 }
@@ -422,15 +432,34 @@ export async function pipeThroughputMetrics(
   try {
     const world = await chatWorld(dir);
     try {
-      const marker = crypto.randomUUID();
-      const raw = await rawRun(total, marker);
-      const rawTls = await rawRun(
-        total,
-        crypto.randomUUID(),
-        join(dir, "bench-cert.pem"),
-      );
-      const chat = await chatRun(total, world);
-      const size = `${mib(total)} MiB`;
+      // Interleaved rounds, best of each: a busy moment on the machine hits
+      // one run, not one kind of run.
+      const rounds = opts.quick ? 1 : 2;
+      type Run = { mibps: number; sendRss: number; recvRss: number };
+      const best = <T extends Run>(runs: T[]): T => {
+        const top = runs.reduce((a, b) => (b.mibps > a.mibps ? b : a));
+        return {
+          ...top,
+          sendRss: Math.max(...runs.map((r) => r.sendRss)),
+          recvRss: Math.max(...runs.map((r) => r.recvRss)),
+        };
+      };
+      const raws: Run[] = [];
+      const tlss: Run[] = [];
+      const chats: Awaited<ReturnType<typeof chatRun>>[] = [];
+      for (let i = 0; i < rounds; i++) {
+        raws.push(await rawRun(total, crypto.randomUUID()));
+        tlss.push(
+          await rawRun(total, crypto.randomUUID(), join(dir, `cert${i}.pem`)),
+        );
+        chats.push(await chatRun(total, world));
+      }
+      const raw = best(raws);
+      const rawTls = best(tlss);
+      const chat = best(chats);
+      const size = `${mib(total)} MiB, best of ${rounds} round${
+        rounds > 1 ? "s" : ""
+      }`;
       return [
         atLeast(
           "chat / raw TCP throughput",
@@ -445,9 +474,7 @@ export async function pipeThroughputMetrics(
           "raw TLS copy (plain Deno)",
           rawTls.mibps,
           "MiB/s",
-          `chat reaches ${
-            (chat.mibps / rawTls.mibps).toFixed(2)
-          } of it; the rest of the gap to raw TCP is TLS`,
+          "the same copy over TLS, as chat's peers use: no framing, no SHA-256",
         ),
         atMost(
           "chat send peak RSS",
