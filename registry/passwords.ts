@@ -17,7 +17,37 @@ export const DEFAULT_SCRYPT: ScryptParams = { N: 16384, r: 8, p: 1 };
 
 const KEY_BYTES = 32;
 
-function derive(
+/**
+ * Most derivations running at once. Each takes 128·N·r bytes (16 MiB at the
+ * default cost) on a worker thread whose memory the allocator keeps, so a
+ * burst of logins would otherwise grow the registry by 16 MiB per concurrent
+ * login and starve its event loop of cores. One core is left for the loop.
+ */
+const MAX_CONCURRENT = Math.max(
+  1,
+  Math.min(4, (navigator.hardwareConcurrency || 2) - 1),
+);
+let running = 0;
+const waiting: (() => void)[] = [];
+
+async function derive(
+  password: string,
+  salt: Uint8Array,
+  params: ScryptParams,
+): Promise<Uint8Array> {
+  if (running < MAX_CONCURRENT) running++;
+  else await new Promise<void>((resolve) => waiting.push(resolve));
+  try {
+    return await deriveNow(password, salt, params);
+  } finally {
+    // Hand the slot straight to the next waiter, or give it back.
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
+}
+
+function deriveNow(
   password: string,
   salt: Uint8Array,
   params: ScryptParams,

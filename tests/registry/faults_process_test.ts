@@ -624,8 +624,8 @@ Deno.test("registry process: passwords are never stored or logged in clear", asy
         const { wal } = await check("while running");
         assert.ok(wal.length > 0, "the WAL holds the recent writes");
         assert.ok(
-          reg.stderr.some((l) => / debug /.test(l)),
-          "debug logging was on",
+          reg.stderr.some((l) => / login user=alice kind=peer/.test(l)),
+          "the log saw the login it must not leak from",
         );
       },
     );

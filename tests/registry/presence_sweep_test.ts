@@ -17,6 +17,7 @@ import {
   decodeHeartbeat,
   encodeHeartbeat,
   fromBase64url,
+  MAX_DATAGRAM_BYTES,
 } from "../../wire/mod.ts";
 import { loggedIn, refused, signup, TestClient } from "./support.ts";
 
@@ -220,6 +221,21 @@ Deno.test("presence sweep with a manual clock", async (t) => {
       assert.equal(sessionOf(reg, alice)!.lastBeat, clock.now());
       await alice.close();
     });
+
+    await t.step(
+      "an oversize datagram is refused even when it starts with a good heartbeat",
+      async () => {
+        const alice = await login("alice");
+        for (const size of [MAX_DATAGRAM_BYTES + 1, 1_500, 9_000]) {
+          const big = new Uint8Array(size);
+          big.set(heartbeatOf(alice, 1));
+          await beats.send(big, "bad");
+        }
+        assert.equal(sessionOf(reg, alice)!.lastSeq, 0);
+        await beats.beat(alice, 1);
+        await alice.close();
+      },
+    );
 
     await t.step(
       "a heartbeat for an unknown or ended session is ignored",
