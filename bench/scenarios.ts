@@ -8,6 +8,7 @@ import { startupScenario } from "./startup.ts";
 import { pipeThroughputScenario } from "./pipe_throughput.ts";
 import { roomFanoutScenario } from "./room_fanout.ts";
 import { directMessageScenario } from "./direct_message.ts";
+import { registryLoadScenarios } from "./registry_load.ts";
 
 /** The registered scenarios; ids must be unique. */
 export const SCENARIOS: Scenario[] = [
@@ -15,4 +16,5 @@ export const SCENARIOS: Scenario[] = [
   pipeThroughputScenario,
   roomFanoutScenario,
   directMessageScenario,
+  ...registryLoadScenarios,
 ];

@@ -1,0 +1,930 @@
+/**
+ * P1 and P2: the registry under N logged-in peers (SPEC.md §4).
+ *
+ * One run per N does both:
+ *
+ * 1. N accounts are written straight into a fresh registry.db with
+ *    node:sqlite before the registry starts. They share one password hash made
+ *    once with cheap scrypt parameters (N=1024): this only skips the cost of
+ *    N sign-ups (and makes the N logins of the ramp cheap); P2 below measures
+ *    logins at the real default cost.
+ * 2. The registry runs as its own process (`chat registry --log-level warn`,
+ *    with the fd limit raised to the hard limit), wrapped only to sample its
+ *    event-loop lag from inside: a 10 ms timer records how late it fires.
+ * 3. Load-generator processes (up to 2,500 sessions each) log in N peer
+ *    sessions over TLS, heartbeat each at 1 Hz over UDP from one shared socket
+ *    per process, and search a random user about once per 10 s per session.
+ * 4. P1 steady window: registry CPU (% of one core, from /proc/<pid>/stat),
+ *    peak RSS (VmHWM), search p50/p99 as the load generators saw them,
+ *    event-loop lag, errors.
+ * 5. P2: with the N sessions still heartbeating and searching, a batch of
+ *    extra accounts whose hashes use the default scrypt cost log in as peers,
+ *    a few at a time; logins per second and the registry's event-loop lag
+ *    during that batch.
+ *
+ * The load generators share the machine's cores with the registry, so on a
+ * small machine their work inflates the latencies they measure.
+ *
+ * What bounds N=10,000 (measured on 2 cores, Deno 2.9.6): each idle TLS
+ * connection costs the registry about 19 KiB of RSS inside Deno's TLS, and
+ * Deno's node:dgram reads one datagram per event-loop round trip, so 10,000
+ * heartbeats a second compete with everything else on the registry's one
+ * thread; when it falls behind, heartbeats arrive late and sessions time out
+ * (counted under errors).
+ *
+ * Run alone: `deno run -A bench/registry_load.ts [--quick]`.
+ */
+import dgram from "node:dgram";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { FramedConn } from "../common/conn.ts";
+import { createSelfSigned } from "../common/tls.ts";
+import { DEFAULT_SCRYPT, hashPassword } from "../registry/passwords.ts";
+import { SqliteStore } from "../registry/sqlite_store.ts";
+import { DEFAULT_STATUS } from "../registry/store.ts";
+import {
+  base64url,
+  decodeServerMessage,
+  encodeHeartbeat,
+  fromBase64url,
+  PROTOCOL_VERSION,
+} from "../wire/mod.ts";
+import {
+  atLeast,
+  atMost,
+  info,
+  type Metric,
+  mib,
+  percentile,
+  ProcessSampler,
+  readProcMemory,
+  type RunOptions,
+  runStandalone,
+  type Scenario,
+  spawnUntilLine,
+} from "./harness.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const SELF = new URL(import.meta.url).pathname;
+
+/** SPEC.md §4 P1 and P2 targets. */
+export const TARGETS = {
+  cpuPercent: 50,
+  rssMiB: 300,
+  searchP99Ms: 20,
+  loginsPerSecond: 20,
+  lagP99Ms: 20,
+};
+
+/** Sessions one load-generator process holds at most. */
+const SESSIONS_PER_LOADER = 2_500;
+/**
+ * Logins in flight per load generator during the ramp. The ramp is not what
+ * P1 measures: a gentle one keeps the registry's single thread free to read
+ * the heartbeats of the sessions already logged in.
+ */
+const RAMP_CONCURRENCY = 16;
+/** The password of every bench account. */
+const PASSWORD = "bench-password";
+/** Cheap scrypt for the N ramp accounts only (see the module doc). */
+const RAMP_SCRYPT = { N: 1024, r: 8, p: 1 };
+
+/** Sizes of one run. */
+interface Plan {
+  sizes: number[];
+  windowMs: number;
+  settleMs: number;
+  p2Logins: number;
+  p2Concurrency: number;
+  searchEveryMs: number;
+}
+
+function planFor(quick: boolean): Plan {
+  return quick
+    ? {
+      sizes: [200],
+      windowMs: 5_000,
+      settleMs: 1_000,
+      p2Logins: 20,
+      p2Concurrency: 4,
+      searchEveryMs: 10_000,
+    }
+    : {
+      sizes: [1_000, 10_000],
+      windowMs: 30_000,
+      settleMs: 3_000,
+      p2Logins: 200,
+      p2Concurrency: 8,
+      searchEveryMs: 10_000,
+    };
+}
+
+// ------------------------------------------------------------ a light client
+
+type Msg = Record<string, unknown>;
+
+/**
+ * A registry connection for load generation: Deno's TLS (trusting only the
+ * registry's own certificate), frames, and request/reply by id. Lighter than
+ * the peer's RegistryClient, so one process can hold thousands.
+ */
+class LoadConn {
+  readonly #fc: FramedConn;
+  readonly #pending = new Map<
+    number,
+    { resolve: (m: Msg) => void; reject: (e: Error) => void; at: number }
+  >();
+  #nextId = 1;
+  #closing = false;
+  readonly done: Promise<void>;
+  /** Pushed events by type. */
+  readonly events = new Map<string, number>();
+  /** True when the registry closed the connection on us. */
+  lost = false;
+
+  private constructor(fc: FramedConn) {
+    this.#fc = fc;
+    this.done = this.#read();
+  }
+
+  static async open(port: number, caCerts: string[]): Promise<LoadConn> {
+    const conn = await Deno.connectTls({
+      hostname: "127.0.0.1",
+      port,
+      caCerts,
+    });
+    const c = new LoadConn(new FramedConn(conn, { readBufferBytes: 4096 }));
+    await c.request("hello", { v: PROTOCOL_VERSION, client: "bench" });
+    return c;
+  }
+
+  async #read(): Promise<void> {
+    try {
+      for await (const f of this.#fc.frames()) {
+        const d = decodeServerMessage(f.payload);
+        if (!d.ok) continue;
+        const m = d.msg;
+        if (m.type === "reply") {
+          const p = this.#pending.get(m.id);
+          if (!p) continue;
+          this.#pending.delete(m.id);
+          if (m.ok) p.resolve(m.data);
+          else p.reject(new Error(`${m.code}: ${m.error}`));
+        } else {
+          this.events.set(m.type, (this.events.get(m.type) ?? 0) + 1);
+        }
+      }
+    } catch {
+      // A framing error: counted as a lost connection below.
+    } finally {
+      if (!this.#closing) this.lost = true;
+      this.#fc.close();
+      this.#failAll(new Error("connection lost"));
+    }
+  }
+
+  request(type: string, fields: Msg): Promise<Msg> {
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, at: performance.now() });
+      if (!this.#fc.send({ type, id, ...fields })) {
+        this.#pending.delete(id);
+        reject(new Error("not connected"));
+      }
+    });
+  }
+
+  /** Fails requests older than `ms` (the registry never answered them). */
+  expire(ms: number): void {
+    const now = performance.now();
+    for (const [id, p] of this.#pending) {
+      if (now - p.at > ms) {
+        this.#pending.delete(id);
+        p.reject(new Error("no reply in time"));
+      }
+    }
+  }
+
+  #failAll(err: Error): void {
+    for (const p of this.#pending.values()) p.reject(err);
+    this.#pending.clear();
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    this.#fc.close();
+    await this.done;
+  }
+}
+
+/** What a peer login sends besides name and password. */
+async function peerMaterial(): Promise<Msg> {
+  const tls = await createSelfSigned({
+    commonName: "chat peer",
+    dnsNames: ["chat-peer"],
+    validDays: 1,
+  });
+  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
+    "sign",
+    "verify",
+  ]) as CryptoKeyPair;
+  const raw = new Uint8Array(
+    await crypto.subtle.exportKey("raw", pair.publicKey),
+  );
+  return { p2p_port: 40_000, cert: tls.certPem, key: base64url(raw) };
+}
+
+/** Runs `fn` over `items` with at most `limit` at a time. */
+async function pool<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: limit }, worker));
+}
+
+// ------------------------------------------------------ load-generator child
+
+/** What a load generator is told on its command line. */
+interface LoaderConfig {
+  port: number;
+  udpPort: number;
+  certFile: string;
+  /** First user index and how many sessions this process holds. */
+  first: number;
+  count: number;
+  /** Total bench users, for picking search targets. */
+  total: number;
+  searchEveryMs: number;
+}
+
+interface LiveSession {
+  conn: LoadConn;
+  id: string;
+  token: Uint8Array;
+  seq: number;
+}
+
+/** The load-generator process: see the module doc, step 3. */
+async function loaderMain(config: LoaderConfig): Promise<void> {
+  const caCerts = [await Deno.readTextFile(config.certFile)];
+  const material = await peerMaterial();
+  const live: LiveSession[] = [];
+  const sock = dgram.createSocket("udp4");
+  sock.on("error", () => {});
+  let beats = 0;
+  let beatErrors = 0;
+
+  // Heartbeats: every 20 ms, the fiftieth of the sessions whose turn it is.
+  const SLOTS = 50;
+  let slot = 0;
+  const beatTimer = setInterval(() => {
+    for (let i = slot; i < live.length; i += SLOTS) {
+      const s = live[i]!;
+      sock.send(
+        encodeHeartbeat(s.id, ++s.seq, s.token),
+        config.udpPort,
+        "127.0.0.1",
+        (err) => (err ? beatErrors++ : beats++),
+      );
+    }
+    slot = (slot + 1) % SLOTS;
+  }, 1000 / SLOTS);
+
+  // The ramp: log every session in, a few at a time per process.
+  const rampStart = performance.now();
+  let loginFailures = 0;
+  const indices = Array.from(
+    { length: config.count },
+    (_, i) => config.first + i,
+  );
+  await pool(indices, RAMP_CONCURRENCY, async (i) => {
+    try {
+      const conn = await LoadConn.open(config.port, caCerts);
+      try {
+        const r = await conn.request("login", {
+          user: benchUser(i),
+          password: PASSWORD,
+          kind: "peer",
+          ...material,
+        });
+        live.push({
+          conn,
+          id: r.session as string,
+          token: fromBase64url(r.token as string)!,
+          seq: 0,
+        });
+      } catch (err) {
+        await conn.close();
+        throw err;
+      }
+    } catch (err) {
+      if (loginFailures++ < 3) console.error(`loader: login failed: ${err}`);
+    }
+  });
+  const rampMs = performance.now() - rampStart;
+
+  // Searches: each session about once per searchEveryMs, at random.
+  const searches: [number, number][] = []; // [epoch ms, latency ms]
+  let searchErrors = 0;
+  const TICK = 20;
+  const perTick = (live.length * TICK) / config.searchEveryMs;
+  let carry = 0;
+  const searchTimer = setInterval(() => {
+    carry += perTick;
+    for (; carry >= 1; carry--) {
+      const s = live[Math.floor(Math.random() * live.length)]!;
+      const target = benchUser(Math.floor(Math.random() * config.total));
+      const start = performance.now();
+      s.conn.request("search", { user: target }).then(
+        () => searches.push([Date.now(), performance.now() - start]),
+        () => searchErrors++,
+      );
+    }
+  }, TICK);
+  const expireTimer = setInterval(() => {
+    for (const s of live) s.conn.expire(10_000);
+  }, 1_000);
+
+  say({
+    type: "ready",
+    loggedIn: live.length,
+    loginFailures,
+    rampMs,
+  });
+
+  for await (const line of stdinLines()) {
+    const [cmd, a, b] = line.trim().split(" ");
+    if (cmd !== "report") continue;
+    const from = Number(a);
+    const to = Number(b);
+    const events: Record<string, number> = {};
+    let lost = 0;
+    for (const s of live) {
+      if (s.conn.lost) lost++;
+      for (const [k, v] of s.conn.events) events[k] = (events[k] ?? 0) + v;
+    }
+    say({
+      type: "report",
+      latencies: searches.filter(([t]) => t >= from && t <= to).map(([, l]) =>
+        Math.round(l * 1000) / 1000
+      ),
+      searchErrors,
+      beats,
+      beatErrors,
+      lost,
+      timeouts: events.timeout ?? 0,
+      events,
+    });
+  }
+  clearInterval(beatTimer);
+  clearInterval(searchTimer);
+  clearInterval(expireTimer);
+  await Promise.all(live.map((s) => s.conn.close()));
+  sock.close();
+}
+
+function benchUser(i: number): string {
+  return `bench${String(i).padStart(5, "0")}`;
+}
+
+function slowUser(i: number): string {
+  return `slow${String(i).padStart(4, "0")}`;
+}
+
+function say(obj: object): void {
+  console.log(JSON.stringify(obj));
+}
+
+async function* stdinLines(): AsyncGenerator<string> {
+  let buf = "";
+  for await (
+    const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())
+  ) {
+    buf += chunk;
+    let nl;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      yield buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+    }
+  }
+}
+
+// ------------------------------------------------------------ registry child
+
+/**
+ * The registry process: `chat registry` itself (main.ts) plus a 10 ms timer
+ * that records how late it fires, written to `lagFile` as [epoch ms, lag ms]
+ * pairs when the registry exits.
+ */
+async function registryChildMain(lagFile: string, args: string[]) {
+  const samples: number[] = [];
+  const every = 10;
+  let expected = performance.now() + every;
+  let timer: ReturnType<typeof setTimeout>;
+  const tick = () => {
+    const now = performance.now();
+    samples.push(Date.now(), Math.max(0, now - expected));
+    expected = now + every;
+    timer = setTimeout(tick, every);
+  };
+  timer = setTimeout(tick, every);
+  const { main } = await import("../main.ts");
+  const code = await main(["registry", ...args]);
+  clearTimeout(timer);
+  await Deno.writeTextFile(lagFile, JSON.stringify(samples));
+  Deno.exit(code);
+}
+
+/** Lag samples whose time falls in [from, to]. */
+function lagIn(flat: number[], from: number, to: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    if (flat[i]! >= from && flat[i]! <= to) out.push(flat[i + 1]!);
+  }
+  return out;
+}
+
+// -------------------------------------------------------------- the driver
+
+/** A running load generator, seen from the driver. */
+class Loader {
+  readonly child: Deno.ChildProcess;
+  readonly #lines: AsyncGenerator<string>;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+
+  constructor(config: LoaderConfig) {
+    this.child = new Deno.Command("sh", {
+      args: [
+        "-c",
+        'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"',
+        Deno.execPath(),
+        "run",
+        "--allow-all",
+        SELF,
+        "--load-child",
+        JSON.stringify(config),
+      ],
+      cwd: ROOT,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    this.#lines = linesOf(this.child.stdout);
+    this.#writer = this.child.stdin.getWriter();
+  }
+
+  async next<T = Msg>(type: string, timeoutMs: number): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) =>
+      timer = setTimeout(
+        () => reject(new Error(`load generator sent no ${type} line`)),
+        timeoutMs,
+      )
+    );
+    try {
+      while (true) {
+        const r = await Promise.race([this.#lines.next(), timeout]);
+        if (r.done) throw new Error(`load generator exited before ${type}`);
+        const msg = JSON.parse(r.value);
+        if (msg.type === type) return msg as T;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async report(from: number, to: number): Promise<LoaderReport> {
+    await this.#writer.write(
+      new TextEncoder().encode(`report ${from} ${to}\n`),
+    );
+    return await this.next<LoaderReport>("report", 60_000);
+  }
+
+  async stop(): Promise<void> {
+    await this.#writer.close().catch(() => {});
+    const status = await Promise.race([
+      this.child.status,
+      new Promise<null>((r) => setTimeout(() => r(null), 30_000)),
+    ]);
+    if (!status) {
+      this.child.kill("SIGKILL");
+      await this.child.status;
+    }
+    for await (const _ of this.#lines) { /* drain */ }
+  }
+}
+
+interface LoaderReport {
+  latencies: number[];
+  searchErrors: number;
+  beats: number;
+  beatErrors: number;
+  lost: number;
+  timeouts: number;
+  events: Record<string, number>;
+}
+
+async function* linesOf(
+  stream: ReadableStream<Uint8Array>,
+): AsyncGenerator<string> {
+  let buf = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    buf += chunk;
+    let nl;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      yield buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+    }
+  }
+}
+
+/** Writes the bench accounts into a fresh, migrated database. */
+async function seedDatabase(
+  dbPath: string,
+  n: number,
+  slow: number,
+): Promise<void> {
+  SqliteStore.open(dbPath).close(); // creates and migrates
+  const cheap = await hashPassword(PASSWORD, RAMP_SCRYPT);
+  const real = await hashPassword(PASSWORD, DEFAULT_SCRYPT);
+  const db = new DatabaseSync(dbPath);
+  try {
+    const insert = db.prepare(
+      "INSERT INTO users (name, password_hash, status, created_at) VALUES (?, ?, ?, ?)",
+    );
+    const now = Date.now();
+    db.exec("BEGIN");
+    for (let i = 0; i < n; i++) {
+      insert.run(benchUser(i), cheap, DEFAULT_STATUS, now);
+    }
+    for (let i = 0; i < slow; i++) {
+      insert.run(slowUser(i), real, DEFAULT_STATUS, now);
+    }
+    db.exec("COMMIT");
+  } finally {
+    db.close();
+  }
+}
+
+/** Everything one N measured. */
+interface Measured {
+  n: number;
+  online: number;
+  rampSeconds: number;
+  cpuPercent: number;
+  peakRssMiB: number;
+  steadyRssMiB: number;
+  search: number[];
+  lagP1: number[];
+  errors: { logins: number; searches: number; lost: number; timeouts: number };
+  p2: {
+    ok: number;
+    failed: number;
+    seconds: number;
+    perLoginMs: number[];
+    lag: number[];
+    search: number[];
+    cpuPercent: number;
+  };
+}
+
+async function measureOne(n: number, plan: Plan): Promise<Measured> {
+  const dir = await Deno.makeTempDir({ prefix: "chat-bench-registry-" });
+  const dbPath = join(dir, "registry.db");
+  const lagFile = join(dir, "lag.json");
+  const loaders: Loader[] = [];
+  let registry: Awaited<ReturnType<typeof spawnUntilLine>> | null = null;
+  try {
+    const hard = Number(
+      new TextDecoder().decode(
+        (await new Deno.Command("sh", { args: ["-c", "ulimit -Hn"] }).output())
+          .stdout,
+      ).trim(),
+    );
+    if (Number.isFinite(hard) && hard < n + 1_000) {
+      throw new Error(
+        `the hard limit on open files is ${hard}; ${n} sessions need about ${
+          n + 1_000
+        } — raise it (ulimit -Hn) and run again`,
+      );
+    }
+    await seedDatabase(dbPath, n, plan.p2Logins);
+    registry = await spawnUntilLine(
+      "sh",
+      [
+        "-c",
+        'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"',
+        Deno.execPath(),
+        "run",
+        "--allow-all",
+        SELF,
+        "--registry-child",
+        lagFile,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--udp-port",
+        "0",
+        "--db",
+        dbPath,
+        "--log-level",
+        "warn",
+      ],
+      /^chat registry listening on /,
+      { cwd: ROOT, timeoutMs: 30_000 },
+    );
+    const m = /:(\d+) \(udp (\d+)\)/.exec(registry.line)!;
+    const port = Number(m[1]);
+    const udpPort = Number(m[2]);
+    const pid = registry.child.pid;
+    const certFile = join(dir, "registry-cert.pem");
+
+    // Ramp: the load generators log in their sessions.
+    const rampStart = performance.now();
+    for (let first = 0; first < n; first += SESSIONS_PER_LOADER) {
+      loaders.push(
+        new Loader({
+          port,
+          udpPort,
+          certFile,
+          first,
+          count: Math.min(SESSIONS_PER_LOADER, n - first),
+          total: n,
+          searchEveryMs: plan.searchEveryMs,
+        }),
+      );
+    }
+    const ready = await Promise.all(
+      loaders.map((l) =>
+        l.next<{ loggedIn: number; loginFailures: number }>("ready", 600_000)
+      ),
+    );
+    const rampSeconds = (performance.now() - rampStart) / 1000;
+    const online = ready.reduce((a, r) => a + r.loggedIn, 0);
+    progress(n, `ramp done in ${rampSeconds.toFixed(1)} s`, pid);
+    const loginFailures = ready.reduce((a, r) => a + r.loginFailures, 0);
+    await new Promise((r) => setTimeout(r, plan.settleMs));
+
+    // P1: the steady window.
+    const p1From = Date.now();
+    const sampler = new ProcessSampler(pid, 250).start();
+    await new Promise((r) => setTimeout(r, plan.windowMs));
+    const p1 = sampler.stop();
+    const p1To = Date.now();
+    const steadyRss = readProcMemory(pid)?.rssBytes ?? NaN;
+    progress(n, "steady window done", pid);
+
+    // P2: real-cost logins while the N sessions carry on.
+    const p2From = Date.now();
+    const p2Sampler = new ProcessSampler(pid, 250).start();
+    const caCerts = [await Deno.readTextFile(certFile)];
+    const material = await peerMaterial();
+    const perLoginMs: number[] = [];
+    let p2Failed = 0;
+    const p2Start = performance.now();
+    await pool(
+      Array.from({ length: plan.p2Logins }, (_, i) => i),
+      plan.p2Concurrency,
+      async (i) => {
+        const start = performance.now();
+        let conn: LoadConn | null = null;
+        try {
+          conn = await LoadConn.open(port, caCerts);
+          await conn.request("login", {
+            user: slowUser(i),
+            password: PASSWORD,
+            kind: "peer",
+            ...material,
+          });
+          perLoginMs.push(performance.now() - start);
+        } catch (err) {
+          if (p2Failed++ < 3) console.error(`bench: P2 login failed: ${err}`);
+        } finally {
+          await conn?.close();
+        }
+      },
+    );
+    const p2Seconds = (performance.now() - p2Start) / 1000;
+    const p2Cpu = p2Sampler.stop();
+    const p2To = Date.now();
+    progress(n, `${plan.p2Logins} real-cost logins done`, pid);
+
+    const reportsP1: LoaderReport[] = [];
+    const reportsP2: LoaderReport[] = [];
+    for (const l of loaders) {
+      reportsP1.push(await l.report(p1From, p1To));
+      reportsP2.push(await l.report(p2From, p2To));
+    }
+    const peakRss = readProcMemory(pid)?.hwmBytes ?? p1.peakRssBytes;
+    for (const l of loaders) await l.stop();
+    loaders.length = 0;
+    progress(n, "load generators stopped", pid);
+    const status = await registry.stop(30_000);
+    registry = null;
+    if (status.code !== 0) {
+      throw new Error(`the registry exited with code ${status.code}`);
+    }
+    const lag: number[] = JSON.parse(await Deno.readTextFile(lagFile));
+    const sum = (f: (r: LoaderReport) => number) =>
+      reportsP2.reduce((a, r) => a + f(r), 0);
+    return {
+      n,
+      online,
+      rampSeconds,
+      cpuPercent: p1.cpuPercent,
+      peakRssMiB: mib(Math.max(peakRss, p1.peakRssBytes)),
+      steadyRssMiB: mib(steadyRss),
+      search: reportsP1.flatMap((r) => r.latencies),
+      lagP1: lagIn(lag, p1From, p1To),
+      errors: {
+        logins: Math.max(loginFailures, n - online),
+        searches: sum((r) => r.searchErrors),
+        lost: sum((r) => r.lost),
+        timeouts: sum((r) => r.timeouts),
+      },
+      p2: {
+        ok: perLoginMs.length,
+        failed: p2Failed,
+        seconds: p2Seconds,
+        perLoginMs,
+        lag: lagIn(lag, p2From, p2To),
+        search: reportsP2.flatMap((r) => r.latencies),
+        cpuPercent: p2Cpu.cpuPercent,
+      },
+    };
+  } finally {
+    for (const l of loaders) await l.stop().catch(() => {});
+    if (registry) await registry.stop(5_000).catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** A progress line on stderr with the registry's memory. */
+function progress(n: number, what: string, pid: number): void {
+  const mem = readProcMemory(pid);
+  console.error(
+    `  N=${n}: ${what}; registry RSS ${
+      mem ? mib(mem.rssBytes).toFixed(0) : "?"
+    } MiB (peak ${mem ? mib(mem.hwmBytes).toFixed(0) : "?"} MiB)`,
+  );
+}
+
+let runs: Promise<Measured[]> | null = null;
+let runsQuick: boolean | null = null;
+
+/** Measures every size once per process; P1 and P2 share the runs. */
+function measureAll(quick: boolean): Promise<Measured[]> {
+  if (!runs || runsQuick !== quick) {
+    runsQuick = quick;
+    const plan = planFor(quick);
+    runs = (async () => {
+      const out: Measured[] = [];
+      for (const n of plan.sizes) {
+        console.error(`  registry load: ${n} sessions…`);
+        out.push(await measureOne(n, plan));
+      }
+      return out;
+    })();
+  }
+  return runs;
+}
+
+function p1Metrics(m: Measured, plan: Plan): Metric[] {
+  const tag = `N=${m.n}`;
+  const errors = m.errors.logins + m.errors.searches + m.errors.lost +
+    m.errors.timeouts;
+  return [
+    info(
+      `${tag} sessions online`,
+      m.online,
+      "sessions",
+      `peer sessions logged in over TLS in ${
+        m.rampSeconds.toFixed(1)
+      } s, each heartbeating at 1 Hz over UDP`,
+    ),
+    atMost(
+      `${tag} registry CPU`,
+      m.cpuPercent,
+      "%",
+      TARGETS.cpuPercent,
+      `% of one core over a ${plan.windowMs / 1000} s steady window`,
+    ),
+    atMost(
+      `${tag} registry peak RSS`,
+      m.peakRssMiB,
+      "MiB",
+      TARGETS.rssMiB,
+      `VmHWM, including the login ramp; ${
+        m.steadyRssMiB.toFixed(0)
+      } MiB resident in the steady window`,
+    ),
+    info(
+      `${tag} search p50`,
+      percentile(m.search, 50),
+      "ms",
+      `${m.search.length} searches (about one per session per ${
+        plan.searchEveryMs / 1000
+      } s), timed by the load generators`,
+    ),
+    atMost(
+      `${tag} search p99`,
+      percentile(m.search, 99),
+      "ms",
+      TARGETS.searchP99Ms,
+    ),
+    info(
+      `${tag} registry event-loop lag p99`,
+      percentile(m.lagP1, 99),
+      "ms",
+      `steady window; max ${percentile(m.lagP1, 100).toFixed(1)} ms`,
+    ),
+    info(
+      `${tag} errors`,
+      errors,
+      "count",
+      `failed logins ${m.errors.logins}, failed searches ${m.errors.searches}, ` +
+        `connections lost ${m.errors.lost}, heartbeat timeouts ${m.errors.timeouts}`,
+    ),
+  ];
+}
+
+function p2Metrics(m: Measured): Metric[] {
+  const tag = `N=${m.n}`;
+  const rate = m.p2.ok / m.p2.seconds;
+  return [
+    atLeast(
+      `${tag} logins/s`,
+      rate,
+      "logins/s",
+      TARGETS.loginsPerSecond,
+      `${m.p2.ok} peer logins at the default scrypt cost (N=${DEFAULT_SCRYPT.N}) ` +
+        `in ${m.p2.seconds.toFixed(1)} s, a few at a time, each on a new TLS ` +
+        `connection, while ${m.online} sessions heartbeat; ${m.p2.failed} failed`,
+    ),
+    info(
+      `${tag} login p50`,
+      percentile(m.p2.perLoginMs, 50),
+      "ms",
+      "connect, TLS, hello and login",
+    ),
+    atMost(
+      `${tag} event-loop lag p99 during logins`,
+      percentile(m.p2.lag, 99),
+      "ms",
+      TARGETS.lagP99Ms,
+      `registry's own loop, 10 ms timer, ${m.p2.lag.length} samples; max ${
+        percentile(m.p2.lag, 100).toFixed(1)
+      } ms`,
+    ),
+    info(
+      `${tag} search p99 during logins`,
+      percentile(m.p2.search, 99),
+      "ms",
+    ),
+    info(`${tag} registry CPU during logins`, m.p2.cpuPercent, "%"),
+  ];
+}
+
+/** P1: N peers heartbeating at 1 Hz. */
+export const registryLoadScenario: Scenario = {
+  id: "P1",
+  name: "registry with N logged-in peers heartbeating at 1 Hz",
+  async run(opts: RunOptions): Promise<Metric[]> {
+    const plan = planFor(opts.quick);
+    return (await measureAll(opts.quick)).flatMap((m) => p1Metrics(m, plan));
+  },
+};
+
+/** P2: logins per second while P1 runs. */
+export const registryLoginScenario: Scenario = {
+  id: "P2",
+  name: "logins per second while P1 runs",
+  async run(opts: RunOptions): Promise<Metric[]> {
+    return (await measureAll(opts.quick)).flatMap(p2Metrics);
+  },
+};
+
+/** Both registry scenarios, for bench/scenarios.ts. */
+export const registryLoadScenarios: Scenario[] = [
+  registryLoadScenario,
+  registryLoginScenario,
+];
+
+if (import.meta.main) {
+  const [mode, arg, ...rest] = Deno.args;
+  if (mode === "--load-child") {
+    await loaderMain(JSON.parse(arg!));
+    Deno.exit(0);
+  } else if (mode === "--registry-child") {
+    await registryChildMain(arg!, rest);
+  } else {
+    await runStandalone(registryLoadScenario);
+    await runStandalone(registryLoginScenario);
+  }
+}
