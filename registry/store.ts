@@ -103,7 +103,10 @@ export interface Store {
   createRoom(room: RoomRecord): Promise<void>;
   getRoom(name: string): Promise<RoomRecord | null>;
   /** Rooms by name; only those `member` belongs to when given. */
-  listRooms(limit: number, member?: string): Promise<(RoomRecord & { members: number })[]>;
+  listRooms(
+    limit: number,
+    member?: string,
+  ): Promise<(RoomRecord & { members: number })[]>;
   /** Adds a member if the room has space; StoreError "full" otherwise. */
   addMember(room: string, user: string, now: number): Promise<void>;
   /**
