@@ -30,6 +30,7 @@ import type { PeerEvent } from "../peer/events.ts";
 import {
   atLeast,
   atMost,
+  chatRunArgs,
   info,
   type Metric,
   type RunOptions,
@@ -297,8 +298,7 @@ async function coreMetrics(
 ): Promise<Metric[]> {
   const driverFor = (user: string) =>
     spawnLines([
-      "run",
-      "--allow-all",
+      ...chatRunArgs(),
       SELF,
       "--driver",
       JSON.stringify(
@@ -375,8 +375,7 @@ async function jsonModeMetrics(
 ): Promise<Metric[]> {
   const peerFor = (user: string) =>
     spawnLines([
-      "run",
-      "--allow-all",
+      ...chatRunArgs(),
       MAIN,
       "peer",
       "--json",

@@ -7,6 +7,7 @@
  * Scenarios are registered in bench/scenarios.ts and run by bench/main.ts;
  * each scenario file can also run alone (`deno run -A bench/<file>.ts`).
  */
+import { V8_FLAGS } from "../common/v8_flags.ts";
 
 /** One measured number. */
 export interface Metric {
@@ -661,4 +662,16 @@ export async function runStandalone(
   console.log(
     formatTable(metrics.map((metric) => ({ scenario: scenario.id, metric }))),
   );
+}
+
+/**
+ * `deno run` arguments for a chat process in a benchmark: all permissions and
+ * the V8 flags chat ships with (common/v8_flags.ts), plus CHAT_BENCH_V8_FLAGS
+ * for experiments.
+ */
+export function chatRunArgs(): string[] {
+  const flags = [...V8_FLAGS, Deno.env.get("CHAT_BENCH_V8_FLAGS") ?? ""].filter(
+    Boolean,
+  );
+  return ["run", "--allow-all", `--v8-flags=${flags.join(",")}`];
 }

@@ -11,6 +11,7 @@
  */
 import { join } from "node:path";
 import {
+  chatRunArgs,
   info,
   type Metric,
   notMeasured,
@@ -32,7 +33,7 @@ const PASSWORD = "bench-password";
 /** Runs `chat ARGS` to completion; throws unless it exits 0. */
 async function chat(args: string[], env: Record<string, string>) {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", MAIN, ...args],
+    args: [...chatRunArgs(), MAIN, ...args],
     cwd: ROOT,
     env,
     stdin: "null",
@@ -49,7 +50,7 @@ async function chat(args: string[], env: Record<string, string>) {
 async function peerReadyOnce(env: Record<string, string>): Promise<number> {
   const ready = await spawnUntilLine(
     Deno.execPath(),
-    ["run", "--allow-all", MAIN, "peer", "--json", "--user", USER],
+    [...chatRunArgs(), MAIN, "peer", "--json", "--user", USER],
     READY,
     { cwd: ROOT, env, timeoutMs: 30_000 },
   );
@@ -72,8 +73,7 @@ export async function peerStartupMetrics(opts: RunOptions): Promise<Metric[]> {
     registry = await spawnUntilLine(
       Deno.execPath(),
       [
-        "run",
-        "--allow-all",
+        ...chatRunArgs(),
         MAIN,
         "registry",
         "--host",

@@ -29,6 +29,7 @@
  *
  * Run alone: `deno run -A bench/pipe_throughput.ts [--quick]`.
  */
+import { V8_FLAGS } from "../common/v8_flags.ts";
 import { join } from "node:path";
 import {
   atLeast,
@@ -181,7 +182,16 @@ function pipeline(
 ): Pipeline {
   const q = (args: string[]) =>
     args.map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(" ");
-  const deno = q([Deno.execPath(), "run", "--allow-all"]);
+  // The V8 flags chat is shipped with (common/v8_flags.ts), for both sides.
+  const deno = q([
+    Deno.execPath(),
+    "run",
+    "--allow-all",
+    `--v8-flags=${
+      [...V8_FLAGS, Deno.env.get("CHAT_BENCH_V8_FLAGS") ?? ""].filter(Boolean)
+        .join(",")
+    }`,
+  ]);
   const child = new Deno.Command("sh", {
     args: ["-c", `${deno} ${q(left)} | ${deno} ${q(right)}`],
     env,

@@ -25,12 +25,17 @@
  * The load generators share the machine's cores with the registry, so on a
  * small machine their work inflates the latencies they measure.
  *
- * What bounds N=10,000 (measured on 2 cores, Deno 2.9.6): each idle TLS
- * connection costs the registry about 19 KiB of RSS inside Deno's TLS, and
- * Deno's node:dgram reads one datagram per event-loop round trip, so 10,000
- * heartbeats a second compete with everything else on the registry's one
- * thread; when it falls behind, heartbeats arrive late and sessions time out
- * (counted under errors).
+ * What it took to hold N=10,000 on 2 cores (Deno 2.9.6): heartbeats are read
+ * by a worker thread (registry/udp_worker.ts) so a busy main thread delays
+ * them instead of the kernel dropping them; their MAC is a two-block
+ * HMAC-SHA256 with per-session precomputed state (wire/heartbeat_mac.ts)
+ * instead of node:crypto's createHmac (11 µs a call); a sweep that times out
+ * many sessions writes their last-seen times in one transaction; and V8 runs
+ * with a small young generation and --optimize-for-size (common/v8_flags.ts).
+ * Each idle TLS connection still costs about 13 KiB inside Deno's TLS.
+ *
+ * Sizes and extra V8 flags for experiments: CHAT_BENCH_P1_SIZES=10000 and
+ * CHAT_BENCH_REGISTRY_V8_FLAGS=--prof (isolate logs for `node --prof-process`).
  *
  * Run alone: `deno run -A bench/registry_load.ts [--quick]`.
  */
@@ -38,6 +43,7 @@ import dgram from "node:dgram";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { FramedConn } from "../common/conn.ts";
+import { V8_FLAGS } from "../common/v8_flags.ts";
 import { createSelfSigned } from "../common/tls.ts";
 import { DEFAULT_SCRYPT, hashPassword } from "../registry/passwords.ts";
 import { SqliteStore } from "../registry/sqlite_store.ts";
@@ -100,6 +106,13 @@ interface Plan {
 }
 
 function planFor(quick: boolean): Plan {
+  // CHAT_BENCH_P1_SIZES=10000 runs only the sizes given (comma-separated).
+  const sizes = Deno.env.get("CHAT_BENCH_P1_SIZES")?.split(",").map(Number);
+  const plan = planForDefault(quick);
+  return sizes && sizes.every((x) => x > 0) ? { ...plan, sizes } : plan;
+}
+
+function planForDefault(quick: boolean): Plan {
   return quick
     ? {
       sizes: [200],
@@ -578,6 +591,8 @@ interface Measured {
   rampSeconds: number;
   cpuPercent: number;
   peakRssMiB: number;
+  /** VmHWM after P2's logins. */
+  p2PeakRssMiB: number;
   steadyRssMiB: number;
   search: number[];
   lagP1: number[];
@@ -622,6 +637,12 @@ async function measureOne(n: number, plan: Plan): Promise<Measured> {
         Deno.execPath(),
         "run",
         "--allow-all",
+        // The V8 flags chat runs with; CHAT_BENCH_REGISTRY_V8_FLAGS adds more
+        // (a profiling aid: --prof writes isolate logs).
+        `--v8-flags=${
+          [...V8_FLAGS, Deno.env.get("CHAT_BENCH_REGISTRY_V8_FLAGS") ?? ""]
+            .filter(Boolean).join(",")
+        }`,
         SELF,
         "--registry-child",
         lagFile,
@@ -678,6 +699,9 @@ async function measureOne(n: number, plan: Plan): Promise<Measured> {
     const p1 = sampler.stop();
     const p1To = Date.now();
     const steadyRss = readProcMemory(pid)?.rssBytes ?? NaN;
+    // P1's peak is taken before P2's real-cost logins, whose scrypt memory
+    // (16 MiB per hash in flight) is reported with P2.
+    const p1Peak = readProcMemory(pid)?.hwmBytes ?? p1.peakRssBytes;
     progress(n, "steady window done", pid);
 
     // P2: real-cost logins while the N sessions carry on.
@@ -738,7 +762,8 @@ async function measureOne(n: number, plan: Plan): Promise<Measured> {
       online,
       rampSeconds,
       cpuPercent: p1.cpuPercent,
-      peakRssMiB: mib(Math.max(peakRss, p1.peakRssBytes)),
+      peakRssMiB: mib(Math.max(p1Peak, p1.peakRssBytes)),
+      p2PeakRssMiB: mib(peakRss),
       steadyRssMiB: mib(steadyRss),
       search: reportsP1.flatMap((r) => r.latencies),
       lagP1: lagIn(lag, p1From, p1To),
@@ -888,6 +913,12 @@ function p2Metrics(m: Measured): Metric[] {
       "ms",
     ),
     info(`${tag} registry CPU during logins`, m.p2.cpuPercent, "%"),
+    info(
+      `${tag} registry peak RSS after logins`,
+      m.p2PeakRssMiB,
+      "MiB",
+      "VmHWM; scrypt holds 16 MiB per hash in flight",
+    ),
   ];
 }
 

@@ -35,6 +35,7 @@ import type { PeerEvent } from "../peer/events.ts";
 import { readLines } from "../peer/json_mode.ts";
 import {
   atMost,
+  chatRunArgs,
   info,
   type Metric,
   type RunOptions,
@@ -191,7 +192,7 @@ interface Driver {
 
 function spawnDriver(args: DriverArgs): Driver & { ready: Promise<unknown> } {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", SELF, "--driver", JSON.stringify(args)],
+    args: [...chatRunArgs(), SELF, "--driver", JSON.stringify(args)],
     cwd: ROOT,
     env: { NO_COLOR: "1" },
     stdin: "piped",

@@ -15,6 +15,7 @@
 import { join } from "node:path";
 import {
   atMost,
+  chatRunArgs,
   info,
   type Metric,
   notMeasured,
@@ -93,7 +94,7 @@ export async function helpStartupMetrics(opts: RunOptions): Promise<Metric[]> {
   const metrics: Metric[] = [];
 
   const help = stats(
-    await timeSpawns(deno, ["run", "--allow-all", MAIN, "--help"], runs),
+    await timeSpawns(deno, [...chatRunArgs(), MAIN, "--help"], runs),
   );
   const note = `deno run main.ts --help, ${runs} runs; includes Deno start-up`;
   metrics.push(
@@ -142,8 +143,7 @@ async function registryStartOnce(dir: string): Promise<number> {
   const ready = await spawnUntilLine(
     Deno.execPath(),
     [
-      "run",
-      "--allow-all",
+      ...chatRunArgs(),
       MAIN,
       "registry",
       "--host",

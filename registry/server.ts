@@ -2,7 +2,6 @@
  * The registry's sockets: a TLS listener whose every connection is owned by
  * one async function, a UDP socket for heartbeats, and the presence sweep.
  */
-import dgram from "node:dgram";
 import { dirname, resolve } from "node:path";
 import { FramedConn } from "../common/conn.ts";
 import { type Logger, silentLogger } from "../common/log.ts";
@@ -58,7 +57,7 @@ export class Registry implements AsyncDisposable {
   readonly fingerprint: string;
   readonly dbPath: string;
   readonly #listener: Deno.TlsListener;
-  readonly #udp: dgram.Socket;
+  readonly #udp: UdpWorker;
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #opts: RegistryOptions;
@@ -73,7 +72,7 @@ export class Registry implements AsyncDisposable {
   private constructor(
     opts: RegistryOptions,
     listener: Deno.TlsListener,
-    udp: dgram.Socket,
+    udp: UdpWorker,
     store: Store,
   ) {
     this.#opts = opts;
@@ -106,7 +105,8 @@ export class Registry implements AsyncDisposable {
       signingPublicKey: opts.identity.signingPublicKey,
       config,
     });
-    udp.on("message", (msg: Uint8Array) => this.#datagram(msg));
+    udp.onDatagram = (msg) => this.#datagram(msg);
+    udp.onOversize = (n) => this.badDatagrams += n;
     const every = opts.sweepEveryMs ??
       Math.max(100, Math.min(500, Math.floor(config.heartbeatTtlMs / 4)));
     if (every > 0) {
@@ -151,9 +151,9 @@ export class Registry implements AsyncDisposable {
         `cannot listen on ${opts.host}:${opts.port}: ${describe(err)}`,
       );
     }
-    let udp: dgram.Socket;
+    let udp: UdpWorker;
     try {
-      udp = await bindUdp(opts.host, opts.udpPort);
+      udp = await UdpWorker.start(opts.host, opts.udpPort);
     } catch (err) {
       listener.close();
       store.close();
@@ -176,7 +176,7 @@ export class Registry implements AsyncDisposable {
 
   /** The UDP heartbeat port. */
   get udpPort(): number {
-    return this.#udp.address().port;
+    return this.#udp.port;
   }
 
   /** Folder of the database (where identity files live by default). */
@@ -205,13 +205,15 @@ export class Registry implements AsyncDisposable {
   async #serve(conn: Deno.TlsConn): Promise<void> {
     const address = (conn.remoteAddr as Deno.NetAddr).hostname;
     const fc = new FramedConn(conn, {
-      readBufferBytes: 4096,
+      // Requests are small and a pending read holds its buffer: at 10,000
+      // connections every KiB here is 10 MB. Larger frames take more reads.
+      readBufferBytes: 1024,
       maxQueuedBytes: this.#opts.maxQueuedBytes ?? 2 * 1024 * 1024,
     });
     this.#framed.add(fc);
     const state = this.service.connect(fc, address);
     this.#logger.info("connect", { addr: address });
-    const timer = setTimeout(() => {
+    let timer: ReturnType<typeof setTimeout> | undefined = setTimeout(() => {
       if (!state.greeted) {
         this.#logger.warn("drop", {
           reason: "no hello in time",
@@ -241,6 +243,10 @@ export class Registry implements AsyncDisposable {
         if (!(await this.service.handle(state, decoded.msg))) {
           await fc.closeAfterFlush(1000);
           break;
+        }
+        if (timer !== undefined && state.greeted) {
+          clearTimeout(timer);
+          timer = undefined;
         }
       }
     } catch (err) {
@@ -303,7 +309,7 @@ export class Registry implements AsyncDisposable {
     this.service.shutdown();
     await Promise.all([...this.#framed].map((fc) => fc.closeAfterFlush(1000)));
     await Promise.all([...this.#conns]);
-    await new Promise<void>((r) => this.#udp.close(() => r()));
+    await this.#udp.close();
     this.store.close();
     this.#logger.info("stopped");
   }
@@ -313,26 +319,68 @@ export class Registry implements AsyncDisposable {
   }
 }
 
-function bindUdp(host: string, port: number): Promise<dgram.Socket> {
-  return new Promise((resolvePromise, reject) => {
-    const type = host.includes(":") ? "udp6" : "udp4";
-    // Deno's node:dgram sizes the buffer it allocates for every datagram
-    // read from recvBufferSize: the 4 MiB asked for before cost about half a
-    // millisecond of CPU per heartbeat, and under load it fell behind and
-    // dropped datagrams. Just over the largest datagram we accept is enough:
-    // a longer one still arrives longer than the limit and is refused.
-    const sock = dgram.createSocket({
-      type,
-      recvBufferSize: MAX_DATAGRAM_BYTES + 1,
+/** The heartbeat socket as seen from the main thread: a worker that owns it. */
+class UdpWorker {
+  readonly #worker: Worker;
+  port = 0;
+  onDatagram: (msg: Uint8Array) => void = () => {};
+  onOversize: (n: number) => void = () => {};
+  #closed: (() => void) | null = null;
+
+  private constructor(worker: Worker) {
+    this.#worker = worker;
+  }
+
+  /** Starts the worker and binds; rejects with the bind error. */
+  static start(host: string, port: number): Promise<UdpWorker> {
+    const worker = new Worker(
+      new URL("./udp_worker.ts", import.meta.url).href,
+      {
+        type: "module",
+      },
+    );
+    const w = new UdpWorker(worker);
+    return new Promise((resolve, reject) => {
+      worker.onerror = (e) => {
+        e.preventDefault();
+        worker.terminate();
+        reject(new Error(e.message));
+      };
+      worker.onmessage = (e: MessageEvent) => {
+        const m = e.data;
+        if (m.type === "bound") {
+          w.port = m.port;
+          resolve(w);
+        } else if (m.type === "error") {
+          worker.terminate();
+          reject(new Error(m.message));
+        } else if (m.type === "batch") {
+          if (m.oversize > 0) w.onOversize(m.oversize);
+          const data = new Uint8Array(m.data as ArrayBuffer);
+          for (let at = 0; at + 2 <= data.length;) {
+            const len = (data[at]! << 8) | data[at + 1]!;
+            w.onDatagram(data.subarray(at + 2, at + 2 + len));
+            at += 2 + len;
+          }
+        } else if (m.type === "closed") {
+          w.#closed?.();
+        }
+      };
+      worker.postMessage({ type: "bind", host, port });
     });
-    const onError = (err: Error) => reject(err);
-    sock.once("error", onError);
-    sock.bind(port, host, () => {
-      sock.off("error", onError);
-      sock.on("error", () => {});
-      resolvePromise(sock);
-    });
-  });
+  }
+
+  /** Closes the socket (delivering what it holds) and ends the worker. */
+  async close(): Promise<void> {
+    await Promise.race([
+      new Promise<void>((resolve) => {
+        this.#closed = resolve;
+        this.#worker.postMessage({ type: "close" });
+      }),
+      new Promise((resolve) => setTimeout(resolve, 1000)),
+    ]);
+    this.#worker.terminate();
+  }
 }
 
 function describe(err: unknown): string {

@@ -11,6 +11,7 @@ import {
   type ErrorCode,
   errorReply,
   type Heartbeat,
+  HeartbeatKey,
   MAX_LIST_ITEMS,
   MIN_PASSWORD_CHARS,
   okReply,
@@ -358,6 +359,7 @@ export class RegistryService {
     const session: Session = {
       id: bytesToHex(crypto.getRandomValues(new Uint8Array(16))),
       token,
+      macKey: new HeartbeatKey(token),
       user,
       kind: req.kind,
       link: c.link,
@@ -372,6 +374,7 @@ export class RegistryService {
       lastAction: this.#d.now(),
     };
     c.session = session;
+    session.client = c;
     this.sessions.add(session);
     this.stats.logins++;
     this.#d.logger.info("login", { user, kind: req.kind, addr: c.address });
@@ -426,17 +429,32 @@ export class RegistryService {
     }
   }
 
-  async #endSession(s: Session, why: string): Promise<void> {
+  /**
+   * Ends a session. A peer going offline gets its last-seen time stored and
+   * its audience told — unless `batch` collects the name, so a sweep that
+   * ends many sessions writes all their last-seen times in one transaction.
+   */
+  async #endSession(s: Session, why: string, batch?: string[]): Promise<void> {
     if (!this.sessions.remove(s)) return;
-    for (const c of this.#clients) if (c.session === s) c.session = null;
+    if (s.client?.session === s) s.client.session = null;
     this.#d.logger.info("logout", { user: s.user, kind: s.kind, reason: why });
     if (s.kind !== "peer") return;
+    if (batch) {
+      batch.push(s.user);
+      return;
+    }
+    await this.#wentOffline([s.user]);
+  }
+
+  async #wentOffline(users: string[]): Promise<void> {
     try {
-      await this.#d.store.setLastSeen(s.user, this.#d.now());
-      if (!this.sessions.peerOf(s.user)) await this.#announce(s.user, false);
+      await this.#d.store.setLastSeen(users, this.#d.now());
+      for (const user of users) {
+        if (!this.sessions.peerOf(user)) await this.#announce(user, false);
+      }
     } catch (err) {
       this.#d.logger.error("logout bookkeeping failed", {
-        user: s.user,
+        users: users.length,
         error: err instanceof Error ? err.message : String(err),
       });
     }
@@ -445,7 +463,7 @@ export class RegistryService {
   /** Accepts a heartbeat datagram if its MAC and counter are right. */
   heartbeat(hb: Heartbeat, now: number): boolean {
     const s = this.sessions.byId(hb.session);
-    if (!s || hb.seq <= s.lastSeq || !verifyHeartbeat(hb, s.token)) {
+    if (!s || hb.seq <= s.lastSeq || !verifyHeartbeat(hb, s.macKey)) {
       return false;
     }
     s.lastSeq = hb.seq;
@@ -462,6 +480,7 @@ export class RegistryService {
       cfg.heartbeatTtlMs,
       cfg.idleTimeoutMs,
     );
+    const offline: string[] = [];
     for (const { session, reason } of expired) {
       this.#d.logger.info("timeout", {
         user: session.user,
@@ -469,9 +488,10 @@ export class RegistryService {
         reason,
       });
       session.link.send(event({ type: "timeout", reason }));
-      await this.#endSession(session, `timeout:${reason}`);
+      await this.#endSession(session, `timeout:${reason}`, offline);
       void session.link.closeAfterFlush();
     }
+    if (offline.length > 0) await this.#wentOffline(offline);
     this.#throttle.prune(now);
     this.#roomThrottle.prune(now);
     return expired.length;

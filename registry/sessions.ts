@@ -1,3 +1,5 @@
+import type { HeartbeatKey } from "../wire/mod.ts";
+
 /**
  * Live sessions, indexed by id and by user. In memory only: a registry
  * restart logs everyone out, and peers log in again on their own (F18).
@@ -19,6 +21,10 @@ export type SessionKind = "peer" | "tool" | "receive";
 export interface Session {
   id: string;
   token: Uint8Array;
+  /** The token prepared for heartbeat MACs. */
+  macKey: HeartbeatKey;
+  /** The connection state this session belongs to. */
+  client?: { session: Session | null };
   user: string;
   kind: SessionKind;
   link: ClientLink;

@@ -150,10 +150,14 @@ export class SqliteStore implements Store {
     });
   }
 
-  setLastSeen(name: string, at: number): Promise<void> {
-    return attempt(() => {
-      this.#run("UPDATE users SET last_seen = ? WHERE name = ?", at, name);
-    });
+  setLastSeen(names: string[], at: number): Promise<void> {
+    return attempt(() =>
+      this.#tx(() => {
+        for (const name of names) {
+          this.#run("UPDATE users SET last_seen = ? WHERE name = ?", at, name);
+        }
+      })
+    );
   }
 
   setPasswordHash(name: string, passwordHash: string): Promise<void> {

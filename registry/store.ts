@@ -72,7 +72,8 @@ export interface Store {
   createUser(name: string, passwordHash: string, now: number): Promise<void>;
   getUser(name: string): Promise<UserRecord | null>;
   setStatus(name: string, status: string): Promise<void>;
-  setLastSeen(name: string, at: number): Promise<void>;
+  /** Records when users were last online, all in one transaction. */
+  setLastSeen(names: string[], at: number): Promise<void>;
   /** Replaces a password hash (used to upgrade hashing parameters). */
   setPasswordHash(name: string, passwordHash: string): Promise<void>;
 

@@ -12,6 +12,7 @@
  *
  * Exit codes: 0 every requested target was built, 1 a build failed, 2 usage.
  */
+import { V8_FLAGS as RUNTIME_V8_FLAGS } from "../common/v8_flags.ts";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import config from "../deno.json" with { type: "json" };
@@ -93,11 +94,17 @@ export const PERMISSION_FLAGS: readonly string[] = [
 export const UNSTABLE_FLAGS: readonly string[] = [];
 
 /**
- * Files loaded at run time that imports do not reach. None: the subcommands'
- * dynamic imports in main.ts and peer/mod.ts are string literals, so deno
- * compile follows them, and deno.json (the version) is imported as JSON.
+ * Files loaded at run time that imports do not reach: the registry's
+ * heartbeat worker (a Worker module is not part of the import graph). The
+ * subcommands' dynamic imports in main.ts and peer/mod.ts are string literals,
+ * so deno compile follows them, and deno.json (the version) is imported as JSON.
  */
-export const INCLUDES: readonly string[] = [];
+export const INCLUDES: readonly string[] = ["registry/udp_worker.ts"];
+
+/** V8 settings baked into the binary: see common/v8_flags.ts for why. */
+export const V8_FLAGS: readonly string[] = [
+  `--v8-flags=${RUNTIME_V8_FLAGS.join(",")}`,
+];
 
 /** The project root (the folder holding deno.json). */
 export const ROOT: string = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -113,6 +120,7 @@ export function compileArgs(
     ...PERMISSION_FLAGS,
     ...UNSTABLE_FLAGS,
     ...INCLUDES.flatMap((f) => ["--include", join(root, f)]),
+    ...V8_FLAGS,
     "--target",
     target,
     "--output",

@@ -10,7 +10,7 @@
  * Layout (44 bytes): "CHB" | version u8 | session id (16 bytes) |
  * counter u64 BE | first 16 bytes of HMAC-SHA256(token, the 28 bytes before).
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { HeartbeatKey } from "./heartbeat_mac.ts";
 import { MAX_DATAGRAM_BYTES } from "./limits.ts";
 import type { Decoded } from "./decode.ts";
 
@@ -42,9 +42,10 @@ export function encodeHeartbeat(
   out[3] = VERSION;
   out.set(hexToBytes(session), 4);
   new DataView(out.buffer).setBigUint64(20, BigInt(seq));
-  const mac = createHmac("sha256", token).update(out.subarray(0, SIGNED_BYTES))
-    .digest();
-  out.set(mac.subarray(0, MAC_BYTES), SIGNED_BYTES);
+  new HeartbeatKey(token).macInto(
+    out.subarray(0, SIGNED_BYTES),
+    out.subarray(SIGNED_BYTES, HEARTBEAT_BYTES),
+  );
   return out;
 }
 
@@ -85,18 +86,33 @@ export function decodeHeartbeat(bytes: Uint8Array): Decoded<Heartbeat> {
   };
 }
 
-/** True when the heartbeat's MAC was made with `token`. Constant time. */
-export function verifyHeartbeat(hb: Heartbeat, token: Uint8Array): boolean {
-  const mac = createHmac("sha256", token).update(
-    hb.bytes.subarray(0, SIGNED_BYTES),
-  ).digest().subarray(0, MAC_BYTES);
-  return timingSafeEqual(mac, hb.bytes.subarray(SIGNED_BYTES, HEARTBEAT_BYTES));
+/**
+ * True when the heartbeat's MAC was made with the key's token. Constant time
+ * in the MAC bytes. Pass a HeartbeatKey prepared once per session on hot paths.
+ */
+export function verifyHeartbeat(
+  hb: Heartbeat,
+  key: Uint8Array | HeartbeatKey,
+): boolean {
+  const k = key instanceof HeartbeatKey ? key : new HeartbeatKey(key);
+  const mac = new Uint8Array(MAC_BYTES);
+  k.macInto(hb.bytes.subarray(0, SIGNED_BYTES), mac);
+  let diff = 0;
+  for (let i = 0; i < MAC_BYTES; i++) {
+    diff |= mac[i]! ^ hb.bytes[SIGNED_BYTES + i]!;
+  }
+  return diff === 0;
 }
+
+const HEX = Array.from(
+  { length: 256 },
+  (_, i) => i.toString(16).padStart(2, "0"),
+);
 
 /** Lower-case hex of bytes. */
 export function bytesToHex(bytes: Uint8Array): string {
   let s = "";
-  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  for (let i = 0; i < bytes.length; i++) s += HEX[bytes[i]!];
   return s;
 }
 

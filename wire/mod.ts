@@ -9,3 +9,4 @@ export * from "./decode.ts";
 export * from "./datagram.ts";
 export * from "./ticket.ts";
 export type { Field, Infer, Shape } from "./schema.ts";
+export { HeartbeatKey } from "./heartbeat_mac.ts";

@@ -158,7 +158,7 @@ Deno.test("SqliteStore accounts", async (t) => {
 
     await t.step("sets status, last-seen and password hash", async () => {
       await store.setStatus("alice", "busy");
-      await store.setLastSeen("alice", 42);
+      await store.setLastSeen(["alice"], 42);
       await store.setPasswordHash("alice", "new-hash");
       const u = await store.getUser("alice");
       assert.equal(u?.status, "busy");

@@ -397,3 +397,21 @@ Deno.test("compile refuses a version that is not the tag's", async () => {
   assertEquals(r.stderr.trim().split("\n").length, 1);
   assertIncludes(r.stderr, "999.0.0 was expected");
 });
+
+Deno.test("deno.json runs the registry and peer tasks as the binary runs", async () => {
+  const { V8_FLAGS: runtime } = await import("../../common/v8_flags.ts");
+  const { INCLUDES, ENV_NAMES } = await import("../../scripts/compile.ts");
+  const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
+  for (const task of ["registry", "peer"]) {
+    const line: string = config.tasks[task];
+    assertEquals(line.includes(`--v8-flags=${runtime.join(",")}`), true, task);
+    assertEquals(
+      line.includes(`--allow-env=${ENV_NAMES.join(",")}`),
+      true,
+      task,
+    );
+  }
+  for (const f of INCLUDES) {
+    assertEquals((await Deno.stat(join(ROOT, f))).isFile, true, f);
+  }
+});

@@ -1,0 +1,88 @@
+/**
+ * The heartbeat socket, owned by a worker thread.
+ *
+ * The kernel keeps only a few hundred small datagrams for a UDP socket; at
+ * 10,000 heartbeats a second that is a few tens of milliseconds. A registry
+ * busy with a burst of logins or a large reply would drop heartbeats and time
+ * out healthy peers. This worker does nothing but drain the socket and hand
+ * datagrams to the main thread in batches every few milliseconds, so a busy
+ * main thread only delays heartbeats instead of losing them. It checks sizes
+ * (anything over MAX_DATAGRAM_BYTES is counted and dropped) and nothing else:
+ * decoding and verification stay in the registry's one place for them.
+ *
+ * Messages in: {type: "bind", host, port}, {type: "close"}.
+ * Messages out: {type: "bound", port}, {type: "error", message},
+ * {type: "batch", data: ArrayBuffer of [u16 length][bytes]…, count, oversize},
+ * {type: "closed"}.
+ */
+/// <reference lib="deno.worker" />
+import dgram from "node:dgram";
+import { MAX_DATAGRAM_BYTES } from "../wire/limits.ts";
+
+const BATCH_BYTES = 64 * 1024;
+const FLUSH_MS = 5;
+
+let sock: dgram.Socket | null = null;
+let buf = new Uint8Array(BATCH_BYTES);
+let used = 0;
+let count = 0;
+let oversize = 0;
+let timer: ReturnType<typeof setTimeout> | null = null;
+
+function flush(): void {
+  if (timer !== null) {
+    clearTimeout(timer);
+    timer = null;
+  }
+  if (count === 0 && oversize === 0) return;
+  const data = buf.buffer.slice(0, used);
+  self.postMessage({ type: "batch", data, count, oversize }, [data]);
+  buf = new Uint8Array(BATCH_BYTES);
+  used = 0;
+  count = 0;
+  oversize = 0;
+}
+
+function take(msg: Uint8Array): void {
+  if (msg.length > MAX_DATAGRAM_BYTES) {
+    oversize++;
+  } else {
+    if (used + 2 + msg.length > BATCH_BYTES) flush();
+    buf[used] = msg.length >> 8;
+    buf[used + 1] = msg.length & 0xff;
+    buf.set(msg, used + 2);
+    used += 2 + msg.length;
+    count++;
+  }
+  timer ??= setTimeout(flush, FLUSH_MS);
+}
+
+self.onmessage = (e: MessageEvent) => {
+  const m = e.data as { type: string; host?: string; port?: number };
+  if (m.type === "bind") {
+    const s = dgram.createSocket({
+      type: m.host!.includes(":") ? "udp6" : "udp4",
+      // Deno's node:dgram allocates this much for every read (it does not
+      // size the kernel buffer), so just over the largest datagram accepted.
+      recvBufferSize: MAX_DATAGRAM_BYTES + 1,
+    });
+    s.once(
+      "error",
+      (err: Error) => self.postMessage({ type: "error", message: err.message }),
+    );
+    s.bind(m.port!, m.host!, () => {
+      s.removeAllListeners("error");
+      s.on("error", () => {});
+      s.on("message", (msg: Uint8Array) => take(msg));
+      sock = s;
+      self.postMessage({ type: "bound", port: s.address().port });
+    });
+  } else if (m.type === "close") {
+    flush();
+    if (!sock) {
+      self.postMessage({ type: "closed" });
+      return;
+    }
+    sock.close(() => self.postMessage({ type: "closed" }));
+  }
+};
