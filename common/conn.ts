@@ -24,6 +24,8 @@ export interface ByteConn {
   read(p: Uint8Array): Promise<number | null>;
   write(p: Uint8Array): Promise<number>;
   close(): void;
+  /** Ends our direction only (TLS close_notify and FIN), if supported. */
+  closeWrite?(): Promise<void>;
 }
 
 /** Tunable caps of one connection. */
@@ -68,6 +70,9 @@ export class FramedConn {
   #closed = false;
   #closeReason: CloseReason | null = null;
   #closeListeners: ((reason: CloseReason) => void)[] = [];
+  #reading = false;
+  #writeClosed = false;
+  #lingering: Promise<void> | null = null;
 
   constructor(conn: ByteConn, limits: Partial<ConnLimits> = {}) {
     this.#conn = conn;
@@ -107,6 +112,17 @@ export class FramedConn {
       reuseBuffers: true,
     });
     const buf = new Uint8Array(this.#limits.readBufferBytes);
+    this.#reading = true;
+    try {
+      yield* this.#read(decoder, buf);
+    } finally {
+      this.#reading = false;
+      // The owner stopped reading while a graceful close waits for the peer.
+      if (this.#lingering && !this.#closed) void this.#drain();
+    }
+  }
+
+  async *#read(decoder: FrameDecoder, buf: Uint8Array): AsyncGenerator<Frame> {
     while (!this.#closed) {
       let n: number | null;
       try {
@@ -144,7 +160,7 @@ export class FramedConn {
 
   /** Queues an encoded frame. Drops the connection when the queue overflows. */
   sendFrame(frame: Uint8Array): boolean {
-    if (this.#closed) return false;
+    if (this.#closed || this.#writeClosed) return false;
     if (this.#queued + frame.length > this.#limits.maxQueuedBytes) {
       this.close("overflow");
       return false;
@@ -172,7 +188,9 @@ export class FramedConn {
    * first FRAME_HEADER_BYTES; avoids a copy on the hot path.
    */
   async sendPrepared(frame: Uint8Array): Promise<void> {
-    if (this.#closed) throw new ConnClosedError("connection is closed");
+    if (this.#closed || this.#writeClosed) {
+      throw new ConnClosedError("connection is closed");
+    }
     this.#queue.push(frame);
     this.#queued += frame.length;
     this.#enqueued += frame.length;
@@ -211,21 +229,53 @@ export class FramedConn {
     for (const fn of this.#closeListeners.splice(0)) fn(reason);
   }
 
-  /** Sends what is queued, then closes; bounded by `timeoutMs`. */
-  async closeAfterFlush(timeoutMs = 1000): Promise<void> {
-    if (this.#closed) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * Closes gracefully: sends what is queued, ends our direction, and reads
+   * (and drops) whatever the peer still sends until it closes too, bounded by
+   * `timeoutMs`. Closing a socket with unread data makes the kernel send a
+   * reset, which can destroy our own last message (a cancel, say) before the
+   * peer reads it; waiting for the peer's end first avoids that. Idempotent.
+   */
+  closeAfterFlush(timeoutMs = 1000): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#lingering ??= this.#linger(timeoutMs);
+    return this.#lingering;
+  }
+
+  async #linger(timeoutMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) =>
+      this.onClose(() => resolve())
+    );
+    const timer = setTimeout(() => this.close("local"), timeoutMs);
+    // Nothing new is queued from here on; what is queued still goes out.
+    this.#writeClosed = true;
     try {
-      await Promise.race([
-        this.flush(),
-        new Promise((resolve) => timer = setTimeout(resolve, timeoutMs)),
-      ]);
-    } catch {
-      // Closed while flushing: nothing more to send.
+      await Promise.race([this.flush().catch(() => {}), closed]);
+      if (this.#closed) return;
+      try {
+        await this.#conn.closeWrite?.();
+      } catch {
+        // Already half-closed or gone: the timer or the reader ends it.
+      }
+      if (!this.#conn.closeWrite) this.close("local");
+      else if (!this.#reading) void this.#drain();
+      await closed;
     } finally {
       clearTimeout(timer);
-      this.close("local");
     }
+  }
+
+  /** Reads and drops bytes until the peer closes (for a graceful close). */
+  async #drain(): Promise<void> {
+    const scratch = new Uint8Array(16 * 1024);
+    try {
+      while (!this.#closed && (await this.#conn.read(scratch)) !== null) {
+        // Dropped: the owner no longer wants frames.
+      }
+    } catch {
+      // Reset by the peer: closed either way.
+    }
+    this.close("eof");
   }
 
   async #pump(): Promise<void> {

@@ -274,6 +274,8 @@ export class Conversations {
         const link = await this.linkTo(user);
         this.#send(link, { type: "msg", id, text, room });
         recipients.push(user);
+        // A burst into a room is paced per member like direct messages.
+        await this.#paced(link);
       } catch (err) {
         this.#d.logger.warn("room send failed", {
           room,

@@ -189,6 +189,23 @@ export class Peer {
     const blocks = await this.#request("blocks", {});
     this.#blocked = new Set(blocks.users);
     const mine = await this.#request("rooms", { mine: true });
+    // After a reconnection: rooms we were removed from meanwhile are gone.
+    const still = new Set(mine.rooms.map((r) => r.room));
+    for (const room of this.rooms.names()) {
+      if (still.has(room)) continue;
+      this.rooms.drop(room);
+      if (this.#current?.kind === "room" && this.#current.name === room) {
+        this.#current = null;
+      }
+      if (this.#ready) {
+        this.#event({
+          type: "room_left",
+          room,
+          user: this.user,
+          reason: "removed while the registry was unreachable",
+        });
+      }
+    }
     for (const r of mine.rooms) {
       try {
         this.rooms.load(await this.#request("room_members", { room: r.room }));
@@ -462,7 +479,10 @@ export class Peer {
           accept: "friend_accept",
           decline: "friend_decline",
         } as const)[cmd.action];
-        return await this.#request(type, { user: cmd.user });
+        return {
+          ...(await this.#request(type, { user: cmd.user })),
+          action: cmd.action,
+        };
       }
       case "requests":
         return await this.#request("requests", {});
@@ -565,12 +585,15 @@ export class Peer {
         return await this.#request("invites", {});
       case "invite_answer": {
         if (!cmd.accept) {
-          return await this.#request("invite_decline", { room: cmd.room });
+          return {
+            ...(await this.#request("invite_decline", { room: cmd.room })),
+            action: "decline",
+          };
         }
         const state = await this.#request("invite_accept", { room: cmd.room });
         this.rooms.load(state);
         this.#current = { kind: "room", name: cmd.room };
-        return state;
+        return { ...state, action: "accept" };
       }
       case "kick":
         return await this.#request("room_kick", {

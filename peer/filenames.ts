@@ -47,7 +47,11 @@ function capBytes(name: string, max: number): string {
 /** The n-th alternative of a name: `report.pdf` → `report (2).pdf`. */
 export function numberedName(name: string, n: number): string {
   if (n === 0) return name;
-  const dot = name.lastIndexOf(".");
+  // Compound extensions stay whole: backup.tar.gz → backup (1).tar.gz.
+  const compound = /\.tar\.(gz|bz2|xz|zst|lz|lzma|z)$/i.exec(name);
+  const dot = compound && compound.index > 0
+    ? compound.index
+    : name.lastIndexOf(".");
   const hasExt = dot > 0 && name.length - dot <= 16;
   const stem = hasExt ? name.slice(0, dot) : name;
   const ext = hasExt ? name.slice(dot) : "";

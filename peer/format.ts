@@ -336,13 +336,20 @@ export function formatReply(r: CommandReply, style: Style): string | null {
       ).join("\n");
     }
     case "/friend":
-      return style.green(
-        d.state === "pending"
-          ? `friend request sent to ${d.user}`
-          : d.state === "friends"
-          ? `you and ${d.user} are friends now`
-          : `done (${d.user})`,
-      );
+      switch (d.action) {
+        case "add":
+          return style.green(
+            d.state === "friends"
+              ? `you and ${d.user} are friends now`
+              : `friend request sent to ${d.user}`,
+          );
+        case "accept":
+          return style.green(`you and ${d.user} are friends now`);
+        case "decline":
+          return `declined ${d.user}'s friend request`;
+        default:
+          return `${d.user} is no longer your friend`;
+      }
     case "/requests": {
       const inc = d.incoming as string[];
       const out = d.outgoing as string[];
@@ -436,9 +443,13 @@ export function formatReply(r: CommandReply, style: Style): string | null {
         : null;
     }
     case "/invite":
-      return d.user !== undefined
-        ? style.green(`invited ${d.user} to #${d.room}`)
-        : `#${d.room}: done`;
+      if (d.action === "accept") {
+        return style.green(`joined #${d.room} — plain lines go there now`);
+      }
+      if (d.action === "decline") {
+        return `declined the invitation to #${d.room}`;
+      }
+      return style.green(`invited ${d.user} to #${d.room}`);
     case "/invites": {
       const inv = d.invites as { room: string; from: string }[];
       if (inv.length === 0) return "no invitations";

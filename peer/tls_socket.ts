@@ -147,6 +147,10 @@ class NodeSocketConn implements ByteConn {
     });
   }
 
+  closeWrite(): Promise<void> {
+    return new Promise((resolve) => this.#socket.end(() => resolve()));
+  }
+
   close(): void {
     this.#ended = true;
     this.#socket.destroy();

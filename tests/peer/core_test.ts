@@ -198,6 +198,7 @@ Deno.test("friends exchange requests, acceptances and presence pushes", async ()
     assertEquals(await alice.ok("/friend add bob"), {
       user: "bob",
       state: "pending",
+      action: "add",
     });
     await bob.waitFor(
       (e) => e.type === "friend_request" && e.from === "alice",
@@ -211,7 +212,10 @@ Deno.test("friends exchange requests, acceptances and presence pushes", async ()
       incoming: ["alice"],
       outgoing: [],
     });
-    assertEquals(await bob.ok("/friend accept alice"), { user: "alice" });
+    assertEquals(await bob.ok("/friend accept alice"), {
+      user: "alice",
+      action: "accept",
+    });
     await alice.waitFor(
       (e) => e.type === "friend_accepted" && e.user === "bob",
       "friend_accepted",
@@ -239,7 +243,10 @@ Deno.test("friends exchange requests, acceptances and presence pushes", async ()
   const s = await alice.ok("/search bob");
   assertEquals(s.online, true);
 
-  assertEquals(await bob2.ok("/friend remove alice"), { user: "alice" });
+  assertEquals(await bob2.ok("/friend remove alice"), {
+    user: "alice",
+    action: "remove",
+  });
   await alice.waitFor(
     (e) => e.type === "friend_removed" && e.user === "bob",
     "friend_removed",
@@ -251,7 +258,10 @@ Deno.test("friends exchange requests, acceptances and presence pushes", async ()
     (e) => e.type === "friend_request" && e.from === "alice",
     "second friend_request",
   );
-  assertEquals(await bob2.ok("/friend decline alice"), { user: "alice" });
+  assertEquals(await bob2.ok("/friend decline alice"), {
+    user: "alice",
+    action: "decline",
+  });
   assertEquals(await alice.ok("/requests"), { incoming: [], outgoing: [] });
 });
 

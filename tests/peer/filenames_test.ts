@@ -191,7 +191,9 @@ Deno.test("numberedName puts the number before a short extension", () => {
   assertEquals(numberedName("report.pdf", 1), "report (1).pdf");
   assertEquals(numberedName("report.pdf", 12), "report (12).pdf");
   assertEquals(numberedName("README", 2), "README (2)");
-  assertEquals(numberedName("archive.tar.gz", 1), "archive.tar (1).gz");
+  assertEquals(numberedName("archive.tar.gz", 1), "archive (1).tar.gz");
+  assertEquals(numberedName("x.TAR.XZ", 3), "x (3).TAR.XZ");
+  assertEquals(numberedName(".tar.gz", 1), ".tar (1).gz");
   // A long "extension" is not one.
   assertEquals(
     numberedName("a.this-is-not-an-extension", 1),

@@ -328,9 +328,11 @@ const REPLIES: Record<string, Record<string, unknown>[]> = {
     },
   ],
   "/friend": [
-    { user: "bob", state: "pending" },
-    { user: "bob", state: "friends" },
-    { user: "bob" },
+    { user: "bob", state: "pending", action: "add" },
+    { user: "bob", state: "friends", action: "add" },
+    { user: "bob", action: "accept" },
+    { user: "bob", action: "decline" },
+    { user: "bob", action: "remove" },
   ],
   "/requests": [
     { incoming: [], outgoing: [] },
@@ -388,7 +390,11 @@ const REPLIES: Record<string, Record<string, unknown>[]> = {
     { room: "lobby", id: 5, recipients: ["bob"], unreached: [] },
     { room: "lobby", id: 6, recipients: [], unreached: ["bob"] },
   ],
-  "/invite": [{ room: "lobby", user: "bob" }, { room: "lobby" }, ROOM_STATE],
+  "/invite": [
+    { room: "lobby", user: "bob" },
+    { room: "lobby", action: "decline" },
+    { ...ROOM_STATE, action: "accept" },
+  ],
   "/invites": [
     { invites: [] },
     { invites: [{ room: "lobby", from: "alice", sent_at: AT }] },

@@ -142,6 +142,7 @@ Deno.test("JSON mode prints the events: presence, friend requests, offline messa
       command: "/friend",
       ok: true,
       user: "alice",
+      action: "accept",
     });
     await alice.waitFor(
       (l) => l.type === "friend_accepted" && l.user === "bob",
