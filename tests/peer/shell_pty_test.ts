@@ -76,6 +76,8 @@ class ShellSession implements AsyncDisposable {
       ...Object.entries(env).map(([k, v]) => `export ${k}=${q(v)}`),
       `${q(Deno.execPath())} run --allow-all ${q(MAIN)} peer --user ${q(user)}`,
       `echo $? > ${q(s.exitFile)}`,
+      // Keep the pane (and what the shell printed last) until the test ends.
+      "sleep 120",
     ].join("\n");
     const path = join(dir, "run.sh");
     await Deno.writeTextFile(path, script + "\n", { mode: 0o700 });
