@@ -3,6 +3,7 @@ import type { CommandContext } from "../main.ts";
 import { commonSettings, credentials, peerOptions } from "./options.ts";
 import { oneLineErrors, search, signup, who } from "./oneshot.ts";
 import { runJsonMode } from "./json_mode.ts";
+import { LineWriter } from "./line_writer.ts";
 import { stdinIsTerminal } from "./terminal.ts";
 import { UserError } from "./errors.ts";
 
@@ -16,7 +17,8 @@ export function peerMain(ctx: CommandContext): Promise<number> {
     const interactive = !json && stdinIsTerminal();
     const s = await commonSettings(ctx.flags, interactive);
     if (json) {
-      const write = (line: string) => console.log(line);
+      const out = new LineWriter(Deno.stdout);
+      const write = out.line;
       let creds;
       try {
         creds = await credentials(ctx.flags, s);
@@ -24,15 +26,31 @@ export function peerMain(ctx: CommandContext): Promise<number> {
         // Scripts read stdout: say why there will be no ready line.
         if (err instanceof UserError) {
           write(JSON.stringify({ type: "error", message: err.message }));
+          await out.flush();
         }
         throw err;
       }
-      return await runJsonMode(
-        peerOptions(ctx, s, creds),
-        Deno.stdin.readable,
-        write,
-        ctx.signal,
-      );
+      // A reader that stops reading ends this peer (exit 1) rather than
+      // freezing it; runJsonMode sees the abort like a signal.
+      const stop = new AbortController();
+      ctx.signal.addEventListener("abort", () => stop.abort(), { once: true });
+      let overflow: string | null = null;
+      out.onOverflow = (why) => {
+        overflow = why;
+        console.error(`chat: ${why}`);
+        stop.abort();
+      };
+      try {
+        const code = await runJsonMode(
+          peerOptions(ctx, s, creds),
+          Deno.stdin.readable,
+          write,
+          stop.signal,
+        );
+        return overflow ? 1 : code;
+      } finally {
+        await out.flush();
+      }
     }
     const { runShell } = await import("./shell.ts");
     return await runShell(ctx, s);
