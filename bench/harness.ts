@@ -675,3 +675,56 @@ export function chatRunArgs(): string[] {
   );
   return ["run", "--allow-all", `--v8-flags=${flags.join(",")}`];
 }
+
+/** A `chat registry` started for a benchmark, with what its first line says. */
+export interface BenchRegistry extends ReadyChild {
+  port: number;
+  udpPort: number;
+  /** `sha256:` + hex. */
+  fingerprint: string;
+}
+
+const REGISTRY_LINE =
+  /^chat registry listening on \S+:(\d+) \(udp (\d+)\) fingerprint (sha256:[0-9a-f]{64})$/;
+
+/**
+ * Starts `chat registry` on 127.0.0.1 with free ports, its state in `dir`,
+ * warnings-only logs and the V8 flags chat ships with; resolves once it
+ * listens.
+ */
+export async function spawnBenchRegistry(
+  dir: string,
+  timeoutMs = 20_000,
+): Promise<BenchRegistry> {
+  const main = new URL("../main.ts", import.meta.url).pathname;
+  const ready = await spawnUntilLine(
+    Deno.execPath(),
+    [
+      ...chatRunArgs(),
+      main,
+      "registry",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--udp-port",
+      "0",
+      "--db",
+      `${dir}/registry.db`,
+      "--log-level",
+      "warn",
+    ],
+    REGISTRY_LINE,
+    {
+      cwd: new URL("..", import.meta.url).pathname,
+      env: { CHAT_HOME: dir, NO_COLOR: "1" },
+      timeoutMs,
+    },
+  );
+  const m = REGISTRY_LINE.exec(ready.line)!;
+  return Object.assign(ready, {
+    port: Number(m[1]),
+    udpPort: Number(m[2]),
+    fingerprint: m[3]!,
+  });
+}

@@ -11,6 +11,7 @@
  */
 import { join } from "node:path";
 import {
+  type BenchRegistry,
   chatRunArgs,
   info,
   type Metric,
@@ -18,14 +19,13 @@ import {
   type RunOptions,
   runStandalone,
   type Scenario,
+  spawnBenchRegistry,
   spawnUntilLine,
   stats,
 } from "./harness.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const MAIN = join(ROOT, "main.ts");
-const LISTENING =
-  /^chat registry listening on \S+:(\d+) \(udp \d+\) fingerprint (sha256:[0-9a-f]{64})$/;
 const READY = /^\{"type":"ready"/;
 const USER = "bench";
 const PASSWORD = "bench-password";
@@ -68,33 +68,14 @@ async function peerReadyOnce(env: Record<string, string>): Promise<number> {
 export async function peerStartupMetrics(opts: RunOptions): Promise<Metric[]> {
   const runs = opts.quick ? 3 : 10;
   const dir = await Deno.makeTempDir({ prefix: "chat-bench-peer-" });
-  let registry: Awaited<ReturnType<typeof spawnUntilLine>> | null = null;
+  let registry: BenchRegistry | null = null;
   try {
-    registry = await spawnUntilLine(
-      Deno.execPath(),
-      [
-        ...chatRunArgs(),
-        MAIN,
-        "registry",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--udp-port",
-        "0",
-        "--db",
-        join(dir, "registry.db"),
-        "--log-level",
-        "warn",
-      ],
-      LISTENING,
-      { cwd: ROOT, env: { CHAT_HOME: dir, NO_COLOR: "1" }, timeoutMs: 15_000 },
-    );
-    const m = LISTENING.exec(registry.line)!;
+    registry = await spawnBenchRegistry(dir, 15_000);
+
     const env = {
       CHAT_HOME: join(dir, "peer-home"),
-      CHAT_REGISTRY: `127.0.0.1:${m[1]}`,
-      CHAT_REGISTRY_FINGERPRINT: m[2]!,
+      CHAT_REGISTRY: `127.0.0.1:${registry.port}`,
+      CHAT_REGISTRY_FINGERPRINT: registry.fingerprint,
       CHAT_USER: USER,
       CHAT_PASSWORD: PASSWORD,
       NO_COLOR: "1",

@@ -41,7 +41,7 @@ import {
   type RunOptions,
   runStandalone,
   type Scenario,
-  spawnUntilLine,
+  spawnBenchRegistry,
 } from "./harness.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -327,39 +327,12 @@ async function until<T>(
 
 /** A registry with alice and bob signed up; the env for chat commands. */
 async function chatWorld(dir: string) {
-  const registry = await spawnUntilLine(
-    Deno.execPath(),
-    [
-      "run",
-      "--allow-all",
-      MAIN,
-      "registry",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "--udp-port",
-      "0",
-      "--db",
-      join(dir, "registry.db"),
-      "--log-level",
-      "warn",
-    ],
-    /^chat registry listening on /,
-    { cwd: ROOT, env: { CHAT_HOME: dir, NO_COLOR: "1" }, timeoutMs: 20_000 },
-  );
-  const m = / on [^ ]+:(\d+) .*fingerprint (sha256:[0-9a-f]{64})/.exec(
-    registry.line,
-  );
-  if (!m) {
-    await registry.stop();
-    throw new Error(`unexpected registry line: ${registry.line}`);
-  }
-  const address = `127.0.0.1:${m[1]}`;
+  const registry = await spawnBenchRegistry(dir);
+  const address = `127.0.0.1:${registry.port}`;
   const env = (user: string): Record<string, string> => ({
     CHAT_HOME: join(dir, user),
     CHAT_PASSWORD: "bench-password",
-    CHAT_REGISTRY_FINGERPRINT: m[2]!,
+    CHAT_REGISTRY_FINGERPRINT: registry.fingerprint,
     NO_COLOR: "1",
   });
   try {

@@ -44,12 +44,11 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { FramedConn } from "../common/conn.ts";
 import { V8_FLAGS } from "../common/v8_flags.ts";
-import { createSelfSigned } from "../common/tls.ts";
+import { createPeerIdentity } from "../peer/identity.ts";
 import { DEFAULT_SCRYPT, hashPassword } from "../registry/passwords.ts";
 import { SqliteStore } from "../registry/sqlite_store.ts";
 import { DEFAULT_STATUS } from "../registry/store.ts";
 import {
-  base64url,
   decodeServerMessage,
   encodeHeartbeat,
   fromBase64url,
@@ -232,19 +231,8 @@ class LoadConn {
 
 /** What a peer login sends besides name and password. */
 async function peerMaterial(): Promise<Msg> {
-  const tls = await createSelfSigned({
-    commonName: "chat peer",
-    dnsNames: ["chat-peer"],
-    validDays: 1,
-  });
-  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
-    "sign",
-    "verify",
-  ]) as CryptoKeyPair;
-  const raw = new Uint8Array(
-    await crypto.subtle.exportKey("raw", pair.publicKey),
-  );
-  return { p2p_port: 40_000, cert: tls.certPem, key: base64url(raw) };
+  const id = await createPeerIdentity();
+  return { p2p_port: 40_000, cert: id.certPem, key: id.publicKey };
 }
 
 /** Runs `fn` over `items` with at most `limit` at a time. */

@@ -23,7 +23,7 @@ import {
   type RunOptions,
   runStandalone,
   type Scenario,
-  spawnUntilLine,
+  spawnBenchRegistry,
   stats,
 } from "./harness.ts";
 import { peerStartupMetrics } from "./peer_startup.ts";
@@ -136,30 +136,10 @@ export async function helpStartupMetrics(opts: RunOptions): Promise<Metric[]> {
   return metrics;
 }
 
-const LISTENING = /^chat registry listening on /;
-
 /** Starts `chat registry` on free ports with its state in `dir`; stops it; returns ms to listening. */
 async function registryStartOnce(dir: string): Promise<number> {
-  const ready = await spawnUntilLine(
-    Deno.execPath(),
-    [
-      ...chatRunArgs(),
-      MAIN,
-      "registry",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      "--udp-port",
-      "0",
-      "--db",
-      join(dir, "registry.db"),
-      "--log-level",
-      "warn",
-    ],
-    LISTENING,
-    { cwd: ROOT, env: { CHAT_HOME: dir, NO_COLOR: "1" }, timeoutMs: 15_000 },
-  );
+  const ready = await spawnBenchRegistry(dir, 15_000);
+
   const status = await ready.stop();
   if (!status.success) {
     throw new Error(`chat registry exited ${status.code} after SIGTERM`);

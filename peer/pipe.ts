@@ -9,10 +9,10 @@ import type { CommandContext } from "../main.ts";
 import type { ReplyData } from "../wire/mod.ts";
 import { UserError } from "./errors.ts";
 import type { PeerEvent } from "./events.ts";
-import { createPeerIdentity } from "./identity.ts";
+import { createPeerIdentity, type PeerIdentity } from "./identity.ts";
 import { oneLineErrors } from "./oneshot.ts";
 import { type CommonSettings, commonSettings, credentials } from "./options.ts";
-import { DialError, P2PNode } from "./p2p.ts";
+import { DialError, type P2PLink, P2PNode } from "./p2p.ts";
 import { RegistryError } from "./registry_client.ts";
 import { RegistrySession } from "./registry_session.ts";
 import { stdinIsTerminal } from "./terminal.ts";
@@ -57,16 +57,13 @@ export function send(ctx: CommandContext): Promise<number> {
     const creds = await credentials(ctx.flags, s);
     const identity = await createPeerIdentity();
     let session: RegistrySession | null = null;
-    const p2p = new P2PNode({
+    const p2p = pipeNode(
       identity,
-      self: () => ({
-        user: creds.user,
-        registryKey: session?.registryKey ?? null,
-      }),
-      isBlocked: () => false,
-      onInbound: (link) => link.conn.close(),
-      logger: s.logger,
-    });
+      creds.user,
+      () => session,
+      s,
+      (link) => link.conn.close(),
+    );
     const progress = new ProgressLine(Deno.stderr);
     let failed: string | null = null;
     session = await RegistrySession.open({
@@ -203,18 +200,9 @@ export function receive(ctx: CommandContext): Promise<number> {
       logger: s.logger,
       now: Date.now,
     });
-    const p2p = new P2PNode({
-      identity,
-      self: () => ({
-        user: creds.user,
-        registryKey: session?.registryKey ?? null,
-      }),
-      isBlocked: () => false,
-      onInbound: (link) => {
-        if (link.purpose === "file") transfers.adoptInbound(link);
-        else link.conn.close();
-      },
-      logger: s.logger,
+    const p2p = pipeNode(identity, creds.user, () => session, s, (link) => {
+      if (link.purpose === "file") transfers.adoptInbound(link);
+      else link.conn.close();
     });
     const port = p2p.listen(0);
     try {
@@ -370,4 +358,21 @@ function maxFileBytes(s: CommonSettings): number {
 function corruptAt(s: CommonSettings): { corruptAt?: number } {
   const v = s.env("CHAT_FAULT_CORRUPT_AT");
   return v !== undefined && /^\d+$/.test(v) ? { corruptAt: Number(v) } : {};
+}
+
+/** The P2P node of a one-shot transfer: nobody is blocked, `onInbound` decides. */
+function pipeNode(
+  identity: PeerIdentity,
+  user: string,
+  session: () => RegistrySession | null,
+  s: CommonSettings,
+  onInbound: (link: P2PLink) => void,
+): P2PNode {
+  return new P2PNode({
+    identity,
+    self: () => ({ user, registryKey: session()?.registryKey ?? null }),
+    isBlocked: () => false,
+    onInbound,
+    logger: s.logger,
+  });
 }

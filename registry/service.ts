@@ -39,6 +39,7 @@ import { type ClientLink, type Session, SessionTable } from "./sessions.ts";
 import { expiredSessions } from "./presence.ts";
 import { type Store, StoreError } from "./store.ts";
 import {
+  type AdminState,
   decideInvite,
   decideJoin,
   decideKick,
@@ -862,18 +863,7 @@ export class RegistryService {
       const me = c.session.user;
       const room = req.room.toLowerCase();
       const user = await this.#mustExist(req.user);
-      const r = await this.#d.store.getRoom(room);
-      const members = r
-        ? (await this.#d.store.members(room)).map((m) => m.user)
-        : [];
-      refuseIf(decideInvite({
-        room,
-        exists: r !== null,
-        actor: me,
-        owner: r?.owner ?? "",
-        target: user,
-        targetIsMember: members.includes(user),
-      }));
+      refuseIf(decideInvite(await this.#adminState(room, me, user)));
       if (await this.#d.store.hasBlocked(user, me)) {
         refuse("unavailable", `${user} is not available`);
       }
@@ -892,20 +882,14 @@ export class RegistryService {
     invite_accept: async (c, req) => {
       const me = c.session.user;
       const room = req.room.toLowerCase();
-      const inv = await this.#d.store.getInvite(room, me);
-      if (!inv || inv.state !== "pending") {
-        refuse("state", `you have no invitation to '${room}'`);
-      }
+      await this.#pendingInvite(room, me);
       await this.#join(me, room, undefined);
       return await this.#roomState(room);
     },
     invite_decline: async (c, req) => {
       const me = c.session.user;
       const room = req.room.toLowerCase();
-      const inv = await this.#d.store.getInvite(room, me);
-      if (!inv || inv.state !== "pending") {
-        refuse("state", `you have no invitation to '${room}'`);
-      }
+      await this.#pendingInvite(room, me);
       await this.#d.store.setInviteState(room, me, "declined");
       return { room };
     },
@@ -913,18 +897,7 @@ export class RegistryService {
       const me = c.session.user;
       const room = req.room.toLowerCase();
       const user = req.user.toLowerCase();
-      const r = await this.#d.store.getRoom(room);
-      const members = r
-        ? (await this.#d.store.members(room)).map((m) => m.user)
-        : [];
-      refuseIf(decideKick({
-        room,
-        exists: r !== null,
-        actor: me,
-        owner: r?.owner ?? "",
-        target: user,
-        targetIsMember: members.includes(user),
-      }));
+      refuseIf(decideKick(await this.#adminState(room, me, user)));
       await this.#d.store.removeMember(room, user);
       await this.#pushRoom(
         room,
@@ -938,23 +911,39 @@ export class RegistryService {
       const me = c.session.user;
       const room = req.room.toLowerCase();
       const user = req.user.toLowerCase();
-      const r = await this.#d.store.getRoom(room);
-      const members = r
-        ? (await this.#d.store.members(room)).map((m) => m.user)
-        : [];
-      refuseIf(decideOwner({
-        room,
-        exists: r !== null,
-        actor: me,
-        owner: r?.owner ?? "",
-        target: user,
-        targetIsMember: members.includes(user),
-      }));
+      refuseIf(decideOwner(await this.#adminState(room, me, user)));
       await this.#d.store.setOwner(room, user);
       await this.#pushRoom(room, event({ type: "room_owner", room, user }));
       return { room, user };
     },
   };
+
+  /** What an owner-only action on `target` in `room` needs to be decided. */
+  async #adminState(
+    room: string,
+    actor: string,
+    target: string,
+  ): Promise<AdminState> {
+    const r = await this.#d.store.getRoom(room);
+    const members = r
+      ? (await this.#d.store.members(room)).map((m) => m.user)
+      : [];
+    return {
+      room,
+      exists: r !== null,
+      actor,
+      owner: r?.owner ?? "",
+      target,
+      targetIsMember: members.includes(target),
+    };
+  }
+
+  async #pendingInvite(room: string, user: string): Promise<void> {
+    const inv = await this.#d.store.getInvite(room, user);
+    if (!inv || inv.state !== "pending") {
+      refuse("state", `you have no invitation to '${room}'`);
+    }
+  }
 
   #befriended(a: string, b: string): void {
     this.#push(b, event({ type: "friend_accepted", user: a }));

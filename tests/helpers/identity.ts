@@ -4,8 +4,7 @@
  * way a real peer makes them. One identity per process is enough for tests,
  * since the registry does not require them to differ between users.
  */
-import { createSelfSigned } from "../../common/tls.ts";
-import { base64url } from "../../wire/mod.ts";
+import { createPeerIdentity } from "../../peer/identity.ts";
 
 /** What a peer login carries besides name and password. */
 export interface PeerIdentity {
@@ -19,25 +18,14 @@ export interface PeerIdentity {
   key: string;
 }
 
-/** Creates a fresh peer identity. */
+/** Creates a fresh peer identity, exactly as a peer does (peer/identity.ts). */
 export async function makePeerIdentity(): Promise<PeerIdentity> {
-  const tls = await createSelfSigned({
-    commonName: "chat peer",
-    dnsNames: ["chat-peer"],
-    validDays: 1,
-  });
-  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
-    "sign",
-    "verify",
-  ]) as CryptoKeyPair;
-  const raw = new Uint8Array(
-    await crypto.subtle.exportKey("raw", pair.publicKey),
-  );
+  const id = await createPeerIdentity();
   return {
-    cert: tls.certPem,
-    keyPem: tls.keyPem,
-    fingerprint: tls.fingerprint,
-    key: base64url(raw),
+    cert: id.certPem,
+    keyPem: id.keyPem,
+    fingerprint: id.fingerprint,
+    key: id.publicKey,
   };
 }
 
