@@ -28,8 +28,18 @@ import { showFingerprint } from "../common/tls.ts";
 /** A failed request, with the registry's code and one-line reason. */
 export class RegistryError extends Error {
   override name = "RegistryError";
-  constructor(readonly code: ErrorCode | "network" | "trust", message: string) {
+  /**
+   * True when the registry's machine answered that nothing listens (refused)
+   * or the network could not reach it: the attempt cost the registry nothing.
+   */
+  readonly unreachable: boolean;
+  constructor(
+    readonly code: ErrorCode | "network" | "trust",
+    message: string,
+    opts: { unreachable?: boolean } = {},
+  ) {
     super(message);
+    this.unreachable = opts.unreachable ?? false;
   }
 }
 
@@ -124,6 +134,7 @@ export class RegistryClient {
       throw new RegistryError(
         "network",
         `cannot reach the registry at ${name}: ${describeNetError(err)}`,
+        { unreachable: isUnreachable(err) },
       );
     }
     const { conn: raw, cert } = checked;
@@ -276,6 +287,18 @@ export class RegistryClient {
     await this.#conn.closeAfterFlush(1000);
     await this.#closed;
   }
+}
+
+/** Connection refused or no route: nothing at the registry's end saw it. */
+function isUnreachable(err: unknown): boolean {
+  const code = (err as { code?: unknown })?.code;
+  if (
+    code === "ECONNREFUSED" || code === "ENETUNREACH" ||
+    code === "EHOSTUNREACH"
+  ) {
+    return true;
+  }
+  return err instanceof Deno.errors.ConnectionRefused;
 }
 
 function describeNetError(err: unknown): string {

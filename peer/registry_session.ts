@@ -181,8 +181,10 @@ export class RegistrySession {
   async #reconnect(): Promise<void> {
     const policy = this.#o.backoff ?? DEFAULT_BACKOFF;
     const random = this.#o.random ?? Math.random;
+    // Whether the last attempt never reached the registry (see backoff.ts).
+    let unreachable = false;
     for (let attempt = 0; !this.#closing; attempt++) {
-      const delay = backoffDelay(attempt, policy, random());
+      const delay = backoffDelay(attempt, policy, random(), unreachable);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
         this.#wake = () => {
@@ -212,6 +214,7 @@ export class RegistrySession {
         return;
       } catch (err) {
         client?.close();
+        unreachable = err instanceof RegistryError && err.unreachable;
         if (
           err instanceof RegistryError &&
           (err.code === "auth" || err.code === "trust" ||

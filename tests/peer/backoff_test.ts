@@ -61,9 +61,36 @@ Deno.test("the delay grows monotonically with the attempt for a fixed random", (
 });
 
 Deno.test("the default policy starts at half a second and caps at 30 s", () => {
-  assertEquals(DEFAULT_BACKOFF, { baseMs: 500, capMs: 30_000 });
+  assertEquals(DEFAULT_BACKOFF.baseMs, 500);
+  assertEquals(DEFAULT_BACKOFF.capMs, 30_000);
   assertEquals(backoffDelay(0, DEFAULT_BACKOFF, 0.999999), 500);
   assertEquals(backoffDelay(50, DEFAULT_BACKOFF, 0.999999), 30_000);
+});
+
+Deno.test("after a refused attempt the default policy retries within 2 s, however long the outage", () => {
+  for (const attempt of [0, 1, 2, 3, 10, 1_000]) {
+    const d = backoffDelay(attempt, DEFAULT_BACKOFF, 0.999999, true);
+    assert(d <= 2_000, `attempt ${attempt}: ${d} ms`);
+  }
+  assertEquals(backoffDelay(0, DEFAULT_BACKOFF, 0.999999, true), 500);
+  assertEquals(backoffDelay(50, DEFAULT_BACKOFF, 0, true), 1_000);
+  // Once the registry answers again but fails, the full cap applies at once.
+  assertEquals(backoffDelay(50, DEFAULT_BACKOFF, 0.999999, false), 30_000);
+});
+
+Deno.test("a policy without an unreachable cap treats every failure alike", () => {
+  for (let attempt = 0; attempt < 12; attempt++) {
+    assertEquals(
+      backoffDelay(attempt, POLICY, 0.7, true),
+      backoffDelay(attempt, POLICY, 0.7, false),
+    );
+  }
+  const odd = { baseMs: 100, capMs: 1_000, unreachableCapMs: 9_000 };
+  assertEquals(
+    backoffDelay(20, odd, 0.999999, true),
+    1_000,
+    "never above capMs",
+  );
 });
 
 Deno.test("a fast test policy (50 ms doubling to 200 ms) stays fast", () => {
