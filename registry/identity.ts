@@ -46,8 +46,8 @@ export async function loadIdentity(
         ipAddresses: ["127.0.0.1", "::1"],
         validDays: 3650,
       });
-      await Deno.writeTextFile(keyPath, made.keyPem, { mode: 0o600 });
-      await Deno.writeTextFile(certPath, made.certPem, { mode: 0o644 });
+      await writeWhole(keyPath, made.keyPem, 0o600);
+      await writeWhole(certPath, made.certPem, 0o644);
       certPem = made.certPem;
       keyPem = made.keyPem;
     }
@@ -66,6 +66,29 @@ export async function loadIdentity(
     signingKey: privateKey,
     signingPublicKey: base64url(publicRaw),
   };
+}
+
+/**
+ * Writes a file so that it is either absent or whole, even if the process is
+ * killed half-way (a first start cut short by kill -9 must not leave an empty
+ * certificate that stops every later start): a temporary file, synced, then
+ * renamed over the name.
+ */
+async function writeWhole(
+  path: string,
+  text: string,
+  mode: number,
+): Promise<void> {
+  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
+  try {
+    await Deno.writeTextFile(tmp, text, { mode, createNew: true });
+    using f = await Deno.open(tmp, { read: true });
+    await f.sync();
+    await Deno.rename(tmp, path);
+  } catch (err) {
+    await Deno.remove(tmp).catch(() => {});
+    throw err;
+  }
 }
 
 async function readOrExplain(path: string, flag: string): Promise<string> {
@@ -105,7 +128,7 @@ async function loadSigningKey(
       "verify",
     ]) as CryptoKeyPair;
     jwk = await crypto.subtle.exportKey("jwk", pair.privateKey);
-    await Deno.writeTextFile(path, JSON.stringify(jwk), { mode: 0o600 });
+    await writeWhole(path, JSON.stringify(jwk), 0o600);
   }
   const privateKey = await crypto.subtle.importKey(
     "jwk",
