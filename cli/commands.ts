@@ -139,6 +139,13 @@ export const COMMANDS: CommandSpec[] = [
         help: "log out sessions with no user action for this long (0 = never)",
       },
       {
+        name: "handshake-timeout",
+        type: "duration",
+        value: "DURATION",
+        default: "10s",
+        help: "drop a connection that has not said hello within this long",
+      },
+      {
         name: "log-level",
         type: "level",
         value: "LEVEL",

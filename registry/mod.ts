@@ -32,6 +32,12 @@ export async function registryMain(ctx: CommandContext): Promise<number> {
       return 2;
     }
   }
+  if (!((f["handshake-timeout"] as number) >= 1)) {
+    console.error(
+      "chat: --handshake-timeout must be at least 1ms\nusage: chat registry [--handshake-timeout 10s]",
+    );
+    return 2;
+  }
   const dbPath = (f.db as string | undefined) ??
     join(chatHome(), "registry.db");
   const sink = f["log-file"] ? fileSink(f["log-file"] as string) : stderrSink();
@@ -53,6 +59,7 @@ export async function registryMain(ctx: CommandContext): Promise<number> {
       heartbeatIntervalMs: f["heartbeat-interval"] as number,
       heartbeatTtlMs: f["heartbeat-ttl"] as number,
       idleTimeoutMs: f["idle-timeout"] as number,
+      handshakeTimeoutMs: f["handshake-timeout"] as number,
       logger,
     });
   } catch (err) {
