@@ -202,10 +202,14 @@ export class RegistryClient {
     return this.#conn.closed;
   }
 
-  /** Sends a request and waits for its reply data, checked against its shape. */
+  /**
+   * Sends a request and waits for its reply data, checked against its shape,
+   * for the connection's timeout or `timeoutMs`.
+   */
   request<K extends RequestType>(
     type: K,
     fields: RequestFields<K>,
+    timeoutMs = this.#timeoutMs,
   ): Promise<ReplyData<K>> {
     if (this.#conn.closed) {
       return Promise.reject(
@@ -219,7 +223,7 @@ export class RegistryClient {
         reject(
           new RegistryError("network", "the registry did not answer in time"),
         );
-      }, this.#timeoutMs);
+      }, timeoutMs);
       this.#pending.set(id, {
         type,
         resolve: (data) => {

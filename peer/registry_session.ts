@@ -27,6 +27,16 @@ import {
   type RequestFields,
 } from "./registry_client.ts";
 
+/**
+ * How long a sign-up or login may wait for its reply once the registry has
+ * answered hello. A live registry always answers, but each check costs it a
+ * scrypt derivation (about 50 ms, one at a time on two cores): after a
+ * restart, thousands of peers logging in again queue for minutes. Giving up
+ * after the usual few seconds would only send the request again at the end
+ * of the queue and never get in.
+ */
+export const LOGIN_TIMEOUT_MS = 120_000;
+
 /** Name and password of the running session. */
 export interface Credentials {
   user: string;
@@ -92,7 +102,7 @@ export class RegistrySession {
           await client.request("signup", {
             user: o.credentials.user,
             password: o.credentials.password,
-          });
+          }, LOGIN_TIMEOUT_MS);
           o.logger.info("signed up", { user: o.credentials.user });
         } catch (err) {
           if (!(err instanceof RegistryError && err.code === "taken")) {
@@ -128,7 +138,7 @@ export class RegistrySession {
       ...(o.cert ? { cert: o.cert } : {}),
       ...(o.key ? { key: o.key } : {}),
       ...(replace ? { replace: true } : {}),
-    });
+    }, LOGIN_TIMEOUT_MS);
   }
 
   #attach(client: RegistryClient): void {

@@ -30,14 +30,41 @@ const MAX_CONCURRENT = Math.max(
 let running = 0;
 const waiting: (() => void)[] = [];
 
+/**
+ * Thrown instead of deriving when the caller no longer wants the result (its
+ * client hung up while the derivation waited for a slot).
+ */
+export class AbandonedError extends Error {
+  override name = "AbandonedError";
+}
+
+/** Options of a hash or a check. */
+export interface DeriveOptions {
+  /**
+   * Asked once a slot is free: false skips the derivation. After a registry
+   * restart thousands of logins queue here; those whose clients gave up must
+   * not cost 50 ms each before the ones still waiting are served.
+   */
+  wanted?: () => boolean;
+}
+
+/** Derivations skipped because nobody wanted them any more. */
+export const derivations = { done: 0, abandoned: 0 };
+
 async function derive(
   password: string,
   salt: Uint8Array,
   params: ScryptParams,
+  opts: DeriveOptions = {},
 ): Promise<Uint8Array> {
   if (running < MAX_CONCURRENT) running++;
   else await new Promise<void>((resolve) => waiting.push(resolve));
   try {
+    if (opts.wanted && !opts.wanted()) {
+      derivations.abandoned++;
+      throw new AbandonedError("nobody waits for this password check");
+    }
+    derivations.done++;
     return await deriveNow(password, salt, params);
   } finally {
     // Hand the slot straight to the next waiter, or give it back.
@@ -67,9 +94,10 @@ function deriveNow(
 export async function hashPassword(
   password: string,
   params: ScryptParams = DEFAULT_SCRYPT,
+  opts: DeriveOptions = {},
 ): Promise<string> {
   const salt = new Uint8Array(randomBytes(16));
-  const key = await derive(password, salt, params);
+  const key = await derive(password, salt, params, opts);
   return `scrypt$${params.N}$${params.r}$${params.p}$${b64(salt)}$${b64(key)}`;
 }
 
@@ -77,6 +105,7 @@ export async function hashPassword(
 export async function verifyPassword(
   password: string,
   stored: string,
+  opts: DeriveOptions = {},
 ): Promise<boolean> {
   const parts = stored.split("$");
   if (parts.length !== 6 || parts[0] !== "scrypt") return false;
@@ -86,7 +115,7 @@ export async function verifyPassword(
   }
   const salt = unb64(parts[4]!);
   const expected = unb64(parts[5]!);
-  const key = await derive(password, salt, { N, r, p });
+  const key = await derive(password, salt, { N, r, p }, opts);
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
 
@@ -96,9 +125,12 @@ let dummy: Promise<string> | null = null;
  * Spends the same time as a real check, for unknown users, so response
  * timing does not tell which accounts exist beyond what search already says.
  */
-export async function burnPasswordCheck(password: string): Promise<void> {
+export async function burnPasswordCheck(
+  password: string,
+  opts: DeriveOptions = {},
+): Promise<void> {
   dummy ??= hashPassword("chat-dummy-password");
-  await verifyPassword(password, await dummy);
+  await verifyPassword(password, await dummy, opts);
 }
 
 function b64(bytes: Uint8Array): string {

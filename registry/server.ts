@@ -222,9 +222,20 @@ export class Registry implements AsyncDisposable {
         fc.close();
       }
     }, this.#opts.handshakeTimeoutMs ?? 10_000);
+    // One frame is read ahead of the request being handled, so a client
+    // that hangs up while its request waits (a login queued behind a
+    // thousand others after a restart) is seen at once and skipped. The
+    // payload is decoded before the next frame is asked for: the decoder
+    // reuses its buffer.
+    const frames = fc.frames();
+    let next = frames.next();
     try {
-      for await (const frame of fc.frames()) {
+      while (true) {
+        const step = await next;
+        if (step.done) break;
+        const frame = step.value;
         if (frame.kind !== "control") {
+          next = frames.next();
           fc.send({
             type: "error",
             reason: "data frames are not accepted by the registry",
@@ -232,6 +243,7 @@ export class Registry implements AsyncDisposable {
           continue;
         }
         const decoded = decodeRequest(frame.payload);
+        next = frames.next();
         if (!decoded.ok) {
           fc.send(
             decoded.id !== undefined
@@ -263,6 +275,8 @@ export class Registry implements AsyncDisposable {
         });
       }
     } finally {
+      // The read ahead ends with the connection; its outcome is not needed.
+      next.catch(() => {});
       clearTimeout(timer);
       if (fc.closeReason === "overflow") {
         this.#logger.warn("drop", {

@@ -28,6 +28,7 @@ import {
 import { fingerprintPem } from "../common/tls.ts";
 import type { Logger } from "../common/log.ts";
 import {
+  AbandonedError,
   burnPasswordCheck,
   hashPassword,
   type ScryptParams,
@@ -123,6 +124,8 @@ export class RegistryService {
     loginFailures: 0,
     requests: 0,
     refusedForRate: 0,
+    /** Sign-ups and logins skipped because their client had gone. */
+    abandoned: 0,
   };
 
   constructor(deps: ServiceDeps) {
@@ -214,6 +217,9 @@ export class RegistryService {
     } catch (err) {
       if (err instanceof Refused || err instanceof StoreError) {
         c.link.send(errorReply(req.id, err.code, err.message));
+      } else if (err instanceof AbandonedError) {
+        // The client hung up while its password check waited: no reply.
+        this.stats.abandoned++;
       } else {
         this.#d.logger.error("request failed", {
           type: req.type,
@@ -266,7 +272,9 @@ export class RegistryService {
     if (await this.#d.store.getUser(user)) {
       refuse("taken", `username '${user}' is taken — choose another name`);
     }
-    const hash = await hashPassword(req.password, this.#d.config.scrypt);
+    const hash = await hashPassword(req.password, this.#d.config.scrypt, {
+      wanted: () => !c.link.closed,
+    });
     await this.#d.store.createUser(user, hash, this.#d.now());
     this.#d.logger.info("signup", { user, addr: c.address });
     return { user };
@@ -320,16 +328,20 @@ export class RegistryService {
       );
       return;
     }
+    // A client that hung up while this check waited for a slot is skipped.
+    const wanted = () => !c.link.closed;
     const record = await this.#d.store.getUser(user);
     if (!record) {
-      await burnPasswordCheck(req.password);
+      await burnPasswordCheck(req.password, { wanted });
       return fail(
         "not_found",
         `no account named '${user}' — sign up first (chat signup, or chat peer --signup)`,
         "unknown user",
       );
     }
-    if (!(await verifyPassword(req.password, record.passwordHash))) {
+    if (
+      !(await verifyPassword(req.password, record.passwordHash, { wanted }))
+    ) {
       return fail("auth", `wrong password for ${user}`, "wrong password");
     }
     this.#throttle.clear(`user:${user}`);

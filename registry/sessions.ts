@@ -7,6 +7,12 @@ import type { HeartbeatKey } from "../wire/mod.ts";
 
 /** What the registry needs from a client connection to talk to it. */
 export interface ClientLink {
+  /**
+   * True once the connection is gone, closed by either side. The server
+   * reads one frame ahead of the request it handles, so a client that hangs
+   * up while its request waits is seen.
+   */
+  readonly closed?: boolean;
   /** Queues a message; false if the connection is gone or was dropped. */
   send(msg: object): boolean;
   /** Sends what is queued, then closes. */
