@@ -42,7 +42,7 @@
 import dgram from "node:dgram";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { FramedConn } from "../common/conn.ts";
+import { type ByteConn, FramedConn } from "../common/conn.ts";
 import { V8_FLAGS } from "../common/v8_flags.ts";
 import { createPeerIdentity } from "../peer/identity.ts";
 import { DEFAULT_SCRYPT, hashPassword } from "../registry/passwords.ts";
@@ -90,7 +90,7 @@ const SESSIONS_PER_LOADER = 2_500;
  */
 const RAMP_CONCURRENCY = 16;
 /** The password of every bench account. */
-const PASSWORD = "bench-password";
+export const PASSWORD = "bench-password";
 /** Cheap scrypt for the N ramp accounts only (see the module doc). */
 const RAMP_SCRYPT = { N: 1024, r: 8, p: 1 };
 
@@ -133,14 +133,15 @@ function planForDefault(quick: boolean): Plan {
 
 // ------------------------------------------------------------ a light client
 
-type Msg = Record<string, unknown>;
+/** A decoded reply or request body. */
+export type Msg = Record<string, unknown>;
 
 /**
  * A registry connection for load generation: Deno's TLS (trusting only the
  * registry's own certificate), frames, and request/reply by id. Lighter than
  * the peer's RegistryClient, so one process can hold thousands.
  */
-class LoadConn {
+export class LoadConn {
   readonly #fc: FramedConn;
   readonly #pending = new Map<
     number,
@@ -159,8 +160,16 @@ class LoadConn {
     this.done = this.#read();
   }
 
-  static async open(port: number, caCerts: string[]): Promise<LoadConn> {
-    const conn = await Deno.connectTls({
+  /**
+   * Connects with Deno's TLS, or with `connect` when given (R1 reconnects the
+   * way a peer does, over node:tls with a timeout), and says hello.
+   */
+  static async open(
+    port: number,
+    caCerts: string[],
+    connect?: () => Promise<ByteConn>,
+  ): Promise<LoadConn> {
+    const conn = connect ? await connect() : await Deno.connectTls({
       hostname: "127.0.0.1",
       port,
       caCerts,
@@ -230,13 +239,13 @@ class LoadConn {
 }
 
 /** What a peer login sends besides name and password. */
-async function peerMaterial(): Promise<Msg> {
+export async function peerMaterial(): Promise<Msg> {
   const id = await createPeerIdentity();
   return { p2p_port: 40_000, cert: id.certPem, key: id.publicKey };
 }
 
 /** Runs `fn` over `items` with at most `limit` at a time. */
-async function pool<T>(
+export async function pool<T>(
   items: T[],
   limit: number,
   fn: (item: T) => Promise<void>,
@@ -389,7 +398,8 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
   sock.close();
 }
 
-function benchUser(i: number): string {
+/** Name of bench account number i. */
+export function benchUser(i: number): string {
   return `bench${String(i).padStart(5, "0")}`;
 }
 
@@ -401,7 +411,8 @@ function say(obj: object): void {
   console.log(JSON.stringify(obj));
 }
 
-async function* stdinLines(): AsyncGenerator<string> {
+/** Lines of this process's stdin. */
+export async function* stdinLines(): AsyncGenerator<string> {
   let buf = "";
   for await (
     const chunk of Deno.stdin.readable.pipeThrough(new TextDecoderStream())
@@ -442,7 +453,7 @@ async function registryChildMain(lagFile: string, args: string[]) {
 }
 
 /** Lag samples whose time falls in [from, to]. */
-function lagIn(flat: number[], from: number, to: number): number[] {
+export function lagIn(flat: number[], from: number, to: number): number[] {
   const out: number[] = [];
   for (let i = 0; i + 1 < flat.length; i += 2) {
     if (flat[i]! >= from && flat[i]! <= to) out.push(flat[i + 1]!);
@@ -530,7 +541,8 @@ interface LoaderReport {
   events: Record<string, number>;
 }
 
-async function* linesOf(
+/** Lines of a byte stream. */
+export async function* linesOf(
   stream: ReadableStream<Uint8Array>,
 ): AsyncGenerator<string> {
   let buf = "";
@@ -545,7 +557,7 @@ async function* linesOf(
 }
 
 /** Writes the bench accounts into a fresh, migrated database. */
-async function seedDatabase(
+export async function seedDatabase(
   dbPath: string,
   n: number,
   slow: number,

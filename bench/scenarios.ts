@@ -9,6 +9,8 @@ import { pipeThroughputScenario } from "./pipe_throughput.ts";
 import { roomFanoutScenario } from "./room_fanout.ts";
 import { directMessageScenario } from "./direct_message.ts";
 import { registryLoadScenarios } from "./registry_load.ts";
+import { reliabilityLoadScenario } from "./reliability_load.ts";
+import { soakScenario } from "./soak.ts";
 
 /** The registered scenarios; ids must be unique. */
 export const SCENARIOS: Scenario[] = [
@@ -17,4 +19,6 @@ export const SCENARIOS: Scenario[] = [
   roomFanoutScenario,
   directMessageScenario,
   ...registryLoadScenarios,
+  reliabilityLoadScenario,
+  soakScenario,
 ];

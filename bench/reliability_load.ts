@@ -1,0 +1,1009 @@
+/**
+ * R1: the registry under N logged-in sessions for a sustained period, with
+ * churn, then killed and restarted under that load (SPEC §3, F3, F18).
+ *
+ * Built from P1's pieces (bench/registry_load.ts: the light TLS client, the
+ * bench accounts with cheap password hashes written straight into the
+ * database, the peer login material):
+ *
+ * 1. The registry runs as its own process with the V8 flags chat ships with,
+ *    wrapped to sample its event-loop lag (a 10 ms timer) and append the
+ *    samples to a file every second, so a registry killed with SIGKILL still
+ *    leaves them.
+ * 2. Load generators (up to 2,500 sessions each) log N peer sessions in,
+ *    heartbeat each at 1 Hz over UDP, search a random user about once per
+ *    10 s per session, and churn: a steady number of sessions per second log
+ *    out, close and log in again on a new connection.
+ * 3. Window 1 (2 minutes in the full run): registry CPU, RSS, event-loop lag,
+ *    search latency, errors and churn.
+ * 4. Restart: the registry is killed with SIGKILL and started again on the
+ *    same ports and database. Every session notices its connection drop and
+ *    reconnects the way a peer does (peer/backoff.ts DEFAULT_BACKOFF, refused
+ *    attempts retried within 2 s, node:tls with 5 s for TLS and hello, up to
+ *    LOGIN_TIMEOUT_MS for the login's reply). Measured: time from the restart until every session is
+ *    logged in again, per-session time to be back, reconnect attempts, and
+ *    sessions not back by the deadline (lost).
+ * 5. Window 2 (1 minute): the same figures after the recovery.
+ *
+ * The bench accounts' hashes use cheap scrypt parameters (N=1024, as in P1);
+ * a real account costs about 16 times more per login, so with real accounts
+ * the recovery takes proportionally longer (see docs/reliability.md).
+ *
+ * Run alone: `deno run -A bench/reliability_load.ts [--quick]`; the full run
+ * takes about 6 minutes. CHAT_BENCH_R1_N overrides N, CHAT_BENCH_R1_WINDOW_S the
+ * length of the first window (the second is half as long).
+ */
+import dgram from "node:dgram";
+import { join } from "node:path";
+import { backoffDelay, DEFAULT_BACKOFF } from "../peer/backoff.ts";
+import { LOGIN_TIMEOUT_MS } from "../peer/registry_session.ts";
+import { connectTlsUnverified } from "../peer/tls_socket.ts";
+import { encodeHeartbeat, fromBase64url } from "../wire/mod.ts";
+import {
+  atMost,
+  chatRunArgs,
+  info,
+  type Metric,
+  mib,
+  percentile,
+  ProcessSampler,
+  readProcMemory,
+  type ReadyChild,
+  type RunOptions,
+  runStandalone,
+  type Scenario,
+  spawnUntilLine,
+} from "./harness.ts";
+import {
+  benchUser,
+  lagIn,
+  linesOf,
+  LoadConn,
+  type Msg,
+  PASSWORD,
+  peerMaterial,
+  pool,
+  seedDatabase,
+  stdinLines,
+  TARGETS,
+} from "./registry_load.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const SELF = new URL(import.meta.url).pathname;
+
+/** Sessions one load-generator process holds at most. */
+const SESSIONS_PER_LOADER = 2_500;
+/** Logins in flight per load generator during the first ramp. */
+const RAMP_CONCURRENCY = 16;
+/**
+ * What a reconnecting peer allows for TLS and hello (peer/registry_session.ts);
+ * its login then waits up to LOGIN_TIMEOUT_MS.
+ */
+const RECONNECT_TIMEOUT_MS = 5_000;
+
+/** Sizes of one run. */
+export interface Plan {
+  n: number;
+  /** Steady window before the restart, and after the recovery. */
+  window1Ms: number;
+  window2Ms: number;
+  settleMs: number;
+  searchEveryMs: number;
+  /** Sessions logging out and in again per second, over all loaders. */
+  churnPerSecond: number;
+  /** Sessions not back this long after the restart count as lost. */
+  backDeadlineMs: number;
+}
+
+/** The plan of a full or a quick run (CHAT_BENCH_R1_* may override it). */
+export function planFor(quick: boolean): Plan {
+  const n = Number(Deno.env.get("CHAT_BENCH_R1_N") ?? "");
+  const plan: Plan = quick
+    ? {
+      n: 300,
+      window1Ms: 5_000,
+      window2Ms: 3_000,
+      settleMs: 500,
+      searchEveryMs: 10_000,
+      churnPerSecond: 5,
+      backDeadlineMs: 60_000,
+    }
+    : {
+      n: 10_000,
+      window1Ms: 120_000,
+      window2Ms: 60_000,
+      settleMs: 3_000,
+      searchEveryMs: 10_000,
+      churnPerSecond: 20,
+      backDeadlineMs: 300_000,
+    };
+  const windowS = Number(Deno.env.get("CHAT_BENCH_R1_WINDOW_S") ?? "");
+  if (windowS > 0) {
+    plan.window1Ms = windowS * 1000;
+    plan.window2Ms = windowS * 500;
+  }
+  return Number.isInteger(n) && n > 0 ? { ...plan, n } : plan;
+}
+
+// ------------------------------------------------------ load-generator child
+
+/** What a load generator is told on its command line. */
+interface LoaderConfig {
+  port: number;
+  udpPort: number;
+  certFile: string;
+  first: number;
+  count: number;
+  total: number;
+  searchEveryMs: number;
+  churnPerSecond: number;
+}
+
+/** One session slot of a load generator. */
+interface Slot {
+  i: number;
+  conn: LoadConn | null;
+  id: string;
+  token: Uint8Array;
+  seq: number;
+  state: "online" | "churning" | "reconnecting" | "down";
+  /** When it lost its connection to a registry restart (epoch ms). */
+  lostAt: number;
+  /** When it was logged in again after that (epoch ms), or 0. */
+  backAt: number;
+  attempts: number;
+}
+
+/** Races `p` against a timer; a late result is handed to `late`. */
+function within<T>(
+  p: Promise<T>,
+  ms: number,
+  late: (v: T) => void,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timedOut = false;
+  return Promise.race([
+    p.then((v) => {
+      if (timedOut) late(v);
+      return v;
+    }),
+    new Promise<never>((_, reject) =>
+      timer = setTimeout(() => {
+        timedOut = true;
+        reject(new Error("timed out"));
+      }, ms)
+    ),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/** The load-generator process: see the module doc, steps 2 and 4. */
+async function loaderMain(config: LoaderConfig): Promise<void> {
+  const caCerts = [await Deno.readTextFile(config.certFile)];
+  const material = await peerMaterial();
+  const slots: Slot[] = Array.from({ length: config.count }, (_, k) => ({
+    i: config.first + k,
+    conn: null,
+    id: "",
+    token: new Uint8Array(),
+    seq: 0,
+    state: "down",
+    lostAt: 0,
+    backAt: 0,
+    attempts: 0,
+  }));
+  const sock = dgram.createSocket("udp4");
+  sock.on("error", () => {});
+  const fresh = () => ({
+    beats: 0,
+    beatErrors: 0,
+    searchErrors: 0,
+    churned: 0,
+    churnFailures: 0,
+    reconnectAttempts: 0,
+    refused: 0,
+    lostOutsideRestart: 0,
+    timeouts: 0,
+    loginFailures: 0,
+  });
+  let counts = fresh();
+  const firstErrors: string[] = [];
+  const note = (what: string, err: unknown) => {
+    if (firstErrors.length < 5) firstErrors.push(`${what}: ${err}`);
+  };
+  let restarting = false;
+  let stopping = false;
+
+  /**
+   * Connects and logs slot `s` in: at most `timeoutMs` for TLS and hello,
+   * then `loginMs` for the login's reply.
+   */
+  const login = async (
+    s: Slot,
+    timeoutMs: number,
+    loginMs = timeoutMs,
+  ): Promise<void> => {
+    // Like a peer (peer/registry_client.ts): node:tls, whose socket a
+    // timeout destroys at once, and the same limit for TLS and hello.
+    const conn = await within(
+      LoadConn.open(
+        config.port,
+        caCerts,
+        async () =>
+          (await connectTlsUnverified("127.0.0.1", config.port, timeoutMs))
+            .conn,
+      ),
+      timeoutMs,
+      (late) => void late.close(),
+    );
+    try {
+      const r = await within(
+        conn.request("login", {
+          user: benchUser(s.i),
+          password: PASSWORD,
+          kind: "peer",
+          ...material,
+        }),
+        loginMs,
+        () => {},
+      );
+      s.conn = conn;
+      s.id = r.session as string;
+      s.token = fromBase64url(r.token as string)!;
+      s.seq = 0;
+      s.state = "online";
+      watch(s, conn);
+    } catch (err) {
+      await conn.close();
+      throw err;
+    }
+  };
+
+  /** Reconnects a slot whose connection dropped, as a peer would. */
+  const reconnect = async (s: Slot): Promise<void> => {
+    s.state = "reconnecting";
+    let unreachable = false;
+    for (let attempt = 0;; attempt++) {
+      await new Promise((r) =>
+        setTimeout(
+          r,
+          backoffDelay(attempt, DEFAULT_BACKOFF, Math.random(), unreachable),
+        )
+      );
+      if (stopping) return;
+      counts.reconnectAttempts++;
+      s.attempts++;
+      try {
+        await login(s, RECONNECT_TIMEOUT_MS, LOGIN_TIMEOUT_MS);
+        s.backAt = Date.now();
+        return;
+      } catch (err) {
+        unreachable = err instanceof Deno.errors.ConnectionRefused ||
+          (err as { code?: string }).code === "ECONNREFUSED";
+        if (unreachable) counts.refused++;
+        else note("reconnect", err);
+      }
+    }
+  };
+
+  /** Follows a live connection; a drop starts a reconnection. */
+  const watch = (s: Slot, conn: LoadConn) => {
+    conn.done.then(() => {
+      if (s.conn !== conn || !conn.lost || stopping) return;
+      s.conn = null;
+      counts.timeouts += conn.events.get("timeout") ?? 0;
+      s.lostAt = Date.now();
+      s.backAt = 0;
+      if (!restarting) counts.lostOutsideRestart++;
+      void reconnect(s);
+    });
+  };
+
+  // Heartbeats: every 20 ms, the fiftieth of the sessions whose turn it is.
+  const SLOTS = 50;
+  let tick = 0;
+  const beatTimer = setInterval(() => {
+    for (let k = tick; k < slots.length; k += SLOTS) {
+      const s = slots[k]!;
+      if (s.state !== "online") continue;
+      sock.send(
+        encodeHeartbeat(s.id, ++s.seq, s.token),
+        config.udpPort,
+        "127.0.0.1",
+        (err) => (err ? counts.beatErrors++ : counts.beats++),
+      );
+    }
+    tick = (tick + 1) % SLOTS;
+  }, 1000 / SLOTS);
+
+  // The first ramp.
+  const rampStart = performance.now();
+  await pool(slots, RAMP_CONCURRENCY, async (s) => {
+    try {
+      await login(s, 60_000);
+    } catch (err) {
+      counts.loginFailures++;
+      note("login", err);
+    }
+  });
+  const rampMs = performance.now() - rampStart;
+
+  const online = () => slots.filter((s) => s.state === "online");
+  // Searches: each session about once per searchEveryMs.
+  const searches: [number, number][] = [];
+  const TICK = 20;
+  let carry = 0;
+  const searchTimer = setInterval(() => {
+    const live = online();
+    if (live.length === 0) return;
+    carry += (slots.length * TICK) / config.searchEveryMs;
+    for (; carry >= 1; carry--) {
+      const s = live[Math.floor(Math.random() * live.length)]!;
+      const target = benchUser(Math.floor(Math.random() * config.total));
+      const start = performance.now();
+      s.conn!.request("search", { user: target }).then(
+        () => searches.push([Date.now(), performance.now() - start]),
+        (err) => {
+          // A search cut off by the restart is not a search error.
+          if (!restarting) {
+            counts.searchErrors++;
+            note("search", err);
+          }
+        },
+      );
+    }
+  }, TICK);
+  const expireTimer = setInterval(() => {
+    for (const s of slots) s.conn?.expire(10_000);
+  }, 1_000);
+
+  // Churn: sessions log out, close, and log in again on a new connection.
+  const churnLatency: number[] = [];
+  let churnCarry = 0;
+  const churnTimer = setInterval(() => {
+    if (restarting) return;
+    churnCarry += config.churnPerSecond / 10;
+    for (; churnCarry >= 1; churnCarry--) {
+      const live = online();
+      if (live.length === 0) return;
+      const s = live[Math.floor(Math.random() * live.length)]!;
+      const conn = s.conn!;
+      s.state = "churning";
+      s.conn = null;
+      const start = performance.now();
+      (async () => {
+        try {
+          await within(conn.request("logout", {}), 10_000, () => {});
+        } catch (err) {
+          note("logout", err);
+        }
+        await conn.close();
+        try {
+          await login(s, 30_000);
+          counts.churned++;
+          churnLatency.push(performance.now() - start);
+        } catch (err) {
+          // A churn cut off by the restart reconnects like everyone else.
+          if (!restarting) {
+            counts.churnFailures++;
+            note("churn login", err);
+          }
+          void reconnect(s);
+        }
+      })();
+    }
+  }, 100);
+
+  say({ type: "ready", loggedIn: online().length, rampMs, ...counts });
+
+  for await (const line of stdinLines()) {
+    const [cmd, a, b] = line.trim().split(" ");
+    if (cmd === "restarting") {
+      restarting = true;
+      say({ type: "ok" });
+    } else if (cmd === "restarted") {
+      say({ type: "ok" });
+    } else if (cmd === "steady") {
+      restarting = false;
+      say({ type: "ok" });
+    } else if (cmd === "status") {
+      const states: Record<string, number> = {};
+      for (const s of slots) states[s.state] = (states[s.state] ?? 0) + 1;
+      say({
+        type: "status",
+        states,
+        back: slots.filter((s) => s.backAt > 0).map((s) => s.backAt),
+        lostAt: slots.filter((s) => s.lostAt > 0).map((s) => s.lostAt),
+        attempts: slots.map((s) => s.attempts),
+      });
+    } else if (cmd === "report") {
+      const from = Number(a);
+      const to = Number(b);
+      say({
+        type: "report",
+        latencies: searches.filter(([t]) => t >= from && t <= to).map((
+          [, l],
+        ) => Math.round(l * 1000) / 1000),
+        churnLatency: churnLatency.splice(0),
+        online: online().length,
+        firstErrors: firstErrors.splice(0),
+        ...counts,
+      });
+      // Each report covers what happened since the one before.
+      counts = fresh();
+    }
+  }
+  stopping = true;
+  clearInterval(beatTimer);
+  clearInterval(searchTimer);
+  clearInterval(expireTimer);
+  clearInterval(churnTimer);
+  await Promise.all(slots.map((s) => s.conn?.close()));
+  sock.close();
+}
+
+function say(obj: object): void {
+  console.log(JSON.stringify(obj));
+}
+
+// ------------------------------------------------------------ registry child
+
+/**
+ * The registry process: `chat registry` plus a 10 ms timer recording how late
+ * it fires, appended to `lagFile` as [epoch ms, lag ms] pairs every second.
+ */
+async function registryChildMain(lagFile: string, args: string[]) {
+  let samples: number[] = [];
+  const every = 10;
+  let expected = performance.now() + every;
+  const tick = () => {
+    const now = performance.now();
+    samples.push(
+      Date.now(),
+      Math.round(Math.max(0, now - expected) * 100) / 100,
+    );
+    expected = now + every;
+    timer = setTimeout(tick, every);
+  };
+  let timer = setTimeout(tick, every);
+  const flush = () => {
+    if (samples.length === 0) return;
+    try {
+      Deno.writeTextFileSync(lagFile, samples.join(",") + ",", {
+        append: true,
+      });
+      samples = [];
+    } catch {
+      // Out of descriptors in a storm: keep them for the next second.
+    }
+  };
+  const flusher = setInterval(flush, 1_000);
+  const { main } = await import("../main.ts");
+  const code = await main(["registry", ...args]);
+  clearTimeout(timer);
+  clearInterval(flusher);
+  flush();
+  Deno.exit(code);
+}
+
+/** Lag samples a registry child left in its file. */
+async function readLag(lagFile: string): Promise<number[]> {
+  try {
+    const text = await Deno.readTextFile(lagFile);
+    return text.split(",").filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+// -------------------------------------------------------------- the driver
+
+/** A running load generator, seen from the driver. */
+class Loader {
+  readonly child: Deno.ChildProcess;
+  readonly #lines: AsyncGenerator<string>;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+
+  constructor(config: LoaderConfig) {
+    this.child = new Deno.Command("sh", {
+      args: [
+        "-c",
+        'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"',
+        Deno.execPath(),
+        "run",
+        "--allow-all",
+        SELF,
+        "--load-child",
+        JSON.stringify(config),
+      ],
+      cwd: ROOT,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    this.#lines = linesOf(this.child.stdout);
+    this.#writer = this.child.stdin.getWriter();
+  }
+
+  async next<T = Msg>(type: string, timeoutMs: number): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) =>
+      timer = setTimeout(
+        () => reject(new Error(`load generator sent no ${type} line`)),
+        timeoutMs,
+      )
+    );
+    try {
+      while (true) {
+        const r = await Promise.race([this.#lines.next(), timeout]);
+        if (r.done) throw new Error(`load generator exited before ${type}`);
+        const msg = JSON.parse(r.value);
+        if (msg.type === type) return msg as T;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async ask<T = Msg>(line: string, type: string): Promise<T> {
+    await this.#writer.write(new TextEncoder().encode(line + "\n"));
+    return await this.next<T>(type, 60_000);
+  }
+
+  async stop(): Promise<void> {
+    await this.#writer.close().catch(() => {});
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const status = await Promise.race([
+      this.child.status,
+      new Promise<null>((r) => timer = setTimeout(() => r(null), 30_000)),
+    ]);
+    clearTimeout(timer);
+    if (!status) {
+      this.child.kill("SIGKILL");
+      await this.child.status;
+    }
+    for await (const _ of this.#lines) { /* drain */ }
+  }
+}
+
+/** What a load generator reports for one window. */
+export interface LoaderReport {
+  latencies: number[];
+  churnLatency: number[];
+  online: number;
+  firstErrors: string[];
+  beats: number;
+  beatErrors: number;
+  searchErrors: number;
+  churned: number;
+  churnFailures: number;
+  reconnectAttempts: number;
+  refused: number;
+  lostOutsideRestart: number;
+  timeouts: number;
+  loginFailures: number;
+}
+
+interface LoaderStatus {
+  states: Record<string, number>;
+  back: number[];
+  lostAt: number[];
+  attempts: number[];
+}
+
+/**
+ * Starts the lag-sampling registry child on the given ports. Its stderr goes
+ * to `stderrFile` (appended), so a registry that dies leaves its last words.
+ */
+function startRegistry(
+  dir: string,
+  lagFile: string,
+  port: number,
+  udpPort: number,
+  stderrFile: string,
+): Promise<ReadyChild> {
+  return spawnUntilLine(
+    "sh",
+    [
+      "-c",
+      'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@" 2>>"$R1_STDERR"',
+      Deno.execPath(),
+      ...chatRunArgs(),
+      SELF,
+      "--registry-child",
+      lagFile,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--udp-port",
+      String(udpPort),
+      "--db",
+      join(dir, "registry.db"),
+      "--log-level",
+      "warn",
+    ],
+    /^chat registry listening on /,
+    {
+      cwd: ROOT,
+      env: { CHAT_HOME: dir, NO_COLOR: "1", R1_STDERR: stderrFile },
+      timeoutMs: 60_000,
+    },
+  );
+}
+
+/** Figures of one steady window. */
+export interface Window {
+  seconds: number;
+  cpuPercent: number;
+  peakRssMiB: number;
+  rssMiB: number;
+  lag: number[];
+  search: number[];
+  reports: LoaderReport[];
+}
+
+/** Everything one run measured. */
+export interface Measured {
+  n: number;
+  online: number;
+  rampSeconds: number;
+  w1: Window;
+  w2: Window;
+  restart: {
+    downMs: number;
+    allBackMs: number;
+    backTimes: number[];
+    notBack: number;
+    attempts: number;
+    refused: number;
+    lagDuring: number[];
+    peakRssMiB: number;
+    cpuPercent: number;
+  };
+  exitCode: number;
+}
+
+/** Runs R1 once with `plan` (tests/reliability/load_test.ts uses a tiny one). */
+export async function measure(plan: Plan): Promise<Measured> {
+  const dir = await Deno.makeTempDir({ prefix: "chat-bench-r1-" });
+  const dbPath = join(dir, "registry.db");
+  const loaders: Loader[] = [];
+  let registry: ReadyChild | null = null;
+  const progress = (what: string) => {
+    const mem = registry ? readProcMemory(registry.child.pid) : null;
+    console.error(
+      `  R1 N=${plan.n}: ${what}${
+        mem ? `; registry RSS ${mib(mem.rssBytes).toFixed(0)} MiB` : ""
+      }`,
+    );
+  };
+  try {
+    const hard = Number(
+      new TextDecoder().decode(
+        (await new Deno.Command("sh", { args: ["-c", "ulimit -Hn"] }).output())
+          .stdout,
+      ).trim(),
+    );
+    if (Number.isFinite(hard) && hard < plan.n + 1_000) {
+      throw new Error(
+        `the hard limit on open files is ${hard}; ${plan.n} sessions need about ${
+          plan.n + 1_000
+        } — raise it (ulimit -Hn) and run again`,
+      );
+    }
+    await seedDatabase(dbPath, plan.n, 0);
+    const stderrFile = join(dir, "registry-stderr.txt");
+    const registryDied = async (what: string) => {
+      const tail = (await Deno.readTextFile(stderrFile).catch(() => ""))
+        .trim().split("\n").slice(-15).join("\n");
+      throw new Error(`the registry exited ${what}:\n${tail}`);
+    };
+    registry = await startRegistry(
+      dir,
+      join(dir, "lag-1.txt"),
+      0,
+      0,
+      stderrFile,
+    );
+    const m = /:(\d+) \(udp (\d+)\)/.exec(registry.line)!;
+    const port = Number(m[1]);
+    const udpPort = Number(m[2]);
+    const certFile = join(dir, "registry-cert.pem");
+
+    // Ramp.
+    const rampStart = performance.now();
+    const perLoader = Math.ceil(plan.n / SESSIONS_PER_LOADER);
+    for (let first = 0; first < plan.n; first += SESSIONS_PER_LOADER) {
+      loaders.push(
+        new Loader({
+          port,
+          udpPort,
+          certFile,
+          first,
+          count: Math.min(SESSIONS_PER_LOADER, plan.n - first),
+          total: plan.n,
+          searchEveryMs: plan.searchEveryMs,
+          churnPerSecond: plan.churnPerSecond / perLoader,
+        }),
+      );
+    }
+    const ready = await Promise.all(
+      loaders.map((l) => l.next<{ loggedIn: number }>("ready", 600_000)),
+    );
+    const rampSeconds = (performance.now() - rampStart) / 1000;
+    const online = ready.reduce((a, r) => a + r.loggedIn, 0);
+    progress(`${online} sessions online after ${rampSeconds.toFixed(1)} s`);
+    await new Promise((r) => setTimeout(r, plan.settleMs));
+
+    const steadyWindow = async (
+      ms: number,
+      lagFile: string,
+      pid: number,
+    ): Promise<Window> => {
+      const from = Date.now();
+      const sampler = new ProcessSampler(pid, 250).start();
+      // VmHWM is the peak of the whole life (a ramp, a storm): the window's
+      // peak comes from its own RSS readings.
+      let peak = 0;
+      const rss = setInterval(() => {
+        peak = Math.max(peak, readProcMemory(pid)?.rssBytes ?? 0);
+      }, 250);
+      await new Promise((r) => setTimeout(r, ms));
+      clearInterval(rss);
+      const s = sampler.stop();
+      const to = Date.now();
+      const reports = await Promise.all(
+        loaders.map((l) =>
+          l.ask<LoaderReport>(`report ${from} ${to}`, "report")
+        ),
+      );
+      return {
+        seconds: ms / 1000,
+        cpuPercent: s.cpuPercent,
+        peakRssMiB: mib(peak || s.peakRssBytes),
+        rssMiB: mib(readProcMemory(pid)?.rssBytes ?? NaN),
+        lag: lagIn(await readLag(lagFile), from, to),
+        search: reports.flatMap((r) => r.latencies),
+        reports,
+      };
+    };
+
+    // Window 1.
+    const w1 = await steadyWindow(
+      plan.window1Ms,
+      join(dir, "lag-1.txt"),
+      registry.child.pid,
+    );
+    progress(`window 1 done (${plan.window1Ms / 1000} s)`);
+
+    // Restart under load.
+    for (const l of loaders) await l.ask("restarting", "ok");
+    const killedAt = Date.now();
+    registry.child.kill("SIGKILL");
+    await registry.child.status;
+    registry = null;
+    registry = await startRegistry(
+      dir,
+      join(dir, "lag-2.txt"),
+      port,
+      udpPort,
+      stderrFile,
+    );
+    let exited: number | null = null;
+    registry.child.status.then((s) => exited = s.code);
+    const restartedAt = Date.now();
+    const pid = registry.child.pid;
+    for (const l of loaders) await l.ask("restarted", "ok");
+    progress(`restarted after ${restartedAt - killedAt} ms down`);
+    const recovery = new ProcessSampler(pid, 250).start();
+    const deadline = restartedAt + plan.backDeadlineMs;
+    let statuses: LoaderStatus[] = [];
+    while (true) {
+      statuses = await Promise.all(
+        loaders.map((l) => l.ask<LoaderStatus>("status", "status")),
+      );
+      const onlineNow = statuses.reduce(
+        (a, s) => a + (s.states.online ?? 0) + (s.states.churning ?? 0),
+        0,
+      );
+      if (onlineNow >= online || Date.now() > deadline) break;
+      if (exited !== null) {
+        await registryDied(`with ${exited} while they came back`);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const rec = recovery.stop();
+    const backTimes = statuses.flatMap((s) => s.back).map((t) =>
+      t - restartedAt
+    );
+    const notBack = online - backTimes.length;
+    const allBackMs = notBack > 0 ? NaN : Math.max(0, ...backTimes);
+    progress(
+      `${backTimes.length} of ${online} back; last after ${
+        (allBackMs / 1000).toFixed(1)
+      } s`,
+    );
+    const lagDuring = lagIn(
+      await readLag(join(dir, "lag-2.txt")),
+      restartedAt,
+      restartedAt + Math.max(1, ...backTimes),
+    );
+    for (const l of loaders) await l.ask("steady", "ok");
+    await new Promise((r) => setTimeout(r, plan.settleMs));
+
+    // Window 2.
+    const w2 = await steadyWindow(plan.window2Ms, join(dir, "lag-2.txt"), pid);
+    progress(`window 2 done (${plan.window2Ms / 1000} s)`);
+
+    await Promise.all(loaders.map((l) => l.stop()));
+    loaders.length = 0;
+    progress("load generators stopped");
+    const status = await registry.stop(30_000);
+    registry = null;
+    progress(`registry stopped with ${status.code}`);
+    const reportsAll = w2.reports;
+    return {
+      n: plan.n,
+      online,
+      rampSeconds,
+      w1,
+      w2,
+      restart: {
+        downMs: restartedAt - killedAt,
+        allBackMs,
+        backTimes,
+        notBack,
+        attempts: reportsAll.reduce((a, r) => a + r.reconnectAttempts, 0),
+        refused: reportsAll.reduce((a, r) => a + r.refused, 0),
+        lagDuring,
+        peakRssMiB: mib(rec.peakRssBytes),
+        cpuPercent: rec.cpuPercent,
+      },
+      exitCode: status.code,
+    };
+  } finally {
+    for (const l of loaders) await l.stop().catch(() => {});
+    if (registry) await registry.stop(5_000).catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+function windowMetrics(tag: string, w: Window, n: number): Metric[] {
+  const sum = (f: (r: LoaderReport) => number) =>
+    w.reports.reduce((a, r) => a + f(r), 0);
+  const errors = sum((r) => r.searchErrors) +
+    sum((r) => r.churnFailures) + sum((r) => r.lostOutsideRestart) +
+    sum((r) => r.timeouts);
+  const online = sum((r) => r.online);
+  const firstErrors = w.reports.flatMap((r) => r.firstErrors).slice(0, 3);
+  return [
+    info(`${tag} sessions online at the end`, online, "sessions", `of ${n}`),
+    atMost(
+      `${tag} registry CPU`,
+      w.cpuPercent,
+      "%",
+      TARGETS.cpuPercent,
+      `% of one core over ${w.seconds} s with heartbeats, searches and churn`,
+    ),
+    atMost(
+      `${tag} registry peak RSS`,
+      w.peakRssMiB,
+      "MiB",
+      TARGETS.rssMiB,
+      `highest VmRSS reading in the window (every 250 ms); ${
+        w.rssMiB.toFixed(0)
+      } MiB at its end`,
+    ),
+    info(
+      `${tag} event-loop lag p99`,
+      percentile(w.lag, 99),
+      "ms",
+      `registry's own loop, 10 ms timer, ${w.lag.length} samples; max ${
+        percentile(w.lag, 100).toFixed(1)
+      } ms`,
+    ),
+    info(`${tag} search p50`, percentile(w.search, 50), "ms"),
+    info(
+      `${tag} search p99`,
+      percentile(w.search, 99),
+      "ms",
+      `${w.search.length} searches, timed by the load generators`,
+    ),
+    info(
+      `${tag} churn`,
+      sum((r) => r.churned),
+      "re-logins",
+      `logout, new TLS connection, login; p50 ${
+        percentile(w.reports.flatMap((r) => r.churnLatency), 50).toFixed(0)
+      } ms`,
+    ),
+    atMost(
+      `${tag} errors`,
+      errors,
+      "count",
+      0,
+      `failed searches ${sum((r) => r.searchErrors)}, failed churn logins ${
+        sum((r) => r.churnFailures)
+      }, connections lost outside the restart ${
+        sum((r) => r.lostOutsideRestart)
+      }, heartbeat timeouts ${sum((r) => r.timeouts)}${
+        firstErrors.length ? `; first: ${firstErrors.join(" | ")}` : ""
+      }`,
+    ),
+  ];
+}
+
+function metrics(m: Measured): Metric[] {
+  const r = m.restart;
+  return [
+    info(
+      "sessions logged in",
+      m.online,
+      "sessions",
+      `of ${m.n}, over TLS in ${m.rampSeconds.toFixed(1)} s`,
+    ),
+    ...windowMetrics("before restart:", m.w1, m.n),
+    info(
+      "restart: down for",
+      r.downMs,
+      "ms",
+      "SIGKILL to the new registry's listening line, same ports and database",
+    ),
+    info(
+      "restart: every session back after",
+      r.allBackMs / 1000,
+      "s",
+      `from the new registry listening to the last session logged in again; p50 ${
+        (percentile(r.backTimes, 50) / 1000).toFixed(1)
+      } s, p99 ${(percentile(r.backTimes, 99) / 1000).toFixed(1)} s`,
+    ),
+    atMost(
+      "restart: sessions lost",
+      r.notBack,
+      "sessions",
+      0,
+      `not logged in again within the deadline; ${r.attempts} reconnect attempts in all, ${r.refused} refused while it was down`,
+    ),
+    info(
+      "restart: registry CPU while they came back",
+      r.cpuPercent,
+      "%",
+      `peak RSS ${r.peakRssMiB.toFixed(0)} MiB`,
+    ),
+    info(
+      "restart: event-loop lag p99 while they came back",
+      percentile(r.lagDuring, 99),
+      "ms",
+      `max ${percentile(r.lagDuring, 100).toFixed(1)} ms`,
+    ),
+    ...windowMetrics("after restart:", m.w2, m.n),
+    atMost(
+      "registry exit code on SIGTERM",
+      m.exitCode,
+      "code",
+      0,
+    ),
+  ];
+}
+
+/** R1: the registry under load for a sustained period, with churn and a restart. */
+export const reliabilityLoadScenario: Scenario = {
+  id: "R1",
+  name:
+    "registry under N sessions with churn for a sustained period, killed and restarted under load",
+  async run(opts: RunOptions): Promise<Metric[]> {
+    return metrics(await measure(planFor(opts.quick)));
+  },
+};
+
+if (import.meta.main) {
+  const [mode, arg, ...rest] = Deno.args;
+  if (mode === "--load-child") {
+    await loaderMain(JSON.parse(arg!));
+    Deno.exit(0);
+  } else if (mode === "--registry-child") {
+    await registryChildMain(arg!, rest);
+  } else {
+    await runStandalone(reliabilityLoadScenario);
+  }
+}
