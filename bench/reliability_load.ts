@@ -424,7 +424,11 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
           [, l],
         ) => Math.round(l * 1000) / 1000),
         churnLatency: churnLatency.splice(0),
-        online: online().length,
+        // A churning session is between its logout and its next login on
+        // purpose; one whose login fails counts in churnFailures instead.
+        online: slots.filter((s) =>
+          s.state === "online" || s.state === "churning"
+        ).length,
         firstErrors: firstErrors.splice(0),
         ...counts,
       });
@@ -569,6 +573,7 @@ class Loader {
 export interface LoaderReport {
   latencies: number[];
   churnLatency: number[];
+  /** Sessions logged in, or between a churn's logout and its login. */
   online: number;
   firstErrors: string[];
   beats: number;
