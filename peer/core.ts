@@ -87,8 +87,11 @@ export class Peer {
   #inbox: InboxEntry[] = [];
   #seenOffline = new Set<number>();
   #fetching: Promise<void> | null = null;
+  #fetchAgain = false;
   #current: Conversation | null = null;
   #knownUsers = new Set<string>();
+  #knownRooms = new Set<string>();
+  #roomsFetchedAt = -Infinity;
   #tick: ReturnType<typeof setInterval> | undefined;
   #lastActive = 0;
   #stopped = false;
@@ -103,7 +106,17 @@ export class Peer {
     this.#identity = identity;
     this.#now = o.now ?? Date.now;
     this.ended = new Promise((resolve) => this.#ended = resolve);
-    this.#transcripts = new Transcripts(o.home);
+    this.#transcripts = new Transcripts(o.home, (user, err) => {
+      o.logger.warn("transcript write failed", { user, error: String(err) });
+      this.#event({
+        type: "error",
+        message: `could not write the transcript of the chat with ${user} (${
+          err instanceof Error ? err.message : err
+        }) — the chat goes on; check that ${
+          this.#transcripts.pathFor(user)
+        } can be written`,
+      });
+    });
     this.#p2p = new P2PNode({
       identity,
       self: () => ({
@@ -202,7 +215,8 @@ export class Peer {
           type: "room_left",
           room,
           user: this.user,
-          reason: "removed while the registry was unreachable",
+          // Only the owner removes anyone; it happened while we were away.
+          reason: "kicked",
         });
       }
     }
@@ -248,6 +262,27 @@ export class Peer {
     }
     names.delete(this.user);
     return [...names].sort();
+  }
+
+  /** Rooms worth completing: our own, listed by /rooms, or invited to. */
+  get knownRooms(): string[] {
+    return [...new Set([...this.#knownRooms, ...this.rooms.names()])].sort();
+  }
+
+  /**
+   * Learns the registry's room names for completion, at most once per
+   * `maxAgeMs`; a failure keeps what is known (completion never fails).
+   */
+  async refreshRooms(maxAgeMs = 10_000): Promise<void> {
+    const now = this.#now();
+    if (this.#stopped || now - this.#roomsFetchedAt < maxAgeMs) return;
+    this.#roomsFetchedAt = now;
+    try {
+      const r = await this.#request("rooms", {});
+      for (const room of r.rooms) this.#knownRooms.add(room.room);
+    } catch {
+      // Only used for completion.
+    }
   }
 
   #event(ev: PeerEvent): void {
@@ -320,6 +355,7 @@ export class Peer {
         this.#event({ type: "friend_removed", user: ev.user });
         return;
       case "room_invite":
+        this.#knownRooms.add(ev.room);
         this.#event({ type: "room_invite", room: ev.room, from: ev.from });
         return;
       case "room_joined":
@@ -357,27 +393,45 @@ export class Peer {
     }
   }
 
+  /**
+   * Fetches, shows and acknowledges stored messages. A call while a fetch
+   * runs makes it fetch once more when done, so a message stored after the
+   * running fetch read the store is not left there.
+   */
   #fetchOffline(): Promise<void> {
-    this.#fetching ??= (async () => {
+    if (this.#fetching) {
+      this.#fetchAgain = true;
+      return this.#fetching;
+    }
+    this.#fetching = (async () => {
       try {
-        const { messages } = await this.#request("offline_fetch", {});
-        const ids: number[] = [];
-        for (const m of messages) {
-          ids.push(m.id);
-          if (this.#seenOffline.has(m.id)) continue;
-          this.#seenOffline.add(m.id);
-          const entry = { from: m.from, text: m.text, sent_at: m.sent_at };
-          this.#inbox.push(entry);
-          this.#event({ type: "offline_message", ...entry });
-        }
-        if (ids.length > 0) await this.#request("offline_ack", { ids });
-      } catch (err) {
-        this.#o.logger.warn("offline fetch failed", { error: String(err) });
+        do {
+          this.#fetchAgain = false;
+          await this.#fetchOfflineOnce();
+        } while (this.#fetchAgain && !this.#stopped);
       } finally {
         this.#fetching = null;
       }
     })();
     return this.#fetching;
+  }
+
+  async #fetchOfflineOnce(): Promise<void> {
+    try {
+      const { messages } = await this.#request("offline_fetch", {});
+      const ids: number[] = [];
+      for (const m of messages) {
+        ids.push(m.id);
+        if (this.#seenOffline.has(m.id)) continue;
+        this.#seenOffline.add(m.id);
+        const entry = { from: m.from, text: m.text, sent_at: m.sent_at };
+        this.#inbox.push(entry);
+        this.#event({ type: "offline_message", ...entry });
+      }
+      if (ids.length > 0) await this.#request("offline_ack", { ids });
+    } catch (err) {
+      this.#o.logger.warn("offline fetch failed", { error: String(err) });
+    }
   }
 
   async #request<K extends RequestType>(
@@ -533,8 +587,11 @@ export class Peer {
       case "inbox":
         await this.#fetchOffline();
         return { messages: [...this.#inbox] };
-      case "rooms":
-        return await this.#request("rooms", { detailed: cmd.detailed });
+      case "rooms": {
+        const r = await this.#request("rooms", { detailed: cmd.detailed });
+        for (const room of r.rooms) this.#knownRooms.add(room.room);
+        return r;
+      }
       case "room_create": {
         const r = await this.#request("room_create", {
           room: cmd.room,
@@ -581,8 +638,11 @@ export class Peer {
           room: cmd.room,
           user: cmd.user,
         });
-      case "invites":
-        return await this.#request("invites", {});
+      case "invites": {
+        const r = await this.#request("invites", {});
+        for (const i of r.invites) this.#knownRooms.add(i.room);
+        return r;
+      }
       case "invite_answer": {
         if (!cmd.accept) {
           return {

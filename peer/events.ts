@@ -26,7 +26,12 @@ export type PeerEvent =
   | { type: "offline_message"; from: string; text: string; sent_at: string }
   | { type: "room_invite"; room: string; from: string }
   | { type: "room_joined"; room: string; user: string }
-  | { type: "room_left"; room: string; user: string; reason: string }
+  | {
+    type: "room_left";
+    room: string;
+    user: string;
+    reason: "left" | "kicked";
+  }
   | { type: "room_owner"; room: string; user: string }
   | {
     type: "file_offer";

@@ -81,13 +81,24 @@ export class ProgressLine {
 
   /** Redraws with a progress event (throttled to 10 per second). */
   update(p: Progress): void {
-    if (!this.enabled) return;
-    const now = this.#now();
-    if (now - this.#last < 100 && p.bytes !== p.size) return;
-    this.#last = now;
-    const width = columns();
-    this.#write(`\r\x1b[2K${formatProgress(p, width - 1)}`);
+    const line = this.render(p);
+    if (line === null) return;
+    this.#write(`\r\x1b[2K${line}`);
     this.#drawn = true;
+  }
+
+  /**
+   * The line to draw for `p` now, or null when it is off or the last one was
+   * drawn less than 100 ms ago (the last bytes of a sized transfer always
+   * draw). For a front end that draws the line itself (the shell, above its
+   * prompt).
+   */
+  render(p: Progress): string | null {
+    if (!this.enabled) return null;
+    const now = this.#now();
+    if (now - this.#last < 100 && p.bytes !== p.size) return null;
+    this.#last = now;
+    return formatProgress(p, columns() - 1);
   }
 
   /** Shows a one-line note (waiting for an answer, say). */

@@ -25,6 +25,8 @@ import { askYesNo, stdinIsTerminal } from "./terminal.ts";
 
 const HISTORY_FILE = "history";
 const HISTORY_LINES = 500;
+/** Passwords tried on a terminal before the shell gives up, like ssh. */
+const PASSWORD_ATTEMPTS = 3;
 
 /** Whether to colour stdout: a terminal, and NO_COLOR unset. */
 export function useColor(env: (k: string) => string | undefined): boolean {
@@ -37,17 +39,6 @@ export function useColor(env: (k: string) => string | undefined): boolean {
   }
 }
 
-/** Commands whose first argument is a room. */
-const ROOM_FIRST = new Set([
-  "/join",
-  "/leave",
-  "/members",
-  "/say",
-  "/kick",
-  "/owner",
-  "/invite",
-]);
-
 /** Runs the shell; returns the exit code. */
 export async function runShell(
   ctx: CommandContext,
@@ -55,28 +46,40 @@ export async function runShell(
 ): Promise<number> {
   const style = new Style(useColor(s.env));
   const tty = stdinIsTerminal() && Deno.stdout.isTerminal();
-  const progress = new ProgressLine(Deno.stderr);
+  const progress = new ProgressLine(Deno.stdout);
   let rl: readline.Interface | null = null;
+  // The progress bar of a transfer has its own line just above the prompt,
+  // so redrawing it never touches what is being typed.
+  let bar: string | null = null;
 
-  const print = (text: string) => {
-    if (!rl || !tty) {
-      console.log(text);
-      return;
+  /** Prints `text` (if any) above the bar and the prompt, then redraws both. */
+  const paint = (text: string | null, nextBar: string | null) => {
+    const out = process.stdout;
+    readline.cursorTo(out, 0);
+    readline.clearLine(out, 0);
+    if (bar !== null) {
+      readline.moveCursor(out, 0, -1);
+      readline.clearLine(out, 0);
     }
-    readline.cursorTo(process.stdout, 0);
-    readline.clearLine(process.stdout, 0);
-    process.stdout.write(text + "\n");
-    rl.prompt(true);
+    if (text !== null) out.write(text + "\n");
+    bar = nextBar;
+    if (bar !== null) out.write(bar + "\n");
+    rl!.prompt(true);
+  };
+  const print = (text: string) => {
+    if (!rl || !tty) console.log(text);
+    else paint(text, bar);
   };
   const onEvent = (ev: PeerEvent) => {
     if (ev.type === "file_progress") {
-      progress.update(ev);
+      const line = rl && tty ? progress.render(ev) : null;
+      if (line !== null) paint(null, line);
       return;
     }
     if (
-      ev.type === "file_received" || ev.type === "file_sent" ||
-      ev.type === "transfer_failed"
-    ) progress.done();
+      bar !== null && (ev.type === "file_received" ||
+        ev.type === "file_sent" || ev.type === "transfer_failed")
+    ) paint(null, null);
     const line = formatEvent(ev, style);
     if (line !== null) print(line);
   };
@@ -92,7 +95,15 @@ export async function runShell(
     history,
     historySize: HISTORY_LINES,
     removeHistoryDuplicates: true,
-    completer: (line: string) => complete(line, peer),
+    // Room names come from the registry, fetched when first completed.
+    completer: (
+      line: string,
+      done: (err: null, result: [string[], string]) => void,
+    ) => {
+      const answer = () => done(null, complete(line, peer));
+      if (completesRooms(line)) peer.refreshRooms().then(answer, answer);
+      else answer();
+    },
   });
   const promptFor = () => {
     const cur = peer.current;
@@ -188,7 +199,7 @@ async function login(
     ctx.flags.signup === true && !s.env("CHAT_PASSWORD"),
   );
   let signup = ctx.flags.signup === true;
-  for (let attempt = 0; attempt < 3; attempt++) {
+  for (let attempt = 1;; attempt++) {
     try {
       return await Peer.start(
         { ...peerOptions(ctx, s, creds), signup },
@@ -201,6 +212,10 @@ async function login(
       const code = err instanceof RegistryError ? err.code : "";
       if (code === "auth" && s.interactive && !s.env("CHAT_PASSWORD")) {
         console.error(style.red(err.message));
+        if (attempt >= PASSWORD_ATTEMPTS) {
+          console.error(style.red("chat: too many failed attempts"));
+          return null;
+        }
         creds = {
           user: creds.user,
           password: await askPassword(creds.user, false),
@@ -223,41 +238,114 @@ async function login(
       return null;
     }
   }
-  console.error(style.red("chat: too many failed attempts"));
-  return null;
 }
 
-/** Tab completion: commands, then user or room names. */
-export function complete(
-  line: string,
-  peer: { knownUsers: string[]; rooms: { names(): string[] } },
-): [
-  string[],
-  string,
-] {
+/** What tab completion draws on. */
+export interface CompletionSource {
+  knownUsers: string[];
+  knownRooms: string[];
+}
+
+// Stand-ins in a slot for the names they expand to.
+const USERS = "\0users";
+const ROOMS = "\0rooms";
+const HASH_ROOMS = "\0#rooms";
+
+const USER_FIRST = [
+  "/search",
+  "/profile",
+  "/block",
+  "/unblock",
+  "/chat",
+  "/msg",
+  "/m",
+  "/reject",
+  "/close",
+];
+
+/**
+ * What each word of a command may be, by position (past the end: nothing):
+ * fixed words (sub-commands, on|off, flags) and names.
+ */
+function slotsOf(command: string, args: string[]): (readonly string[])[] {
+  if (USER_FIRST.includes(command)) return [[USERS]];
+  const answers = ["accept", "decline"];
+  switch (command) {
+    case "/friend":
+      return [["add", "remove", ...answers], [USERS]];
+    case "/invite":
+      return answers.includes(args[0] ?? "")
+        ? [answers, [ROOMS]]
+        : [[ROOMS, ...answers], [USERS]];
+    case "/file":
+      return [["accept", "reject", "cancel"]];
+    case "/room":
+      return [["create"]];
+    case "/save":
+      return [[USERS], ["on", "off"]];
+    case "/accept":
+      return [[USERS], ["--save"]];
+    case "/who":
+    case "/rooms":
+      return [["-l"]];
+    case "/join":
+    case "/leave":
+    case "/members":
+    case "/say":
+      return [[ROOMS]];
+    case "/kick":
+    case "/owner":
+      return [[ROOMS], [USERS]];
+    case "/send":
+      return [[USERS, HASH_ROOMS]];
+    case "/help":
+      return [COMMAND_NAMES];
+    default:
+      return [];
+  }
+}
+
+/** The slot of the last word of `line` (a plain line: user names). */
+function slotAt(line: string): { slot: readonly string[]; last: string } {
   const words = line.split(/\s+/);
   const last = words[words.length - 1] ?? "";
   if (words.length === 1 && line.startsWith("/")) {
-    const hits = COMMAND_NAMES.map((c) => `/${c}`).filter((c) =>
-      c.startsWith(last.toLowerCase())
-    );
-    return [hits.map((h) => h + " "), last];
+    return { slot: COMMAND_NAMES.map((c) => `/${c}`), last };
   }
-  const command = words[0]?.toLowerCase() ?? "";
-  const wantsRoom = last.startsWith("#") ||
-    (words.length === 2 && ROOM_FIRST.has(command) &&
-      !["accept", "decline"].includes(last));
-  const bare = last.replace(/^#/, "").toLowerCase();
-  if (
-    wantsRoom ||
-    (command === "/invite" && words.length === 3 &&
-      ["accept", "decline"].includes(words[1]!))
-  ) {
-    const hits = peer.rooms.names().filter((r) => r.startsWith(bare));
-    return [hits.map((r) => (last.startsWith("#") ? `#${r}` : r) + " "), last];
+  if (last.startsWith("#")) return { slot: [HASH_ROOMS], last };
+  if (!line.startsWith("/")) return { slot: [USERS], last };
+  const args = words.slice(1, -1).map((w) => w.toLowerCase());
+  const slot = slotsOf(words[0]!.toLowerCase(), args)[args.length] ?? [];
+  return { slot, last };
+}
+
+/** Whether completing `line` offers room names (fetched first by the shell). */
+export function completesRooms(line: string): boolean {
+  const { slot } = slotAt(line);
+  return slot.includes(ROOMS) || slot.includes(HASH_ROOMS);
+}
+
+/**
+ * Tab completion: command names, then each command's own words, user names
+ * and room names where the command takes them; a word starting with #
+ * completes a room anywhere, and any word of a plain line a user name.
+ */
+export function complete(
+  line: string,
+  source: CompletionSource,
+): [string[], string] {
+  const { slot, last } = slotAt(line);
+  const hash = last.startsWith("#");
+  const names: string[] = [];
+  for (const c of slot) {
+    if (c === USERS) names.push(...source.knownUsers);
+    else if (c === ROOMS || c === HASH_ROOMS) {
+      const prefix = c === HASH_ROOMS || hash ? "#" : "";
+      names.push(...source.knownRooms.map((r) => prefix + r));
+    } else names.push(c);
   }
-  const hits = peer.knownUsers.filter((u) => u.startsWith(bare));
-  return [hits.map((u) => u + " "), last];
+  const typed = last.replace(/^@/, "").toLowerCase();
+  return [names.filter((n) => n.startsWith(typed)).map((n) => n + " "), last];
 }
 
 async function loadHistory(home: string): Promise<string[]> {

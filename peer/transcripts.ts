@@ -11,9 +11,17 @@ export class Transcripts {
   readonly #dir: string;
   readonly #chains = new Map<string, Promise<void>>();
   readonly #enc = new TextEncoder();
+  readonly #onError: (user: string, err: unknown) => void;
+  /** Users whose last write failed (reported once until one succeeds). */
+  readonly #failing = new Set<string>();
 
-  constructor(home: string) {
+  /** `onError` hears of the first failed write to a transcript in a row. */
+  constructor(
+    home: string,
+    onError: (user: string, err: unknown) => void = () => {},
+  ) {
     this.#dir = join(home, "transcripts");
+    this.#onError = onError;
   }
 
   /** The transcript file of a conversation with `user` (a validated name). */
@@ -51,8 +59,12 @@ export class Transcripts {
         create: true,
         mode: 0o600,
       });
-    }).catch(() => {
-      // A full disk must not end the chat; the core logs write failures.
+      this.#failing.delete(user);
+    }).catch((err) => {
+      // A full disk must not end the chat: say so once and keep trying.
+      if (this.#failing.has(user)) return;
+      this.#failing.add(user);
+      this.#onError(user, err);
     });
     this.#chains.set(user, next);
     return next;

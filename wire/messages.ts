@@ -260,7 +260,7 @@ export const EVENTS = {
   room_left: {
     room: roomName,
     user: userName,
-    reason: oneOf("left", "kicked", "deleted"),
+    reason: oneOf("left", "kicked"),
   },
   room_owner: { room: roomName, user: userName },
   offline_waiting: { count: counter },

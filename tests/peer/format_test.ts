@@ -160,7 +160,6 @@ const EVENTS: Record<PeerEventType, PeerEvent[]> = {
   room_left: [
     { type: "room_left", room: "lobby", user: "bob", reason: "left" },
     { type: "room_left", room: "lobby", user: "bob", reason: "kicked" },
-    { type: "room_left", room: "lobby", user: "bob", reason: "deleted" },
   ],
   room_owner: [{ type: "room_owner", room: "lobby", user: "bob" }],
   file_offer: [

@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import { assert, assertEquals, assertIncludes } from "../helpers/assert.ts";
-import { type JsonLine, spawnPeer } from "../helpers/peer_process.ts";
+import { type JsonLine, runChat, spawnPeer } from "../helpers/peer_process.ts";
 import {
   MAIN,
   type RegistryProcess,
@@ -317,6 +317,107 @@ Deno.test({
     assertEquals(await sh.exitCode(), 0);
     const search = await bob.send("/search alice");
     assert(isReply("/search")(search));
+    assertEquals(search.online, false, "alice went offline at the registry");
+  },
+});
+
+Deno.test({
+  name:
+    "tab completes user and room names from the registry, a progress bar above the prompt leaves the half-typed line intact, /quit logs out",
+  ignore: !TMUX_FOUND,
+  fn: async () => {
+    await using reg = await spawnRegistry();
+    await withAccount(reg, "alice");
+    await withAccount(reg, "carol");
+    await using bob = await spawnPeer(reg, { user: "bob" });
+    assert((await bob.send("/room create opsroom")).ok);
+    assert((await bob.send("/friend add alice")).ok);
+    await using sh = await ShellSession.start(reg, "alice", { NO_COLOR: "1" });
+    await sh.waitFor("password for alice:", "the password prompt");
+    await sh.type("alice-password");
+    await sh.press("Enter");
+    await sh.waitFor(/^alice>/m, "the prompt");
+    await sh.waitFor("bob wants to be your friend", "the friend request");
+
+    // A room alice has never seen: Tab asks the registry for room names.
+    await sh.type("/join ops");
+    await sh.press("Tab");
+    await sh.waitFor(/alice> \/join opsroom\s*$/m, "the room name completed");
+    await sh.press("Enter");
+    await sh.waitFor(/^alice#opsroom>/m, "the prompt naming the room");
+    // A user name (bob asked for friendship, so alice knows him).
+    await sh.type("/friend acc");
+    await sh.press("Tab");
+    await sh.type("b");
+    await sh.press("Tab");
+    await sh.waitFor(
+      /alice#opsroom> \/friend accept bob\s*$/m,
+      "sub-command and user completed",
+    );
+    await sh.press("Enter");
+    await sh.waitFor("friends", "the friend accept reply");
+
+    // carol pipes a stream to alice, slowly, while alice types.
+    const stream = new TransformStream<Uint8Array, Uint8Array>();
+    const writer = stream.writable.getWriter();
+    const sending = runChat(
+      ["send", "alice", "-", "--name", "slow.bin"],
+      {
+        env: {
+          CHAT_HOME: join(sh.dir, "carol-home"),
+          CHAT_USER: "carol",
+          CHAT_PASSWORD: "carol-password",
+          CHAT_REGISTRY: `127.0.0.1:${reg.port}`,
+          CHAT_REGISTRY_FINGERPRINT: `sha256:${reg.fingerprint}`,
+        },
+        stdin: stream.readable,
+      },
+    );
+    const offer = await sh.waitFor(
+      /carol offers slow\.bin \(size unknown\) — \/file accept (\S+)/,
+      "carol's offer",
+    );
+    const id = /\/file accept (\S+)/.exec(offer)![1]!;
+    await sh.type(`/file accept ${id}`);
+    await sh.press("Enter");
+    const chunk = new Uint8Array(256 * 1024).fill(7);
+    await writer.write(chunk);
+    await sh.waitFor(/^slow\.bin ← carol .*\/s/m, "the progress bar");
+    await sh.type("half typed");
+    for (let i = 0; i < 8; i++) {
+      await writer.write(chunk);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    const during = await sh.screen();
+    const lines = during.trimEnd().split("\n");
+    assert(
+      /^slow\.bin ← carol /.test(lines.at(-2) ?? ""),
+      `the bar sits just above the prompt:\n${during}`,
+    );
+    assertEquals(
+      (await sh.cursorLine()).trimEnd(),
+      "alice#opsroom> half typed",
+    );
+    await writer.close();
+    const done = await sh.waitFor(
+      // 9 × 256 KiB; the line wraps on the 100-column terminal.
+      /received 2\.3 MiB from carol → \S*slow\.bin/,
+      "the file received",
+    );
+    assert(!/^slow\.bin ← carol /m.test(done), `the bar is gone:\n${done}`);
+    assertEquals((await sending).code, 0);
+    await until(
+      async () =>
+        (await sh.cursorLine()).trimEnd() === "alice#opsroom> half typed",
+      "the half-typed text still on the prompt line",
+    );
+
+    // Clear the line (Ctrl-U) and quit.
+    await sh.press("C-u");
+    await sh.type("/quit");
+    await sh.press("Enter");
+    assertEquals(await sh.exitCode(), 0);
+    const search = await bob.send("/search alice");
     assertEquals(search.online, false, "alice went offline at the registry");
   },
 });

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { assert, assertEquals, assertIncludes } from "../helpers/assert.ts";
 import { spawnRegistry, until } from "../helpers/registry.ts";
 import { type JsonPeer, spawnPeer } from "../helpers/peer_process.ts";
+import { Transcripts } from "../../peer/transcripts.ts";
 
 const STAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /;
 
@@ -184,4 +185,37 @@ Deno.test("transcripts", async (t) => {
       assertIncludes(String(r.error), error!, `${line}: ${r.error}`);
     }
   });
+});
+
+Deno.test("a transcript that cannot be written is reported once, and again after it recovered", async () => {
+  const home = await Deno.makeTempDir({ prefix: "chat-transcripts-" });
+  try {
+    const failures: string[] = [];
+    const t = new Transcripts(home, (user, err) => {
+      failures.push(`${user}: ${(err as Error).name}`);
+    });
+    // A file where the folder should be: every write fails.
+    await Deno.writeTextFile(join(home, "transcripts"), "in the way");
+    await t.append("bob", 0, "bob", "one");
+    await t.append("bob", 1, "alice", "two");
+    await t.note("bob", 2, "still failing");
+    assertEquals(failures.length, 1, "one report for a run of failures");
+    assert(failures[0]!.startsWith("bob: "), failures[0]);
+
+    await Deno.remove(join(home, "transcripts"));
+    await t.append("bob", 3, "bob", "written");
+    assertEquals(
+      (await Deno.readTextFile(t.pathFor("bob"))).replace(STAMP, ""),
+      "bob: written\n",
+    );
+    assertEquals(failures.length, 1);
+
+    // A folder where the file should be (fails for root too).
+    await Deno.remove(t.pathFor("bob"));
+    await Deno.mkdir(t.pathFor("bob"));
+    await t.append("bob", 4, "bob", "refused");
+    assertEquals(failures.length, 2, "reported again after a success");
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
 });
