@@ -35,9 +35,14 @@ export function parseArgs(argv: string[], env: Env): Parsed {
     return { kind: "usage", error: "missing command" };
   }
   if (first === "--help" || first === "-h" || first === "help") {
-    const topic = first === "help" && rest[0]
-      ? findCommand(rest[0])
-      : undefined;
+    if (first !== "help" || rest[0] === undefined) return { kind: "help" };
+    const topic = findCommand(rest[0]);
+    if (!topic) {
+      return {
+        kind: "usage",
+        error: `no help for unknown command '${rest[0]}'`,
+      };
+    }
     return { kind: "help", command: topic };
   }
   if (first === "--version" || first === "-V") return { kind: "version" };

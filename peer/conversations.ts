@@ -301,6 +301,8 @@ export class Conversations {
           by: chat.user,
           reason: "no answer within 60 s",
         });
+      } else {
+        this.#d.emit({ type: "chat_request_expired", from: chat.user });
       }
     }
   }

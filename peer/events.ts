@@ -13,6 +13,7 @@ export type PeerEvent =
   | { type: "chat_request"; from: string; text?: string }
   | { type: "chat_started"; with: string; saving: boolean }
   | { type: "chat_rejected"; by: string; reason?: string }
+  | { type: "chat_request_expired"; from: string }
   | { type: "chat_closed"; with: string; reason: string }
   | {
     type: "message";

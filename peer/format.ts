@@ -167,6 +167,10 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
           ev.saving ? " (saving a transcript)" : ""
         }`,
       );
+    case "chat_request_expired":
+      return style.dim(
+        `* ${ev.from}'s chat request expired (not answered within 60 s)`,
+      );
     case "chat_rejected":
       return style.yellow(
         `* ${ev.by} did not take the chat${ev.reason ? ` (${ev.reason})` : ""}`,

@@ -10,6 +10,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { basename, dirname, join } from "node:path";
+import { ConnClosedError } from "../common/conn.ts";
 import type { Logger } from "../common/log.ts";
 import {
   decodeP2P,
@@ -453,10 +454,14 @@ export class Transfers {
         sha256: hash.digest("hex"),
       });
     } catch (err) {
+      // The receiver went away mid-write: say so, as the reader would.
+      const gone = err instanceof ConnClosedError || t.link.conn.closed;
       this.#fail(
         t,
         t.abort ??
-          `could not send: ${err instanceof Error ? err.message : err}`,
+          (gone
+            ? `lost the connection to ${t.peer}`
+            : `could not send: ${describe(err)}`),
         true,
       );
     }
@@ -816,6 +821,7 @@ async function openSink(
   }
   const dir = dest.kind === "folder" ? dest.dir : dirname(dest.path);
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  await removeStaleParts(dir, Date.now());
   const part = join(dir, `.${id}.chat-part`);
   const file = await Deno.open(part, {
     write: true,
@@ -848,6 +854,35 @@ async function openSink(
       await Deno.remove(part).catch(() => {});
     },
   };
+}
+
+/** A part file untouched this long belongs to a receiver that died. */
+export const STALE_PART_MS = 60 * 60 * 1000;
+
+/**
+ * Deletes part files in `dir` not written for STALE_PART_MS: a receiver
+ * killed outright (SIGKILL, a power cut) cannot delete its own. A live
+ * transfer writes its part file continuously, so it is never touched.
+ */
+export async function removeStaleParts(
+  dir: string,
+  now: number,
+): Promise<void> {
+  try {
+    for await (const e of Deno.readDir(dir)) {
+      if (!e.isFile || !/^\.[A-Za-z0-9_-]{1,64}\.chat-part$/.test(e.name)) {
+        continue;
+      }
+      const path = join(dir, e.name);
+      const info = await Deno.lstat(path).catch(() => null);
+      const at = info?.mtime?.getTime();
+      if (at !== undefined && now - at > STALE_PART_MS) {
+        await Deno.remove(path).catch(() => {});
+      }
+    }
+  } catch {
+    // An unreadable folder: opening the part file will say what is wrong.
+  }
 }
 
 /** Moves `part` to `dir/name`, or `name (1)`, … without replacing anything. */

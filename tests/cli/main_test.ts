@@ -152,6 +152,7 @@ Deno.test("chat --version prints the version of deno.json", async () => {
 const BAD: [string[], string][] = [
   [[], "missing command"],
   [["frobnicate"], "unknown command 'frobnicate'"],
+  [["help", "frobnicate"], "no help for unknown command 'frobnicate'"],
   [["--frobnicate"], "unknown option '--frobnicate'"],
   [["peer", "--frobnicate"], "unknown option '--frobnicate' for chat peer"],
   [["peer", "-x"], "unknown option '-x' for chat peer"],

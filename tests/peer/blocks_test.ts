@@ -29,6 +29,7 @@ const FROM_ALICE = new Set([
   "file_offer",
   "offline_message",
   "chat_started",
+  "room_invite",
 ]);
 
 function heardFromAlice(bob: JsonPeer, from = 0): unknown[] {
@@ -75,14 +76,16 @@ Deno.test("blocks", async (t) => {
 
       const mark = bob.lines.length;
       await t.step(
-        "a blocked user cannot request a chat, message, friend or send a file",
+        "a blocked user cannot request a chat, message, friend, send a file or invite to a room",
         async () => {
+          assertEquals((await alice.send("/room create alicesroom")).ok, true);
           for (
             const line of [
               "/chat bob",
               "/msg bob let me in",
               "/friend add bob",
               `/send bob ${file}`,
+              "/invite alicesroom bob",
             ]
           ) {
             const r = await alice.send(line);
@@ -125,6 +128,8 @@ Deno.test("blocks", async (t) => {
         assertEquals(inbox.messages, []);
         const requests = await bob.send("/requests");
         assertEquals(requests.incoming, []);
+        const invites = await bob.send("/invites");
+        assertEquals(invites.invites, []);
         assertEquals(heardFromAlice(bob), []);
       });
 

@@ -344,6 +344,15 @@ Deno.test("an unanswered chat request expires after 60 s on both sides", async (
       reason: "no answer within 60 s",
     });
     await until(() => !bob.conversations.get("alice"), "bob's request gone");
+    assertEquals(
+      events.filter((e) => e.who === "bob" && e.ev.type.startsWith("chat_"))
+        .map((e) => e.ev),
+      [
+        { type: "chat_request", from: "alice" },
+        { type: "chat_request_expired", from: "alice" },
+      ],
+      "bob is told the request went away",
+    );
     const late = await bob.run("/accept alice");
     assertEquals(late.ok, false);
     assertIncludes(

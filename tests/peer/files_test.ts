@@ -14,6 +14,8 @@ import type { PeerEvent } from "../../peer/events.ts";
 import type { P2PLink } from "../../peer/p2p.ts";
 import {
   type ChunkSource,
+  removeStaleParts,
+  STALE_PART_MS,
   type TransferResult,
   Transfers,
 } from "../../peer/transfers.ts";
@@ -915,10 +917,12 @@ Deno.test("peers send files with /send, list them with /files and answer with /f
     await bob.waitFor(isEvent("file_offer", sent.id), "offer", 15_000, from);
     assertEquals((await bob.send(`/file accept ${sent.id}`)).ok, true);
     const again = await bob.send(`/file accept ${sent.id}`);
-    if (again.ok === false) {
-      // Either still running ("already accepted") or already done (unknown id).
-      assert(/already accepted|no transfer with id/.test(String(again.error)));
-    }
+    assertEquals(again.ok, false, JSON.stringify(again));
+    // Either still running ("already accepted") or already done (unknown id).
+    assert(
+      /already accepted|no transfer with id/.test(String(again.error)),
+      String(again.error),
+    );
     await bob.waitFor(isEvent("file_received", sent.id), "received");
   });
 });
@@ -1079,4 +1083,31 @@ Deno.test("/send #room offers the file to every online member, who each get it",
   const outside = await bob.send(`/send #elsewhere ${path}`);
   assertEquals(outside.ok, false);
   assertIncludes(String(outside.error), "you are not in room 'elsewhere'");
+});
+
+Deno.test("part files a killed receiver left behind are removed once stale, live ones never", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "chat-parts-" });
+  try {
+    const now = Date.now();
+    const old = new Date(now - STALE_PART_MS - 60_000);
+    const files = {
+      stale: ".a1b2c3.chat-part",
+      live: ".d4e5f6.chat-part",
+      // Not ours, however old: only .ID.chat-part names are touched.
+      mine: "notes.chat-part",
+      hidden: ".profile",
+    };
+    for (const name of Object.values(files)) {
+      await Deno.writeTextFile(join(dir, name), "x");
+      if (name !== files.live) await Deno.utime(join(dir, name), old, old);
+    }
+    await removeStaleParts(dir, now);
+    const left = [];
+    for await (const e of Deno.readDir(dir)) left.push(e.name);
+    assertEquals(left.sort(), [files.hidden, files.live, files.mine].sort());
+    // A folder that cannot be read is left to the open that follows.
+    await removeStaleParts(join(dir, "missing"), now);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -136,6 +136,7 @@ const EVENTS: Record<PeerEventType, PeerEvent[]> = {
     { type: "chat_rejected", by: "bob" },
     { type: "chat_rejected", by: "bob", reason: "no answer within 60 s" },
   ],
+  chat_request_expired: [{ type: "chat_request_expired", from: "bob" }],
   chat_closed: [{ type: "chat_closed", with: "bob", reason: "bob logged out" }],
   message: [
     { type: "message", from: "bob", text: "hi *you*", id: 3, at: AT },

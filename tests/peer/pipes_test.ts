@@ -451,6 +451,29 @@ Deno.test("a sender killed midway makes the receiver exit 1 and keep nothing", a
   assertEquals(await listDir(dir), [], "no file at -o PATH and no part file");
 });
 
+Deno.test("a receiver killed midway makes the sender exit 1 with one line", async () => {
+  await using w = await world(["alice", "bob"]);
+  const dir = join(w.root, "target");
+  await Deno.mkdir(dir);
+  const { recv, send, writer } = await heldTransfer(w, join(dir, "whole.bin"));
+  recv.child.kill("SIGKILL");
+  // The sender notices at its next write (or the connection's end).
+  const feeding = (async () => {
+    const chunk = new Uint8Array(64 * 1024);
+    try {
+      for (let i = 0; i < 2_000; i++) await writer.write(chunk);
+    } catch {
+      // The sender exited and its stdin is gone.
+    }
+  })();
+  const [s, r] = await Promise.all([send.done, recv.done]);
+  await feeding;
+  await writer.close().catch(() => {});
+  assertEquals(r.code, 137);
+  assertEquals(s.code, 1);
+  assertOneLine(s.stderr, "lost the connection to bob");
+});
+
 Deno.test("chat receive --from alice turns down offers from anyone else", async () => {
   await using w = await world(["alice", "bob", "carol"]);
   const recv = await startReceive(w, "bob", ["--from", "alice", "-o", "-"], {

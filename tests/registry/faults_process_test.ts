@@ -637,35 +637,37 @@ Deno.test("registry process: passwords are never stored or logged in clear", asy
   });
 });
 
-Deno.test("registry process: SIGTERM tells connected clients and exits 0", async (t) => {
-  await withRegistryProcess([], async (reg) => {
-    const target = reg.target();
-    await signup(target, "alice", PW);
-    await using alice = await loggedIn(target, "alice", PW);
-    await using anon = await TestClient.connect(target);
+for (const signal of ["SIGTERM", "SIGINT"] as const) {
+  Deno.test(`registry process: ${signal} tells connected clients and exits 0`, async (t) => {
+    await withRegistryProcess([], async (reg) => {
+      const target = reg.target();
+      await signup(target, "alice", PW);
+      await using alice = await loggedIn(target, "alice", PW);
+      await using anon = await TestClient.connect(target);
 
-    await t.step(
-      "every connected client gets session_ended shutdown",
-      async () => {
-        const code = reg.stop("SIGTERM");
-        for (const c of [alice, anon]) {
-          assert.deepEqual(await c.event("session_ended"), {
-            type: "session_ended",
-            reason: "shutdown",
-          });
-          await c.client.closed;
-        }
-        assert.equal(await code, 0);
-      },
-    );
+      await t.step(
+        "every connected client gets session_ended shutdown",
+        async () => {
+          const code = reg.stop(signal);
+          for (const c of [alice, anon]) {
+            assert.deepEqual(await c.event("session_ended"), {
+              type: "session_ended",
+              reason: "shutdown",
+            });
+            await c.client.closed;
+          }
+          assert.equal(await code, 0);
+        },
+      );
 
-    await t.step("the log says it shut down cleanly, with no errors", () => {
-      assert.ok(reg.stderr.some((l) => / info shutting down/.test(l)));
-      assert.ok(reg.stderr.some((l) => / info stopped/.test(l)));
-      assert.deepEqual(errorLines(reg.stderr), []);
+      await t.step("the log says it shut down cleanly, with no errors", () => {
+        assert.ok(reg.stderr.some((l) => / info shutting down/.test(l)));
+        assert.ok(reg.stderr.some((l) => / info stopped/.test(l)));
+        assert.deepEqual(errorLines(reg.stderr), []);
+      });
     });
   });
-});
+}
 
 Deno.test("registry process: acknowledged writes survive kill -9", async (t) => {
   const first = await spawnRegistry();
@@ -748,4 +750,60 @@ Deno.test("registry process: acknowledged writes survive kill -9", async (t) => 
     await first.stop("SIGKILL");
     await Deno.remove(home, { recursive: true }).catch(() => {});
   }
+});
+
+Deno.test("registry process: the first message must be hello with protocol version 1", async (t) => {
+  await withRegistryProcess([], async (reg) => {
+    await t.step(
+      "a request before hello is refused with code version and the connection closed",
+      async () => {
+        const conn = await RawConn.open(reg.port);
+        try {
+          const reply = await conn.ask("search", 1, { user: "alice" });
+          assert.ok("ok" in reply && !reply.ok);
+          assert.equal(reply.code, "version");
+          assert.match(reply.error, /first message must be hello/);
+          await until(() => conn.fc.closed, "the registry to close it");
+        } finally {
+          await conn.close();
+        }
+      },
+    );
+
+    await t.step(
+      "another protocol version is refused, naming both, and the connection closed",
+      async () => {
+        const conn = await RawConn.open(reg.port);
+        try {
+          const reply = await conn.ask("hello", 1, { v: 2 });
+          assert.ok("ok" in reply && !reply.ok);
+          assert.equal(reply.code, "version");
+          assert.match(
+            reply.error,
+            /protocol version 2 is not supported \(this registry speaks 1\)/,
+          );
+          await until(() => conn.fc.closed, "the registry to close it");
+        } finally {
+          await conn.close();
+        }
+      },
+    );
+
+    await t.step(
+      "hello with version 1 is answered and the client served",
+      async () => {
+        const conn = await RawConn.open(reg.port);
+        try {
+          const hello = await conn.ask("hello", 1, { v: 1 });
+          assert.ok("ok" in hello && hello.ok, JSON.stringify(hello));
+          const who = await conn.ask("who", 2);
+          assert.ok("ok" in who && !who.ok && who.code === "auth");
+          assert.ok(!conn.fc.closed);
+        } finally {
+          await conn.close();
+        }
+        assert.deepEqual(errorLines(reg.stderr), []);
+      },
+    );
+  });
 });
