@@ -574,10 +574,10 @@ export class RegistryService {
     active: () => Promise.resolve({}),
     search: async (c, req) => {
       const user = req.user.toLowerCase();
-      const record = await this.#d.store.getUser(user);
+      const record = await this.#d.store.getUserSeenBy(user, c.session.user);
       if (!record) return refuse("not_found", `no such user '${user}'`);
       const s = this.sessions.peerOf(user);
-      const hidden = await this.#d.store.hasBlocked(user, c.session.user);
+      const hidden = record.blocksViewer;
       if (s && !hidden) {
         return {
           user,

@@ -132,15 +132,24 @@ export class SqliteStore implements Store {
         "SELECT name, password_hash, status, created_at, last_seen FROM users WHERE name = ?",
         name,
       );
-      return r
-        ? {
-          name: r.name as string,
-          passwordHash: r.password_hash as string,
-          status: r.status as string,
-          createdAt: Number(r.created_at),
-          lastSeen: r.last_seen === null ? null : Number(r.last_seen),
-        }
-        : null;
+      return r ? toUser(r) : null;
+    });
+  }
+
+  getUserSeenBy(
+    name: string,
+    viewer: string,
+  ): Promise<(UserRecord & { blocksViewer: boolean }) | null> {
+    return attempt(() => {
+      const r = this.#get(
+        `SELECT name, password_hash, status, created_at, last_seen,
+           EXISTS (SELECT 1 FROM blocks
+                   WHERE blocker = users.name AND blocked = ?) AS blocks_viewer
+         FROM users WHERE name = ?`,
+        viewer,
+        name,
+      );
+      return r ? { ...toUser(r), blocksViewer: r.blocks_viewer === 1 } : null;
     });
   }
 
@@ -636,6 +645,16 @@ function toInvite(r: Row): InviteRecord {
     inviter: r.inviter as string,
     state: r.state as InviteRecord["state"],
     createdAt: Number(r.created_at),
+  };
+}
+
+function toUser(r: Row): UserRecord {
+  return {
+    name: r.name as string,
+    passwordHash: r.password_hash as string,
+    status: r.status as string,
+    createdAt: Number(r.created_at),
+    lastSeen: r.last_seen === null ? null : Number(r.last_seen),
   };
 }
 

@@ -71,6 +71,14 @@ export interface Store {
   /** Creates an account; StoreError "taken" if the name exists in any case. */
   createUser(name: string, passwordHash: string, now: number): Promise<void>;
   getUser(name: string): Promise<UserRecord | null>;
+  /**
+   * `name`'s record and whether it has blocked `viewer`, in one lookup (a
+   * search does this for every query).
+   */
+  getUserSeenBy(
+    name: string,
+    viewer: string,
+  ): Promise<(UserRecord & { blocksViewer: boolean }) | null>;
   setStatus(name: string, status: string): Promise<void>;
   /** Records when users were last online, all in one transaction. */
   setLastSeen(names: string[], at: number): Promise<void>;

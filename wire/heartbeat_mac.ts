@@ -9,7 +9,7 @@
  * block compressions. Tests check it against node:crypto.
  */
 
-const K = new Uint32Array([
+const K = new Int32Array([
   0x428a2f98,
   0x71374491,
   0xb5c0fbcf,
@@ -76,7 +76,7 @@ const K = new Uint32Array([
   0xc67178f2,
 ]);
 
-const IV = new Uint32Array([
+const IV = new Int32Array([
   0x6a09e667,
   0xbb67ae85,
   0x3c6ef372,
@@ -87,13 +87,13 @@ const IV = new Uint32Array([
   0x5be0cd19,
 ]);
 
-const W = new Uint32Array(64);
+const W = new Int32Array(64);
 /** Scratch space shared by every key: JavaScript runs one MAC at a time. */
 const BLOCK = new Uint8Array(64);
-const STATE = new Uint32Array(8);
+const STATE = new Int32Array(8);
 
 /** One SHA-256 compression of the 64-byte `block` into `state` (in place). */
-function compress(state: Uint32Array, block: Uint8Array): void {
+function compress(state: Int32Array, block: Uint8Array): void {
   for (let i = 0; i < 16; i++) {
     const j = i * 4;
     W[i] = (block[j]! << 24) | (block[j + 1]! << 16) | (block[j + 2]! << 8) |
@@ -141,7 +141,7 @@ function compress(state: Uint32Array, block: Uint8Array): void {
 /** A key of at most 64 bytes, prepared for MACs of messages of at most 55 bytes. */
 export class HeartbeatKey {
   /** Inner state in [0, 8), outer in [8, 16): one small array per session. */
-  readonly #states = new Uint32Array(16);
+  readonly #states = new Int32Array(16);
 
   constructor(key: Uint8Array) {
     if (key.length > 64) {

@@ -261,6 +261,19 @@ Deno.test("SqliteStore friends and blocks", async (t) => {
         assert.equal(await store.hasBlocked("alice", "bob"), false);
         assert.deepEqual(await store.blockedBy("bob"), ["alice"]);
         assert.deepEqual(await store.blockersOf("alice"), ["bob"]);
+        // One lookup gives the record and the block, in any case.
+        const seen = await store.getUserSeenBy("BOB", "alice");
+        assert.equal(seen?.name, "bob");
+        assert.equal(seen?.blocksViewer, true);
+        assert.equal(
+          (await store.getUserSeenBy("alice", "bob"))?.blocksViewer,
+          false,
+        );
+        assert.equal(
+          (await store.getUserSeenBy("bob", "carol"))?.blocksViewer,
+          false,
+        );
+        assert.equal(await store.getUserSeenBy("nobody", "alice"), null);
       },
     );
 

@@ -122,7 +122,30 @@ Deno.test("heartbeat datagrams", async (t) => {
     const bytes = encodeHeartbeat(SESSION, 5, TOKEN);
     bytes.fill(0xff, 20, 28);
     assert.equal(refused(bytes), "heartbeat counter out of range");
+    // Just past 2^53 - 1: the high half is 0x200000.
+    bytes.fill(0, 20, 28);
+    bytes[21] = 0x20;
+    assert.equal(refused(bytes), "heartbeat counter out of range");
   });
+
+  await t.step(
+    "counters on both sides of 2^32 and up to 2^53 - 1 round-trip",
+    () => {
+      for (
+        const seq of [
+          0xffffffff,
+          0x100000000,
+          2 ** 40 + 5,
+          Number.MAX_SAFE_INTEGER,
+        ]
+      ) {
+        const d = decodeHeartbeat(encodeHeartbeat(SESSION, seq, TOKEN));
+        assert.ok(d.ok);
+        assert.equal(d.msg.seq, seq);
+        assert.equal(d.msg.session, SESSION);
+      }
+    },
+  );
 
   await t.step("refuse an oversize datagram before looking inside", () => {
     for (const n of [MAX_DATAGRAM_BYTES + 1, 65_507]) {
