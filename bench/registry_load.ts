@@ -583,10 +583,12 @@ class Loader {
 
   async stop(): Promise<void> {
     await this.#writer.close().catch(() => {});
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const status = await Promise.race([
       this.child.status,
-      new Promise<null>((r) => setTimeout(() => r(null), 30_000)),
+      new Promise<null>((r) => timer = setTimeout(() => r(null), 30_000)),
     ]);
+    clearTimeout(timer);
     if (!status) {
       this.child.kill("SIGKILL");
       await this.child.status;

@@ -9,7 +9,7 @@ import {
   type FlagSpec,
 } from "./commands.ts";
 import { parseDuration } from "../common/duration.ts";
-import { parseFingerprint } from "../common/tls.ts";
+import { parseFingerprint } from "../common/fingerprint.ts";
 import { NAME_PATTERN } from "../wire/mod.ts";
 import type { Env } from "../common/paths.ts";
 

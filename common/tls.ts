@@ -1,9 +1,9 @@
 /**
  * Certificates: self-signed ones for the registry and each peer's ephemeral
- * P2P identity, and the SHA-256 fingerprints used to pin them.
+ * P2P identity (their fingerprints are in fingerprint.ts).
  */
-import { createHash } from "node:crypto";
 import * as x509 from "@peculiar/x509";
+import { fingerprintDer } from "./fingerprint.ts";
 
 /** A certificate and its private key, both PEM, plus the pin. */
 export interface CertifiedKey {
@@ -66,42 +66,4 @@ export async function createSelfSigned(opts: {
     keyPem: x509.PemConverter.encode(pkcs8, "PRIVATE KEY"),
     fingerprint: fingerprintDer(new Uint8Array(cert.rawData)),
   };
-}
-
-/** SHA-256 hex of DER bytes. */
-export function fingerprintDer(der: Uint8Array): string {
-  return createHash("sha256").update(der).digest("hex");
-}
-
-/** SHA-256 hex of the first certificate in a PEM text; null if there is none. */
-export function fingerprintPem(pem: string): string | null {
-  const der = pemToDer(pem);
-  return der ? fingerprintDer(der) : null;
-}
-
-/** The DER bytes of the first certificate in a PEM text, or null. */
-export function pemToDer(pem: string): Uint8Array | null {
-  const m = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/
-    .exec(pem);
-  if (!m) return null;
-  try {
-    const bin = atob(m[1]!.replace(/\s+/g, ""));
-    const out = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out.length > 0 ? out : null;
-  } catch {
-    return null;
-  }
-}
-
-/** Formats a fingerprint as users see it: `sha256:` + hex. */
-export function showFingerprint(hex: string): string {
-  return `sha256:${hex}`;
-}
-
-/** Parses `sha256:HEX` or bare hex (any case, optional colons) into hex. */
-export function parseFingerprint(text: string): string | null {
-  const body = text.trim().replace(/^sha256:/i, "").replaceAll(":", "")
-    .toLowerCase();
-  return /^[0-9a-f]{64}$/.test(body) ? body : null;
 }

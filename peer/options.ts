@@ -13,7 +13,7 @@ import {
   type Env,
   processEnv,
 } from "../common/paths.ts";
-import { showFingerprint } from "../common/tls.ts";
+import { showFingerprint } from "../common/fingerprint.ts";
 import { MIN_PASSWORD_CHARS, NAME_PATTERN } from "../wire/mod.ts";
 import type { RegistryTarget } from "./registry_client.ts";
 import type { Credentials } from "./registry_session.ts";

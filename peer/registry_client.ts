@@ -23,7 +23,7 @@ import {
   rememberFingerprint,
 } from "./trust.ts";
 import { join } from "node:path";
-import { showFingerprint } from "../common/tls.ts";
+import { showFingerprint } from "../common/fingerprint.ts";
 
 /** A failed request, with the registry's code and one-line reason. */
 export class RegistryError extends Error {

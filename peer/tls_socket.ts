@@ -10,7 +10,7 @@
  */
 import tls from "node:tls";
 import type { ByteConn } from "../common/conn.ts";
-import { fingerprintDer } from "../common/tls.ts";
+import { fingerprintDer } from "../common/fingerprint.ts";
 
 /** What the server presented. */
 export interface PresentedCert {

@@ -3,7 +3,7 @@
  * file (trust on first use, like ssh known_hosts), else a CA-valid certificate.
  */
 import { join } from "node:path";
-import { showFingerprint } from "../common/tls.ts";
+import { showFingerprint } from "../common/fingerprint.ts";
 import type { PresentedCert } from "./tls_socket.ts";
 
 /** The known registries file inside CHAT_HOME. */

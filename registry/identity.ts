@@ -4,7 +4,8 @@
  * tickets (F20). Both are created on first start; private keys are 0600.
  */
 import { join } from "node:path";
-import { createSelfSigned, fingerprintPem } from "../common/tls.ts";
+import { fingerprintPem } from "../common/fingerprint.ts";
+import { createSelfSigned } from "../common/tls.ts";
 import { base64url } from "../wire/mod.ts";
 
 /** What the registry presents and signs with. */

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { CommandContext } from "../main.ts";
 import { fileSink, type Level, Logger, stderrSink } from "../common/log.ts";
 import { chatHome } from "../common/paths.ts";
-import { showFingerprint } from "../common/tls.ts";
+import { showFingerprint } from "../common/fingerprint.ts";
 import { loadIdentity } from "./identity.ts";
 import { Registry } from "./server.ts";
 

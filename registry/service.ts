@@ -25,7 +25,7 @@ import {
   TICKET_TTL_MS,
   verifyHeartbeat,
 } from "../wire/mod.ts";
-import { fingerprintPem } from "../common/tls.ts";
+import { fingerprintPem } from "../common/fingerprint.ts";
 import type { Logger } from "../common/log.ts";
 import {
   AbandonedError,

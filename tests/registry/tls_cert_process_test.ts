@@ -8,7 +8,7 @@
  */
 import { join } from "node:path";
 import * as x509 from "@peculiar/x509";
-import { fingerprintPem } from "../../common/tls.ts";
+import { fingerprintPem } from "../../common/fingerprint.ts";
 import { assert, assertEquals, assertIncludes } from "../helpers/assert.ts";
 import { runChat } from "../helpers/peer_process.ts";
 import { spawnRegistry } from "../helpers/registry.ts";
