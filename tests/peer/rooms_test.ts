@@ -5,6 +5,7 @@
  * tests/registry/rooms_test.ts.
  */
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { assert, assertEquals, assertIncludes } from "../helpers/assert.ts";
 import { Logger } from "../../common/log.ts";
 import { Peer, type PeerEvent } from "../../peer/mod.ts";
@@ -339,6 +340,43 @@ Deno.test("wrong or missing passwords, a full room and a taken name each get a c
       assertEquals((m.members as unknown[]).length, 2);
     },
   );
+
+  await t.step(
+    "the room password is kept as a scrypt hash, never in clear",
+    async () => {
+      const db = new DatabaseSync(reg.dbPath, { readOnly: true });
+      try {
+        const row = db.prepare("SELECT password_hash FROM rooms WHERE name = ?")
+          .get("vault") as { password_hash: string };
+        assert(/^scrypt\$\d+\$\d+\$\d+\$/.test(row.password_hash));
+        assert(!row.password_hash.includes("hunter22"));
+      } finally {
+        db.close();
+      }
+      for (const file of [reg.dbPath, `${reg.dbPath}-wal`]) {
+        const bytes = await Deno.readFile(file).catch(() => new Uint8Array());
+        assert(
+          !new TextDecoder("latin1").decode(bytes).includes("hunter22"),
+          `the password is in ${file}`,
+        );
+      }
+    },
+  );
+
+  await t.step("wrong room passwords are throttled like logins", async () => {
+    const dave = await c.spawn("dave");
+    for (let i = 0; i < 5; i++) {
+      assertIncludes(
+        await refused(dave, `/join vault --password wrong${i}xx`),
+        "wrong password for room 'vault'",
+      );
+    }
+    // Even the right password waits now.
+    assertIncludes(
+      await refused(dave, "/join vault --password hunter22"),
+      "too many attempts, retry in",
+    );
+  });
 
   await t.step("a room name is taken whatever its case", async () => {
     for (const name of ["vault", "VAULT", "Vault"]) {
