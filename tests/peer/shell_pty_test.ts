@@ -110,6 +110,14 @@ class ShellSession implements AsyncDisposable {
     return new TextDecoder().decode(out.stdout);
   }
 
+  /** Answers the password prompt and waits for the shell's prompt. */
+  async logIn(user: string): Promise<string> {
+    await this.waitFor(`password for ${user}:`, "the password prompt");
+    await this.type(`${user}-password`);
+    await this.press("Enter");
+    return await this.waitFor(new RegExp(`^${user}>`, "m"), "the prompt");
+  }
+
   /** Types text literally (no key names interpreted). */
   async type(text: string): Promise<void> {
     await this.tmux("send-keys", "-t", "chat", "-l", text);
@@ -256,10 +264,7 @@ Deno.test({
     await withAccount(reg, "alice");
     await using bob = await spawnPeer(reg, { user: "bob" });
     await using sh = await ShellSession.start(reg, "alice");
-    await sh.waitFor("password for alice:", "the password prompt");
-    await sh.type("alice-password");
-    await sh.press("Enter");
-    await sh.waitFor(/^alice>/m, "the prompt");
+    await sh.logIn("alice");
     assert(
       COLOUR.test(await sh.screenWithColours()),
       "colours on a terminal without NO_COLOR",
@@ -333,10 +338,7 @@ Deno.test({
     assert((await bob.send("/room create opsroom")).ok);
     assert((await bob.send("/friend add alice")).ok);
     await using sh = await ShellSession.start(reg, "alice", { NO_COLOR: "1" });
-    await sh.waitFor("password for alice:", "the password prompt");
-    await sh.type("alice-password");
-    await sh.press("Enter");
-    await sh.waitFor(/^alice>/m, "the prompt");
+    await sh.logIn("alice");
     await sh.waitFor("bob wants to be your friend", "the friend request");
 
     // A room alice has never seen: Tab asks the registry for room names.

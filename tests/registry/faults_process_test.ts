@@ -754,40 +754,34 @@ Deno.test("registry process: acknowledged writes survive kill -9", async (t) => 
 
 Deno.test("registry process: the first message must be hello with protocol version 1", async (t) => {
   await withRegistryProcess([], async (reg) => {
-    await t.step(
-      "a request before hello is refused with code version and the connection closed",
-      async () => {
+    const refusals: [string, string, object, RegExp][] = [
+      [
+        "a request before hello is refused with code version and the connection closed",
+        "search",
+        { user: "alice" },
+        /first message must be hello/,
+      ],
+      [
+        "another protocol version is refused, naming both, and the connection closed",
+        "hello",
+        { v: 2 },
+        /protocol version 2 is not supported \(this registry speaks 1\)/,
+      ],
+    ];
+    for (const [name, type, fields, error] of refusals) {
+      await t.step(name, async () => {
         const conn = await RawConn.open(reg.port);
         try {
-          const reply = await conn.ask("search", 1, { user: "alice" });
+          const reply = await conn.ask(type, 1, fields);
           assert.ok("ok" in reply && !reply.ok);
           assert.equal(reply.code, "version");
-          assert.match(reply.error, /first message must be hello/);
+          assert.match(reply.error, error);
           await until(() => conn.fc.closed, "the registry to close it");
         } finally {
           await conn.close();
         }
-      },
-    );
-
-    await t.step(
-      "another protocol version is refused, naming both, and the connection closed",
-      async () => {
-        const conn = await RawConn.open(reg.port);
-        try {
-          const reply = await conn.ask("hello", 1, { v: 2 });
-          assert.ok("ok" in reply && !reply.ok);
-          assert.equal(reply.code, "version");
-          assert.match(
-            reply.error,
-            /protocol version 2 is not supported \(this registry speaks 1\)/,
-          );
-          await until(() => conn.fc.closed, "the registry to close it");
-        } finally {
-          await conn.close();
-        }
-      },
-    );
+      });
+    }
 
     await t.step(
       "hello with version 1 is answered and the client served",
