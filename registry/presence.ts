@@ -32,3 +32,19 @@ export function expiredSessions<S extends PresenceTimes>(
   }
   return out;
 }
+
+/**
+ * Moves the last heartbeat and action of every session forward by `stalledMs`
+ * (never past `now`): time the registry itself was not running is not held
+ * against the peers.
+ */
+export function forgiveStall(
+  sessions: Iterable<{ lastBeat: number; lastAction: number }>,
+  now: number,
+  stalledMs: number,
+): void {
+  for (const s of sessions) {
+    s.lastBeat = Math.min(now, s.lastBeat + stalledMs);
+    s.lastAction = Math.min(now, s.lastAction + stalledMs);
+  }
+}

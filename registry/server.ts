@@ -12,11 +12,13 @@ import {
   FramingError,
   MAX_DATAGRAM_BYTES,
 } from "../wire/mod.ts";
+import { type Clock, clockWithNow, systemClock } from "./clock.ts";
 import type { RegistryIdentity } from "./identity.ts";
 import {
   DEFAULT_SERVICE_CONFIG,
   RegistryService,
   type ServiceConfig,
+  sweepIntervalFor,
 } from "./service.ts";
 import { SqliteStore } from "./sqlite_store.ts";
 import type { Store } from "./store.ts";
@@ -36,8 +38,12 @@ export interface RegistryOptions {
   heartbeatTtlMs?: number;
   idleTimeoutMs?: number;
   logger?: Logger;
-  /** Clock; tests inject a manual one. */
+  /** Time and timers (the sweep, hello deadlines); tests inject a manual one. */
+  clock?: Clock;
+  /** Time only, with the real timers; ignored when `clock` is given. */
   now?: () => number;
+  /** Aborting it closes the registry, as `close()` does. */
+  signal?: AbortSignal;
   /** How often the presence sweep runs; 0 disables the timer (tests call sweep). */
   sweepEveryMs?: number;
   /** A connection that has not said hello by then is closed. */
@@ -63,7 +69,6 @@ export class Registry implements AsyncDisposable {
   readonly #opts: RegistryOptions;
   readonly #conns = new Set<Promise<void>>();
   readonly #framed = new Set<FramedConn>();
-  #sweepTimer: ReturnType<typeof setInterval> | undefined;
   #closing: Promise<void> | null = null;
   #accepting: Promise<void>;
   /** Datagrams that were not valid heartbeats. */
@@ -80,26 +85,32 @@ export class Registry implements AsyncDisposable {
     this.#udp = udp;
     this.store = store;
     this.#logger = opts.logger ?? silentLogger;
-    this.#now = opts.now ?? Date.now;
+    const clock = opts.clock ??
+      (opts.now ? clockWithNow(opts.now) : systemClock);
+    this.#now = () => clock.now();
     this.fingerprint = opts.identity.fingerprint;
     this.dbPath = opts.dbPath === ":memory:"
       ? ":memory:"
       : resolve(opts.dbPath);
+    const heartbeatTtlMs = opts.heartbeatTtlMs ??
+      DEFAULT_SERVICE_CONFIG.heartbeatTtlMs;
     const config: ServiceConfig = {
       ...DEFAULT_SERVICE_CONFIG,
       udpPort: this.udpPort,
       heartbeatIntervalMs: opts.heartbeatIntervalMs ??
         DEFAULT_SERVICE_CONFIG.heartbeatIntervalMs,
-      heartbeatTtlMs: opts.heartbeatTtlMs ??
-        DEFAULT_SERVICE_CONFIG.heartbeatTtlMs,
+      heartbeatTtlMs,
       idleTimeoutMs: opts.idleTimeoutMs ?? 0,
+      handshakeTimeoutMs: opts.handshakeTimeoutMs ??
+        DEFAULT_SERVICE_CONFIG.handshakeTimeoutMs,
+      sweepEveryMs: opts.sweepEveryMs ?? sweepIntervalFor(heartbeatTtlMs),
       requestRate: opts.requestRate ?? DEFAULT_SERVICE_CONFIG.requestRate,
       requestBurst: opts.requestBurst ?? DEFAULT_SERVICE_CONFIG.requestBurst,
       scrypt: opts.scrypt,
     };
     this.service = new RegistryService({
       store,
-      now: this.#now,
+      clock,
       logger: this.#logger,
       signingKey: opts.identity.signingKey,
       signingPublicKey: opts.identity.signingPublicKey,
@@ -107,31 +118,11 @@ export class Registry implements AsyncDisposable {
     });
     udp.onDatagram = (msg) => this.#datagram(msg);
     udp.onOversize = (n) => this.badDatagrams += n;
-    const every = opts.sweepEveryMs ??
-      Math.max(100, Math.min(500, Math.floor(config.heartbeatTtlMs / 4)));
-    if (every > 0) {
-      let lastTick = performance.now();
-      this.#sweepTimer = setInterval(() => {
-        // A registry that was not running (SIGSTOP, a suspended machine, a
-        // blocked event loop) heard no heartbeats meanwhile: that silence is
-        // its own, so it is not held against the peers.
-        const tick = performance.now();
-        const stalled = tick - lastTick - every;
-        lastTick = tick;
-        const now = this.#now();
-        if (stalled >= every) {
-          this.#logger.warn("registry stalled", { ms: Math.round(stalled) });
-          for (const s of this.service.sessions.all()) {
-            s.lastBeat = Math.min(now, s.lastBeat + stalled);
-            s.lastAction = Math.min(now, s.lastAction + stalled);
-          }
-        }
-        this.service.sweep(now).catch((err) =>
-          this.#logger.error("sweep failed", { error: String(err) })
-        );
-      }, every);
-    }
     this.#accepting = this.#acceptLoop();
+    if (opts.signal?.aborted) void this.close();
+    opts.signal?.addEventListener("abort", () => void this.close(), {
+      once: true,
+    });
   }
 
   /** Opens the database, binds both ports and starts serving. */
@@ -211,17 +202,9 @@ export class Registry implements AsyncDisposable {
       maxQueuedBytes: this.#opts.maxQueuedBytes ?? 2 * 1024 * 1024,
     });
     this.#framed.add(fc);
+    // The service closes the connection if hello does not come in time.
     const state = this.service.connect(fc, address);
     this.#logger.info("connect", { addr: address });
-    let timer: ReturnType<typeof setTimeout> | undefined = setTimeout(() => {
-      if (!state.greeted) {
-        this.#logger.warn("drop", {
-          reason: "no hello in time",
-          addr: address,
-        });
-        fc.close();
-      }
-    }, this.#opts.handshakeTimeoutMs ?? 10_000);
     // One frame is read ahead of the request being handled, so a client
     // that hangs up while its request waits (a login queued behind a
     // thousand others after a restart) is seen at once and skipped. The
@@ -256,10 +239,6 @@ export class Registry implements AsyncDisposable {
           await fc.closeAfterFlush(1000);
           break;
         }
-        if (timer !== undefined && state.greeted) {
-          clearTimeout(timer);
-          timer = undefined;
-        }
       }
     } catch (err) {
       if (err instanceof FramingError) {
@@ -277,7 +256,6 @@ export class Registry implements AsyncDisposable {
     } finally {
       // The read ahead ends with the connection; its outcome is not needed.
       next.catch(() => {});
-      clearTimeout(timer);
       if (fc.closeReason === "overflow") {
         this.#logger.warn("drop", {
           reason: "send queue full",
@@ -313,7 +291,7 @@ export class Registry implements AsyncDisposable {
   }
 
   async #shutdown(): Promise<void> {
-    clearInterval(this.#sweepTimer);
+    this.service[Symbol.dispose]();
     try {
       this.#listener.close();
     } catch {

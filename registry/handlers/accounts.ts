@@ -1,0 +1,198 @@
+/**
+ * Accounts and sessions: sign-up, login (with --replace), logout, the
+ * keep-alive `active` and the status text.
+ */
+import {
+  base64url,
+  bytesToHex,
+  type ErrorCode,
+  HeartbeatKey,
+  MIN_PASSWORD_CHARS,
+  type ReplyData,
+  type RequestOf,
+} from "../../wire/mod.ts";
+import { fingerprintPem } from "../../common/fingerprint.ts";
+import {
+  burnPasswordCheck,
+  hashPassword,
+  verifyPassword,
+} from "../passwords.ts";
+import type { Session } from "../sessions.ts";
+import type { ClientState, ServiceContext } from "./context.ts";
+import { announce, endSession, welcome } from "./presence.ts";
+import {
+  event,
+  type Handler,
+  type OpenRoute,
+  refuse,
+  type Routes,
+} from "./route.ts";
+
+const signup: OpenRoute<"signup"> = {
+  open: true,
+  handle: async (ctx, c, req) => {
+    const user = req.user.toLowerCase();
+    if ([...req.password].length < MIN_PASSWORD_CHARS) {
+      refuse(
+        "invalid",
+        `password is too short: use at least ${MIN_PASSWORD_CHARS} characters`,
+      );
+    }
+    if (await ctx.store.getUser(user)) {
+      refuse("taken", `username '${user}' is taken — choose another name`);
+    }
+    const hash = await hashPassword(req.password, ctx.config.scrypt, {
+      wanted: () => !c.link.closed,
+    });
+    await ctx.store.createUser(user, hash, ctx.now());
+    ctx.logger.info("signup", { user, addr: c.address });
+    return { user };
+  },
+};
+
+const login: OpenRoute<"login"> = {
+  open: true,
+  handle: logIn,
+  // Presence and what waited go out after the reply, so a client sees
+  // itself logged in before the first event of its session.
+  afterReply: async (ctx, c) => {
+    const s = c.session;
+    if (s?.kind !== "peer") return;
+    await announce(ctx, s.user, true);
+    await welcome(ctx, s);
+  },
+};
+
+async function logIn(
+  ctx: ServiceContext,
+  c: ClientState,
+  req: RequestOf<"login">,
+): Promise<ReplyData<"login">> {
+  const user = req.user.toLowerCase();
+  const now = ctx.now();
+  const keys = [`user:${user}`, `addr:${c.address}`];
+  const fail = (code: ErrorCode, message: string, reason: string): never => {
+    ctx.loginThrottle.fail(keys, ctx.now());
+    ctx.stats.loginFailures++;
+    ctx.logger.warn("login failed", { user, addr: c.address, reason });
+    return refuse(code, message);
+  };
+  if (c.session) refuse("state", `already logged in as ${c.session.user}`);
+  const wait = ctx.loginThrottle.retryAfter(keys, now);
+  if (wait > 0) {
+    ctx.logger.warn("login throttled", { user, addr: c.address });
+    refuse(
+      "throttled",
+      `too many attempts, retry in ${Math.ceil(wait / 1000)} s`,
+    );
+  }
+  if (
+    req.kind !== "tool" &&
+    (req.p2p_port === undefined || !req.cert || !req.key)
+  ) {
+    refuse("invalid", `a ${req.kind} session needs p2p_port, cert and key`);
+  }
+  const certFingerprint = req.cert ? fingerprintPem(req.cert) : null;
+  if (req.cert && !certFingerprint) {
+    refuse("invalid", "cert is not a PEM certificate");
+  }
+  // A client that hung up while this check waited for a slot is skipped.
+  const wanted = () => !c.link.closed;
+  const record = await ctx.store.getUser(user);
+  if (!record) {
+    await burnPasswordCheck(req.password, { wanted });
+    return fail(
+      "not_found",
+      `no account named '${user}' — sign up first (chat signup, or chat peer --signup)`,
+      "unknown user",
+    );
+  }
+  if (!(await verifyPassword(req.password, record.passwordHash, { wanted }))) {
+    return fail("auth", `wrong password for ${user}`, "wrong password");
+  }
+  ctx.loginThrottle.clear(`user:${user}`);
+  if (req.kind === "peer") await replaceOlder(ctx, c, user, req.replace);
+  const token = crypto.getRandomValues(new Uint8Array(32));
+  const session: Session = {
+    id: bytesToHex(crypto.getRandomValues(new Uint8Array(16))),
+    token,
+    macKey: new HeartbeatKey(token),
+    user,
+    kind: req.kind,
+    link: c.link,
+    host: c.address,
+    p2pPort: req.p2p_port ?? null,
+    cert: req.cert ?? null,
+    certFingerprint,
+    key: req.key ?? null,
+    loginAt: ctx.now(),
+    lastBeat: ctx.now(),
+    lastSeq: 0,
+    lastAction: ctx.now(),
+  };
+  c.session = session;
+  session.client = c;
+  ctx.sessions.add(session);
+  ctx.stats.logins++;
+  ctx.logger.info("login", { user, kind: req.kind, addr: c.address });
+  return {
+    user,
+    session: session.id,
+    token: base64url(token),
+    status: record.status,
+    host: c.address,
+  };
+}
+
+/**
+ * A user has one interactive session: a second is refused, unless it asks
+ * to replace the first, which is then told and ended.
+ */
+async function replaceOlder(
+  ctx: ServiceContext,
+  c: ClientState,
+  user: string,
+  replace: boolean | undefined,
+): Promise<void> {
+  const older = ctx.sessions.peerOf(user);
+  if (!older) return;
+  if (!replace) {
+    ctx.logger.info("login refused", {
+      user,
+      addr: c.address,
+      reason: "already online",
+    });
+    refuse(
+      "online",
+      `${user} is already online — use --replace to end that session`,
+    );
+  }
+  older.link.send(event({ type: "session_ended", reason: "replaced" }));
+  await endSession(ctx, older, "replaced");
+  void older.link.closeAfterFlush();
+}
+
+const logout: Handler<"logout"> = async (ctx, c) => {
+  await endSession(ctx, c.session, "logout");
+  (c as ClientState).session = null;
+  return {};
+};
+
+const status: Handler<"status"> = async (ctx, c, req) => {
+  if (req.text !== undefined) {
+    await ctx.store.setStatus(c.session.user, req.text);
+    return { status: req.text };
+  }
+  const record = await ctx.store.getUser(c.session.user);
+  return { status: record?.status ?? "" };
+};
+
+/** The account requests. */
+export const accountRoutes = {
+  signup,
+  login,
+  logout,
+  // Any request counts as a user action; this one is only that.
+  active: () => Promise.resolve({}),
+  status,
+} satisfies Partial<Routes>;

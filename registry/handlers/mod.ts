@@ -1,0 +1,58 @@
+/**
+ * The registry's request handlers, one file per domain, and the dispatch
+ * table that joins them.
+ *
+ * To serve a new request type: declare it in wire/messages.ts (REQUESTS and
+ * REPLIES), write a `Handler<"type">` in its domain's file and add it to
+ * that file's routes. The table below is typed against every request type,
+ * so one without a route does not compile.
+ */
+import { accountRoutes } from "./accounts.ts";
+import { introductionRoutes } from "./introductions.ts";
+import { offlineRoutes } from "./offline.ts";
+import { roomRoutes } from "./rooms.ts";
+import type { Routes } from "./route.ts";
+import { socialRoutes } from "./social.ts";
+
+/** Each domain's routes, by domain (a request type belongs to one). */
+export const DOMAINS = {
+  accounts: accountRoutes,
+  social: socialRoutes,
+  rooms: roomRoutes,
+  offline: offlineRoutes,
+  introductions: introductionRoutes,
+} as const;
+
+/** The dispatch table: the route of every request type but hello. */
+export const ROUTES: Routes = {
+  ...accountRoutes,
+  ...socialRoutes,
+  ...roomRoutes,
+  ...offlineRoutes,
+  ...introductionRoutes,
+};
+
+export {
+  type ClientState,
+  DEFAULT_SERVICE_CONFIG,
+  type LoggedIn,
+  type ServiceConfig,
+  type ServiceContext,
+  type ServiceStats,
+  sweepIntervalFor,
+} from "./context.ts";
+export {
+  event,
+  type GateRequestType,
+  type Handler,
+  type OpenRoute,
+  Refused,
+  type Route,
+  type Routes,
+} from "./route.ts";
+export {
+  acceptHeartbeat,
+  endSession,
+  startSweeping,
+  sweep,
+} from "./presence.ts";

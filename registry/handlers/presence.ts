@@ -1,0 +1,181 @@
+/**
+ * Presence: who hears that a user came or went, how sessions end, heartbeats
+ * and the sweep that ends silent or idle sessions.
+ *
+ * The rules of expiry are pure (`../presence.ts`); this file applies them and
+ * pushes the events. Pushes go only to interactive sessions.
+ */
+import {
+  type Heartbeat,
+  type RegistryEvent,
+  verifyHeartbeat,
+} from "../../wire/mod.ts";
+import type { Clock } from "../clock.ts";
+import { expiredSessions, forgiveStall } from "../presence.ts";
+import type { Session } from "../sessions.ts";
+import type { ServiceContext } from "./context.ts";
+import { event } from "./route.ts";
+
+/** Sends an event to `user`'s interactive session, if they are online. */
+export function push(
+  ctx: ServiceContext,
+  user: string,
+  ev: RegistryEvent,
+): void {
+  const s = ctx.sessions.peerOf(user);
+  if (s) s.link.send(ev);
+}
+
+/** Who should hear about `user`'s presence: online friends and room mates. */
+async function audience(ctx: ServiceContext, user: string): Promise<Session[]> {
+  const { store } = ctx;
+  const names = new Set(await store.friendsOf(user));
+  for (const room of await store.roomsOf(user)) {
+    for (const m of await store.members(room)) names.add(m.user);
+  }
+  names.delete(user);
+  if (names.size === 0) return [];
+  const hidden = new Set([
+    ...await store.blockersOf(user),
+    ...await store.blockedBy(user),
+  ]);
+  const out: Session[] = [];
+  for (const name of names) {
+    if (hidden.has(name)) continue;
+    const s = ctx.sessions.peerOf(name);
+    if (s) out.push(s);
+  }
+  return out;
+}
+
+/** Tells `user`'s audience that they came online or went offline. */
+export async function announce(
+  ctx: ServiceContext,
+  user: string,
+  online: boolean,
+): Promise<void> {
+  for (const s of await audience(ctx, user)) {
+    s.link.send(event({ type: "presence", user, online }));
+  }
+}
+
+/** Tells a newly online user what waited for them: friend requests, invitations. */
+export async function welcome(ctx: ServiceContext, s: Session): Promise<void> {
+  const { incoming } = await ctx.store.requestsOf(s.user);
+  for (const from of incoming) {
+    s.link.send(event({ type: "friend_request", from }));
+  }
+  for (const inv of await ctx.store.invitesFor(s.user)) {
+    s.link.send(
+      event({ type: "room_invite", room: inv.room, from: inv.inviter }),
+    );
+  }
+}
+
+/**
+ * Ends a session. A peer going offline gets its last-seen time stored and
+ * its audience told — unless `batch` collects the name, so a sweep that
+ * ends many sessions writes all their last-seen times in one transaction.
+ */
+export async function endSession(
+  ctx: ServiceContext,
+  s: Session,
+  why: string,
+  batch?: string[],
+): Promise<void> {
+  if (!ctx.sessions.remove(s)) return;
+  if (s.client?.session === s) s.client.session = null;
+  ctx.logger.info("logout", { user: s.user, kind: s.kind, reason: why });
+  if (s.kind !== "peer") return;
+  if (batch) {
+    batch.push(s.user);
+    return;
+  }
+  await wentOffline(ctx, [s.user]);
+}
+
+/** Stores the last-seen time of users gone offline and tells their audiences. */
+async function wentOffline(
+  ctx: ServiceContext,
+  users: string[],
+): Promise<void> {
+  try {
+    await ctx.store.setLastSeen(users, ctx.now());
+    for (const user of users) {
+      if (!ctx.sessions.peerOf(user)) await announce(ctx, user, false);
+    }
+  } catch (err) {
+    ctx.logger.error("logout bookkeeping failed", {
+      users: users.length,
+      error: err instanceof Error ? err.message : String(err),
+    });
+  }
+}
+
+/** Accepts a heartbeat datagram if its MAC and counter are right. */
+export function acceptHeartbeat(
+  ctx: ServiceContext,
+  hb: Heartbeat,
+  now: number,
+): boolean {
+  const s = ctx.sessions.byId(hb.session);
+  if (!s || hb.seq <= s.lastSeq || !verifyHeartbeat(hb, s.macKey)) {
+    return false;
+  }
+  s.lastSeq = hb.seq;
+  s.lastBeat = now;
+  return true;
+}
+
+/** Ends sessions whose heartbeats stopped or that sat idle too long. */
+export async function sweep(ctx: ServiceContext, now: number): Promise<number> {
+  const cfg = ctx.config;
+  const expired = expiredSessions(
+    ctx.sessions.all(),
+    now,
+    cfg.heartbeatTtlMs,
+    cfg.idleTimeoutMs,
+  );
+  const offline: string[] = [];
+  for (const { session, reason } of expired) {
+    ctx.logger.info("timeout", {
+      user: session.user,
+      kind: session.kind,
+      reason,
+    });
+    session.link.send(event({ type: "timeout", reason }));
+    await endSession(ctx, session, `timeout:${reason}`, offline);
+    void session.link.closeAfterFlush();
+  }
+  if (offline.length > 0) await wentOffline(ctx, offline);
+  ctx.loginThrottle.prune(now);
+  ctx.roomThrottle.prune(now);
+  return expired.length;
+}
+
+/**
+ * Sweeps every `everyMs` on `clock` until disposed. A registry that was not
+ * running (SIGSTOP, a suspended machine, a blocked event loop) heard no
+ * heartbeats meanwhile: that silence is its own, so it is not held against
+ * the peers.
+ */
+export function startSweeping(
+  ctx: ServiceContext,
+  clock: Clock,
+  everyMs: number,
+): Disposable {
+  let lastTick = clock.now();
+  const id = clock.setInterval(() => {
+    const now = clock.now();
+    const stalled = now - lastTick - everyMs;
+    lastTick = now;
+    if (stalled >= everyMs) {
+      ctx.logger.warn("registry stalled", { ms: Math.round(stalled) });
+      forgiveStall(ctx.sessions.all(), now, stalled);
+    }
+    sweep(ctx, now).catch((err) =>
+      ctx.logger.error("sweep failed", { error: String(err) })
+    );
+  }, everyMs);
+  return { [Symbol.dispose]: () => clock.clearInterval(id) };
+}

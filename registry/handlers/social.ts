@@ -1,0 +1,204 @@
+/**
+ * Finding people and relating to them: search, who, profiles, friends and
+ * blocks. A user who blocked you is hidden from you: never shown online, no
+ * last-seen time, and your requests to them are refused as "not available".
+ */
+import { MAX_LIST_ITEMS, type ReplyData } from "../../wire/mod.ts";
+import type { ServiceContext } from "./context.ts";
+import { push } from "./presence.ts";
+import {
+  event,
+  type Handler,
+  iso,
+  mustExist,
+  mustReach,
+  refuse,
+  type Routes,
+} from "./route.ts";
+
+const search: Handler<"search"> = async (ctx, c, req) => {
+  const user = req.user.toLowerCase();
+  const record = await ctx.store.getUserSeenBy(user, c.session.user);
+  if (!record) return refuse("not_found", `no such user '${user}'`);
+  const s = ctx.sessions.peerOf(user);
+  const hidden = record.blocksViewer;
+  if (s && !hidden) {
+    return {
+      user,
+      online: true,
+      host: s.host,
+      port: s.p2pPort ?? 0,
+      last_seen: null,
+      status: record.status,
+    };
+  }
+  return {
+    user,
+    online: false,
+    last_seen: hidden || record.lastSeen === null ? null : iso(record.lastSeen),
+    status: record.status,
+  };
+};
+
+const who: Handler<"who"> = async (ctx, c, req) => {
+  const hidden = new Set(await ctx.store.blockersOf(c.session.user));
+  const users: ReplyData<"who">["users"] = [];
+  let total = 0;
+  for (const s of ctx.sessions.peers()) {
+    if (hidden.has(s.user)) continue;
+    total++;
+    if (users.length >= MAX_LIST_ITEMS) continue;
+    if (req.detailed) {
+      const record = await ctx.store.getUser(s.user);
+      users.push({
+        user: s.user,
+        host: s.host,
+        port: s.p2pPort ?? 0,
+        status: record?.status ?? "",
+      });
+    } else {
+      users.push({ user: s.user });
+    }
+  }
+  users.sort((a, b) => a.user.localeCompare(b.user));
+  return { users, total };
+};
+
+const profile: Handler<"profile"> = async (ctx, c, req) => {
+  const user = req.user.toLowerCase();
+  const record = await ctx.store.getUser(user);
+  if (!record) return refuse("not_found", `no such user '${user}'`);
+  const hidden = await ctx.store.hasBlocked(user, c.session.user);
+  const online = !hidden && ctx.sessions.peerOf(user) !== undefined;
+  return {
+    user,
+    status: record.status,
+    online,
+    last_seen: online || hidden || record.lastSeen === null
+      ? null
+      : iso(record.lastSeen),
+    since: iso(record.createdAt),
+    friend: user === c.session.user
+      ? "you"
+      : await ctx.store.relation(c.session.user, user),
+  };
+};
+
+const friendRequest: Handler<"friend_request"> = async (ctx, c, req) => {
+  const me = c.session.user;
+  const user = await mustExist(ctx, req.user);
+  if (user === me) refuse("invalid", "you cannot befriend yourself");
+  if (await ctx.store.hasBlocked(me, user)) {
+    refuse("state", `you have blocked ${user} — /unblock ${user} first`);
+  }
+  await mustReach(ctx, me, user);
+  const state = await ctx.store.requestFriend(me, user, ctx.now());
+  if (state === "pending") {
+    push(ctx, user, event({ type: "friend_request", from: me }));
+  } else befriended(ctx, me, user);
+  return { user, state };
+};
+
+const friendAccept: Handler<"friend_accept"> = async (ctx, c, req) => {
+  const me = c.session.user;
+  const user = req.user.toLowerCase();
+  await ctx.store.acceptFriend(user, me, ctx.now());
+  befriended(ctx, me, user);
+  return { user };
+};
+
+/** Tells both new friends, and each whether the other is online. */
+function befriended(ctx: ServiceContext, a: string, b: string): void {
+  push(ctx, b, event({ type: "friend_accepted", user: a }));
+  push(ctx, a, event({ type: "friend_accepted", user: b }));
+  if (ctx.sessions.peerOf(a)) {
+    push(ctx, b, event({ type: "presence", user: a, online: true }));
+  }
+  if (ctx.sessions.peerOf(b)) {
+    push(ctx, a, event({ type: "presence", user: b, online: true }));
+  }
+}
+
+const friendDecline: Handler<"friend_decline"> = async (ctx, c, req) => {
+  const me = c.session.user;
+  const user = req.user.toLowerCase();
+  if (await ctx.store.relation(me, user) !== "requested_you") {
+    refuse("state", `${user} has not sent you a friend request`);
+  }
+  await ctx.store.removeFriend(me, user);
+  return { user };
+};
+
+const friendRemove: Handler<"friend_remove"> = async (ctx, c, req) => {
+  const me = c.session.user;
+  const user = req.user.toLowerCase();
+  if (!(await ctx.store.removeFriend(me, user))) {
+    refuse("state", `${user} is not your friend`);
+  }
+  push(ctx, user, event({ type: "friend_removed", user: me }));
+  return { user };
+};
+
+const friends: Handler<"friends"> = async (ctx, c) => {
+  const names = await ctx.store.friendsOf(c.session.user);
+  const out: ReplyData<"friends">["friends"] = [];
+  for (const user of names.slice(0, MAX_LIST_ITEMS)) {
+    const record = await ctx.store.getUser(user);
+    out.push({
+      user,
+      online: ctx.sessions.peerOf(user) !== undefined,
+      status: record?.status ?? "",
+    });
+  }
+  return { friends: out };
+};
+
+const requests: Handler<"requests"> = async (ctx, c) => {
+  const r = await ctx.store.requestsOf(c.session.user);
+  return {
+    incoming: r.incoming.slice(0, MAX_LIST_ITEMS),
+    outgoing: r.outgoing.slice(0, MAX_LIST_ITEMS),
+  };
+};
+
+const block: Handler<"block"> = async (ctx, c, req) => {
+  const me = c.session.user;
+  const user = await mustExist(ctx, req.user);
+  if (user === me) refuse("invalid", "you cannot block yourself");
+  const wasFriend = await ctx.store.relation(me, user) === "friends";
+  await ctx.store.block(me, user, ctx.now());
+  if (wasFriend && ctx.sessions.peerOf(me)) {
+    // The blocked user silently stops seeing us: they see us go offline.
+    push(ctx, user, event({ type: "presence", user: me, online: false }));
+  }
+  ctx.logger.info("block", { user: me });
+  return { user };
+};
+
+const unblock: Handler<"unblock"> = async (ctx, c, req) => {
+  const user = req.user.toLowerCase();
+  if (!(await ctx.store.unblock(c.session.user, user))) {
+    refuse("state", `${user} is not blocked`);
+  }
+  return { user };
+};
+
+const blocks: Handler<"blocks"> = async (ctx, c) => ({
+  users: (await ctx.store.blockedBy(c.session.user)).slice(0, MAX_LIST_ITEMS),
+});
+
+/** The directory, friend and block requests. */
+export const socialRoutes = {
+  search,
+  who,
+  profile,
+  friend_request: friendRequest,
+  friend_accept: friendAccept,
+  friend_decline: friendDecline,
+  friend_remove: friendRemove,
+  friends,
+  requests,
+  block,
+  unblock,
+  blocks,
+} satisfies Partial<Routes>;
