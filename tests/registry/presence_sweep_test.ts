@@ -2,7 +2,8 @@
  * Presence with a manual clock: an in-process registry on real sockets whose
  * sweep timer is off, so the test moves time and calls `sweep(now)` itself.
  * Heartbeats are real UDP datagrams built by hand, so the test controls
- * their counter and MAC.
+ * their counter and MAC. The rules alone (idle logout, throttles, pushes)
+ * are tested without sockets in tests/registry/service/.
  */
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
@@ -19,7 +20,7 @@ import {
   fromBase64url,
   MAX_DATAGRAM_BYTES,
 } from "../../wire/mod.ts";
-import { loggedIn, refused, signup, TestClient } from "./support.ts";
+import { loggedIn, signup, type TestClient } from "./support.ts";
 
 const TTL = 3_000;
 const START = Date.parse("2026-01-01T00:00:00.000Z");
@@ -278,124 +279,5 @@ Deno.test("presence sweep with a manual clock", async (t) => {
   } finally {
     for (const c of clients) await c.close();
     await beats.close();
-  }
-});
-
-Deno.test("idle logout with a manual clock", async (t) => {
-  const clock = new ManualClock(START);
-  const IDLE = 60_000;
-  await using reg = await startRegistry({
-    now: () => clock.now(),
-    sweepEveryMs: 0,
-    heartbeatTtlMs: TTL,
-    idleTimeoutMs: IDLE,
-  });
-  const target = reg.target();
-  const beats = new Beats(reg);
-  for (const u of ["idler", "worker", "script"]) {
-    await signup(target, u, "password-" + u);
-  }
-  const idler = await loggedIn(target, "idler", "password-idler", {
-    beat: false,
-  });
-  const worker = await loggedIn(target, "worker", "password-worker", {
-    beat: false,
-  });
-  const script = await loggedIn(target, "script", "password-script", {
-    kind: "tool",
-    beat: false,
-  });
-  const all = [idler, worker, script];
-  try {
-    await t.step(
-      "a peer with heartbeats but no action for the idle timeout is logged out",
-      async () => {
-        let seq = 0;
-        for (let ms = 0; ms < IDLE; ms += 2_000) {
-          clock.advance(2_000);
-          seq++;
-          for (const c of all) await beats.beat(c, seq);
-          if (ms === IDLE / 2) await worker.request("active", {});
-          assert.equal(await reg.registry.service.sweep(clock.now()), 0);
-        }
-        clock.advance(1);
-        for (const c of all) await beats.beat(c, seq + 1);
-        assert.equal(await reg.registry.service.sweep(clock.now()), 1);
-        assert.deepEqual(await idler.event("timeout"), {
-          type: "timeout",
-          reason: "idle",
-        });
-        await idler.client.closed;
-      },
-    );
-
-    await t.step(
-      "a peer that acted recently and a tool session stay on",
-      () => {
-        assert.ok(sessionOf(reg, worker), "worker asked within the timeout");
-        assert.ok(sessionOf(reg, script), "tool sessions never idle out");
-        assert.equal(worker.eventsOf("timeout").length, 0);
-      },
-    );
-  } finally {
-    for (const c of all) await c.close();
-    await beats.close();
-  }
-});
-
-Deno.test("login throttling follows the injected clock", async (t) => {
-  const clock = new ManualClock(START);
-  await using reg = await startRegistry({
-    now: () => clock.now(),
-    sweepEveryMs: 0,
-  });
-  const target = reg.target();
-  await signup(target, "alice", "right-password");
-  const client = await loggedIn(target, "alice", "right-password", {
-    kind: "tool",
-    beat: false,
-  });
-  await client.close();
-  try {
-    await t.step(
-      "five failures in a minute, then 'retry in 60 s'",
-      async () => {
-        for (let i = 0; i < 5; i++) {
-          await using c = await TestClient.connect(target);
-          await refused(
-            c.login("alice", "wrong-password", { kind: "tool" }),
-            "auth",
-            /^wrong password for alice$/,
-          );
-          clock.advance(1_000);
-        }
-        await using c = await TestClient.connect(target);
-        await refused(
-          c.login("alice", "right-password", { kind: "tool" }),
-          "throttled",
-          /^too many attempts, retry in 55 s$/,
-        );
-        clock.advance(30_000);
-        await refused(
-          c.login("alice", "right-password", { kind: "tool" }),
-          "throttled",
-          /^too many attempts, retry in 25 s$/,
-        );
-      },
-    );
-
-    await t.step(
-      "a minute after the first failure the right password works again",
-      async () => {
-        clock.advance(25_000);
-        await using c = await loggedIn(target, "alice", "right-password", {
-          kind: "tool",
-          beat: false,
-        });
-        assert.equal(c.session?.user, "alice");
-      },
-    );
-  } finally {
-    await client.close();
   }
 });

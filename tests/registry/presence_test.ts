@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import {
   expiredSessions,
+  forgiveStall,
   type PresenceTimes,
 } from "../../registry/presence.ts";
 
@@ -121,4 +122,23 @@ Deno.test("expiredSessions", async (t) => {
       [["silent", "heartbeat"], ["idle", "idle"]],
     );
   });
+});
+
+Deno.test("forgiveStall moves the registry's own silence off every session", () => {
+  const now = 100_000;
+  const sessions = [
+    s("beat long ago", "peer", 10_000, 5_000),
+    s("beat just before the stall", "peer", 95_000, 95_000),
+  ];
+  forgiveStall(sessions, now, 20_000);
+  assert.deepEqual(
+    sessions.map((x) => [x.lastBeat, x.lastAction]),
+    // Never past now: a session is not credited with a future heartbeat.
+    [[30_000, 25_000], [now, now]],
+  );
+  // After the allowance, the one that had beaten just before is fresh.
+  assert.deepEqual(
+    expiredSessions(sessions, now, TTL, 0).map((e) => e.session.name),
+    ["beat long ago"],
+  );
 });

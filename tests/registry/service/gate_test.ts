@@ -1,0 +1,220 @@
+/**
+ * The gate (registry/service.ts): hello first, login before anything else,
+ * the rate bucket, the hello deadline, refusals and shutdown — on a manual
+ * clock with fake connections.
+ */
+import assert from "node:assert/strict";
+import { base64url, PROTOCOL_VERSION, REQUESTS } from "../../../wire/mod.ts";
+import { DOMAINS, ROUTES } from "../../../registry/handlers/mod.ts";
+import { Fixture, SAMPLE_REQUESTS } from "./support.ts";
+
+Deno.test("the gate", async (t) => {
+  await t.step(
+    "a request before hello is refused with version and closes the connection",
+    async () => {
+      using fx = await Fixture.create();
+      const c = fx.connect();
+      const { open, reply } = await c.send("search", { user: "alice" });
+      assert.equal(open, false);
+      assert.deepEqual(reply, {
+        type: "reply",
+        id: 1,
+        ok: false,
+        code: "version",
+        error: "the first message must be hello with a protocol version",
+      });
+    },
+  );
+
+  await t.step(
+    "hello with another protocol version is refused and closes the connection",
+    async () => {
+      using fx = await Fixture.create();
+      const c = fx.connect();
+      const { open, reply } = await c.send("hello", {
+        v: PROTOCOL_VERSION + 1,
+      });
+      assert.equal(open, false);
+      assert.ok(reply?.type === "reply" && !reply.ok);
+      assert.equal(reply.code, "version");
+      assert.equal(
+        reply.error,
+        `protocol version ${
+          PROTOCOL_VERSION + 1
+        } is not supported (this registry speaks ${PROTOCOL_VERSION}) — use a matching chat`,
+      );
+      assert.equal(c.state.greeted, false);
+    },
+  );
+
+  await t.step(
+    "hello is answered with the signing key, UDP port and heartbeat timing",
+    async () => {
+      using fx = await Fixture.create({
+        heartbeatIntervalMs: 700,
+        heartbeatTtlMs: 2100,
+        udpPort: 4242,
+      });
+      const c = fx.connect();
+      const hello = await c.hello();
+      const raw = new Uint8Array(
+        await crypto.subtle.exportKey("raw", fx.registryKey),
+      );
+      assert.deepEqual(hello, {
+        v: PROTOCOL_VERSION,
+        server: "chat-registry",
+        signing_key: base64url(raw),
+        udp_port: 4242,
+        heartbeat_interval_ms: 700,
+        heartbeat_ttl_ms: 2100,
+      });
+      assert.equal(c.state.greeted, true);
+    },
+  );
+
+  await t.step(
+    "every request but sign-up and login is refused with auth before login, and the connection stays",
+    async () => {
+      using fx = await Fixture.create();
+      const c = await fx.greeted();
+      const open: string[] = [];
+      for (const [type, fields] of Object.entries(SAMPLE_REQUESTS)) {
+        const sent = await c.send(type as "who", fields);
+        assert.equal(sent.open, true, type);
+        assert.ok(sent.reply?.type === "reply", type);
+        if (sent.reply.ok || sent.reply.code !== "auth") open.push(type);
+        else assert.equal(sent.reply.error, "log in first", type);
+      }
+      // Sign-up succeeds; login fails for its unknown user with not_found.
+      assert.deepEqual(open.sort(), ["login", "signup"]);
+    },
+  );
+
+  await t.step(
+    "the domains' routes are disjoint and cover every request type but hello",
+    () => {
+      const seen = new Map<string, string>();
+      for (const [domain, routes] of Object.entries(DOMAINS)) {
+        for (const type of Object.keys(routes)) {
+          assert.ok(
+            !seen.has(type),
+            `${type} is routed by ${seen.get(type)} and ${domain}`,
+          );
+          seen.set(type, domain);
+        }
+      }
+      const all = Object.keys(REQUESTS).filter((t) => t !== "hello").sort();
+      assert.deepEqual([...seen.keys()].sort(), all);
+      assert.deepEqual(Object.keys(ROUTES).sort(), all);
+    },
+  );
+
+  await t.step(
+    "requests beyond the burst get limit until the bucket refills on the clock",
+    async () => {
+      using fx = await Fixture.create({ requestRate: 10, requestBurst: 5 });
+      await fx.signup("alice");
+      const c = await fx.login("alice"); // hello and login: 2 of 5
+      for (let i = 0; i < 3; i++) await c.request("active", {});
+      await c.refused("active", {}, "limit", /^too many requests — slow down$/);
+      assert.equal(fx.service.stats.refusedForRate, 1);
+      fx.clock.advance(100); // one token at 10 per second
+      await c.request("active", {});
+      await c.refused("active", {}, "limit");
+      fx.clock.advance(1_000); // refilled, but never beyond the burst
+      for (let i = 0; i < 5; i++) await c.request("active", {});
+      await c.refused("active", {}, "limit");
+    },
+  );
+
+  await t.step(
+    "a flood beyond the burst of refusals closes the connection",
+    async () => {
+      using fx = await Fixture.create({ requestRate: 10, requestBurst: 5 });
+      const c = await fx.greeted();
+      for (let i = 0; i < 4; i++) await c.send("who", {});
+      const outcomes: boolean[] = [];
+      for (let i = 0; i < 6; i++) {
+        outcomes.push((await c.send("who", {})).open);
+      }
+      // Five refusals are answered; the sixth in a row drops the client.
+      assert.deepEqual(outcomes, [true, true, true, true, true, false]);
+      assert.equal(fx.logsWith('reason="request flood"').length, 1);
+    },
+  );
+
+  await t.step(
+    "a connection silent past the hello deadline is closed; a greeted one is not",
+    async () => {
+      using fx = await Fixture.create({ handshakeTimeoutMs: 5_000 });
+      const silent = fx.connect("198.51.100.7");
+      const greeted = await fx.greeted();
+      fx.clock.advance(4_999);
+      assert.equal(silent.link.closedBy, null);
+      fx.clock.advance(1);
+      assert.equal(silent.link.closedBy, "close");
+      assert.equal(greeted.link.closedBy, null);
+      const drop = fx.logsWith("no hello in time");
+      assert.equal(drop.length, 1);
+      assert.match(drop[0]!, /addr=198\.51\.100\.7/);
+    },
+  );
+
+  await t.step("disconnect cancels the hello deadline", async () => {
+    using fx = await Fixture.create({ sweepEveryMs: 0 });
+    const c = fx.connect();
+    assert.equal(fx.clock.pending, 1);
+    await c.disconnect();
+    assert.equal(fx.clock.pending, 0);
+    assert.equal(fx.service.connections, 0);
+  });
+
+  await t.step(
+    "an unexpected failure is logged and answered internal; the connection stays",
+    async () => {
+      using fx = await Fixture.create();
+      await fx.signup("alice");
+      const c = await fx.login("alice");
+      fx.store.getUserSeenBy = () => Promise.reject(new Error("disk on fire"));
+      await c.refused(
+        "search",
+        { user: "bob" },
+        "internal",
+        /^internal error — please retry$/,
+      );
+      const logged = fx.logsWith("request failed");
+      assert.equal(logged.length, 1);
+      assert.match(logged[0]!, /type=search user=alice error="disk on fire"/);
+      assert.deepEqual(await c.request("active", {}), {});
+    },
+  );
+
+  await t.step(
+    "a refusal by the store keeps its code",
+    async () => {
+      using fx = await Fixture.create();
+      await fx.signup("alice", "bob");
+      const c = await fx.login("alice");
+      // No request from bob to accept: the store refuses with "state".
+      await c.refused("friend_accept", { user: "bob" }, "state");
+    },
+  );
+
+  await t.step(
+    "shutdown tells every connection and stops every timer",
+    async () => {
+      using fx = await Fixture.create();
+      await fx.signup("alice");
+      const alice = await fx.login("alice");
+      const waiting = fx.connect();
+      assert.ok(fx.clock.pending >= 2, "the sweep and a hello deadline");
+      fx.service.shutdown();
+      assert.equal(fx.clock.pending, 0);
+      for (const c of [alice, waiting]) {
+        assert.deepEqual(c.events("session_ended"), [
+          { type: "session_ended", reason: "shutdown" },
+        ]);
+      }
+    },
+  );
+});
