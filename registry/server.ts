@@ -127,7 +127,10 @@ export class Registry implements AsyncDisposable {
 
   /** Opens the database, binds both ports and starts serving. */
   static async start(opts: RegistryOptions): Promise<Registry> {
+    // Until the registry owns them, what is opened here closes on failure.
+    using opened = new DisposableStack();
     const store = opts.store ?? SqliteStore.open(opts.dbPath);
+    opened.defer(() => store.close());
     let listener: Deno.TlsListener;
     try {
       listener = Deno.listenTls({
@@ -137,21 +140,20 @@ export class Registry implements AsyncDisposable {
         key: opts.identity.keyPem,
       });
     } catch (err) {
-      store.close();
       throw new Error(
         `cannot listen on ${opts.host}:${opts.port}: ${describe(err)}`,
       );
     }
+    opened.use(listener);
     let udp: UdpWorker;
     try {
       udp = await UdpWorker.start(opts.host, opts.udpPort);
     } catch (err) {
-      listener.close();
-      store.close();
       throw new Error(
         `cannot listen on udp ${opts.host}:${opts.udpPort}: ${describe(err)}`,
       );
     }
+    opened.move();
     return new Registry(opts, listener, udp, store);
   }
 
