@@ -4,7 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { verifyPassword } from "../../../registry/passwords.ts";
-import { ADDRESS, Fixture, P2P_PORT, PASSWORD, peerKeys } from "./support.ts";
+import {
+  ADDRESS,
+  Fixture,
+  loginFields,
+  P2P_PORT,
+  PASSWORD,
+  peerKeys,
+} from "./support.ts";
 
 Deno.test("sign-up", async (t) => {
   using fx = await Fixture.create();
@@ -71,15 +78,8 @@ Deno.test("login", async (t) => {
     "a peer login answers its session, token, status and address",
     async () => {
       const c = await fx.greeted("203.0.113.5");
-      const { cert, key, fingerprint } = peerKeys("alice");
-      const reply = await c.request("login", {
-        user: "ALICE",
-        password: PASSWORD,
-        kind: "peer",
-        p2p_port: P2P_PORT,
-        cert,
-        key,
-      });
+      const { key, fingerprint } = peerKeys("alice");
+      const reply = await c.request("login", loginFields("ALICE"));
       assert.equal(reply.user, "alice");
       assert.match(reply.session, /^[0-9a-f]{32}$/);
       assert.match(reply.token, /^[A-Za-z0-9_-]{43}$/);
@@ -96,7 +96,7 @@ Deno.test("login", async (t) => {
       assert.equal(fx.service.sessions.online, 1);
       await c.refused(
         "login",
-        { user: "bob", password: PASSWORD, kind: "tool" },
+        loginFields("bob", { kind: "tool" }),
         "state",
         /^already logged in as alice$/,
       );
@@ -115,7 +115,7 @@ Deno.test("login", async (t) => {
     );
     await c.refused(
       "login",
-      { user: "zed", password: PASSWORD, kind: "tool" },
+      loginFields("zed", { kind: "tool" }),
       "not_found",
       /^no account named 'zed' — sign up first/,
     );
@@ -137,14 +137,7 @@ Deno.test("login", async (t) => {
       }
       await c.refused(
         "login",
-        {
-          user: "alice",
-          password: PASSWORD,
-          kind: "peer",
-          p2p_port: P2P_PORT,
-          cert: "not a certificate",
-          key: peerKeys("alice").key,
-        },
+        { ...loginFields("alice"), cert: "not a certificate" },
         "invalid",
         /^cert is not a PEM certificate$/,
       );
@@ -172,7 +165,7 @@ Deno.test("login throttling follows the manual clock", async (t) => {
       // The first failure leaves the window 55 s from now.
       await c.refused(
         "login",
-        { user: "alice", password: PASSWORD, kind: "tool" },
+        loginFields("alice", { kind: "tool" }),
         "throttled",
         /^too many attempts, retry in 55 s$/,
       );
@@ -183,37 +176,29 @@ Deno.test("login throttling follows the manual clock", async (t) => {
   await t.step("the address is throttled for other users too", async () => {
     await c.refused(
       "login",
-      { user: "bob", password: PASSWORD, kind: "tool" },
+      loginFields("bob", { kind: "tool" }),
       "throttled",
     );
     const elsewhere = await fx.greeted("198.51.100.2");
     await elsewhere.refused(
       "login",
-      { user: "alice", password: PASSWORD, kind: "tool" },
+      loginFields("alice", { kind: "tool" }),
       "throttled",
     );
     const bob = await fx.greeted("198.51.100.2");
-    await bob.request("login", {
-      user: "bob",
-      password: PASSWORD,
-      kind: "tool",
-    });
+    await bob.request("login", loginFields("bob", { kind: "tool" }));
   });
 
   await t.step("once the window has passed, the login succeeds", async () => {
     fx.clock.advance(54_999);
     await c.refused(
       "login",
-      { user: "alice", password: PASSWORD, kind: "tool" },
+      loginFields("alice", { kind: "tool" }),
       "throttled",
       /retry in 1 s$/,
     );
     fx.clock.advance(1);
-    await c.request("login", {
-      user: "alice",
-      password: PASSWORD,
-      kind: "tool",
-    });
+    await c.request("login", loginFields("alice", { kind: "tool" }));
   });
 });
 
@@ -224,17 +209,9 @@ Deno.test("one interactive session per user", async (t) => {
 
   await t.step("a second peer login is refused as online", async () => {
     const second = await fx.greeted();
-    const { cert, key } = peerKeys("alice");
     await second.refused(
       "login",
-      {
-        user: "alice",
-        password: PASSWORD,
-        kind: "peer",
-        p2p_port: P2P_PORT,
-        cert,
-        key,
-      },
+      loginFields("alice"),
       "online",
       /^alice is already online — use --replace to end that session$/,
     );
@@ -281,8 +258,7 @@ Deno.test("logout, active and status", async (t) => {
   await fx.signup("alice", "bob");
   const alice = await fx.login("alice");
   const bob = await fx.login("bob");
-  await alice.request("friend_request", { user: "bob" });
-  await bob.request("friend_accept", { user: "alice" });
+  await fx.befriend(alice, bob);
 
   await t.step("status sets and reads the status text", async () => {
     assert.deepEqual(await alice.request("status", { text: "busy" }), {
@@ -310,11 +286,10 @@ Deno.test("logout, active and status", async (t) => {
       assert.equal((await fx.store.getUser("alice"))?.lastSeen, fx.clock.now());
       await alice.refused("who", {}, "auth", /^log in first$/);
       // Logged out, the connection may log in again.
-      const again = await alice.request("login", {
-        user: "alice",
-        password: PASSWORD,
-        kind: "tool",
-      });
+      const again = await alice.request(
+        "login",
+        loginFields("alice", { kind: "tool" }),
+      );
       assert.equal(again.host, ADDRESS);
     },
   );

@@ -5,14 +5,7 @@
  * the service's own sweep timer.
  */
 import assert from "node:assert/strict";
-import {
-  type Conn,
-  Fixture,
-  heartbeatOf,
-  P2P_PORT,
-  PASSWORD,
-  peerKeys,
-} from "./support.ts";
+import { type Conn, Fixture, heartbeatOf, loginFields } from "./support.ts";
 
 const online = (user: string) => ({ type: "presence", user, online: true });
 const offline = (user: string) => ({ type: "presence", user, online: false });
@@ -24,10 +17,7 @@ Deno.test("presence pushes", async (t) => {
   // blocked her; alice blocked erin.
   const alice0 = await fx.login("alice");
   const setup = {
-    bob: async (c: Conn) => {
-      await c.request("friend_request", { user: "alice" });
-      await alice0.request("friend_accept", { user: "bob" });
-    },
+    bob: (c: Conn) => fx.befriend(c, alice0),
     carol: async (c: Conn) =>
       void await c.request("room_create", { room: "den" }),
     dave: async (c: Conn) => void await c.request("block", { user: "alice" }),
@@ -92,15 +82,7 @@ Deno.test("what waited is pushed after the login reply", async () => {
 
   const alice = await fx.greeted();
   alice.take();
-  const { cert, key } = peerKeys("alice");
-  const login = await alice.request("login", {
-    user: "alice",
-    password: PASSWORD,
-    kind: "peer",
-    p2p_port: P2P_PORT,
-    cert,
-    key,
-  });
+  const login = await alice.request("login", loginFields("alice"));
   const got = alice.take();
   assert.deepEqual(got[0], {
     type: "reply",
@@ -116,11 +98,7 @@ Deno.test("what waited is pushed after the login reply", async () => {
   // A tool login of the same user is told nothing.
   const tool = await fx.greeted();
   tool.take();
-  await tool.request("login", {
-    user: "alice",
-    password: PASSWORD,
-    kind: "tool",
-  });
+  await tool.request("login", loginFields("alice", { kind: "tool" }));
   assert.equal(tool.take().length, 1);
 });
 
@@ -185,8 +163,7 @@ Deno.test("the sweep on the manual clock", async (t) => {
   using _bobBeats = fx.heartbeats(bob);
   for (const user of ["alice", "carol"]) {
     const c = await fx.login(user);
-    await c.request("friend_request", { user: "bob" });
-    await bob.request("friend_accept", { user });
+    await fx.befriend(c, bob);
     await c.disconnect();
   }
 

@@ -198,8 +198,7 @@ Deno.test("blocks", async (t) => {
   await fx.signup("alice", "bob");
   const alice = await fx.login("alice");
   const bob = await fx.login("bob");
-  await alice.request("friend_request", { user: "bob" });
-  await bob.request("friend_accept", { user: "alice" });
+  await fx.befriend(alice, bob);
   fx.clock.advance(1_000);
   alice.take();
   bob.take();

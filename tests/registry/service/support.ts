@@ -221,6 +221,22 @@ export interface LoginOptions {
   address?: string;
 }
 
+/** A login as `user` with PASSWORD; peer and receive sessions carry their keys. */
+export function loginFields(
+  user: string,
+  opts: Omit<LoginOptions, "address"> = {},
+): Fields<"login"> {
+  const kind = opts.kind ?? "peer";
+  const { cert, key } = peerKeys(user.toLowerCase());
+  return {
+    user,
+    password: PASSWORD,
+    kind,
+    ...(kind === "tool" ? {} : { p2p_port: P2P_PORT, cert, key }),
+    ...(opts.replace ? { replace: true } : {}),
+  };
+}
+
 /** A RegistryService on a manual clock and an in-memory store. */
 export class Fixture implements Disposable {
   readonly conns: Conn[] = [];
@@ -291,16 +307,14 @@ export class Fixture implements Disposable {
   /** A new connection logged in as `user` (a peer unless told otherwise). */
   async login(user: string, opts: LoginOptions = {}): Promise<Conn> {
     const c = await this.greeted(opts.address);
-    const kind = opts.kind ?? "peer";
-    const { cert, key } = peerKeys(user);
-    await c.request("login", {
-      user,
-      password: PASSWORD,
-      kind,
-      ...(kind === "tool" ? {} : { p2p_port: P2P_PORT, cert, key }),
-      ...(opts.replace ? { replace: true } : {}),
-    });
+    await c.request("login", loginFields(user, opts));
     return c;
+  }
+
+  /** Makes the users of two logged-in connections friends. */
+  async befriend(a: Conn, b: Conn): Promise<void> {
+    await a.request("friend_request", { user: b.user });
+    await b.request("friend_accept", { user: a.user });
   }
 
   /**
