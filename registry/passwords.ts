@@ -23,12 +23,29 @@ const KEY_BYTES = 32;
  * burst of logins would otherwise grow the registry by 16 MiB per concurrent
  * login and starve its event loop of cores. One core is left for the loop.
  */
-const MAX_CONCURRENT = Math.max(
+export const MAX_CONCURRENT_DERIVATIONS = Math.max(
   1,
   Math.min(4, (navigator.hardwareConcurrency || 2) - 1),
 );
-let running = 0;
-const waiting: (() => void)[] = [];
+
+/**
+ * Which queue a derivation waits in. Password checks (logins, room
+ * passwords) are served before new hashes (sign-ups, new room passwords), so
+ * a flood of sign-ups cannot delay the people logging in.
+ */
+export type Lane = "check" | "hash";
+
+/** How many derivations may wait in each lane before new ones are refused. */
+export interface QueueLimits {
+  maxQueuedChecks: number;
+  maxQueuedHashes: number;
+}
+
+/** Defaults: a restart's login storm fits; a sign-up flood does not. */
+export const DEFAULT_QUEUE_LIMITS: QueueLimits = {
+  maxQueuedChecks: 2000,
+  maxQueuedHashes: 50,
+};
 
 /**
  * Thrown instead of deriving when the caller no longer wants the result (its
@@ -38,6 +55,78 @@ export class AbandonedError extends Error {
   override name = "AbandonedError";
 }
 
+/** Thrown when a lane's queue is full: the caller should retry later. */
+export class BusyError extends Error {
+  override name = "BusyError";
+  constructor(readonly retryAfterMs: number, readonly queued: number) {
+    super(
+      `the registry is busy (${queued} password checks waiting), retry in ${
+        Math.ceil(retryAfterMs / 1000)
+      } s`,
+    );
+  }
+}
+
+/**
+ * A bounded, two-lane queue in front of the derivation slots. A full lane
+ * refuses at once with BusyError, naming how long the queue ahead would
+ * take, instead of growing without end.
+ */
+export class ScryptPool {
+  #running = 0;
+  readonly #lanes: Record<Lane, (() => void)[]> = { check: [], hash: [] };
+  /** Smoothed duration of one derivation, for the retry estimate. */
+  #avgMs = 50;
+
+  constructor(
+    readonly limits: QueueLimits = DEFAULT_QUEUE_LIMITS,
+    readonly maxConcurrent: number = MAX_CONCURRENT_DERIVATIONS,
+  ) {}
+
+  /** Derivations waiting, per lane. */
+  get queued(): Record<Lane, number> {
+    return { check: this.#lanes.check.length, hash: this.#lanes.hash.length };
+  }
+
+  /** Derivations running now. */
+  get running(): number {
+    return this.#running;
+  }
+
+  /** Runs `fn` in a slot, waiting in `lane`; BusyError when the lane is full. */
+  async run<T>(lane: Lane, fn: () => Promise<T>): Promise<T> {
+    if (this.#running < this.maxConcurrent) this.#running++;
+    else {
+      const queue = this.#lanes[lane];
+      const cap = lane === "check"
+        ? this.limits.maxQueuedChecks
+        : this.limits.maxQueuedHashes;
+      if (queue.length >= cap) {
+        const ahead = this.#lanes.check.length +
+          (lane === "hash" ? queue.length : 0) + this.#running;
+        throw new BusyError(
+          Math.max(1000, ahead * this.#avgMs / this.maxConcurrent),
+          queue.length,
+        );
+      }
+      await new Promise<void>((resolve) => queue.push(resolve));
+    }
+    const started = performance.now();
+    try {
+      return await fn();
+    } finally {
+      this.#avgMs = 0.8 * this.#avgMs + 0.2 * (performance.now() - started);
+      // Hand the slot straight to the next waiter, checks first.
+      const next = this.#lanes.check.shift() ?? this.#lanes.hash.shift();
+      if (next) next();
+      else this.#running--;
+    }
+  }
+}
+
+/** The pool used when a caller names none. */
+export const sharedPool: ScryptPool = new ScryptPool();
+
 /** Options of a hash or a check. */
 export interface DeriveOptions {
   /**
@@ -46,32 +135,28 @@ export interface DeriveOptions {
    * not cost 50 ms each before the ones still waiting are served.
    */
   wanted?: () => boolean;
+  /** The queue to wait in (default: the shared one). */
+  pool?: ScryptPool;
 }
 
 /** Derivations skipped because nobody wanted them any more. */
 export const derivations = { done: 0, abandoned: 0 };
 
-async function derive(
+function derive(
   password: string,
   salt: Uint8Array,
   params: ScryptParams,
+  lane: Lane,
   opts: DeriveOptions = {},
 ): Promise<Uint8Array> {
-  if (running < MAX_CONCURRENT) running++;
-  else await new Promise<void>((resolve) => waiting.push(resolve));
-  try {
+  return (opts.pool ?? sharedPool).run(lane, () => {
     if (opts.wanted && !opts.wanted()) {
       derivations.abandoned++;
       throw new AbandonedError("nobody waits for this password check");
     }
     derivations.done++;
-    return await deriveNow(password, salt, params);
-  } finally {
-    // Hand the slot straight to the next waiter, or give it back.
-    const next = waiting.shift();
-    if (next) next();
-    else running--;
-  }
+    return deriveNow(password, salt, params);
+  });
 }
 
 function deriveNow(
@@ -97,7 +182,7 @@ export async function hashPassword(
   opts: DeriveOptions = {},
 ): Promise<string> {
   const salt = new Uint8Array(randomBytes(16));
-  const key = await derive(password, salt, params, opts);
+  const key = await derive(password, salt, params, "hash", opts);
   return `scrypt$${params.N}$${params.r}$${params.p}$${b64(salt)}$${b64(key)}`;
 }
 
@@ -115,7 +200,7 @@ export async function verifyPassword(
   }
   const salt = unb64(parts[4]!);
   const expected = unb64(parts[5]!);
-  const key = await derive(password, salt, { N, r, p }, opts);
+  const key = await derive(password, salt, { N, r, p }, "check", opts);
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
 
@@ -129,7 +214,10 @@ export async function burnPasswordCheck(
   password: string,
   opts: DeriveOptions = {},
 ): Promise<void> {
-  dummy ??= hashPassword("chat-dummy-password");
+  // Made outside any pool: it is the registry's own, never a client's.
+  dummy ??= hashPassword("chat-dummy-password", DEFAULT_SCRYPT, {
+    pool: new ScryptPool(),
+  });
   await verifyPassword(password, await dummy, opts);
 }
 

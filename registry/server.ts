@@ -23,6 +23,7 @@ import {
 import { SqliteStore } from "./sqlite_store.ts";
 import type { Store } from "./store.ts";
 import type { ScryptParams } from "./passwords.ts";
+import type { RegistryLimits } from "./limits.ts";
 
 /** Everything needed to start a registry. */
 export interface RegistryOptions {
@@ -54,6 +55,8 @@ export interface RegistryOptions {
   requestBurst?: number;
   scrypt?: ScryptParams;
   store?: Store;
+  /** Quotas and limits; each missing one keeps its default (registry/limits.ts). */
+  limits?: Partial<RegistryLimits>;
 }
 
 /** A running registry. Close it with `await registry.close()`. */
@@ -96,6 +99,7 @@ export class Registry implements AsyncDisposable {
       DEFAULT_SERVICE_CONFIG.heartbeatTtlMs;
     const config: ServiceConfig = {
       ...DEFAULT_SERVICE_CONFIG,
+      ...opts.limits,
       udpPort: this.udpPort,
       heartbeatIntervalMs: opts.heartbeatIntervalMs ??
         DEFAULT_SERVICE_CONFIG.heartbeatIntervalMs,

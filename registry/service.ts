@@ -18,8 +18,10 @@ import {
 } from "../wire/mod.ts";
 import type { Logger } from "../common/log.ts";
 import type { Clock } from "./clock.ts";
-import { AbandonedError } from "./passwords.ts";
-import { TokenBucket } from "./rate_limit.ts";
+import { addressKey, inPrefixes } from "./address.ts";
+import { LogLimiter } from "./log_limit.ts";
+import { AbandonedError, BusyError, ScryptPool } from "./passwords.ts";
+import { KeyedBuckets, TokenBucket } from "./rate_limit.ts";
 import { type ClientLink, SessionTable } from "./sessions.ts";
 import { type Store, StoreError } from "./store.ts";
 import { FailureThrottle } from "./throttle.ts";
@@ -28,6 +30,7 @@ import {
   type ClientState,
   endSession,
   event,
+  logFrom,
   type LoggedIn,
   Refused,
   type Route,
@@ -75,19 +78,38 @@ export class RegistryService implements Disposable {
   readonly #clock: Clock;
   readonly #signingPublicKey: string;
   readonly #clients = new Set<ClientState>();
+  /** Open connections per address key (trusted addresses are not counted). */
+  readonly #perAddress = new Map<string, number>();
   readonly #sweeping: Disposable | null;
 
   constructor(deps: ServiceDeps) {
     this.#clock = deps.clock;
     this.#signingPublicKey = deps.signingPublicKey;
+    const cfg = deps.config;
     this.#ctx = {
       store: deps.store,
       now: () => deps.clock.now(),
       logger: deps.logger,
-      config: deps.config,
+      config: cfg,
       sessions: this.sessions,
-      loginThrottle: new FailureThrottle(5, 60_000),
-      roomThrottle: new FailureThrottle(5, 60_000),
+      loginThrottle: new FailureThrottle(
+        cfg.loginFailuresPerPair,
+        cfg.failureWindowMs,
+      ),
+      addressFailures: new KeyedBuckets(
+        cfg.addressFailuresPerMinute,
+        cfg.addressFailureBurst,
+      ),
+      signups: new KeyedBuckets(cfg.signupsPerHour / 60, cfg.signupBurst),
+      roomThrottle: new FailureThrottle(
+        cfg.roomPasswordFailures,
+        cfg.failureWindowMs,
+      ),
+      pool: new ScryptPool({
+        maxQueuedChecks: cfg.maxQueuedChecks,
+        maxQueuedHashes: cfg.maxQueuedHashes,
+      }),
+      logLimiter: new LogLimiter(cfg.logLinesPerSource, cfg.logWindowMs),
       signingKey: deps.signingKey,
       stats: this.stats,
     };
@@ -97,12 +119,37 @@ export class RegistryService implements Disposable {
       : null;
   }
 
-  /** Registers a new connection; it is closed if hello does not come in time. */
+  /**
+   * Whether a new connection from `address` may be served: null if so, else
+   * the refusal (its address has maxConnectionsPerAddress open already).
+   */
+  admit(address: string): string | null {
+    const { config } = this.#ctx;
+    if (inPrefixes(address, config.trustedAddresses)) return null;
+    const key = addressKey(address);
+    const open = this.#perAddress.get(key) ?? 0;
+    if (open < config.maxConnectionsPerAddress) return null;
+    logFrom(this.#ctx, key, "warn", "connection refused", {
+      addr: address,
+      reason: "connections per address",
+      limit: config.maxConnectionsPerAddress,
+    });
+    return `too many connections from ${key} (${config.maxConnectionsPerAddress}, the limit per address) — close some and retry`;
+  }
+
+  /**
+   * Registers a new connection; it is closed if hello does not come in time,
+   * and when it sits without a session and without requests too long.
+   */
   connect(link: ClientLink, address: string): ClientState {
-    const { config, logger } = this.#ctx;
+    const { config } = this.#ctx;
+    const trusted = inPrefixes(address, config.trustedAddresses);
     const c: ClientState = {
       link,
       address,
+      addressKey: addressKey(address),
+      trusted,
+      busy: 0,
       greeted: false,
       session: null,
       bucket: new TokenBucket(
@@ -113,14 +160,48 @@ export class RegistryService implements Disposable {
       refused: 0,
       helloDeadline: undefined,
     };
-    c.helloDeadline = this.#clock.setTimeout(() => {
-      c.helloDeadline = undefined;
-      if (c.greeted) return;
-      logger.warn("drop", { reason: "no hello in time", addr: address });
-      link.close();
-    }, config.handshakeTimeoutMs);
+    if (!trusted) {
+      this.#perAddress.set(
+        c.addressKey,
+        (this.#perAddress.get(c.addressKey) ?? 0) + 1,
+      );
+    }
+    this.#arm(c, config.handshakeTimeoutMs);
     this.#clients.add(c);
     return c;
+  }
+
+  /**
+   * (Re)arms the deadline of a connection without a session: before hello
+   * it waits for hello; after it, for a request. A request still being
+   * handled (a login queued for scrypt) holds it open.
+   */
+  #arm(c: ClientState, ms: number): void {
+    this.#clock.clearTimeout(c.helloDeadline);
+    c.helloDeadline = this.#clock.setTimeout(() => {
+      c.helloDeadline = undefined;
+      if (c.session || c.link.closed) return;
+      if (c.busy > 0) {
+        this.#arm(c, this.#ctx.config.unauthenticatedIdleMs);
+        return;
+      }
+      const reason = c.greeted ? "idle before login" : "no hello in time";
+      logFrom(this.#ctx, c.addressKey, "warn", "drop", {
+        reason,
+        addr: c.address,
+      });
+      c.link.close();
+    }, ms);
+  }
+
+  /** After a request: a connection without a session waits for the next. */
+  #rearm(c: ClientState): void {
+    if (c.session) {
+      this.#clock.clearTimeout(c.helloDeadline);
+      c.helloDeadline = undefined;
+    } else if (c.greeted) {
+      this.#arm(c, this.#ctx.config.unauthenticatedIdleMs);
+    }
   }
 
   /** Number of open connections. */
@@ -130,7 +211,12 @@ export class RegistryService implements Disposable {
 
   /** Ends a connection's session (if any): the user is offline at once. */
   async disconnect(c: ClientState): Promise<void> {
-    this.#clients.delete(c);
+    if (!this.#clients.delete(c)) return;
+    if (!c.trusted) {
+      const left = (this.#perAddress.get(c.addressKey) ?? 1) - 1;
+      if (left > 0) this.#perAddress.set(c.addressKey, left);
+      else this.#perAddress.delete(c.addressKey);
+    }
     this.#clock.clearTimeout(c.helloDeadline);
     c.helloDeadline = undefined;
     if (c.session) await endSession(this.#ctx, c.session, "closed");
@@ -150,7 +236,7 @@ export class RegistryService implements Disposable {
       c.refused++;
       c.link.send(errorReply(req.id, "limit", "too many requests — slow down"));
       if (c.refused > config.requestBurst) {
-        logger.warn("drop", {
+        logFrom(this.#ctx, c.addressKey, "warn", "drop", {
           reason: "request flood",
           user: c.session?.user,
           addr: c.address,
@@ -160,7 +246,11 @@ export class RegistryService implements Disposable {
       return true;
     }
     c.refused = 0;
-    if (req.type === "hello") return this.#hello(c, req);
+    if (req.type === "hello") {
+      const ok = this.#hello(c, req);
+      this.#rearm(c);
+      return ok;
+    }
     if (!c.greeted) {
       c.link.send(
         errorReply(
@@ -173,6 +263,7 @@ export class RegistryService implements Disposable {
     }
     // The table is keyed by type, so this route takes this request.
     const route = ROUTES[req.type] as Route<RequestType>;
+    c.busy++;
     try {
       if (typeof route === "function") {
         if (!c.session) {
@@ -190,6 +281,13 @@ export class RegistryService implements Disposable {
     } catch (err) {
       if (err instanceof Refused || err instanceof StoreError) {
         c.link.send(errorReply(req.id, err.code, err.message));
+      } else if (err instanceof BusyError) {
+        logFrom(this.#ctx, "scrypt-queue", "warn", "busy", {
+          type: req.type,
+          addr: c.address,
+          queued: err.queued,
+        });
+        c.link.send(errorReply(req.id, "throttled", err.message));
       } else if (err instanceof AbandonedError) {
         // The client hung up while its password check waited: no reply.
         this.stats.abandoned++;
@@ -203,6 +301,9 @@ export class RegistryService implements Disposable {
           errorReply(req.id, "internal", "internal error — please retry"),
         );
       }
+    } finally {
+      c.busy--;
+      this.#rearm(c);
     }
     return true;
   }
@@ -219,8 +320,6 @@ export class RegistryService implements Disposable {
       return false;
     }
     c.greeted = true;
-    this.#clock.clearTimeout(c.helloDeadline);
-    c.helloDeadline = undefined;
     const cfg = this.#ctx.config;
     c.link.send(okReply(req.id, {
       v: PROTOCOL_VERSION,

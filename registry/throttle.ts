@@ -1,6 +1,10 @@
 /**
- * Login failure throttling (F2): at most `limit` failures per user and per
- * address within `windowMs`. Pure apart from its own counters; time is passed in.
+ * Failure throttling (F2): at most `limit` failed attempts per key within
+ * `windowMs`. Pure apart from its own counters; time is passed in.
+ *
+ * An attempt is counted when it starts (`reserve`), before the slow check it
+ * guards (scrypt), so parallel attempts cannot pass the limit while the first
+ * ones are still being checked; a success gives its reservation back.
  */
 export class FailureThrottle {
   readonly #limit: number;
@@ -10,6 +14,11 @@ export class FailureThrottle {
   constructor(limit = 5, windowMs = 60_000) {
     this.#limit = limit;
     this.#windowMs = windowMs;
+  }
+
+  /** The number of failures allowed per key and window. */
+  get limit(): number {
+    return this.#limit;
   }
 
   /** Milliseconds until `keys` may try again; 0 when they may try now. */
@@ -25,6 +34,28 @@ export class FailureThrottle {
       }
     }
     return wait;
+  }
+
+  /**
+   * Counts an attempt against every key at `now`, as a failure until
+   * `release` says otherwise. Returns 0 when reserved, or the wait in
+   * milliseconds (and counts nothing) when a key is spent.
+   */
+  reserve(keys: string[], now: number): number {
+    const wait = this.retryAfter(keys, now);
+    if (wait > 0) return wait;
+    this.fail(keys, now);
+    return 0;
+  }
+
+  /** Gives back a reservation made at `at` (the attempt succeeded). */
+  release(keys: string[], at: number): void {
+    for (const key of keys) {
+      const times = this.#failures.get(key);
+      const i = times?.lastIndexOf(at) ?? -1;
+      if (i >= 0) times!.splice(i, 1);
+      if (times?.length === 0) this.#failures.delete(key);
+    }
   }
 
   /** Records one failure against every key. */

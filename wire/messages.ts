@@ -42,7 +42,7 @@ export const userName: Field<string> = str({
 export const roomName: Field<string> = userName;
 
 const counter = int(0, Number.MAX_SAFE_INTEGER);
-const password = str({ min: 1, max: MAX_PASSWORD_CHARS });
+const password = str({ min: 1, max: MAX_PASSWORD_CHARS, wellFormed: true });
 const text = str({ min: 1, max: MAX_TEXT_CHARS });
 const statusText = str({ max: MAX_STATUS_CHARS });
 const isoTime = str({ max: 40 });

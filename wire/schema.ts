@@ -34,15 +34,28 @@ function field<T>(check: (value: unknown) => string | null): Field<T> {
   return { optional: false, check };
 }
 
-/** A string whose length in UTF-16 units lies within bounds, optionally matching a pattern. */
+/**
+ * A string whose length in UTF-16 units lies within bounds, optionally
+ * matching a pattern; `wellFormed` also refuses lone surrogates (which
+ * normalisation and UTF-8 would turn into the same replacement character).
+ */
 export function str(
-  opts: { min?: number; max: number; pattern?: RegExp; what?: string },
+  opts: {
+    min?: number;
+    max: number;
+    pattern?: RegExp;
+    what?: string;
+    wellFormed?: boolean;
+  },
 ): Field<string> {
   const min = opts.min ?? 0;
   return field((v) => {
     if (typeof v !== "string") return "must be a string";
     if (v.length < min) return `must be at least ${min} characters`;
     if (v.length > opts.max) return `must be at most ${opts.max} characters`;
+    if (opts.wellFormed && !v.isWellFormed()) {
+      return "must be well-formed Unicode (it has a lone surrogate)";
+    }
     if (opts.pattern && !opts.pattern.test(v)) {
       return `is not a valid ${opts.what ?? "value"}`;
     }

@@ -18,7 +18,8 @@ import {
   verifyPassword,
 } from "../passwords.ts";
 import type { Session } from "../sessions.ts";
-import type { ClientState, ServiceContext } from "./context.ts";
+import type { UserRecord } from "../store.ts";
+import { type ClientState, logFrom, type ServiceContext } from "./context.ts";
 import { announce, endSession, welcome } from "./presence.ts";
 import {
   event,
@@ -41,10 +42,34 @@ const signup: OpenRoute<"signup"> = {
     if (await ctx.store.getUser(user)) {
       refuse("taken", `username '${user}' is taken — choose another name`);
     }
-    const hash = await hashPassword(req.password, ctx.config.scrypt, {
-      wanted: () => !c.link.closed,
-    });
-    await ctx.store.createUser(user, hash, ctx.now());
+    // Taken before the hash is queued, so parallel sign-ups cannot pass it.
+    const { signupBurst, signupsPerHour } = ctx.config;
+    if (!c.trusted) {
+      const wait = ctx.signups.take(c.addressKey, ctx.now());
+      if (wait > 0) {
+        logFrom(ctx, c.addressKey, "warn", "signup throttled", {
+          addr: c.address,
+        });
+        refuse(
+          "throttled",
+          `too many sign-ups from ${c.addressKey} (${signupBurst} at once, ${signupsPerHour} an hour), retry in ${
+            seconds(wait)
+          } s`,
+        );
+      }
+    }
+    let created = false;
+    try {
+      const hash = await hashPassword(req.password, ctx.config.scrypt, {
+        wanted: () => !c.link.closed,
+        pool: ctx.pool,
+      });
+      await ctx.store.createUser(user, hash, ctx.now());
+      created = true;
+    } finally {
+      // A sign-up that never happened (busy, abandoned, taken meanwhile) is free.
+      if (!created && !c.trusted) ctx.signups.refund(c.addressKey);
+    }
     ctx.logger.info("signup", { user, addr: c.address });
     return { user };
   },
@@ -63,29 +88,18 @@ const login: OpenRoute<"login"> = {
   },
 };
 
+/** Whole seconds to wait, at least 1. */
+function seconds(ms: number): number {
+  return Math.max(1, Math.ceil(ms / 1000));
+}
+
 async function logIn(
   ctx: ServiceContext,
   c: ClientState,
   req: RequestOf<"login">,
 ): Promise<ReplyData<"login">> {
   const user = req.user.toLowerCase();
-  const now = ctx.now();
-  const keys = [`user:${user}`, `addr:${c.address}`];
-  const fail = (code: ErrorCode, message: string, reason: string): never => {
-    ctx.loginThrottle.fail(keys, ctx.now());
-    ctx.stats.loginFailures++;
-    ctx.logger.warn("login failed", { user, addr: c.address, reason });
-    return refuse(code, message);
-  };
   if (c.session) refuse("state", `already logged in as ${c.session.user}`);
-  const wait = ctx.loginThrottle.retryAfter(keys, now);
-  if (wait > 0) {
-    ctx.logger.warn("login throttled", { user, addr: c.address });
-    refuse(
-      "throttled",
-      `too many attempts, retry in ${Math.ceil(wait / 1000)} s`,
-    );
-  }
   if (
     req.kind !== "tool" &&
     (req.p2p_port === undefined || !req.cert || !req.key)
@@ -96,21 +110,72 @@ async function logIn(
   if (req.cert && !certFingerprint) {
     refuse("invalid", "cert is not a PEM certificate");
   }
-  // A client that hung up while this check waited for a slot is skipped.
-  const wanted = () => !c.link.closed;
-  const record = await ctx.store.getUser(user);
-  if (!record) {
-    await burnPasswordCheck(req.password, { wanted });
-    return fail(
-      "not_found",
-      `no account named '${user}' — sign up first (chat signup, or chat peer --signup)`,
-      "unknown user",
-    );
+  // The attempt is counted now, before any await, as a failure of the pair
+  // (user, address) and of the address; a success gives both back. So
+  // parallel attempts cannot pass the limits while scrypt runs, a stranger
+  // elsewhere cannot lock the owner out, and an address is slowed by rate.
+  const now = ctx.now();
+  const pair = [`${user}@${c.addressKey}`];
+  const pairWait = ctx.loginThrottle.reserve(pair, now);
+  if (pairWait > 0) {
+    logFrom(ctx, c.addressKey, "warn", "login throttled", {
+      user,
+      addr: c.address,
+    });
+    refuse("throttled", `too many attempts, retry in ${seconds(pairWait)} s`);
   }
-  if (!(await verifyPassword(req.password, record.passwordHash, { wanted }))) {
-    return fail("auth", `wrong password for ${user}`, "wrong password");
+  if (!c.trusted) {
+    const wait = ctx.addressFailures.take(c.addressKey, now);
+    if (wait > 0) {
+      ctx.loginThrottle.release(pair, now);
+      logFrom(ctx, c.addressKey, "warn", "login throttled", {
+        user,
+        addr: c.address,
+        reason: "address",
+      });
+      refuse(
+        "throttled",
+        `too many failed logins from ${c.addressKey}, retry in ${
+          seconds(wait)
+        } s`,
+      );
+    }
   }
-  ctx.loginThrottle.clear(`user:${user}`);
+  let failed = false;
+  const fail = (code: ErrorCode, message: string, reason: string): never => {
+    failed = true;
+    ctx.stats.loginFailures++;
+    logFrom(ctx, c.addressKey, "warn", "login failed", {
+      user,
+      addr: c.address,
+      reason,
+    });
+    return refuse(code, message);
+  };
+  let record: UserRecord | null;
+  try {
+    // A client that hung up while this check waited for a slot is skipped.
+    const opts = { wanted: () => !c.link.closed, pool: ctx.pool };
+    record = await ctx.store.getUser(user);
+    if (!record) {
+      await burnPasswordCheck(req.password, opts);
+      return fail(
+        "not_found",
+        `no account named '${user}' — sign up first (chat signup, or chat peer --signup)`,
+        "unknown user",
+      );
+    }
+    if (!(await verifyPassword(req.password, record.passwordHash, opts))) {
+      return fail("auth", `wrong password for ${user}`, "wrong password");
+    }
+  } finally {
+    // Anything but a failed check (a success, busy, abandoned) costs nothing.
+    if (!failed) {
+      ctx.loginThrottle.release(pair, now);
+      if (!c.trusted) ctx.addressFailures.refund(c.addressKey);
+    }
+  }
+  ctx.loginThrottle.clear(pair[0]!);
   if (req.kind === "peer") await replaceOlder(ctx, c, user, req.replace);
   const token = crypto.getRandomValues(new Uint8Array(32));
   const session: Session = {

@@ -2,15 +2,18 @@
  * What every handler is given: the service's shared state in one small
  * object, and the state of the connection a request came on.
  */
-import type { Logger } from "../../common/log.ts";
-import type { ScryptParams } from "../passwords.ts";
-import type { TokenBucket } from "../rate_limit.ts";
+import type { Level, LogFields, Logger } from "../../common/log.ts";
+import type { RegistryLimits } from "../limits.ts";
+import { DEFAULT_REGISTRY_LIMITS } from "../limits.ts";
+import type { LogLimiter } from "../log_limit.ts";
+import type { ScryptParams, ScryptPool } from "../passwords.ts";
+import type { KeyedBuckets, TokenBucket } from "../rate_limit.ts";
 import type { ClientLink, Session, SessionTable } from "../sessions.ts";
 import type { Store } from "../store.ts";
 import type { FailureThrottle } from "../throttle.ts";
 
-/** Settings of the service. */
-export interface ServiceConfig {
+/** Settings of the service: its timing and its limits. */
+export interface ServiceConfig extends RegistryLimits {
   heartbeatIntervalMs: number;
   heartbeatTtlMs: number;
   /** 0 disables idle logout. */
@@ -23,13 +26,13 @@ export interface ServiceConfig {
   /** Requests per second a connection may make, and its burst. */
   requestRate: number;
   requestBurst: number;
-  maxOfflinePerRecipient: number;
   scrypt?: ScryptParams;
   serverName: string;
 }
 
 /** Defaults for everything but the ports. */
 export const DEFAULT_SERVICE_CONFIG: Omit<ServiceConfig, "udpPort"> = {
+  ...DEFAULT_REGISTRY_LIMITS,
   heartbeatIntervalMs: 1000,
   heartbeatTtlMs: 3000,
   idleTimeoutMs: 0,
@@ -37,7 +40,6 @@ export const DEFAULT_SERVICE_CONFIG: Omit<ServiceConfig, "udpPort"> = {
   sweepEveryMs: sweepIntervalFor(3000),
   requestRate: 50,
   requestBurst: 200,
-  maxOfflinePerRecipient: 1000,
   serverName: "chat-registry",
 };
 
@@ -64,10 +66,18 @@ export interface ServiceContext {
   readonly logger: Logger;
   readonly config: ServiceConfig;
   readonly sessions: SessionTable;
-  /** Failed logins, keyed per user and per address. */
+  /** Failed logins, keyed per (user, address). */
   readonly loginThrottle: FailureThrottle;
+  /** Failed logins per address, by rate. */
+  readonly addressFailures: KeyedBuckets;
+  /** Sign-ups per address, by rate. */
+  readonly signups: KeyedBuckets;
   /** Wrong room passwords, keyed per room and user. */
   readonly roomThrottle: FailureThrottle;
+  /** The bounded scrypt queue every password derivation waits in. */
+  readonly pool: ScryptPool;
+  /** Lines per source of the log. */
+  readonly logLimiter: LogLimiter;
   /** The registry's Ed25519 key that signs introduction tickets. */
   readonly signingKey: CryptoKey;
   readonly stats: ServiceStats;
@@ -77,14 +87,38 @@ export interface ServiceContext {
 export interface ClientState {
   link: ClientLink;
   address: string;
+  /** The address as limits count it (an IPv6 /64 is one). */
+  addressKey: string;
+  /** Whether the address is exempt from the per-address limits. */
+  trusted: boolean;
+  /** Requests being handled now (a login waiting for scrypt, say). */
+  busy: number;
   greeted: boolean;
   session: Session | null;
   bucket: TokenBucket;
   /** Requests refused for rate since the last accepted one. */
   refused: number;
-  /** The timer that closes the connection if hello does not come in time. */
+  /**
+   * The timer that closes the connection if hello does not come in time, or
+   * if it sits without a session and without requests for too long.
+   */
   helloDeadline: number | undefined;
 }
 
 /** A connection with a logged-in session: what most handlers receive. */
 export type LoggedIn = ClientState & { session: Session };
+
+/**
+ * Logs a line caused by a client at `source`, unless that source has used
+ * up its lines for the window (then the line is counted, and the sweep logs
+ * how many were suppressed).
+ */
+export function logFrom(
+  ctx: ServiceContext,
+  source: string,
+  level: Level,
+  ev: string,
+  fields: LogFields,
+): void {
+  if (ctx.logLimiter.admit(source, ctx.now())) ctx.logger[level](ev, fields);
+}

@@ -35,6 +35,7 @@ export const ROUTES: Routes = {
 export {
   type ClientState,
   DEFAULT_SERVICE_CONFIG,
+  logFrom,
   type LoggedIn,
   type ServiceConfig,
   type ServiceContext,

@@ -150,6 +150,15 @@ export async function sweep(ctx: ServiceContext, now: number): Promise<number> {
   if (offline.length > 0) await wentOffline(ctx, offline);
   ctx.loginThrottle.prune(now);
   ctx.roomThrottle.prune(now);
+  ctx.addressFailures.prune(now);
+  ctx.signups.prune(now);
+  for (const { source, suppressed } of ctx.logLimiter.flush(now)) {
+    ctx.logger.warn("log suppressed", {
+      source,
+      lines: suppressed,
+      window_s: Math.round(ctx.config.logWindowMs / 1000),
+    });
+  }
   return expired.length;
 }
 

@@ -39,7 +39,7 @@ const roomCreate: Handler<"room_create"> = async (ctx, c, req) => {
   await ctx.store.createRoom({
     name: room,
     passwordHash: req.password
-      ? await hashPassword(req.password, ctx.config.scrypt)
+      ? await hashPassword(req.password, ctx.config.scrypt, { pool: ctx.pool })
       : null,
     capacity: req.capacity ?? DEFAULT_CAPACITY,
     description: req.description ?? "",
@@ -178,15 +178,21 @@ async function join(
   const now = ctx.now();
   let passwordOk = false;
   if (r?.passwordHash && password !== undefined && !invited) {
-    const wait = ctx.roomThrottle.retryAfter(throttleKey, now);
+    // Counted before the check, so parallel guesses cannot pass the limit.
+    const wait = ctx.roomThrottle.reserve(throttleKey, now);
     if (wait > 0) {
       refuse(
         "throttled",
         `too many attempts, retry in ${Math.ceil(wait / 1000)} s`,
       );
     }
-    passwordOk = await verifyPassword(password, r.passwordHash);
-    if (!passwordOk) ctx.roomThrottle.fail(throttleKey, now);
+    try {
+      passwordOk = await verifyPassword(password, r.passwordHash, {
+        pool: ctx.pool,
+      });
+    } finally {
+      if (passwordOk) ctx.roomThrottle.release(throttleKey, now);
+    }
   }
   const verdict = decideJoin({
     room,

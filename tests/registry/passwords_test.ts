@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { hashPassword, verifyPassword } from "../../registry/passwords.ts";
+import {
+  BusyError,
+  hashPassword,
+  ScryptPool,
+  verifyPassword,
+} from "../../registry/passwords.ts";
 
 const FAST = { N: 1024, r: 8, p: 1 };
 
@@ -66,4 +71,35 @@ Deno.test("password hashing", async (t) => {
       );
     },
   );
+});
+
+Deno.test("the scrypt pool: bounded lanes, checks before hashes", async () => {
+  const pool = new ScryptPool({ maxQueuedChecks: 2, maxQueuedHashes: 1 }, 1);
+  let release!: () => void;
+  const gate = new Promise<void>((r) => release = r);
+  const order: string[] = [];
+  const job = (name: string, wait?: Promise<void>) => async () => {
+    await wait;
+    order.push(name);
+  };
+  const first = pool.run("hash", job("first", gate));
+  const hash = pool.run("hash", job("hash"));
+  await assert.rejects(pool.run("hash", job("refused")), (err) => {
+    assert.ok(err instanceof BusyError);
+    assert.match(
+      err.message,
+      /^the registry is busy \(1 password checks waiting\), retry in \d+ s$/,
+    );
+    return true;
+  });
+  const checks = [
+    pool.run("check", job("check1")),
+    pool.run("check", job("check2")),
+  ];
+  await assert.rejects(pool.run("check", job("refused")), BusyError);
+  assert.deepEqual(pool.queued, { check: 2, hash: 1 });
+  release();
+  await Promise.all([first, hash, ...checks]);
+  assert.deepEqual(order, ["first", "check1", "check2", "hash"]);
+  assert.equal(pool.running, 0);
 });

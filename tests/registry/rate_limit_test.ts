@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { TokenBucket } from "../../registry/rate_limit.ts";
+import { KeyedBuckets, TokenBucket } from "../../registry/rate_limit.ts";
 
 Deno.test("TokenBucket", async (t) => {
   await t.step("starts full and allows a burst, then refuses", () => {
@@ -35,4 +35,19 @@ Deno.test("TokenBucket", async (t) => {
     assert.equal(b.take(0), false, "a second earlier: still empty");
     assert.equal(b.take(50), false, "half a token since the rewound time");
   });
+});
+
+Deno.test("keyed buckets: a burst per key, a wait, refunds, and pruning", () => {
+  const b = new KeyedBuckets(6, 2); // one token every 10 s
+  assert.equal(b.take("a", 0), 0);
+  assert.equal(b.take("a", 0), 0);
+  assert.equal(b.take("a", 0), 10_000);
+  assert.equal(b.take("b", 0), 0, "keys are independent");
+  b.refund("a");
+  assert.equal(b.take("a", 0), 0);
+  // Many small refills add up to a whole token, rounding and all.
+  for (let t = 500; t <= 10_000; t += 500) b.prune(t);
+  assert.equal(b.take("a", 10_000), 0);
+  b.prune(100_000);
+  assert.equal(b.size, 0, "full buckets are forgotten");
 });

@@ -76,3 +76,14 @@ Deno.test("FailureThrottle", async (t) => {
     assert.equal(th.size, 0);
   });
 });
+
+Deno.test("reserve counts an attempt before its check; release gives it back", () => {
+  const t = new FailureThrottle(2, 60_000);
+  assert.equal(t.reserve(["k"], 1000), 0);
+  assert.equal(t.reserve(["k"], 1000), 0);
+  // Both still being checked: a third is refused until the first expires.
+  assert.equal(t.reserve(["k"], 1000), 60_000);
+  t.release(["k"], 1000);
+  assert.equal(t.reserve(["k"], 2000), 0);
+  assert.equal(t.retryAfter(["k"], 2000), 59_000);
+});
