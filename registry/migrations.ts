@@ -70,4 +70,16 @@ export const MIGRATIONS: string[] = [
   ) STRICT;
   CREATE INDEX offline_by_recipient ON offline_messages(recipient, id);
   `,
+  // 2: bans from rooms; indexes for the per-user quotas.
+  `
+  CREATE TABLE room_bans (
+    room       TEXT NOT NULL REFERENCES rooms(name) ON DELETE CASCADE,
+    user       TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    banned_by  TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (room, user)
+  ) STRICT;
+  CREATE INDEX rooms_by_owner ON rooms(owner);
+  CREATE INDEX invitations_by_inviter ON invitations(inviter, state);
+  `,
 ];

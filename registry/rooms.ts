@@ -20,6 +20,8 @@ export interface JoinState {
   capacity: number;
   members: number;
   isMember: boolean;
+  /** Kicked and not yet unbanned. */
+  banned: boolean;
   invited: boolean;
   passwordGiven: boolean;
   /** Whether the given password matched; irrelevant when none was given. */
@@ -35,6 +37,13 @@ export function decideJoin(s: JoinState): Refusal | "already" | null {
     return { code: "not_found", message: `there is no room '${s.room}'` };
   }
   if (s.isMember) return "already";
+  if (s.banned) {
+    return {
+      code: "forbidden",
+      message:
+        `you were removed from room '${s.room}' and cannot rejoin until its owner unbans you`,
+    };
+  }
   if (s.locked && !s.invited) {
     if (!s.passwordGiven) {
       return {
@@ -65,6 +74,7 @@ export interface AdminState {
   /** The user acted upon, if any. */
   target?: string;
   targetIsMember?: boolean;
+  targetIsBanned?: boolean;
 }
 
 /** Decides whether `actor` may kick `target`. */
@@ -110,7 +120,32 @@ export function decideInvite(s: AdminState): Refusal | null {
       message: `${s.target} is already in room '${s.room}'`,
     };
   }
+  if (s.targetIsBanned) {
+    return {
+      code: "state",
+      message:
+        `${s.target} is banned from room '${s.room}' — unban them before inviting`,
+    };
+  }
   return null;
+}
+
+/** Decides whether `actor` may lift `target`'s ban. */
+export function decideUnban(s: AdminState): Refusal | null {
+  const base = ownerOnly(s, "unban");
+  if (base) return base;
+  if (!s.targetIsBanned) {
+    return {
+      code: "state",
+      message: `${s.target} is not banned from room '${s.room}'`,
+    };
+  }
+  return null;
+}
+
+/** Decides whether `actor` may withdraw an invitation or set the password. */
+export function decideOwnerOnly(s: AdminState, what: string): Refusal | null {
+  return ownerOnly(s, what);
 }
 
 function ownerOnly(s: AdminState, what: string): Refusal | null {

@@ -270,7 +270,7 @@ export class RegistryService implements Disposable {
           c.link.send(errorReply(req.id, "auth", "log in first"));
           return true;
         }
-        c.session.lastAction = now;
+        if (req.type !== "ping") c.session.lastAction = now;
         c.link.send(
           okReply(req.id, await route(this.#ctx, c as LoggedIn, req)),
         );

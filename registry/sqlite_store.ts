@@ -14,8 +14,12 @@ import {
   DEFAULT_STATUS,
   type InviteRecord,
   type MemberRecord,
+  type OfflineLimits,
   type OfflineRecord,
+  type Page,
+  type PendingLimits,
   type Relation,
+  type RoomQuery,
   type RoomRecord,
   type Store,
   StoreError,
@@ -48,6 +52,9 @@ export class SqliteStore implements Store {
     db.exec("PRAGMA busy_timeout = 5000");
     if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
     db.exec("PRAGMA synchronous = FULL");
+    // Deleted rows are overwritten with zeros, so a delivered offline
+    // message does not linger in free pages of the file.
+    db.exec("PRAGMA secure_delete = ON");
     db.exec("PRAGMA foreign_keys = ON");
     const store = new SqliteStore(db);
     store.#migrate();
@@ -201,6 +208,7 @@ export class SqliteStore implements Store {
     a: string,
     b: string,
     now: number,
+    limits: PendingLimits,
   ): Promise<"pending" | "friends"> {
     return attempt(() =>
       this.#tx(() => {
@@ -215,6 +223,26 @@ export class SqliteStore implements Store {
             a,
           );
           return "friends";
+        }
+        const sent = this.#count(
+          "SELECT COUNT(*) AS n FROM friendships WHERE requester = ? AND state = 'pending'",
+          a,
+        );
+        if (sent >= limits.perSender) {
+          throw new StoreError(
+            "limit",
+            `you have ${sent} friend requests waiting for an answer (the limit is ${limits.perSender}); withdraw some with /unfriend first`,
+          );
+        }
+        const received = this.#count(
+          "SELECT COUNT(*) AS n FROM friendships WHERE addressee = ? AND state = 'pending'",
+          b,
+        );
+        if (received >= limits.perRecipient) {
+          throw new StoreError(
+            "limit",
+            `${b} has ${received} friend requests waiting already (the limit is ${limits.perRecipient}); try again later`,
+          );
         }
         this.#run(
           "INSERT INTO friendships (requester, addressee, state, created_at) VALUES (?, ?, 'pending', ?)",
@@ -267,18 +295,34 @@ export class SqliteStore implements Store {
     );
   }
 
-  requestsOf(
-    name: string,
-  ): Promise<{ incoming: string[]; outgoing: string[] }> {
+  requestsOf(name: string, page: Page): Promise<{
+    incoming: string[];
+    outgoing: string[];
+    incomingTotal: number;
+    outgoingTotal: number;
+  }> {
+    // Requests from users `name` has blocked are kept (so the sender sees
+    // nothing unusual) but never shown to `name`.
+    const incomingWhere = `FROM friendships f
+      WHERE f.addressee = ?1 AND f.state = 'pending' AND NOT EXISTS
+        (SELECT 1 FROM blocks b WHERE b.blocker = ?1 AND b.blocked = f.requester)`;
+    const outgoingWhere =
+      "FROM friendships WHERE requester = ?1 AND state = 'pending'";
     return attempt(() => ({
       incoming: this.#all(
-        "SELECT requester FROM friendships WHERE addressee = ? AND state = 'pending' ORDER BY created_at",
+        `SELECT f.requester ${incomingWhere} ORDER BY f.created_at, f.requester LIMIT ?2 OFFSET ?3`,
         name,
+        page.limit,
+        page.offset,
       ).map((r) => r.requester as string),
       outgoing: this.#all(
-        "SELECT addressee FROM friendships WHERE requester = ? AND state = 'pending' ORDER BY created_at",
+        `SELECT addressee ${outgoingWhere} ORDER BY created_at, addressee LIMIT ?2 OFFSET ?3`,
         name,
+        page.limit,
+        page.offset,
       ).map((r) => r.addressee as string),
+      incomingTotal: this.#count(`SELECT COUNT(*) AS n ${incomingWhere}`, name),
+      outgoingTotal: this.#count(`SELECT COUNT(*) AS n ${outgoingWhere}`, name),
     }));
   }
 
@@ -339,9 +383,19 @@ export class SqliteStore implements Store {
     );
   }
 
-  createRoom(room: RoomRecord): Promise<void> {
+  createRoom(room: RoomRecord, maxOwned: number): Promise<void> {
     return attempt(() =>
       this.#tx(() => {
+        const owned = this.#count(
+          "SELECT COUNT(*) AS n FROM rooms WHERE owner = ?",
+          room.owner,
+        );
+        if (owned >= maxOwned) {
+          throw new StoreError(
+            "limit",
+            `you own ${owned} rooms (the limit is ${maxOwned}); leave or hand over one first`,
+          );
+        }
         try {
           this.#run(
             `INSERT INTO rooms (name, password_hash, capacity, description, owner, created_at)
@@ -379,20 +433,32 @@ export class SqliteStore implements Store {
     });
   }
 
-  listRooms(
-    limit: number,
-    member?: string,
-  ): Promise<(RoomRecord & { members: number })[]> {
-    return attempt(() =>
-      this.#all(
+  listRooms(query: RoomQuery): Promise<{
+    rooms: (RoomRecord & { members: number })[];
+    total: number;
+  }> {
+    const where = `FROM rooms r
+      WHERE (?1 IS NULL OR EXISTS
+        (SELECT 1 FROM room_members me WHERE me.room = r.name AND me.user = ?1))
+        AND (?2 IS NULL OR instr(r.name, ?2) > 0)`;
+    const member = query.member ?? null;
+    const search = query.search?.toLowerCase() ?? null;
+    return attempt(() => ({
+      rooms: this.#all(
         `SELECT r.*, (SELECT COUNT(*) FROM room_members m WHERE m.room = r.name) AS members
-         FROM rooms r
-         WHERE ?1 IS NULL OR EXISTS
-           (SELECT 1 FROM room_members me WHERE me.room = r.name AND me.user = ?1)
-         ORDER BY r.name LIMIT ?2`,
-        member ?? null,
-        limit,
-      ).map((r) => ({ ...toRoom(r), members: Number(r.members) }))
+         ${where} ORDER BY r.name LIMIT ?3 OFFSET ?4`,
+        member,
+        search,
+        query.limit,
+        query.offset,
+      ).map((r) => ({ ...toRoom(r), members: Number(r.members) })),
+      total: this.#count(`SELECT COUNT(*) AS n ${where}`, member, search),
+    }));
+  }
+
+  countRoomsOwned(user: string): Promise<number> {
+    return attempt(() =>
+      this.#count("SELECT COUNT(*) AS n FROM rooms WHERE owner = ?", user)
     );
   }
 
@@ -437,18 +503,24 @@ export class SqliteStore implements Store {
   removeMember(
     room: string,
     user: string,
-  ): Promise<{ removed: boolean; newOwner: string | null; deleted: boolean }> {
+  ): Promise<
+    {
+      removed: boolean;
+      newOwner: string | null;
+      deleted: boolean;
+      withdrawn: string[];
+    }
+  > {
+    const none = { removed: false, newOwner: null, deleted: false };
     return attempt(() =>
       this.#tx(() => {
         const r = this.#get("SELECT owner FROM rooms WHERE name = ?", room);
-        if (!r) return { removed: false, newOwner: null, deleted: false };
+        if (!r) return { ...none, withdrawn: [] };
         const order = this.#all(
           "SELECT user FROM room_members WHERE room = ? ORDER BY seq",
           room,
         ).map((m) => m.user as string);
-        if (!order.includes(user)) {
-          return { removed: false, newOwner: null, deleted: false };
-        }
+        if (!order.includes(user)) return { ...none, withdrawn: [] };
         this.#run(
           "DELETE FROM room_members WHERE room = ? AND user = ?",
           room,
@@ -458,15 +530,39 @@ export class SqliteStore implements Store {
         const next = ownerAfterLeave(owner, order, user);
         if (next === null) {
           this.#run("DELETE FROM rooms WHERE name = ?", room);
-          return { removed: true, newOwner: null, deleted: true };
+          return {
+            removed: true,
+            newOwner: null,
+            deleted: true,
+            withdrawn: [],
+          };
         }
         if (next === owner) {
-          return { removed: true, newOwner: null, deleted: false };
+          return {
+            removed: true,
+            newOwner: null,
+            deleted: false,
+            withdrawn: [],
+          };
         }
-        this.#run("UPDATE rooms SET owner = ? WHERE name = ?", next, room);
-        return { removed: true, newOwner: next, deleted: false };
+        const withdrawn = this.#handOver(room, next);
+        return { removed: true, newOwner: next, deleted: false, withdrawn };
       })
     );
+  }
+
+  /** Sets the owner and withdraws pending invitations; inside a transaction. */
+  #handOver(room: string, user: string): string[] {
+    this.#run("UPDATE rooms SET owner = ? WHERE name = ?", user, room);
+    const withdrawn = this.#all(
+      "SELECT invitee FROM invitations WHERE room = ? AND state = 'pending' ORDER BY invitee",
+      room,
+    ).map((r) => r.invitee as string);
+    this.#run(
+      "DELETE FROM invitations WHERE room = ? AND state = 'pending'",
+      room,
+    );
+    return withdrawn;
   }
 
   members(room: string): Promise<MemberRecord[]> {
@@ -488,10 +584,51 @@ export class SqliteStore implements Store {
     );
   }
 
-  setOwner(room: string, user: string): Promise<void> {
+  setOwner(room: string, user: string): Promise<string[]> {
+    return attempt(() => this.#tx(() => this.#handOver(room, user)));
+  }
+
+  setRoomPassword(room: string, passwordHash: string | null): Promise<void> {
     return attempt(() => {
-      this.#run("UPDATE rooms SET owner = ? WHERE name = ?", user, room);
+      this.#run(
+        "UPDATE rooms SET password_hash = ? WHERE name = ?",
+        passwordHash,
+        room,
+      );
     });
+  }
+
+  ban(room: string, user: string, by: string, now: number): Promise<void> {
+    return attempt(() => {
+      this.#run(
+        `INSERT INTO room_bans (room, user, banned_by, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (room, user) DO NOTHING`,
+        room,
+        user,
+        by,
+        now,
+      );
+    });
+  }
+
+  unban(room: string, user: string): Promise<boolean> {
+    return attempt(() =>
+      this.#run(
+        "DELETE FROM room_bans WHERE room = ? AND user = ?",
+        room,
+        user,
+      ) > 0
+    );
+  }
+
+  isBanned(room: string, user: string): Promise<boolean> {
+    return attempt(() =>
+      this.#get(
+        "SELECT 1 AS x FROM room_bans WHERE room = ? AND user = ?",
+        room,
+        user,
+      ) !== undefined
+    );
   }
 
   invite(
@@ -499,27 +636,76 @@ export class SqliteStore implements Store {
     invitee: string,
     inviter: string,
     now: number,
+    limits: PendingLimits,
   ): Promise<void> {
-    return attempt(() => {
-      this.#run(
-        `INSERT INTO invitations (room, invitee, inviter, state, created_at)
-         VALUES (?, ?, ?, 'pending', ?)
-         ON CONFLICT (room, invitee) DO UPDATE
-         SET inviter = excluded.inviter, state = 'pending', created_at = excluded.created_at`,
-        room,
-        invitee,
-        inviter,
-        now,
-      );
-    });
+    return attempt(() =>
+      this.#tx(() => {
+        const renewal = this.#get(
+          "SELECT 1 AS x FROM invitations WHERE room = ? AND invitee = ? AND state = 'pending'",
+          room,
+          invitee,
+        );
+        if (!renewal) {
+          const sent = this.#count(
+            "SELECT COUNT(*) AS n FROM invitations WHERE inviter = ? AND state = 'pending'",
+            inviter,
+          );
+          if (sent >= limits.perSender) {
+            throw new StoreError(
+              "limit",
+              `you have ${sent} invitations waiting for an answer (the limit is ${limits.perSender}); withdraw some first`,
+            );
+          }
+          const received = this.#count(
+            "SELECT COUNT(*) AS n FROM invitations WHERE invitee = ? AND state = 'pending'",
+            invitee,
+          );
+          if (received >= limits.perRecipient) {
+            throw new StoreError(
+              "limit",
+              `${invitee} has ${received} invitations waiting already (the limit is ${limits.perRecipient}); try again later`,
+            );
+          }
+        }
+        this.#run(
+          `INSERT INTO invitations (room, invitee, inviter, state, created_at)
+           VALUES (?, ?, ?, 'pending', ?)
+           ON CONFLICT (room, invitee) DO UPDATE
+           SET inviter = excluded.inviter, state = 'pending', created_at = excluded.created_at`,
+          room,
+          invitee,
+          inviter,
+          now,
+        );
+      })
+    );
   }
 
-  invitesFor(user: string): Promise<InviteRecord[]> {
-    return attempt(() =>
-      this.#all(
-        "SELECT * FROM invitations WHERE invitee = ? AND state = 'pending' ORDER BY created_at",
+  invitesFor(
+    user: string,
+    page: Page,
+  ): Promise<{ invites: InviteRecord[]; total: number }> {
+    const where = `FROM invitations i
+      WHERE i.invitee = ?1 AND i.state = 'pending' AND NOT EXISTS
+        (SELECT 1 FROM blocks b WHERE b.blocker = ?1 AND b.blocked = i.inviter)`;
+    return attempt(() => ({
+      invites: this.#all(
+        `SELECT i.* ${where} ORDER BY i.created_at, i.room LIMIT ?2 OFFSET ?3`,
         user,
-      ).map(toInvite)
+        page.limit,
+        page.offset,
+      ).map(toInvite),
+      total: this.#count(`SELECT COUNT(*) AS n ${where}`, user),
+    }));
+  }
+
+  withdrawInvite(room: string, invitee: string): Promise<boolean> {
+    return attempt(() =>
+      this.#run(
+        "DELETE FROM invitations WHERE room = ? AND invitee = ? AND state = 'pending'",
+        room,
+        invitee,
+      ) > 0
     );
   }
 
@@ -554,22 +740,33 @@ export class SqliteStore implements Store {
     to: string,
     text: string,
     now: number,
-    maxPerRecipient: number,
+    limits: OfflineLimits,
+    discard = false,
   ): Promise<OfflineRecord> {
     return attempt(() =>
       this.#tx(() => {
-        const n = Number(
-          (this.#get(
-            "SELECT COUNT(*) AS n FROM offline_messages WHERE recipient = ?",
-            to,
-          )!).n,
+        const n = this.#count(
+          "SELECT COUNT(*) AS n FROM offline_messages WHERE recipient = ?",
+          to,
         );
-        if (n >= maxPerRecipient) {
+        if (n >= limits.perRecipient) {
           throw new StoreError(
             "limit",
-            `${to} has ${n} undelivered messages already; try again after ${to} logs in`,
+            `${to}'s offline inbox is full (${n} messages, the limit is ${limits.perRecipient}); try again after ${to} logs in`,
           );
         }
+        const mine = this.#count(
+          "SELECT COUNT(*) AS n FROM offline_messages WHERE recipient = ? AND sender = ?",
+          to,
+          from,
+        );
+        if (mine >= limits.perPair) {
+          throw new StoreError(
+            "limit",
+            `${to} has ${mine} undelivered messages from you (the limit is ${limits.perPair} per sender); try again after ${to} reads them`,
+          );
+        }
+        if (discard) return { id: 0, from, to, text, sentAt: now };
         const res = this.#stmt(
           "INSERT INTO offline_messages (sender, recipient, text, sent_at) VALUES (?, ?, ?, ?)",
         ).run(from, to, text, now);
@@ -578,11 +775,12 @@ export class SqliteStore implements Store {
     );
   }
 
-  offlineFor(to: string, limit: number): Promise<OfflineRecord[]> {
+  offlineFor(to: string, limit: number, after = 0): Promise<OfflineRecord[]> {
     return attempt(() =>
       this.#all(
-        "SELECT id, sender, recipient, text, sent_at FROM offline_messages WHERE recipient = ? ORDER BY id LIMIT ?",
+        "SELECT id, sender, recipient, text, sent_at FROM offline_messages WHERE recipient = ? AND id > ? ORDER BY id LIMIT ?",
         to,
+        after,
         limit,
       ).map((r) => ({
         id: Number(r.id),
@@ -606,8 +804,8 @@ export class SqliteStore implements Store {
   }
 
   deleteOffline(to: string, ids: number[]): Promise<number> {
-    return attempt(() =>
-      this.#tx(() => {
+    return attempt(() => {
+      const n = this.#tx(() => {
         let n = 0;
         for (const id of ids) {
           n += this.#run(
@@ -617,8 +815,22 @@ export class SqliteStore implements Store {
           );
         }
         return n;
-      })
-    );
+      });
+      // secure_delete zeroed the rows in the pages; the WAL still holds the
+      // frames that carried the text until a checkpoint copies the zeroed
+      // pages back and truncates it.
+      if (n > 0) this.#checkpoint();
+      return n;
+    });
+  }
+
+  /** Copies the WAL into the file and truncates it; a no-op in memory. */
+  #checkpoint(): void {
+    this.#db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+
+  #count(sql: string, ...params: SQLInputValue[]): number {
+    return Number(this.#get(sql, ...params)!.n);
   }
 
   close(): void {

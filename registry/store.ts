@@ -55,6 +55,35 @@ export interface OfflineRecord {
   sentAt: number;
 }
 
+/** A page of a list: skip `offset` entries, return at most `limit`. */
+export interface Page {
+  offset: number;
+  limit: number;
+}
+
+/** Caps on pending requests (friend requests or invitations). */
+export interface PendingLimits {
+  /** Pending ones a single user may have sent. */
+  perSender: number;
+  /** Pending ones a single user may have received. */
+  perRecipient: number;
+}
+
+/** Caps on undelivered offline messages. */
+export interface OfflineLimits {
+  perRecipient: number;
+  /** From one sender to one recipient. */
+  perPair: number;
+}
+
+/** Which rooms a listing wants. */
+export interface RoomQuery extends Page {
+  /** Only rooms this user belongs to. */
+  member?: string;
+  /** Only rooms whose name contains this text (lower-case, literal). */
+  search?: string;
+}
+
 /** A rule the data refused, phrased for the user. */
 export class StoreError extends Error {
   override name = "StoreError";
@@ -86,19 +115,32 @@ export interface Store {
   setPasswordHash(name: string, passwordHash: string): Promise<void>;
 
   relation(a: string, b: string): Promise<Relation>;
-  /** Records a request from a to b; accepts at once if b had asked a. */
+  /**
+   * Records a request from a to b; accepts at once if b had asked a.
+   * StoreError "limit" when a new pending request would pass `limits`.
+   */
   requestFriend(
     a: string,
     b: string,
     now: number,
+    limits: PendingLimits,
   ): Promise<"pending" | "friends">;
   /** b accepts a's pending request; StoreError "state" if there is none. */
   acceptFriend(a: string, b: string, now: number): Promise<void>;
   /** Removes any friendship or request between a and b; true if one existed. */
   removeFriend(a: string, b: string): Promise<boolean>;
   friendsOf(name: string): Promise<string[]>;
-  /** Pending requests: to `name` (incoming) and from `name` (outgoing). */
-  requestsOf(name: string): Promise<{ incoming: string[]; outgoing: string[] }>;
+  /**
+   * Pending requests, oldest first, each list paged with its total: to
+   * `name` (incoming, leaving out senders `name` has blocked) and from
+   * `name` (outgoing).
+   */
+  requestsOf(name: string, page: Page): Promise<{
+    incoming: string[];
+    outgoing: string[];
+    incomingTotal: number;
+    outgoingTotal: number;
+  }>;
 
   /** a blocks b; also drops any friendship or request between them. */
   block(a: string, b: string, now: number): Promise<void>;
@@ -109,53 +151,106 @@ export interface Store {
   /** Users who have blocked `name`. */
   blockersOf(name: string): Promise<string[]>;
 
-  createRoom(room: RoomRecord): Promise<void>;
+  /**
+   * Creates a room with its owner as first member; StoreError "taken" if the
+   * name exists, "limit" if the owner already owns `maxOwned` rooms.
+   */
+  createRoom(room: RoomRecord, maxOwned: number): Promise<void>;
   getRoom(name: string): Promise<RoomRecord | null>;
-  /** Rooms by name; only those `member` belongs to when given. */
-  listRooms(
-    limit: number,
-    member?: string,
-  ): Promise<(RoomRecord & { members: number })[]>;
+  /** Rooms by name, one page of those the query selects, and their total. */
+  listRooms(query: RoomQuery): Promise<{
+    rooms: (RoomRecord & { members: number })[];
+    total: number;
+  }>;
+  /** How many rooms `user` owns. */
+  countRoomsOwned(user: string): Promise<number>;
   /** Adds a member if the room has space; StoreError "full" otherwise. */
   addMember(room: string, user: string, now: number): Promise<void>;
   /**
    * Removes a member; hands ownership to the longest-standing member when the
-   * owner leaves and deletes the room when it becomes empty.
+   * owner leaves and deletes the room when it becomes empty. A hand-over
+   * withdraws the pending invitations (`withdrawn`: their invitees).
    */
   removeMember(
     room: string,
     user: string,
-  ): Promise<{ removed: boolean; newOwner: string | null; deleted: boolean }>;
+  ): Promise<
+    {
+      removed: boolean;
+      newOwner: string | null;
+      deleted: boolean;
+      withdrawn: string[];
+    }
+  >;
   members(room: string): Promise<MemberRecord[]>;
   roomsOf(user: string): Promise<string[]>;
-  setOwner(room: string, user: string): Promise<void>;
+  /**
+   * Hands the room to `user` and withdraws its pending invitations (the new
+   * owner invites again whom they want); returns those invitees.
+   */
+  setOwner(room: string, user: string): Promise<string[]>;
+  /** Sets or (with null) removes the room's password hash. */
+  setRoomPassword(room: string, passwordHash: string | null): Promise<void>;
 
-  /** Creates or renews a pending invitation. */
+  /** Bans `user` from `room` until unbanned (a kick does this). */
+  ban(room: string, user: string, by: string, now: number): Promise<void>;
+  /** Lifts a ban; true if there was one. */
+  unban(room: string, user: string): Promise<boolean>;
+  isBanned(room: string, user: string): Promise<boolean>;
+
+  /**
+   * Creates or renews a pending invitation. StoreError "limit" when a new
+   * one would pass `limits` (a renewal does not count again).
+   */
   invite(
     room: string,
     invitee: string,
     inviter: string,
     now: number,
+    limits: PendingLimits,
   ): Promise<void>;
-  invitesFor(user: string): Promise<InviteRecord[]>;
+  /**
+   * Pending invitations of `user`, oldest first, one page and the total;
+   * those from inviters `user` has blocked are left out.
+   */
+  invitesFor(
+    user: string,
+    page: Page,
+  ): Promise<{ invites: InviteRecord[]; total: number }>;
   getInvite(room: string, invitee: string): Promise<InviteRecord | null>;
+  /** Deletes a pending invitation; true if there was one. */
+  withdrawInvite(room: string, invitee: string): Promise<boolean>;
   setInviteState(
     room: string,
     invitee: string,
     state: "accepted" | "declined",
   ): Promise<void>;
 
-  /** Stores a message; StoreError "limit" when the recipient's box is full. */
+  /**
+   * Stores a message; StoreError "limit" (naming the cap) when the
+   * recipient's box or the sender's share of it is full. With `discard` the
+   * caps are checked the same way but nothing is stored (id 0): a blocked
+   * sender is answered as if the message were kept.
+   */
   storeOffline(
     from: string,
     to: string,
     text: string,
     now: number,
-    maxPerRecipient: number,
+    limits: OfflineLimits,
+    discard?: boolean,
   ): Promise<OfflineRecord>;
-  offlineFor(to: string, limit: number): Promise<OfflineRecord[]>;
+  /** Messages of `to` with an id above `after` (default 0), oldest first. */
+  offlineFor(
+    to: string,
+    limit: number,
+    after?: number,
+  ): Promise<OfflineRecord[]>;
   countOffline(to: string): Promise<number>;
-  /** Deletes the given messages of `to`; returns how many went. */
+  /**
+   * Deletes the given messages of `to`; returns how many went. Their text
+   * must be gone from the storage too (overwritten, not only unlinked).
+   */
   deleteOffline(to: string, ids: number[]): Promise<number>;
 
   close(): void;

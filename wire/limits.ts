@@ -31,6 +31,18 @@ export const MAX_DATAGRAM_BYTES = 1200;
 /** Most entries any list reply carries; replies say when they were cut. */
 export const MAX_LIST_ITEMS = 2000;
 
+/** Entries a paged list reply carries when the request names no limit. */
+export const DEFAULT_PAGE_ITEMS = 200;
+/** Most entries a paged request may ask for. */
+export const MAX_PAGE_ITEMS = 1000;
+/**
+ * Most bytes the entries of one page may take when encoded; a page stops
+ * early at this size, so no reply can outgrow MAX_FRAME_BYTES.
+ */
+export const MAX_PAGE_BYTES = 256 * 1024;
+/** Longest room-name search text. */
+export const MAX_SEARCH_CHARS = 32;
+
 /** Longest PEM certificate a peer may register. */
 export const MAX_CERT_CHARS = 4096;
 

@@ -23,8 +23,10 @@ import {
   MAX_CERT_CHARS,
   MAX_DESCRIPTION_CHARS,
   MAX_LIST_ITEMS,
+  MAX_PAGE_ITEMS,
   MAX_PASSWORD_CHARS,
   MAX_ROOM_CAPACITY,
+  MAX_SEARCH_CHARS,
   MAX_STATUS_CHARS,
   MAX_TEXT_CHARS,
   MAX_TICKET_CHARS,
@@ -69,6 +71,17 @@ const reason = str({ max: 500 });
  * is `chat receive`, not shown online but reachable for file offers.
  */
 const sessionKind = oneOf("peer", "tool", "receive");
+/**
+ * Paging of a list request: skip `offset` entries, return at most `limit`
+ * (default DEFAULT_PAGE_ITEMS). Replies carry `total` and, when more
+ * follow, `next_offset` to ask for the next page with.
+ */
+const paging = {
+  offset: opt(counter),
+  limit: opt(int(1, MAX_PAGE_ITEMS)),
+};
+/** What every paged reply adds to its list. */
+const pageInfo = { total: counter, next_offset: opt(counter) };
 
 /** Requests a peer sends to the registry; each also carries a numeric `id`. */
 export const REQUESTS = {
@@ -86,21 +99,21 @@ export const REQUESTS = {
   logout: {},
   active: {},
   search: { user: userName },
-  who: { detailed: opt(bool) },
+  who: { detailed: opt(bool), ...paging },
   status: { text: opt(statusText) },
   profile: { user: userName },
   friend_request: { user: userName },
   friend_accept: { user: userName },
   friend_decline: { user: userName },
   friend_remove: { user: userName },
-  friends: {},
-  requests: {},
+  friends: { ...paging },
+  requests: { ...paging },
   block: { user: userName },
   unblock: { user: userName },
-  blocks: {},
+  blocks: { ...paging },
   introduce: { user: userName, purpose: oneOf("chat", "file") },
   offline_send: { to: userName, text },
-  offline_fetch: {},
+  offline_fetch: { after: opt(counter), limit: opt(int(1, MAX_PAGE_ITEMS)) },
   offline_ack: { ids: arr(counter, MAX_LIST_ITEMS) },
   room_create: {
     room: roomName,
@@ -108,16 +121,25 @@ export const REQUESTS = {
     capacity: opt(int(1, MAX_ROOM_CAPACITY)),
     description: opt(str({ max: MAX_DESCRIPTION_CHARS })),
   },
-  rooms: { detailed: opt(bool), mine: opt(bool) },
+  rooms: {
+    detailed: opt(bool),
+    mine: opt(bool),
+    search: opt(str({ max: MAX_SEARCH_CHARS })),
+    ...paging,
+  },
   room_join: { room: roomName, password: opt(password) },
   room_leave: { room: roomName },
-  room_members: { room: roomName },
+  room_members: { room: roomName, ...paging },
   room_invite: { room: roomName, user: userName },
-  invites: {},
+  invites: { ...paging },
   invite_accept: { room: roomName },
   invite_decline: { room: roomName },
+  invite_withdraw: { room: roomName, user: userName },
   room_kick: { room: roomName, user: userName },
+  room_unban: { room: roomName, user: userName },
   room_owner: { room: roomName, user: userName },
+  room_password: { room: roomName, password: opt(password) },
+  ping: {},
 } as const satisfies Record<string, Shape>;
 
 const onlineUser = {
@@ -144,6 +166,10 @@ const roomState = {
   room: roomName,
   owner: userName,
   members: arr(obj(member), MAX_ROOM_CAPACITY),
+  // Optional for clients that build a room state themselves; the registry
+  // always sends it.
+  total: opt(counter),
+  next_offset: opt(counter),
 };
 const list = <T>(item: Field<T>) => arr(item, MAX_LIST_ITEMS);
 
@@ -175,7 +201,7 @@ export const REPLIES = {
     last_seen: nullable(isoTime),
     status: statusText,
   },
-  who: { users: list(obj(onlineUser)), total: counter },
+  who: { users: list(obj(onlineUser)), ...pageInfo },
   status: { status: statusText },
   profile: {
     user: userName,
@@ -191,11 +217,18 @@ export const REPLIES = {
   friend_remove: { user: userName },
   friends: {
     friends: list(obj({ user: userName, online: bool, status: statusText })),
+    ...pageInfo,
   },
-  requests: { incoming: list(userName), outgoing: list(userName) },
+  requests: {
+    incoming: list(userName),
+    outgoing: list(userName),
+    incoming_total: counter,
+    outgoing_total: counter,
+    next_offset: opt(counter),
+  },
   block: { user: userName },
   unblock: { user: userName },
-  blocks: { users: list(userName) },
+  blocks: { users: list(userName), ...pageInfo },
   introduce: {
     user: userName,
     host,
@@ -211,21 +244,30 @@ export const REPLIES = {
       text,
       sent_at: isoTime,
     })),
+    /** Messages waiting in all, this page included. */
+    total: counter,
+    /** When more follow this page: the `after` to fetch them with. */
+    next_after: opt(counter),
   },
   offline_ack: { deleted: counter },
   room_create: { room: roomName },
-  rooms: { rooms: list(obj(roomInfo)) },
+  rooms: { rooms: list(obj(roomInfo)), ...pageInfo },
   room_join: roomState,
   room_leave: { room: roomName },
   room_members: roomState,
   room_invite: { room: roomName, user: userName },
   invites: {
     invites: list(obj({ room: roomName, from: userName, sent_at: isoTime })),
+    ...pageInfo,
   },
   invite_accept: roomState,
   invite_decline: { room: roomName },
+  invite_withdraw: { room: roomName, user: userName },
   room_kick: { room: roomName, user: userName },
+  room_unban: { room: roomName, user: userName },
   room_owner: { room: roomName, user: userName },
+  room_password: { room: roomName, locked: bool },
+  ping: {},
 } as const satisfies { [K in keyof typeof REQUESTS]: Shape };
 
 /** Error codes a failed reply may carry, so programs need not parse prose. */
@@ -256,6 +298,12 @@ export const EVENTS = {
   friend_accepted: { user: userName },
   friend_removed: { user: userName },
   room_invite: { room: roomName, from: userName },
+  invite_withdrawn: { room: roomName },
+  /**
+   * At login, when more friend requests or invitations wait than were
+   * pushed: ask for the rest with `requests` and `invites`.
+   */
+  pending: { friend_requests: counter, invites: counter },
   room_joined: { room: roomName, user: userName },
   room_left: {
     room: roomName,

@@ -259,5 +259,8 @@ export const accountRoutes = {
   logout,
   // Any request counts as a user action; this one is only that.
   active: () => Promise.resolve({}),
+  // Not a user action (the gate leaves lastAction alone for it): a client
+  // checks the connection is alive without resetting its idle logout.
+  ping: () => Promise.resolve({}),
   status,
 } satisfies Partial<Routes>;

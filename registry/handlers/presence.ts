@@ -59,16 +59,33 @@ export async function announce(
   }
 }
 
-/** Tells a newly online user what waited for them: friend requests, invitations. */
+/**
+ * Tells a newly online user what waited for them: the first page of friend
+ * requests and of invitations (loginPushItems each), and, when more wait,
+ * a `pending` event with the totals so the client can page through them. An
+ * account flooded with invitations is never sent more than that at login.
+ */
 export async function welcome(ctx: ServiceContext, s: Session): Promise<void> {
-  const { incoming } = await ctx.store.requestsOf(s.user);
-  for (const from of incoming) {
+  const first = { offset: 0, limit: ctx.config.loginPushItems };
+  const requests = await ctx.store.requestsOf(s.user, first);
+  for (const from of requests.incoming) {
     s.link.send(event({ type: "friend_request", from }));
   }
-  for (const inv of await ctx.store.invitesFor(s.user)) {
+  const invites = await ctx.store.invitesFor(s.user, first);
+  for (const inv of invites.invites) {
     s.link.send(
       event({ type: "room_invite", room: inv.room, from: inv.inviter }),
     );
+  }
+  if (
+    requests.incomingTotal > requests.incoming.length ||
+    invites.total > invites.invites.length
+  ) {
+    s.link.send(event({
+      type: "pending",
+      friend_requests: requests.incomingTotal,
+      invites: invites.total,
+    }));
   }
 }
 

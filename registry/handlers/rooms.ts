@@ -1,14 +1,15 @@
 /**
  * Rooms: creating, listing, joining (with a password or an invitation),
- * leaving, invitations and the owner's powers. The rules are pure
+ * leaving, invitations and the owner's powers (kick-and-ban, unban, hand
+ * over, password, withdrawing invitations). The rules are pure
  * (`../rooms.ts`); this file gathers the state they decide on, applies the
  * verdict and tells the members.
+ *
+ * An invitation is the owner's: it stands in for the room's password, so a
+ * hand-over withdraws every pending one (the new owner invites again whom
+ * they want), and a user who blocked the owner never sees it.
  */
-import {
-  MAX_LIST_ITEMS,
-  type RegistryEvent,
-  type ReplyData,
-} from "../../wire/mod.ts";
+import type { RegistryEvent, ReplyData } from "../../wire/mod.ts";
 import { hashPassword, verifyPassword } from "../passwords.ts";
 import {
   type AdminState,
@@ -16,16 +17,19 @@ import {
   decideJoin,
   decideKick,
   decideOwner,
+  decideOwnerOnly,
+  decideUnban,
   DEFAULT_CAPACITY,
 } from "../rooms.ts";
+import type { Page } from "../store.ts";
 import type { ServiceContext } from "./context.ts";
+import { fitBytes, pageInfo, pageOf } from "./paging.ts";
 import { push } from "./presence.ts";
 import {
   event,
   type Handler,
   iso,
   mustExist,
-  mustReach,
   refuse,
   refuseIf,
   type Routes,
@@ -33,8 +37,17 @@ import {
 
 const roomCreate: Handler<"room_create"> = async (ctx, c, req) => {
   const room = req.room.toLowerCase();
+  const me = c.session.user;
   if (await ctx.store.getRoom(room)) {
     refuse("taken", `room '${room}' already exists`);
+  }
+  // Checked before the password is hashed, and again by the store.
+  const owned = await ctx.store.countRoomsOwned(me);
+  if (owned >= ctx.config.maxRoomsOwned) {
+    refuse(
+      "limit",
+      `you own ${owned} rooms (the limit is ${ctx.config.maxRoomsOwned}); leave or hand over one first`,
+    );
   }
   await ctx.store.createRoom({
     name: room,
@@ -43,40 +56,41 @@ const roomCreate: Handler<"room_create"> = async (ctx, c, req) => {
       : null,
     capacity: req.capacity ?? DEFAULT_CAPACITY,
     description: req.description ?? "",
-    owner: c.session.user,
+    owner: me,
     createdAt: ctx.now(),
-  });
-  ctx.logger.info("room created", { user: c.session.user, room });
+  }, ctx.config.maxRoomsOwned);
+  ctx.logger.info("room created", { user: me, room });
   return { room };
 };
 
 const rooms: Handler<"rooms"> = async (ctx, c, req) => {
-  const list = await ctx.store.listRooms(
-    MAX_LIST_ITEMS,
-    req.mine ? c.session.user : undefined,
-  );
+  const page = pageOf(req);
+  const { rooms: list, total } = await ctx.store.listRooms({
+    ...page,
+    member: req.mine ? c.session.user : undefined,
+    search: req.search,
+  });
   const mine = new Set(await ctx.store.roomsOf(c.session.user));
-  return {
-    rooms: list.map((r) =>
-      req.detailed
-        ? {
-          room: r.name,
-          description: r.description,
-          members: r.members,
-          capacity: r.capacity,
-          locked: r.passwordHash !== null,
-          owner: r.owner,
-          joined: mine.has(r.name),
-        }
-        : { room: r.name, joined: mine.has(r.name) }
-    ),
-  };
+  const shown = fitBytes(list.map((r) =>
+    req.detailed
+      ? {
+        room: r.name,
+        description: r.description,
+        members: r.members,
+        capacity: r.capacity,
+        locked: r.passwordHash !== null,
+        owner: r.owner,
+        joined: mine.has(r.name),
+      }
+      : { room: r.name, joined: mine.has(r.name) }
+  ));
+  return { rooms: shown, ...pageInfo(page, shown.length, total) };
 };
 
 const roomJoin: Handler<"room_join"> = async (ctx, c, req) => {
   const room = req.room.toLowerCase();
   await join(ctx, c.session.user, room, req.password);
-  return await roomState(ctx, room);
+  return await roomState(ctx, room, c.session.user);
 };
 
 const roomLeave: Handler<"room_leave"> = async (ctx, c, req) => {
@@ -95,36 +109,53 @@ const roomLeave: Handler<"room_leave"> = async (ctx, c, req) => {
       room,
       event({ type: "room_owner", room, user: res.newOwner }),
     );
+    tellWithdrawn(ctx, room, res.withdrawn);
   }
   return { room };
 };
 
-const roomMembers: Handler<"room_members"> = async (ctx, _c, req) =>
-  await roomState(ctx, req.room.toLowerCase());
+const roomMembers: Handler<"room_members"> = async (ctx, c, req) =>
+  await roomState(ctx, req.room.toLowerCase(), c.session.user, pageOf(req));
 
 const roomInvite: Handler<"room_invite"> = async (ctx, c, req) => {
   const me = c.session.user;
   const room = req.room.toLowerCase();
   const user = await mustExist(ctx, req.user);
   refuseIf(decideInvite(await adminState(ctx, room, me, user)));
-  await mustReach(ctx, me, user);
-  await ctx.store.invite(room, user, me, ctx.now());
-  push(ctx, user, event({ type: "room_invite", room, from: me }));
+  const cfg = ctx.config;
+  await ctx.store.invite(room, user, me, ctx.now(), {
+    perSender: cfg.maxInvitesPerSender,
+    perRecipient: cfg.maxInvitesPerRecipient,
+  });
+  // Kept but never shown to a user who blocked us; we are answered alike.
+  if (!(await ctx.store.hasBlocked(user, me))) {
+    push(ctx, user, event({ type: "room_invite", room, from: me }));
+  }
   return { room, user };
 };
 
-const invites: Handler<"invites"> = async (ctx, c) => ({
-  invites: (await ctx.store.invitesFor(c.session.user))
-    .slice(0, MAX_LIST_ITEMS)
-    .map((i) => ({ room: i.room, from: i.inviter, sent_at: iso(i.createdAt) })),
-});
+const invites: Handler<"invites"> = async (ctx, c, req) => {
+  const page = pageOf(req);
+  const { invites: list, total } = await ctx.store.invitesFor(
+    c.session.user,
+    page,
+  );
+  const shown = fitBytes(
+    list.map((i) => ({
+      room: i.room,
+      from: i.inviter,
+      sent_at: iso(i.createdAt),
+    })),
+  );
+  return { invites: shown, ...pageInfo(page, shown.length, total) };
+};
 
 const inviteAccept: Handler<"invite_accept"> = async (ctx, c, req) => {
   const me = c.session.user;
   const room = req.room.toLowerCase();
   await pendingInvite(ctx, room, me);
   await join(ctx, me, room, undefined);
-  return await roomState(ctx, room);
+  return await roomState(ctx, room, me);
 };
 
 const inviteDecline: Handler<"invite_decline"> = async (ctx, c, req) => {
@@ -135,11 +166,30 @@ const inviteDecline: Handler<"invite_decline"> = async (ctx, c, req) => {
   return { room };
 };
 
+const inviteWithdraw: Handler<"invite_withdraw"> = async (ctx, c, req) => {
+  const me = c.session.user;
+  const room = req.room.toLowerCase();
+  const user = req.user.toLowerCase();
+  refuseIf(
+    decideOwnerOnly(
+      await adminState(ctx, room, me, user),
+      "withdraw invitations",
+    ),
+  );
+  if (!(await ctx.store.withdrawInvite(room, user))) {
+    refuse("state", `${user} has no pending invitation to '${room}'`);
+  }
+  tellWithdrawn(ctx, room, [user]);
+  return { room, user };
+};
+
 const roomKick: Handler<"room_kick"> = async (ctx, c, req) => {
   const me = c.session.user;
   const room = req.room.toLowerCase();
   const user = req.user.toLowerCase();
   refuseIf(decideKick(await adminState(ctx, room, me, user)));
+  // Banned first: the kicked user cannot slip back in between the two.
+  await ctx.store.ban(room, user, me, ctx.now());
   await ctx.store.removeMember(room, user);
   // The kicked user is told too, though no longer a member.
   await pushRoom(
@@ -152,14 +202,46 @@ const roomKick: Handler<"room_kick"> = async (ctx, c, req) => {
   return { room, user };
 };
 
+const roomUnban: Handler<"room_unban"> = async (ctx, c, req) => {
+  const me = c.session.user;
+  const room = req.room.toLowerCase();
+  const user = req.user.toLowerCase();
+  refuseIf(decideUnban(await adminState(ctx, room, me, user)));
+  await ctx.store.unban(room, user);
+  ctx.logger.info("room unban", { user: me, room });
+  return { room, user };
+};
+
 const roomOwner: Handler<"room_owner"> = async (ctx, c, req) => {
   const me = c.session.user;
   const room = req.room.toLowerCase();
   const user = req.user.toLowerCase();
   refuseIf(decideOwner(await adminState(ctx, room, me, user)));
-  await ctx.store.setOwner(room, user);
+  const owned = await ctx.store.countRoomsOwned(user);
+  if (owned >= ctx.config.maxRoomsOwned) {
+    refuse(
+      "limit",
+      `${user} owns ${owned} rooms already (the limit is ${ctx.config.maxRoomsOwned})`,
+    );
+  }
+  const withdrawn = await ctx.store.setOwner(room, user);
   await pushRoom(ctx, room, event({ type: "room_owner", room, user }));
+  tellWithdrawn(ctx, room, withdrawn);
   return { room, user };
+};
+
+const roomPassword: Handler<"room_password"> = async (ctx, c, req) => {
+  const me = c.session.user;
+  const room = req.room.toLowerCase();
+  refuseIf(
+    decideOwnerOnly(await adminState(ctx, room, me, me), "set its password"),
+  );
+  const hash = req.password === undefined
+    ? null
+    : await hashPassword(req.password, ctx.config.scrypt, { pool: ctx.pool });
+  await ctx.store.setRoomPassword(room, hash);
+  ctx.logger.info("room password", { user: me, room, locked: hash !== null });
+  return { room, locked: hash !== null };
 };
 
 /** Joins `me` to `room` if the rules allow, and tells the members. */
@@ -174,10 +256,11 @@ async function join(
   const members = r ? (await store.members(room)).map((m) => m.user) : [];
   const invite = r ? await store.getInvite(room, me) : null;
   const invited = invite?.state === "pending";
+  const banned = r !== null && await store.isBanned(room, me);
   const throttleKey = [`room:${room}:${me}`];
   const now = ctx.now();
   let passwordOk = false;
-  if (r?.passwordHash && password !== undefined && !invited) {
+  if (r?.passwordHash && password !== undefined && !invited && !banned) {
     // Counted before the check, so parallel guesses cannot pass the limit.
     const wait = ctx.roomThrottle.reserve(throttleKey, now);
     if (wait > 0) {
@@ -201,6 +284,7 @@ async function join(
     capacity: r?.capacity ?? 0,
     members: members.length,
     isMember: members.includes(me),
+    banned,
     invited,
     passwordGiven: password !== undefined,
     passwordOk,
@@ -229,6 +313,7 @@ async function adminState(
     owner: r?.owner ?? "",
     target,
     targetIsMember: members.includes(target),
+    targetIsBanned: r !== null && await ctx.store.isBanned(room, target),
   };
 }
 
@@ -243,23 +328,44 @@ async function pendingInvite(
   }
 }
 
-/** The room's owner and members with their presence. */
+/**
+ * The room's owner and a page of its members with their presence, as
+ * `viewer` may see it: a member who blocked the viewer is never shown online.
+ */
 async function roomState(
   ctx: ServiceContext,
   room: string,
+  viewer: string,
+  page: Page = pageOf({}),
 ): Promise<ReplyData<"room_members">> {
   const r = await ctx.store.getRoom(room);
   if (!r) return refuse("not_found", `there is no room '${room}'`);
   const members = await ctx.store.members(room);
+  const hidden = new Set(await ctx.store.blockersOf(viewer));
+  const shown = fitBytes(
+    members.slice(page.offset, page.offset + page.limit).map((m) => ({
+      user: m.user,
+      online: !hidden.has(m.user) && ctx.sessions.peerOf(m.user) !== undefined,
+      role: m.user === r.owner ? "owner" as const : "member" as const,
+    })),
+  );
   return {
     room,
     owner: r.owner,
-    members: members.map((m) => ({
-      user: m.user,
-      online: ctx.sessions.peerOf(m.user) !== undefined,
-      role: m.user === r.owner ? "owner" : "member",
-    })),
+    members: shown,
+    ...pageInfo(page, shown.length, members.length),
   };
+}
+
+/** Tells invitees that their invitation to `room` is gone. */
+function tellWithdrawn(
+  ctx: ServiceContext,
+  room: string,
+  invitees: string[],
+): void {
+  for (const user of invitees) {
+    push(ctx, user, event({ type: "invite_withdrawn", room }));
+  }
 }
 
 /** Sends an event to every online member of `room` and to `also`. */
@@ -287,6 +393,9 @@ export const roomRoutes = {
   invites,
   invite_accept: inviteAccept,
   invite_decline: inviteDecline,
+  invite_withdraw: inviteWithdraw,
   room_kick: roomKick,
+  room_unban: roomUnban,
   room_owner: roomOwner,
+  room_password: roomPassword,
 } satisfies Partial<Routes>;

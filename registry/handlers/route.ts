@@ -75,20 +75,6 @@ export async function mustExist(
   return user;
 }
 
-/**
- * Refuses "unavailable" when `to` has blocked `from`: the blocked user learns
- * no more than that, as for a user who is away.
- */
-export async function mustReach(
-  ctx: ServiceContext,
-  from: string,
-  to: string,
-): Promise<void> {
-  if (await ctx.store.hasBlocked(to, from)) {
-    refuse("unavailable", `${to} is not available`);
-  }
-}
-
 /** Types an event literal (so a typo in a field is a compile error). */
 export function event(ev: RegistryEvent): RegistryEvent {
   return ev;

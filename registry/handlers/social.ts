@@ -1,17 +1,19 @@
 /**
  * Finding people and relating to them: search, who, profiles, friends and
  * blocks. A user who blocked you is hidden from you: never shown online, no
- * last-seen time, and your requests to them are refused as "not available".
+ * last-seen time, and your friend requests to them are answered as any
+ * other (they are kept but never shown to them), so a block cannot be
+ * detected.
  */
-import { MAX_LIST_ITEMS, type ReplyData } from "../../wire/mod.ts";
+import type { ReplyData } from "../../wire/mod.ts";
 import type { ServiceContext } from "./context.ts";
+import { pageInfo, pageList, pageOf } from "./paging.ts";
 import { push } from "./presence.ts";
 import {
   event,
   type Handler,
   iso,
   mustExist,
-  mustReach,
   refuse,
   type Routes,
 } from "./route.ts";
@@ -42,26 +44,30 @@ const search: Handler<"search"> = async (ctx, c, req) => {
 
 const who: Handler<"who"> = async (ctx, c, req) => {
   const hidden = new Set(await ctx.store.blockersOf(c.session.user));
-  const users: ReplyData<"who">["users"] = [];
-  let total = 0;
+  const online: string[] = [];
   for (const s of ctx.sessions.peers()) {
-    if (hidden.has(s.user)) continue;
-    total++;
-    if (users.length >= MAX_LIST_ITEMS) continue;
+    if (!hidden.has(s.user)) online.push(s.user);
+  }
+  online.sort();
+  const page = pageOf(req);
+  const names = online.slice(page.offset, page.offset + page.limit);
+  const users: ReplyData<"who">["users"] = [];
+  for (const user of names) {
+    const s = ctx.sessions.peerOf(user);
     if (req.detailed) {
-      const record = await ctx.store.getUser(s.user);
+      const record = await ctx.store.getUser(user);
       users.push({
-        user: s.user,
-        host: s.host,
-        port: s.p2pPort ?? 0,
+        user,
+        host: s?.host ?? "",
+        port: s?.p2pPort ?? 0,
         status: record?.status ?? "",
       });
     } else {
-      users.push({ user: s.user });
+      users.push({ user });
     }
   }
-  users.sort((a, b) => a.user.localeCompare(b.user));
-  return { users, total };
+  const { items } = pageList(users, { ...page, offset: 0 });
+  return { users: items, ...pageInfo(page, items.length, online.length) };
 };
 
 const profile: Handler<"profile"> = async (ctx, c, req) => {
@@ -91,10 +97,16 @@ const friendRequest: Handler<"friend_request"> = async (ctx, c, req) => {
   if (await ctx.store.hasBlocked(me, user)) {
     refuse("state", `you have blocked ${user} — /unblock ${user} first`);
   }
-  await mustReach(ctx, me, user);
-  const state = await ctx.store.requestFriend(me, user, ctx.now());
+  const cfg = ctx.config;
+  const state = await ctx.store.requestFriend(me, user, ctx.now(), {
+    perSender: cfg.maxFriendRequestsPerSender,
+    perRecipient: cfg.maxFriendRequestsPerRecipient,
+  });
+  // A user who blocked us never hears of the request (the store keeps it
+  // hidden from them); we are answered exactly as if they had not.
+  const blocked = await ctx.store.hasBlocked(user, me);
   if (state === "pending") {
-    push(ctx, user, event({ type: "friend_request", from: me }));
+    if (!blocked) push(ctx, user, event({ type: "friend_request", from: me }));
   } else befriended(ctx, me, user);
   return { user, state };
 };
@@ -139,10 +151,11 @@ const friendRemove: Handler<"friend_remove"> = async (ctx, c, req) => {
   return { user };
 };
 
-const friends: Handler<"friends"> = async (ctx, c) => {
+const friends: Handler<"friends"> = async (ctx, c, req) => {
   const names = await ctx.store.friendsOf(c.session.user);
+  const page = pageOf(req);
   const out: ReplyData<"friends">["friends"] = [];
-  for (const user of names.slice(0, MAX_LIST_ITEMS)) {
+  for (const user of names.slice(page.offset, page.offset + page.limit)) {
     const record = await ctx.store.getUser(user);
     out.push({
       user,
@@ -150,14 +163,24 @@ const friends: Handler<"friends"> = async (ctx, c) => {
       status: record?.status ?? "",
     });
   }
-  return { friends: out };
+  const { items } = pageList(out, { ...page, offset: 0 });
+  return { friends: items, ...pageInfo(page, items.length, names.length) };
 };
 
-const requests: Handler<"requests"> = async (ctx, c) => {
-  const r = await ctx.store.requestsOf(c.session.user);
+const requests: Handler<"requests"> = async (ctx, c, req) => {
+  const page = pageOf(req);
+  const r = await ctx.store.requestsOf(c.session.user, page);
+  const incoming = pageList(r.incoming, { ...page, offset: 0 }).items;
+  const outgoing = pageList(r.outgoing, { ...page, offset: 0 }).items;
+  const inNext = pageInfo(page, incoming.length, r.incomingTotal).next_offset;
+  const outNext = pageInfo(page, outgoing.length, r.outgoingTotal).next_offset;
+  const next = Math.min(inNext ?? Infinity, outNext ?? Infinity);
   return {
-    incoming: r.incoming.slice(0, MAX_LIST_ITEMS),
-    outgoing: r.outgoing.slice(0, MAX_LIST_ITEMS),
+    incoming,
+    outgoing,
+    incoming_total: r.incomingTotal,
+    outgoing_total: r.outgoingTotal,
+    ...(Number.isFinite(next) ? { next_offset: next } : {}),
   };
 };
 
@@ -183,9 +206,13 @@ const unblock: Handler<"unblock"> = async (ctx, c, req) => {
   return { user };
 };
 
-const blocks: Handler<"blocks"> = async (ctx, c) => ({
-  users: (await ctx.store.blockedBy(c.session.user)).slice(0, MAX_LIST_ITEMS),
-});
+const blocks: Handler<"blocks"> = async (ctx, c, req) => {
+  const { items, ...info } = pageList(
+    await ctx.store.blockedBy(c.session.user),
+    pageOf(req),
+  );
+  return { users: items, ...info };
+};
 
 /** The directory, friend and block requests. */
 export const socialRoutes = {

@@ -23,6 +23,7 @@ const open: JoinState = {
   capacity: 3,
   members: 1,
   isMember: false,
+  banned: false,
   invited: false,
   passwordGiven: false,
   passwordOk: false,
@@ -94,6 +95,19 @@ Deno.test("decideJoin", async (t) => {
       name: "lets the last seat be taken",
       state: { members: 2 },
       want: null,
+    },
+    {
+      name:
+        "refuses a kicked user until unbanned, password or invitation alike",
+      state: {
+        banned: true,
+        invited: true,
+        passwordGiven: true,
+        passwordOk: true,
+      },
+      want: "forbidden",
+      says:
+        /^you were removed from room 'lobby' and cannot rejoin until its owner unbans you$/,
     },
   ];
   for (const c of cases) {

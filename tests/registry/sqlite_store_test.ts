@@ -9,6 +9,11 @@ import {
   StoreError,
 } from "../../registry/store.ts";
 
+/** Quotas too high to matter, for the tests that are not about them. */
+const PENDING = { perSender: 100, perRecipient: 100 };
+const OWNED = 100;
+const ALL = { offset: 0, limit: 1000 };
+
 /** A migrated in-memory store with the given users. */
 async function memoryStore(...users: string[]): Promise<SqliteStore> {
   const store = SqliteStore.open(":memory:");
@@ -16,6 +21,17 @@ async function memoryStore(...users: string[]): Promise<SqliteStore> {
     await store.createUser(u, `hash-of-${u}`, 1_000 + i);
   }
   return store;
+}
+
+/** Both lists of pending requests, without their totals. */
+async function requestsOf(
+  store: SqliteStore,
+  name: string,
+): Promise<{ incoming: string[]; outgoing: string[] }> {
+  const r = await store.requestsOf(name, ALL);
+  assert.equal(r.incomingTotal, r.incoming.length);
+  assert.equal(r.outgoingTotal, r.outgoing.length);
+  return { incoming: r.incoming, outgoing: r.outgoing };
 }
 
 /** Runs `fn` with a fresh temp folder, removed afterwards. */
@@ -75,6 +91,7 @@ Deno.test("SqliteStore migrations", async (t) => {
           "friendships",
           "invitations",
           "offline_messages",
+          "room_bans",
           "room_members",
           "rooms",
           "users",
@@ -92,7 +109,7 @@ Deno.test("SqliteStore migrations", async (t) => {
       const path = join(dir, "registry.db");
       const first = SqliteStore.open(path);
       await first.createUser("alice", "h", 1);
-      await first.createRoom(room("lobby", "alice"));
+      await first.createRoom(room("lobby", "alice"), OWNED);
       first.close();
       for (let i = 0; i < 3; i++) {
         const again = SqliteStore.open(path);
@@ -174,19 +191,22 @@ Deno.test("SqliteStore friends and blocks", async (t) => {
   const store = await memoryStore("alice", "bob", "carol", "dave");
   try {
     await t.step("a request is pending and seen from both sides", async () => {
-      assert.equal(await store.requestFriend("alice", "bob", 10), "pending");
+      assert.equal(
+        await store.requestFriend("alice", "bob", 10, PENDING),
+        "pending",
+      );
       assert.equal(await store.relation("alice", "bob"), "requested");
       assert.equal(await store.relation("bob", "alice"), "requested_you");
-      assert.deepEqual(await store.requestsOf("bob"), {
+      assert.deepEqual(await requestsOf(store, "bob"), {
         incoming: ["alice"],
         outgoing: [],
       });
-      assert.deepEqual(await store.requestsOf("alice"), {
+      assert.deepEqual(await requestsOf(store, "alice"), {
         incoming: [],
         outgoing: ["bob"],
       });
       assert.equal(
-        await store.requestFriend("alice", "bob", 11),
+        await store.requestFriend("alice", "bob", 11, PENDING),
         "pending",
         "asking twice changes nothing",
       );
@@ -198,7 +218,7 @@ Deno.test("SqliteStore friends and blocks", async (t) => {
       assert.equal(await store.relation("bob", "alice"), "friends");
       assert.deepEqual(await store.friendsOf("alice"), ["bob"]);
       assert.deepEqual(await store.friendsOf("bob"), ["alice"]);
-      assert.deepEqual(await store.requestsOf("bob"), {
+      assert.deepEqual(await requestsOf(store, "bob"), {
         incoming: [],
         outgoing: [],
       });
@@ -221,18 +241,24 @@ Deno.test("SqliteStore friends and blocks", async (t) => {
     );
 
     await t.step("crossing requests become a friendship at once", async () => {
-      assert.equal(await store.requestFriend("carol", "dave", 14), "pending");
-      assert.equal(await store.requestFriend("dave", "carol", 15), "friends");
+      assert.equal(
+        await store.requestFriend("carol", "dave", 14, PENDING),
+        "pending",
+      );
+      assert.equal(
+        await store.requestFriend("dave", "carol", 15, PENDING),
+        "friends",
+      );
       assert.equal(await store.relation("carol", "dave"), "friends");
     });
 
     await t.step(
       "declining (removing a request) leaves no relation",
       async () => {
-        await store.requestFriend("carol", "alice", 16);
+        await store.requestFriend("carol", "alice", 16, PENDING);
         assert.equal(await store.removeFriend("alice", "carol"), true);
         assert.equal(await store.relation("alice", "carol"), "none");
-        assert.deepEqual((await store.requestsOf("alice")).incoming, []);
+        assert.deepEqual((await requestsOf(store, "alice")).incoming, []);
       },
     );
 
@@ -245,7 +271,9 @@ Deno.test("SqliteStore friends and blocks", async (t) => {
     await t.step(
       "a request to an unknown user is refused by the database",
       async () => {
-        await assert.rejects(store.requestFriend("alice", "nobody", 17));
+        await assert.rejects(
+          store.requestFriend("alice", "nobody", 17, PENDING),
+        );
         assert.equal(await store.relation("alice", "nobody"), "none");
       },
     );
@@ -278,10 +306,10 @@ Deno.test("SqliteStore friends and blocks", async (t) => {
     );
 
     await t.step("blocking also drops a pending request", async () => {
-      await store.requestFriend("carol", "dave", 19);
+      await store.requestFriend("carol", "dave", 19, PENDING);
       await store.block("dave", "carol", 20);
       assert.equal(await store.relation("carol", "dave"), "none");
-      assert.deepEqual((await store.requestsOf("dave")).incoming, []);
+      assert.deepEqual((await requestsOf(store, "dave")).incoming, []);
     });
 
     await t.step(
@@ -310,7 +338,7 @@ Deno.test("SqliteStore rooms", async (t) => {
     await t.step(
       "creating a room makes the creator owner and first member",
       async () => {
-        await store.createRoom(room("lobby", "alice", 3));
+        await store.createRoom(room("lobby", "alice", 3), OWNED);
         const r = await store.getRoom("lobby");
         assert.equal(r?.owner, "alice");
         assert.equal(r?.capacity, 3);
@@ -324,12 +352,12 @@ Deno.test("SqliteStore rooms", async (t) => {
 
     await t.step("a duplicate room name in any case is refused", async () => {
       await rejectsWith(
-        store.createRoom(room("lobby", "bob")),
+        store.createRoom(room("lobby", "bob"), OWNED),
         "taken",
         "room 'lobby' already exists",
       );
       await rejectsWith(
-        store.createRoom(room("LOBBY", "bob")),
+        store.createRoom(room("LOBBY", "bob"), OWNED),
         "taken",
         /already exists/,
       );
@@ -371,18 +399,33 @@ Deno.test("SqliteStore rooms", async (t) => {
     );
 
     await t.step("listing rooms counts members", async () => {
-      await store.createRoom({ ...room("attic", "dave"), passwordHash: "ph" });
-      const list = await store.listRooms(10);
+      await store.createRoom(
+        { ...room("attic", "dave"), passwordHash: "ph" },
+        OWNED,
+      );
+      const { rooms: list, total } = await store.listRooms({
+        offset: 0,
+        limit: 10,
+      });
+      assert.equal(total, 2);
       assert.deepEqual(
         list.map((r) => [r.name, r.members, r.passwordHash]),
         [["attic", 1, "ph"], ["lobby", 3, null]],
       );
-      assert.equal((await store.listRooms(1)).length, 1);
+      assert.equal(
+        (await store.listRooms({ offset: 0, limit: 1 })).rooms.length,
+        1,
+      );
     });
 
     await t.step("a member leaving keeps the owner", async () => {
       const res = await store.removeMember("lobby", "carol");
-      assert.deepEqual(res, { removed: true, newOwner: null, deleted: false });
+      assert.deepEqual(res, {
+        removed: true,
+        newOwner: null,
+        deleted: false,
+        withdrawn: [],
+      });
       assert.equal((await store.getRoom("lobby"))?.owner, "alice");
     });
 
@@ -396,6 +439,7 @@ Deno.test("SqliteStore rooms", async (t) => {
           removed: true,
           newOwner: "bob",
           deleted: false,
+          withdrawn: [],
         });
         assert.equal((await store.getRoom("lobby"))?.owner, "bob");
         assert.deepEqual(
@@ -420,30 +464,37 @@ Deno.test("SqliteStore rooms", async (t) => {
         removed: false,
         newOwner: null,
         deleted: false,
+        withdrawn: [],
       });
       assert.deepEqual(await store.removeMember("nowhere", "carol"), {
         removed: false,
         newOwner: null,
         deleted: false,
+        withdrawn: [],
       });
     });
 
     await t.step("the last member leaving deletes the room", async () => {
-      await store.invite("lobby", "carol", "bob", 8_000);
+      await store.invite("lobby", "carol", "bob", 8_000, PENDING);
       await store.removeMember("lobby", "alice");
       const res = await store.removeMember("lobby", "bob");
-      assert.deepEqual(res, { removed: true, newOwner: null, deleted: true });
+      assert.deepEqual(res, {
+        removed: true,
+        newOwner: null,
+        deleted: true,
+        withdrawn: [],
+      });
       assert.equal(await store.getRoom("lobby"), null);
       assert.deepEqual(await store.members("lobby"), []);
       assert.deepEqual(
-        await store.invitesFor("carol"),
+        (await store.invitesFor("carol", ALL)).invites,
         [],
         "its invitations went with it",
       );
     });
 
     await t.step("a deleted room's name can be used again", async () => {
-      await store.createRoom(room("lobby", "carol"));
+      await store.createRoom(room("lobby", "carol"), OWNED);
       assert.equal((await store.getRoom("lobby"))?.owner, "carol");
     });
   } finally {
@@ -454,12 +505,12 @@ Deno.test("SqliteStore rooms", async (t) => {
 Deno.test("SqliteStore invitations", async (t) => {
   const store = await memoryStore("alice", "bob", "carol");
   try {
-    await store.createRoom(room("lobby", "alice"));
-    await store.createRoom(room("den", "carol"));
+    await store.createRoom(room("lobby", "alice"), OWNED);
+    await store.createRoom(room("den", "carol"), OWNED);
 
     await t.step("an invitation is pending for the invitee", async () => {
-      await store.invite("lobby", "bob", "alice", 100);
-      assert.deepEqual(await store.invitesFor("bob"), [{
+      await store.invite("lobby", "bob", "alice", 100, PENDING);
+      assert.deepEqual((await store.invitesFor("bob", ALL)).invites, [{
         room: "lobby",
         invitee: "bob",
         inviter: "alice",
@@ -471,9 +522,9 @@ Deno.test("SqliteStore invitations", async (t) => {
     });
 
     await t.step("invitations are listed oldest first", async () => {
-      await store.invite("den", "bob", "carol", 200);
+      await store.invite("den", "bob", "carol", 200, PENDING);
       assert.deepEqual(
-        (await store.invitesFor("bob")).map((i) => i.room),
+        (await store.invitesFor("bob", ALL)).invites.map((i) => i.room),
         ["lobby", "den"],
       );
     });
@@ -483,7 +534,7 @@ Deno.test("SqliteStore invitations", async (t) => {
       async () => {
         await store.setInviteState("lobby", "bob", "declined");
         await store.setInviteState("den", "bob", "accepted");
-        assert.deepEqual(await store.invitesFor("bob"), []);
+        assert.deepEqual((await store.invitesFor("bob", ALL)).invites, []);
         assert.equal(
           (await store.getInvite("lobby", "bob"))?.state,
           "declined",
@@ -493,7 +544,7 @@ Deno.test("SqliteStore invitations", async (t) => {
     );
 
     await t.step("inviting again renews the invitation", async () => {
-      await store.invite("lobby", "bob", "alice", 300);
+      await store.invite("lobby", "bob", "alice", 300, PENDING);
       const inv = await store.getInvite("lobby", "bob");
       assert.equal(inv?.state, "pending");
       assert.equal(inv?.createdAt, 300);
@@ -507,9 +558,18 @@ Deno.test("SqliteStore offline messages", async (t) => {
   const store = await memoryStore("alice", "bob", "carol");
   try {
     await t.step("messages come back oldest first", async () => {
-      await store.storeOffline("alice", "bob", "one", 30, 3);
-      await store.storeOffline("carol", "bob", "two", 10, 3);
-      await store.storeOffline("alice", "bob", "three", 20, 3);
+      await store.storeOffline("alice", "bob", "one", 30, {
+        perRecipient: 3,
+        perPair: 3,
+      });
+      await store.storeOffline("carol", "bob", "two", 10, {
+        perRecipient: 3,
+        perPair: 3,
+      });
+      await store.storeOffline("alice", "bob", "three", 20, {
+        perRecipient: 3,
+        perPair: 3,
+      });
       const got = await store.offlineFor("bob", 10);
       assert.deepEqual(got.map((m) => [m.from, m.text]), [
         ["alice", "one"],
@@ -525,12 +585,18 @@ Deno.test("SqliteStore offline messages", async (t) => {
 
     await t.step("a full mailbox refuses more, saying what to do", async () => {
       await rejectsWith(
-        store.storeOffline("carol", "bob", "four", 40, 3),
+        store.storeOffline("carol", "bob", "four", 40, {
+          perRecipient: 3,
+          perPair: 3,
+        }),
         "limit",
-        "bob has 3 undelivered messages already; try again after bob logs in",
+        "bob's offline inbox is full (3 messages, the limit is 3); try again after bob logs in",
       );
       assert.equal(await store.countOffline("bob"), 3);
-      await store.storeOffline("carol", "alice", "for alice", 40, 3);
+      await store.storeOffline("carol", "alice", "for alice", 40, {
+        perRecipient: 3,
+        perPair: 3,
+      });
     });
 
     await t.step("a user can delete only their own messages", async () => {
@@ -545,7 +611,10 @@ Deno.test("SqliteStore offline messages", async (t) => {
     });
 
     await t.step("space frees up once messages are delivered", async () => {
-      const m = await store.storeOffline("carol", "bob", "again", 50, 3);
+      const m = await store.storeOffline("carol", "bob", "again", 50, {
+        perRecipient: 3,
+        perPair: 3,
+      });
       assert.equal(m.text, "again");
       assert.equal(m.sentAt, 50);
     });

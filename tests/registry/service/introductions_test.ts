@@ -119,13 +119,14 @@ Deno.test("introductions", async (t) => {
     );
   });
 
-  await t.step("a user who blocked you is not available", async () => {
+  await t.step("a user who blocked you looks offline", async () => {
     await bob.request("block", { user: "alice" });
+    // Exactly what alice would hear if bob were offline: no block shows.
     await alice.refused(
       "introduce",
       { user: "bob", purpose: "chat" },
-      "unavailable",
-      /^bob is not available$/,
+      "offline",
+      /^bob is offline$/,
     );
     // The blocker may still reach the blocked.
     await bob.request("introduce", { user: "alice", purpose: "chat" });

@@ -102,10 +102,14 @@ Deno.test("friends", async (t) => {
     assert.deepEqual(await bob.request("requests", {}), {
       incoming: ["alice"],
       outgoing: [],
+      incoming_total: 1,
+      outgoing_total: 0,
     });
     assert.deepEqual(await alice.request("requests", {}), {
       incoming: [],
       outgoing: ["bob"],
+      incoming_total: 0,
+      outgoing_total: 1,
     });
     assert.equal(
       (await bob.request("profile", { user: "alice" })).friend,
@@ -136,6 +140,7 @@ Deno.test("friends", async (t) => {
           online: true,
           status: "Hey there! I am using chat",
         }],
+        total: 1,
       });
     },
   );
@@ -212,8 +217,14 @@ Deno.test("blocks", async (t) => {
       assert.deepEqual(bob.take(), [
         { type: "presence", user: "alice", online: false },
       ]);
-      assert.deepEqual(await alice.request("blocks", {}), { users: ["bob"] });
-      assert.deepEqual(await alice.request("friends", {}), { friends: [] });
+      assert.deepEqual(await alice.request("blocks", {}), {
+        users: ["bob"],
+        total: 1,
+      });
+      assert.deepEqual(await alice.request("friends", {}), {
+        friends: [],
+        total: 0,
+      });
     },
   );
 
@@ -242,14 +253,22 @@ Deno.test("blocks", async (t) => {
   );
 
   await t.step(
-    "requests between them are refused, each as it should",
+    "the blocked user's request is answered as any other and never reaches the blocker",
     async () => {
-      await bob.refused(
-        "friend_request",
-        { user: "alice" },
-        "unavailable",
-        /^alice is not available$/,
+      assert.deepEqual(
+        await bob.request("friend_request", { user: "alice" }),
+        { user: "alice", state: "pending" },
       );
+      assert.deepEqual(
+        (await bob.request("requests", {})).outgoing,
+        ["alice"],
+      );
+      assert.deepEqual(await alice.request("requests", {}), {
+        incoming: [],
+        outgoing: [],
+        incoming_total: 0,
+        outgoing_total: 0,
+      });
       await alice.refused(
         "friend_request",
         { user: "bob" },
@@ -288,9 +307,14 @@ Deno.test("blocks", async (t) => {
         (await bob2.request("search", { user: "alice" })).online,
         true,
       );
+      // Bob's request stands, as any unanswered one; alice now sees it.
       assert.equal(
         (await bob2.request("profile", { user: "alice" })).friend,
-        "none",
+        "requested",
+      );
+      assert.deepEqual(
+        (await alice.request("requests", {})).incoming,
+        ["bob"],
       );
     },
   );

@@ -389,4 +389,8 @@ export const SAMPLE_REQUESTS: {
   invite_decline: { room: "sample" },
   room_kick: { room: "sample", user: "sample" },
   room_owner: { room: "sample", user: "sample" },
+  invite_withdraw: { room: "sample", user: "sample" },
+  room_unban: { room: "sample", user: "sample" },
+  room_password: { room: "sample" },
+  ping: {},
 };
