@@ -622,3 +622,198 @@ Deno.test("SqliteStore offline messages", async (t) => {
     store.close();
   }
 });
+
+Deno.test("a delivered offline message is gone from the database file and its WAL", async () => {
+  await withTempDir(async (dir) => {
+    const path = join(dir, "registry.db");
+    const store = SqliteStore.open(path);
+    const marker = "MARKER-of-a-secret-offline-message-7f3a9c";
+    /** Whether the marker's bytes are anywhere in the file or the WAL. */
+    const onDisk = (): boolean => {
+      const needle = new TextEncoder().encode(marker);
+      for (const file of [path, `${path}-wal`]) {
+        let bytes: Uint8Array;
+        try {
+          bytes = Deno.readFileSync(file);
+        } catch {
+          continue;
+        }
+        outer: for (let i = 0; i + needle.length <= bytes.length; i++) {
+          for (let j = 0; j < needle.length; j++) {
+            if (bytes[i + j] !== needle[j]) continue outer;
+          }
+          return true;
+        }
+      }
+      return false;
+    };
+    try {
+      await store.createUser("alice", "h", 1);
+      await store.createUser("bob", "h", 1);
+      const limits = { perRecipient: 10, perPair: 10 };
+      await store.storeOffline("alice", "bob", `${marker} one`, 2, limits);
+      const keep = await store.storeOffline("alice", "bob", "kept", 3, limits);
+      assert.ok(onDisk(), "the marker is written before delivery");
+      const [first] = await store.offlineFor("bob", 1);
+      assert.equal(await store.deleteOffline("bob", [first!.id]), 1);
+      assert.ok(!onDisk(), "the marker is still on disk after delivery");
+      // What was not delivered is still there.
+      assert.deepEqual(
+        (await store.offlineFor("bob", 10)).map((m) => m.id),
+        [keep.id],
+      );
+    } finally {
+      store.close();
+    }
+    assert.ok(!onDisk());
+  });
+});
+
+Deno.test("SqliteStore quotas, bans, hand-overs and pages", async (t) => {
+  const store = await memoryStore("alice", "bob", "carol", "dave");
+  try {
+    await t.step("rooms owned are capped in the transaction", async () => {
+      await store.createRoom(room("a1", "alice"), 2);
+      await store.createRoom(room("a2", "alice"), 2);
+      await rejectsWith(
+        store.createRoom(room("a3", "alice"), 2),
+        "limit",
+        "you own 2 rooms (the limit is 2); leave or hand over one first",
+      );
+      assert.equal(await store.countRoomsOwned("alice"), 2);
+    });
+
+    await t.step("rooms are paged, counted and searched", async () => {
+      const page = await store.listRooms({ offset: 1, limit: 1 });
+      assert.deepEqual(page.rooms.map((r) => r.name), ["a2"]);
+      assert.equal(page.total, 2);
+      const found = await store.listRooms({
+        offset: 0,
+        limit: 10,
+        search: "A1",
+      });
+      assert.deepEqual(found.rooms.map((r) => r.name), ["a1"]);
+      assert.equal(found.total, 1);
+      const mine = await store.listRooms({
+        offset: 0,
+        limit: 10,
+        member: "bob",
+      });
+      assert.equal(mine.total, 0);
+    });
+
+    await t.step(
+      "invitations are capped per sender and recipient",
+      async () => {
+        const limits = { perSender: 1, perRecipient: 1 };
+        await store.invite("a1", "bob", "alice", 1, limits);
+        await store.invite("a1", "bob", "alice", 2, limits); // a renewal
+        await rejectsWith(
+          store.invite("a2", "carol", "alice", 3, limits),
+          "limit",
+          "you have 1 invitations waiting for an answer (the limit is 1); withdraw some first",
+        );
+        await rejectsWith(
+          store.invite("a2", "bob", "alice", 3, {
+            perSender: 5,
+            perRecipient: 1,
+          }),
+          "limit",
+          "bob has 1 invitations waiting already (the limit is 1); try again later",
+        );
+      },
+    );
+
+    await t.step("a blocked inviter's invitation is not shown", async () => {
+      await store.block("bob", "alice", 4);
+      assert.deepEqual(await store.invitesFor("bob", ALL), {
+        invites: [],
+        total: 0,
+      });
+      await store.unblock("bob", "alice");
+      assert.equal((await store.invitesFor("bob", ALL)).total, 1);
+    });
+
+    await t.step("a hand-over withdraws pending invitations", async () => {
+      await store.addMember("a1", "carol", 5);
+      assert.deepEqual(await store.setOwner("a1", "carol"), ["bob"]);
+      assert.equal(await store.getInvite("a1", "bob"), null);
+      await store.invite("a1", "dave", "carol", 6, PENDING);
+      const res = await store.removeMember("a1", "carol");
+      assert.deepEqual(res, {
+        removed: true,
+        newOwner: "alice",
+        deleted: false,
+        withdrawn: ["dave"],
+      });
+    });
+
+    await t.step("withdrawing deletes only a pending invitation", async () => {
+      await store.invite("a2", "dave", "alice", 7, PENDING);
+      assert.equal(await store.withdrawInvite("a2", "dave"), true);
+      assert.equal(await store.withdrawInvite("a2", "dave"), false);
+    });
+
+    await t.step("bans last until lifted", async () => {
+      assert.equal(await store.isBanned("a2", "dave"), false);
+      await store.ban("a2", "dave", "alice", 8);
+      await store.ban("a2", "dave", "alice", 9); // twice is once
+      assert.equal(await store.isBanned("a2", "dave"), true);
+      assert.equal(await store.unban("a2", "dave"), true);
+      assert.equal(await store.unban("a2", "dave"), false);
+    });
+
+    await t.step("the room password is set and removed", async () => {
+      await store.setRoomPassword("a2", "hash");
+      assert.equal((await store.getRoom("a2"))?.passwordHash, "hash");
+      await store.setRoomPassword("a2", null);
+      assert.equal((await store.getRoom("a2"))?.passwordHash, null);
+    });
+
+    await t.step("friend requests are capped, and paged", async () => {
+      const limits = { perSender: 2, perRecipient: 2 };
+      await store.requestFriend("carol", "alice", 10, limits);
+      await store.requestFriend("dave", "alice", 11, limits);
+      await rejectsWith(
+        store.requestFriend("bob", "alice", 12, limits),
+        "limit",
+        "alice has 2 friend requests waiting already (the limit is 2); try again later",
+      );
+      const page = await store.requestsOf("alice", { offset: 1, limit: 1 });
+      assert.deepEqual(page, {
+        incoming: ["dave"],
+        outgoing: [],
+        incomingTotal: 2,
+        outgoingTotal: 0,
+      });
+    });
+
+    await t.step("offline caps per pair, and discard", async () => {
+      const limits = { perRecipient: 3, perPair: 2 };
+      await store.storeOffline("bob", "dave", "1", 20, limits);
+      await store.storeOffline("bob", "dave", "2", 21, limits);
+      await rejectsWith(
+        store.storeOffline("bob", "dave", "3", 22, limits),
+        "limit",
+        "dave has 2 undelivered messages from you (the limit is 2 per sender); try again after dave reads them",
+      );
+      const discarded = await store.storeOffline(
+        "carol",
+        "dave",
+        "never kept",
+        23,
+        limits,
+        true,
+      );
+      assert.equal(discarded.id, 0);
+      assert.equal(await store.countOffline("dave"), 2);
+      const after = (await store.offlineFor("dave", 1))[0]!.id;
+      assert.deepEqual(
+        (await store.offlineFor("dave", 10, after)).map((m) => m.text),
+        ["2"],
+      );
+    });
+  } finally {
+    store.close();
+  }
+});
