@@ -8,6 +8,7 @@
  * File data goes through `sendData`, which waits for the bytes to be written,
  * so TCP backpressure paces the sender.
  */
+import type { ByteBudget } from "../wire/budget.ts";
 import {
   encodeFrame,
   type Frame,
@@ -36,6 +37,8 @@ export interface ConnLimits {
   maxQueuedBytes: number;
   /** Size of the buffer each read fills. */
   readBufferBytes: number;
+  /** A budget shared with other connections that partial frames are charged to. */
+  budget?: ByteBudget | null;
 }
 
 /** Defaults suited to a control connection. */
@@ -56,7 +59,7 @@ export type CloseReason = "eof" | "error" | "overflow" | "framing" | "local";
 /** A connection that speaks frames. See the module doc for the ownership rules. */
 export class FramedConn {
   readonly #conn: ByteConn;
-  readonly #limits: ConnLimits;
+  #limits: ConnLimits;
   #queue: Uint8Array[] = [];
   #queued = 0;
   #written = 0;
@@ -73,6 +76,7 @@ export class FramedConn {
   #reading = false;
   #writeClosed = false;
   #lingering: Promise<void> | null = null;
+  #decoder: FrameDecoder | null = null;
 
   constructor(conn: ByteConn, limits: Partial<ConnLimits> = {}) {
     this.#conn = conn;
@@ -94,6 +98,16 @@ export class FramedConn {
     return this.#queued;
   }
 
+  /**
+   * Changes the frame limits for frames still to come: the largest payload
+   * and the budget partial frames are charged to (a server raises both once
+   * a client has logged in).
+   */
+  setFrameLimits(maxFrameBytes: number, budget: ByteBudget | null): void {
+    this.#limits = { ...this.#limits, maxFrameBytes, budget };
+    this.#decoder?.setLimits(maxFrameBytes, budget);
+  }
+
   /** Calls `fn` once when the connection closes. */
   onClose(fn: (reason: CloseReason) => void): void {
     if (this.#closed) fn(this.#closeReason!);
@@ -110,13 +124,17 @@ export class FramedConn {
     // the decoder may assemble every frame in the same buffer.
     const decoder = new FrameDecoder(this.#limits.maxFrameBytes, {
       reuseBuffers: true,
+      budget: this.#limits.budget,
     });
+    this.#decoder = decoder;
     const buf = new Uint8Array(this.#limits.readBufferBytes);
     this.#reading = true;
     try {
       yield* this.#read(decoder, buf);
     } finally {
       this.#reading = false;
+      // A partial frame's share of a budget goes back with the stream.
+      decoder.dispose();
       // The owner stopped reading while a graceful close waits for the peer.
       if (this.#lingering && !this.#closed) void this.#drain();
     }
@@ -219,6 +237,7 @@ export class FramedConn {
     this.#closeReason = reason;
     this.#queue = [];
     this.#queued = 0;
+    this.#decoder?.dispose();
     try {
       this.#conn.close();
     } catch {

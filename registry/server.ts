@@ -11,6 +11,7 @@ import {
   errorReply,
   FramingError,
   MAX_DATAGRAM_BYTES,
+  MemoryBudget,
 } from "../wire/mod.ts";
 import { type Clock, clockWithNow, systemClock } from "./clock.ts";
 import type { RegistryIdentity } from "./identity.ts";
@@ -72,6 +73,9 @@ export class Registry implements AsyncDisposable {
   readonly #opts: RegistryOptions;
   readonly #conns = new Set<Promise<void>>();
   readonly #framed = new Set<FramedConn>();
+  readonly #config: ServiceConfig;
+  /** What all unauthenticated connections' partial frames may hold together. */
+  readonly #preAuthBudget: MemoryBudget;
   #closing: Promise<void> | null = null;
   #accepting: Promise<void>;
   /** Datagrams that were not valid heartbeats. */
@@ -112,6 +116,8 @@ export class Registry implements AsyncDisposable {
       requestBurst: opts.requestBurst ?? DEFAULT_SERVICE_CONFIG.requestBurst,
       scrypt: opts.scrypt,
     };
+    this.#config = config;
+    this.#preAuthBudget = new MemoryBudget(config.preAuthMemoryBytes);
     this.service = new RegistryService({
       store,
       clock,
@@ -201,16 +207,27 @@ export class Registry implements AsyncDisposable {
 
   async #serve(conn: Deno.TlsConn): Promise<void> {
     const address = (conn.remoteAddr as Deno.NetAddr).hostname;
+    const cfg = this.#config;
     const fc = new FramedConn(conn, {
       // Requests are small and a pending read holds its buffer: at 10,000
       // connections every KiB here is 10 MB. Larger frames take more reads.
       readBufferBytes: 1024,
       maxQueuedBytes: this.#opts.maxQueuedBytes ?? 2 * 1024 * 1024,
+      // Until a session exists nothing needs more than a login's few KiB,
+      // and what all such connections hold is bounded together.
+      maxFrameBytes: cfg.preAuthFrameBytes,
+      budget: this.#preAuthBudget,
     });
+    const refusal = this.service.admit(address);
+    if (refusal) {
+      fc.send({ type: "error", reason: refusal });
+      await fc.closeAfterFlush(1000);
+      return;
+    }
     this.#framed.add(fc);
     // The service closes the connection if hello does not come in time.
     const state = this.service.connect(fc, address);
-    this.#logger.info("connect", { addr: address });
+    this.service.logFrom(address, "info", "connect", { addr: address });
     // One frame is read ahead of the request being handled, so a client
     // that hangs up while its request waits (a login queued behind a
     // thousand others after a restart) is seen at once and skipped. The
@@ -218,6 +235,7 @@ export class Registry implements AsyncDisposable {
     // reuses its buffer.
     const frames = fc.frames();
     let next = frames.next();
+    let limitsAuthed = false;
     try {
       while (true) {
         const step = await next;
@@ -245,10 +263,18 @@ export class Registry implements AsyncDisposable {
           await fc.closeAfterFlush(1000);
           break;
         }
+        const authed = state.session !== null;
+        if (authed !== limitsAuthed) {
+          limitsAuthed = authed;
+          fc.setFrameLimits(
+            authed ? cfg.maxRequestBytes : cfg.preAuthFrameBytes,
+            authed ? null : this.#preAuthBudget,
+          );
+        }
       }
     } catch (err) {
       if (err instanceof FramingError) {
-        this.#logger.warn("drop", {
+        this.service.logFrom(address, "warn", "drop", {
           reason: err.message,
           addr: address,
           user: state.session?.user,
@@ -263,7 +289,7 @@ export class Registry implements AsyncDisposable {
       // The read ahead ends with the connection; its outcome is not needed.
       next.catch(() => {});
       if (fc.closeReason === "overflow") {
-        this.#logger.warn("drop", {
+        this.service.logFrom(address, "warn", "drop", {
           reason: "send queue full",
           addr: address,
           user: state.session?.user,
@@ -275,7 +301,10 @@ export class Registry implements AsyncDisposable {
       await this.service.disconnect(state).catch((err) =>
         this.#logger.error("disconnect failed", { error: describe(err) })
       );
-      this.#logger.info("disconnect", { addr: address, user });
+      this.service.logFrom(address, "info", "disconnect", {
+        addr: address,
+        user,
+      });
     }
   }
 

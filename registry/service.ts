@@ -16,7 +16,7 @@ import {
   type RequestOf,
   type RequestType,
 } from "../wire/mod.ts";
-import type { Logger } from "../common/log.ts";
+import type { Level, LogFields, Logger } from "../common/log.ts";
 import type { Clock } from "./clock.ts";
 import { addressKey, inPrefixes } from "./address.ts";
 import { LogLimiter } from "./log_limit.ts";
@@ -129,7 +129,7 @@ export class RegistryService implements Disposable {
     const key = addressKey(address);
     const open = this.#perAddress.get(key) ?? 0;
     if (open < config.maxConnectionsPerAddress) return null;
-    logFrom(this.#ctx, key, "warn", "connection refused", {
+    logFrom(this.#ctx, address, "warn", "connection refused", {
       addr: address,
       reason: "connections per address",
       limit: config.maxConnectionsPerAddress,
@@ -186,7 +186,7 @@ export class RegistryService implements Disposable {
         return;
       }
       const reason = c.greeted ? "idle before login" : "no hello in time";
-      logFrom(this.#ctx, c.addressKey, "warn", "drop", {
+      logFrom(this.#ctx, c.address, "warn", "drop", {
         reason,
         addr: c.address,
       });
@@ -202,6 +202,14 @@ export class RegistryService implements Disposable {
     } else if (c.greeted) {
       this.#arm(c, this.#ctx.config.unauthenticatedIdleMs);
     }
+  }
+
+  /**
+   * Logs a line a client at `address` caused, rate-limited per source
+   * (logLinesPerSource a window; trusted addresses are not limited).
+   */
+  logFrom(address: string, level: Level, ev: string, fields: LogFields): void {
+    logFrom(this.#ctx, address, level, ev, fields);
   }
 
   /** Number of open connections. */
@@ -236,7 +244,7 @@ export class RegistryService implements Disposable {
       c.refused++;
       c.link.send(errorReply(req.id, "limit", "too many requests — slow down"));
       if (c.refused > config.requestBurst) {
-        logFrom(this.#ctx, c.addressKey, "warn", "drop", {
+        logFrom(this.#ctx, c.address, "warn", "drop", {
           reason: "request flood",
           user: c.session?.user,
           addr: c.address,

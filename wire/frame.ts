@@ -3,8 +3,10 @@
  *
  * Layout: u32 big-endian payload length, one kind byte, then the payload.
  * The length is checked against MAX_FRAME_BYTES before a single payload byte
- * is buffered, so a hostile length can never make us allocate.
+ * is buffered, and buffers grow with the bytes that arrive, so a hostile
+ * length can never make us allocate.
  */
+import type { ByteBudget } from "./budget.ts";
 
 /** Largest payload a frame may carry (1 MiB). */
 export const MAX_FRAME_BYTES = 1024 * 1024;
@@ -60,20 +62,38 @@ export function writeHeader(
 /** Frames at least this big are assembled in a reused buffer (see FrameDecoder). */
 const REUSE_MIN_BYTES = 64 * 1024;
 
+/** The first buffer of a frame that spans chunks, unless the frame is smaller. */
+const FIRST_BUFFER_BYTES = 4096;
+
 /**
  * Push-style frame decoder: no I/O, survives any split of the byte stream.
+ *
+ * A frame that spans chunks is assembled in a buffer that grows with the
+ * bytes actually received (doubling, up to the announced length), never
+ * allocated from the announced length alone: a client that announces 1 MiB
+ * and sends ten bytes holds a few KiB. With a budget, those buffers are also
+ * charged to it while the frame is partial, and a frame that would pass the
+ * budget fails the decoder.
  *
  * After an error the decoder stays failed; the caller closes the connection.
  */
 export class FrameDecoder {
   #header = new Uint8Array(FRAME_HEADER_BYTES);
   #headerFill = 0;
+  /** Whether a frame's payload is being received. */
+  #inFrame = false;
+  /** The announced payload length of that frame. */
+  #length = 0;
+  /** Its buffer so far (grown as bytes come), and how much is filled. */
   #payload: Uint8Array | null = null;
   #payloadFill = 0;
   #kind: "control" | "data" = "control";
   #failed: string | null = null;
-  readonly #max: number;
+  #max: number;
   readonly #reuse: boolean;
+  #budget: ByteBudget | null;
+  /** Bytes of the partial frame's buffer charged to the budget. */
+  #charged = 0;
   /** The reusable payload buffer, and whether a frame handed out holds it. */
   #spare: Uint8Array | null = null;
   #spareLent = false;
@@ -85,15 +105,37 @@ export class FrameDecoder {
    */
   constructor(
     maxFrameBytes = MAX_FRAME_BYTES,
-    opts: { reuseBuffers?: boolean } = {},
+    opts: { reuseBuffers?: boolean; budget?: ByteBudget | null } = {},
   ) {
     this.#max = maxFrameBytes;
     this.#reuse = opts.reuseBuffers ?? false;
+    this.#budget = opts.budget ?? null;
   }
 
   /** True while a frame is partly received (useful to detect truncation at EOF). */
   get pending(): boolean {
-    return this.#headerFill > 0 || this.#payload !== null;
+    return this.#headerFill > 0 || this.#inFrame;
+  }
+
+  /** Bytes the partial frame's buffer holds now (0 between frames). */
+  get bufferedBytes(): number {
+    return this.#inFrame ? (this.#payload?.length ?? 0) : 0;
+  }
+
+  /**
+   * Changes the limits for frames whose header comes from now on: the
+   * largest payload, and the budget partial frames are charged to.
+   */
+  setLimits(maxFrameBytes: number, budget: ByteBudget | null): void {
+    this.#max = maxFrameBytes;
+    if (budget === this.#budget) return;
+    this.#release();
+    this.#budget = budget;
+  }
+
+  /** Gives back what the partial frame holds of the budget (the stream ended). */
+  dispose(): void {
+    this.#release();
   }
 
   /** Feeds a chunk; returns the frames it completed. */
@@ -104,7 +146,7 @@ export class FrameDecoder {
     this.#spareLent = false;
     let at = 0;
     while (at < chunk.length) {
-      if (this.#payload === null) {
+      if (!this.#inFrame) {
         // Fast path: a whole header and payload inside this chunk, no copy.
         if (this.#headerFill === 0 && chunk.length - at >= FRAME_HEADER_BYTES) {
           const view = new DataView(chunk.buffer, chunk.byteOffset + at, 5);
@@ -143,24 +185,31 @@ export class FrameDecoder {
           continue;
         }
       }
-      const payload: Uint8Array = this.#payload!;
       const take = Math.min(
-        payload.length - this.#payloadFill,
+        this.#length - this.#payloadFill,
         chunk.length - at,
       );
-      payload.set(chunk.subarray(at, at + take), this.#payloadFill);
+      const err = this.#ensure(this.#payloadFill + take);
+      if (err) return this.#fail(frames, err);
+      this.#payload!.set(chunk.subarray(at, at + take), this.#payloadFill);
       this.#payloadFill += take;
       at += take;
-      if (this.#payloadFill === payload.length) this.#finish(frames);
+      if (this.#payloadFill === this.#length) this.#finish(frames);
     }
     return { frames };
   }
 
   #finish(frames: Frame[]): void {
-    if (this.#spare !== null && this.#payload!.buffer === this.#spare.buffer) {
+    const buf = this.#payload ?? new Uint8Array(0);
+    if (this.#spare !== null && buf.buffer === this.#spare.buffer) {
       this.#spareLent = true;
     }
-    frames.push({ kind: this.#kind, payload: this.#payload! } as Frame);
+    const payload = buf.length === this.#length
+      ? buf
+      : buf.subarray(0, this.#length);
+    frames.push({ kind: this.#kind, payload } as Frame);
+    this.#release();
+    this.#inFrame = false;
     this.#payload = null;
     this.#payloadFill = 0;
     this.#headerFill = 0;
@@ -178,28 +227,57 @@ export class FrameDecoder {
 
   #begin(length: number, kind: number): void {
     this.#kind = kind === KIND_CONTROL ? "control" : "data";
-    this.#payload = this.#buffer(length);
+    this.#inFrame = true;
+    this.#length = length;
+    this.#payload = null;
     this.#payloadFill = 0;
     this.#headerFill = FRAME_HEADER_BYTES;
   }
 
   /**
-   * A payload buffer: the reusable one when allowed and free. Only big
-   * frames (file data) use it, so a connection of small control frames
-   * keeps no buffer between frames.
+   * Makes the payload buffer hold at least `need` bytes: the spare one when
+   * allowed and big enough, else a new one of twice the size (at most the
+   * announced length), keeping what was received. Returns an error when the
+   * budget cannot cover the growth.
    */
-  #buffer(length: number): Uint8Array {
-    if (!this.#reuse || this.#spareLent || length < REUSE_MIN_BYTES) {
-      return new Uint8Array(length);
+  #ensure(need: number): string | null {
+    const current = this.#payload;
+    if (current !== null && current.length >= need) return null;
+    const grown = Math.min(
+      this.#length,
+      Math.max(need, 2 * (current?.length ?? 0), FIRST_BUFFER_BYTES),
+    );
+    const useSpare = this.#reuse && !this.#spareLent &&
+      this.#length >= REUSE_MIN_BYTES;
+    if (useSpare && this.#spare !== null && this.#spare.length >= grown) {
+      // The spare is already paid for by earlier frames of this connection.
+      const spare = this.#spare.subarray(0, this.#length);
+      if (current !== null && current.buffer !== spare.buffer) {
+        spare.set(current.subarray(0, this.#payloadFill));
+      }
+      this.#payload = spare;
+      return null;
     }
-    if (this.#spare === null || this.#spare.length < length) {
-      this.#spare = new Uint8Array(length);
+    if (this.#budget && !this.#budget.take(grown - this.#charged)) {
+      return `partial frames hold more memory than allowed (${this.#budget.limit} bytes for all connections); try again later`;
     }
-    return this.#spare.subarray(0, length);
+    if (this.#budget) this.#charged = grown;
+    const next = new Uint8Array(grown);
+    if (current !== null) next.set(current.subarray(0, this.#payloadFill));
+    this.#payload = next;
+    if (useSpare) this.#spare = next;
+    return null;
+  }
+
+  #release(): void {
+    if (this.#charged > 0) this.#budget?.give(this.#charged);
+    this.#charged = 0;
   }
 
   #fail(frames: Frame[], error: string): DecodeResult {
     this.#failed = error;
+    this.#release();
+    this.#inFrame = false;
     this.#payload = null;
     return { frames, error };
   }

@@ -2,6 +2,7 @@
  * The chat wire protocol: frames, the message catalog, the one decoder of
  * untrusted bytes, heartbeat datagrams and introduction tickets. Pure: no I/O.
  */
+export * from "./budget.ts";
 export * from "./frame.ts";
 export * from "./limits.ts";
 export * from "./messages.ts";

@@ -47,7 +47,7 @@ const signup: OpenRoute<"signup"> = {
     if (!c.trusted) {
       const wait = ctx.signups.take(c.addressKey, ctx.now());
       if (wait > 0) {
-        logFrom(ctx, c.addressKey, "warn", "signup throttled", {
+        logFrom(ctx, c.address, "warn", "signup throttled", {
           addr: c.address,
         });
         refuse(
@@ -118,7 +118,7 @@ async function logIn(
   const pair = [`${user}@${c.addressKey}`];
   const pairWait = ctx.loginThrottle.reserve(pair, now);
   if (pairWait > 0) {
-    logFrom(ctx, c.addressKey, "warn", "login throttled", {
+    logFrom(ctx, c.address, "warn", "login throttled", {
       user,
       addr: c.address,
     });
@@ -128,7 +128,7 @@ async function logIn(
     const wait = ctx.addressFailures.take(c.addressKey, now);
     if (wait > 0) {
       ctx.loginThrottle.release(pair, now);
-      logFrom(ctx, c.addressKey, "warn", "login throttled", {
+      logFrom(ctx, c.address, "warn", "login throttled", {
         user,
         addr: c.address,
         reason: "address",
@@ -145,7 +145,7 @@ async function logIn(
   const fail = (code: ErrorCode, message: string, reason: string): never => {
     failed = true;
     ctx.stats.loginFailures++;
-    logFrom(ctx, c.addressKey, "warn", "login failed", {
+    logFrom(ctx, c.address, "warn", "login failed", {
       user,
       addr: c.address,
       reason,

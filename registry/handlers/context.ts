@@ -3,6 +3,7 @@
  * object, and the state of the connection a request came on.
  */
 import type { Level, LogFields, Logger } from "../../common/log.ts";
+import { addressKey, inPrefixes } from "../address.ts";
 import type { RegistryLimits } from "../limits.ts";
 import { DEFAULT_REGISTRY_LIMITS } from "../limits.ts";
 import type { LogLimiter } from "../log_limit.ts";
@@ -109,16 +110,21 @@ export interface ClientState {
 export type LoggedIn = ClientState & { session: Session };
 
 /**
- * Logs a line caused by a client at `source`, unless that source has used
- * up its lines for the window (then the line is counted, and the sweep logs
- * how many were suppressed).
+ * Logs a line caused by a client at `address` (or another source, such as
+ * the scrypt queue), unless that source — an address counts as its key, so
+ * an IPv6 /64 is one — has used up its lines for the window; then the line
+ * is counted, and the sweep logs how many were suppressed. Trusted
+ * addresses are not limited.
  */
 export function logFrom(
   ctx: ServiceContext,
-  source: string,
+  address: string,
   level: Level,
   ev: string,
   fields: LogFields,
 ): void {
-  if (ctx.logLimiter.admit(source, ctx.now())) ctx.logger[level](ev, fields);
+  const trusted = inPrefixes(address, ctx.config.trustedAddresses);
+  if (trusted || ctx.logLimiter.admit(addressKey(address), ctx.now())) {
+    ctx.logger[level](ev, fields);
+  }
 }

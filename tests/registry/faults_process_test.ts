@@ -3,6 +3,7 @@
  * hostile bytes on both ports, secrets on disk and in logs, shutdown by
  * signal, and durability across `kill -9` (SPEC F3, F21, §3).
  */
+import { DEFAULT_REGISTRY_LIMITS } from "../../registry/limits.ts";
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { join } from "node:path";
@@ -299,9 +300,9 @@ function badPayload(rand: Rand): Uint8Array {
       return enc.encode(JSON.stringify({ type: pickOne(rand, types), id }));
     }
     case 6:
-      // Deep nesting.
+      // Deep nesting, within the frame size allowed before login.
       return enc.encode(
-        "[".repeat(randInt(rand, 1, 20_000)) + "]".repeat(randInt(rand, 0, 5)),
+        "[".repeat(randInt(rand, 1, 16_000)) + "]".repeat(randInt(rand, 0, 5)),
       );
     case 7:
       return enc.encode(
@@ -382,8 +383,13 @@ Deno.test("registry process: survives random frames and datagrams", async (t) =>
                   conn.raw(encodeFrame("data", randBytes(rand, 50)));
                 } else conn.raw(encodeFrame("control", badPayload(rand)));
               }
-              // One big but legal frame of garbage.
-              conn.raw(encodeFrame("control", randBytes(rand, 300_000)));
+              // One frame of garbage as big as one may be before login.
+              conn.raw(
+                encodeFrame(
+                  "control",
+                  randBytes(rand, DEFAULT_REGISTRY_LIMITS.preAuthFrameBytes),
+                ),
+              );
               frames += n + 1;
               if (before) await conn.ask("hello", 999_001, { v: 1 });
               const reply = await conn.ask("who", 999_002);

@@ -11,6 +11,7 @@ import {
   MAX_FRAME_BYTES,
   writeHeader,
 } from "../../wire/frame.ts";
+import { MemoryBudget } from "../../wire/budget.ts";
 import { mulberry32, randBytes, randInt } from "../helpers/random.ts";
 import {
   collectItems,
@@ -315,4 +316,72 @@ Deno.test("frameDecoderStream", async (t) => {
       .pipeThrough(frameDecoderStream(10));
     await assert.rejects(collectItems(stream), FramingError);
   });
+});
+
+Deno.test("FrameDecoder memory follows the bytes received", async (t) => {
+  const header = (length: number) => {
+    const h = new Uint8Array(FRAME_HEADER_BYTES);
+    new DataView(h.buffer).setUint32(0, length);
+    h[4] = 1;
+    return h;
+  };
+
+  await t.step(
+    "an announced 1 MiB with ten bytes sent holds a few KiB",
+    () => {
+      const decoder = new FrameDecoder(2 * 1024 * 1024);
+      decoder.push(header(1024 * 1024));
+      decoder.push(new Uint8Array(10));
+      assert.ok(decoder.bufferedBytes <= 4096, `${decoder.bufferedBytes}`);
+      // It grows by doubling as bytes come, up to the length.
+      decoder.push(new Uint8Array(10_000));
+      assert.ok(decoder.bufferedBytes < 32 * 1024, `${decoder.bufferedBytes}`);
+      const { frames } = decoder.push(new Uint8Array(1024 * 1024 - 10_010));
+      assert.equal(frames.length, 1);
+      assert.equal(frames[0]!.payload.length, 1024 * 1024);
+      assert.equal(decoder.bufferedBytes, 0);
+    },
+  );
+
+  await t.step("partial frames are charged to a shared budget", () => {
+    const budget = new MemoryBudget(10_000);
+    const a = new FrameDecoder(MAX_FRAME_BYTES, { budget });
+    const b = new FrameDecoder(MAX_FRAME_BYTES, { budget });
+    a.push(header(8_000));
+    a.push(new Uint8Array(7_000));
+    assert.equal(budget.used, 7_000, "what arrived, not what was announced");
+    b.push(header(5_000));
+    const over = b.push(new Uint8Array(100));
+    assert.match(
+      over.error ?? "",
+      /^partial frames hold more memory than allowed \(10000 bytes for all connections\); try again later$/,
+    );
+    assert.equal(budget.used, 7_000, "the failed frame took nothing");
+    const done = a.push(new Uint8Array(1_000));
+    assert.equal(done.frames.length, 1);
+    assert.equal(budget.used, 0, "a whole frame gives its share back");
+    a.push(header(3_000));
+    a.push(new Uint8Array(10));
+    assert.ok(budget.used > 0);
+    a.dispose();
+    assert.equal(budget.used, 0, "disposing gives back a partial frame");
+  });
+
+  await t.step(
+    "limits change for the frames to come; whole frames in one chunk cost nothing",
+    () => {
+      const budget = new MemoryBudget(100);
+      const decoder = new FrameDecoder(1_000, { budget });
+      const big = encodeFrame("control", new Uint8Array(5_000));
+      // A whole frame inside one chunk is handed out without a copy.
+      decoder.setLimits(10_000, budget);
+      assert.equal(decoder.push(big).frames.length, 1);
+      assert.equal(budget.used, 0);
+      decoder.setLimits(10_000, null);
+      assert.equal(decoder.push(big.subarray(0, 4_000)).error, undefined);
+      assert.equal(decoder.push(big.subarray(4_000)).frames.length, 1);
+      decoder.setLimits(1_000, budget);
+      assert.match(decoder.push(big).error ?? "", /exceeds the limit of 1000/);
+    },
+  );
 });
