@@ -3,7 +3,13 @@
  * signs a short-lived ticket that proves the dialer's identity to it.
  */
 import { base64url, signTicket, TICKET_TTL_MS } from "../../wire/mod.ts";
-import { type Handler, mustExist, refuse, type Routes } from "./route.ts";
+import {
+  type Handler,
+  mustExist,
+  mustReach,
+  refuse,
+  type Routes,
+} from "./route.ts";
 
 const introduce: Handler<"introduce"> = async (ctx, c, req) => {
   const me = c.session.user;
@@ -18,12 +24,9 @@ const introduce: Handler<"introduce"> = async (ctx, c, req) => {
       "this session has no key to introduce itself with",
     );
   }
-  // A user who blocked us is shown offline to us, and so answered here.
-  const hidden = await ctx.store.hasBlocked(user, me);
+  await mustReach(ctx, me, user);
   // Files go to the newest `chat receive` of the user, chats to their peer.
-  const target = hidden
-    ? undefined
-    : req.purpose === "file"
+  const target = req.purpose === "file"
     ? ctx.sessions.fileTargetOf(user)
     : ctx.sessions.peerOf(user);
   if (

@@ -7,7 +7,7 @@
  *
  * An invitation is the owner's: it stands in for the room's password, so a
  * hand-over withdraws every pending one (the new owner invites again whom
- * they want), and a user who blocked the owner never sees it.
+ * they want). A user who blocked the owner is "not available" to invite.
  */
 import type { RegistryEvent, ReplyData } from "../../wire/mod.ts";
 import { hashPassword, verifyPassword } from "../passwords.ts";
@@ -30,6 +30,7 @@ import {
   type Handler,
   iso,
   mustExist,
+  mustReach,
   refuse,
   refuseIf,
   type Routes,
@@ -122,15 +123,13 @@ const roomInvite: Handler<"room_invite"> = async (ctx, c, req) => {
   const room = req.room.toLowerCase();
   const user = await mustExist(ctx, req.user);
   refuseIf(decideInvite(await adminState(ctx, room, me, user)));
+  await mustReach(ctx, me, user);
   const cfg = ctx.config;
   await ctx.store.invite(room, user, me, ctx.now(), {
     perSender: cfg.maxInvitesPerSender,
     perRecipient: cfg.maxInvitesPerRecipient,
   });
-  // Kept but never shown to a user who blocked us; we are answered alike.
-  if (!(await ctx.store.hasBlocked(user, me))) {
-    push(ctx, user, event({ type: "room_invite", room, from: me }));
-  }
+  push(ctx, user, event({ type: "room_invite", room, from: me }));
   return { room, user };
 };
 

@@ -75,6 +75,21 @@ export async function mustExist(
   return user;
 }
 
+/**
+ * Refuses "unavailable" when `to` has blocked `from`: a chat request, a file
+ * or an invitation from a blocked user fails as "not available", as for a
+ * user who is unwilling, and nothing reaches the blocker.
+ */
+export async function mustReach(
+  ctx: ServiceContext,
+  from: string,
+  to: string,
+): Promise<void> {
+  if (await ctx.store.hasBlocked(to, from)) {
+    refuse("unavailable", `${to} is not available`);
+  }
+}
+
 /** Types an event literal (so a typo in a field is a compile error). */
 export function event(ev: RegistryEvent): RegistryEvent {
   return ev;

@@ -215,13 +215,13 @@ Deno.test("registry process: blocks", async (t) => {
       );
 
       await t.step(
-        "the blocked user cannot be introduced (no chats or files): alice looks offline",
+        "the blocked user cannot be introduced (no chats or files)",
         async () => {
           for (const purpose of ["chat", "file"] as const) {
             await refused(
               mallory.request("introduce", { user: "alice", purpose }),
-              "offline",
-              /^alice is offline$/,
+              "unavailable",
+              /^alice is not available$/,
             );
           }
           // Someone else can still be introduced to alice.

@@ -119,14 +119,13 @@ Deno.test("introductions", async (t) => {
     );
   });
 
-  await t.step("a user who blocked you looks offline", async () => {
+  await t.step("a user who blocked you is not available", async () => {
     await bob.request("block", { user: "alice" });
-    // Exactly what alice would hear if bob were offline: no block shows.
     await alice.refused(
       "introduce",
       { user: "bob", purpose: "chat" },
-      "offline",
-      /^bob is offline$/,
+      "unavailable",
+      /^bob is not available$/,
     );
     // The blocker may still reach the blocked.
     await bob.request("introduce", { user: "alice", purpose: "chat" });
