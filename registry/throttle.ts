@@ -4,12 +4,20 @@
  *
  * An attempt is counted when it starts (`reserve`), before the slow check it
  * guards (scrypt), so parallel attempts cannot pass the limit while the first
- * ones are still being checked; a success gives its reservation back.
+ * ones are still being checked; a success gives its reservation back
+ * (`release`), a failure keeps it (`confirm`). A key that is full only
+ * because attempts are still being checked is told to retry in a second.
  */
+
+/** The wait given while a key is full of attempts still being checked. */
+export const IN_FLIGHT_RETRY_MS = 1000;
+
 export class FailureThrottle {
   readonly #limit: number;
   readonly #windowMs: number;
   readonly #failures = new Map<string, number[]>();
+  /** Reserved attempts not yet released or confirmed, per key. */
+  readonly #inFlight = new Map<string, number>();
 
   constructor(limit = 5, windowMs = 60_000) {
     this.#limit = limit;
@@ -27,9 +35,12 @@ export class FailureThrottle {
     for (const key of keys) {
       const times = this.#recent(key, now);
       if (times.length >= this.#limit) {
+        const settled = times.length - (this.#inFlight.get(key) ?? 0);
         wait = Math.max(
           wait,
-          times[times.length - this.#limit]! + this.#windowMs - now,
+          settled >= this.#limit
+            ? times[times.length - this.#limit]! + this.#windowMs - now
+            : IN_FLIGHT_RETRY_MS,
         );
       }
     }
@@ -45,12 +56,21 @@ export class FailureThrottle {
     const wait = this.retryAfter(keys, now);
     if (wait > 0) return wait;
     this.fail(keys, now);
+    for (const key of keys) {
+      this.#inFlight.set(key, (this.#inFlight.get(key) ?? 0) + 1);
+    }
     return 0;
+  }
+
+  /** Keeps a reservation as the failure it was counted as (the check failed). */
+  confirm(keys: string[]): void {
+    for (const key of keys) this.#settle(key);
   }
 
   /** Gives back a reservation made at `at` (the attempt succeeded). */
   release(keys: string[], at: number): void {
     for (const key of keys) {
+      this.#settle(key);
       const times = this.#failures.get(key);
       const i = times?.lastIndexOf(at) ?? -1;
       if (i >= 0) times!.splice(i, 1);
@@ -82,6 +102,12 @@ export class FailureThrottle {
   /** Keys currently tracked (for tests and memory checks). */
   get size(): number {
     return this.#failures.size;
+  }
+
+  #settle(key: string): void {
+    const n = (this.#inFlight.get(key) ?? 0) - 1;
+    if (n > 0) this.#inFlight.set(key, n);
+    else this.#inFlight.delete(key);
   }
 
   #recent(key: string, now: number): number[] {

@@ -80,8 +80,12 @@ const paging = {
   offset: opt(counter),
   limit: opt(int(1, MAX_PAGE_ITEMS)),
 };
-/** What every paged reply adds to its list. */
-const pageInfo = { total: counter, next_offset: opt(counter) };
+/**
+ * What a paged reply adds to its list: `total` when the request named a page
+ * or the list did not fit (so a client that never pages sees the reply it
+ * always saw), and `next_offset` when more follow.
+ */
+const pageInfo = { total: opt(counter), next_offset: opt(counter) };
 
 /** Requests a peer sends to the registry; each also carries a numeric `id`. */
 export const REQUESTS = {
@@ -166,10 +170,7 @@ const roomState = {
   room: roomName,
   owner: userName,
   members: arr(obj(member), MAX_ROOM_CAPACITY),
-  // Optional for clients that build a room state themselves; the registry
-  // always sends it.
-  total: opt(counter),
-  next_offset: opt(counter),
+  ...pageInfo,
 };
 const list = <T>(item: Field<T>) => arr(item, MAX_LIST_ITEMS);
 
@@ -201,7 +202,7 @@ export const REPLIES = {
     last_seen: nullable(isoTime),
     status: statusText,
   },
-  who: { users: list(obj(onlineUser)), ...pageInfo },
+  who: { users: list(obj(onlineUser)), ...pageInfo, total: counter },
   status: { status: statusText },
   profile: {
     user: userName,
@@ -222,8 +223,8 @@ export const REPLIES = {
   requests: {
     incoming: list(userName),
     outgoing: list(userName),
-    incoming_total: counter,
-    outgoing_total: counter,
+    incoming_total: opt(counter),
+    outgoing_total: opt(counter),
     next_offset: opt(counter),
   },
   block: { user: userName },
@@ -244,8 +245,8 @@ export const REPLIES = {
       text,
       sent_at: isoTime,
     })),
-    /** Messages waiting in all, this page included. */
-    total: counter,
+    /** Messages waiting in all, this page included (when asked or cut). */
+    total: opt(counter),
     /** When more follow this page: the `after` to fetch them with. */
     next_after: opt(counter),
   },

@@ -170,7 +170,8 @@ async function logIn(
     }
   } finally {
     // Anything but a failed check (a success, busy, abandoned) costs nothing.
-    if (!failed) {
+    if (failed) ctx.loginThrottle.confirm(pair);
+    else {
       ctx.loginThrottle.release(pair, now);
       if (!c.trusted) ctx.addressFailures.refund(c.addressKey);
     }

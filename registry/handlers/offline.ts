@@ -58,13 +58,13 @@ const offlineFetch: Handler<"offline_fetch"> = async (ctx, c, req) => {
       sent_at: iso(m.sentAt),
     })),
   );
-  const more = rows.length > messages.length;
+  const more = rows.length > messages.length && messages.length > 0;
+  // Like every paged reply, the total comes when asked for or when cut.
+  const asked = req.after !== undefined || req.limit !== undefined;
   return {
     messages,
-    total: await ctx.store.countOffline(me),
-    ...(more && messages.length > 0
-      ? { next_after: messages[messages.length - 1]!.id }
-      : {}),
+    ...(asked || more ? { total: await ctx.store.countOffline(me) } : {}),
+    ...(more ? { next_after: messages[messages.length - 1]!.id } : {}),
   };
 };
 

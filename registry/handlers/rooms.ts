@@ -268,12 +268,16 @@ async function join(
         `too many attempts, retry in ${Math.ceil(wait / 1000)} s`,
       );
     }
+    let checked = false;
     try {
       passwordOk = await verifyPassword(password, r.passwordHash, {
         pool: ctx.pool,
       });
+      checked = true;
     } finally {
-      if (passwordOk) ctx.roomThrottle.release(throttleKey, now);
+      // Only a wrong password counts; a busy queue costs nothing.
+      if (checked && !passwordOk) ctx.roomThrottle.confirm(throttleKey);
+      else ctx.roomThrottle.release(throttleKey, now);
     }
   }
   const verdict = decideJoin({

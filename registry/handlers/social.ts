@@ -67,7 +67,12 @@ const who: Handler<"who"> = async (ctx, c, req) => {
     }
   }
   const { items } = pageList(users, { ...page, offset: 0 });
-  return { users: items, ...pageInfo(page, items.length, online.length) };
+  // who always carried its total.
+  return {
+    users: items,
+    ...pageInfo(page, items.length, online.length),
+    total: online.length,
+  };
 };
 
 const profile: Handler<"profile"> = async (ctx, c, req) => {
@@ -175,12 +180,14 @@ const requests: Handler<"requests"> = async (ctx, c, req) => {
   const inNext = pageInfo(page, incoming.length, r.incomingTotal).next_offset;
   const outNext = pageInfo(page, outgoing.length, r.outgoingTotal).next_offset;
   const next = Math.min(inNext ?? Infinity, outNext ?? Infinity);
+  const cut = Number.isFinite(next);
   return {
     incoming,
     outgoing,
-    incoming_total: r.incomingTotal,
-    outgoing_total: r.outgoingTotal,
-    ...(Number.isFinite(next) ? { next_offset: next } : {}),
+    ...(page.asked || cut || page.offset > 0
+      ? { incoming_total: r.incomingTotal, outgoing_total: r.outgoingTotal }
+      : {}),
+    ...(cut ? { next_offset: next } : {}),
   };
 };
 

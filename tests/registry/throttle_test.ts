@@ -81,9 +81,23 @@ Deno.test("reserve counts an attempt before its check; release gives it back", (
   const t = new FailureThrottle(2, 60_000);
   assert.equal(t.reserve(["k"], 1000), 0);
   assert.equal(t.reserve(["k"], 1000), 0);
-  // Both still being checked: a third is refused until the first expires.
-  assert.equal(t.reserve(["k"], 1000), 60_000);
+  // Both still being checked: a third is refused, briefly.
+  assert.equal(t.reserve(["k"], 1000), 1000);
   t.release(["k"], 1000);
   assert.equal(t.reserve(["k"], 2000), 0);
+  t.confirm(["k"]);
+  t.confirm(["k"]);
+  // Two failures now: the window, from the first.
   assert.equal(t.retryAfter(["k"], 2000), 59_000);
+});
+
+Deno.test("a key full of attempts still being checked waits a second, not the window", () => {
+  const t = new FailureThrottle(2, 60_000);
+  t.reserve(["k"], 0);
+  t.reserve(["k"], 0);
+  assert.equal(t.reserve(["k"], 10), 1000);
+  t.confirm(["k"]);
+  assert.equal(t.reserve(["k"], 10), 1000, "one is still being checked");
+  t.confirm(["k"]);
+  assert.equal(t.reserve(["k"], 10), 59_990, "both failed: the window");
 });

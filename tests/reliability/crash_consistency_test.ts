@@ -13,6 +13,7 @@
  *
  * Replay a failure with CHAT_TEST_SEED=<seed printed in the step name>.
  */
+import { DEFAULT_REGISTRY_LIMITS } from "../../registry/limits.ts";
 import { DatabaseSync } from "node:sqlite";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import {
@@ -57,6 +58,15 @@ type Outcome = "ok" | "refused" | "lost";
 
 /** Acknowledged requests, for the report. */
 let acknowledged = 0;
+
+/**
+ * Whether `me` owns as many rooms as a user may (owners never leave their
+ * rooms here, so the count only grows): another write is made instead.
+ */
+function ownsMostRooms(ledger: Ledger, me: string): boolean {
+  const owned = [...ledger.rooms.values()].filter((o) => o === me).length;
+  return owned >= DEFAULT_REGISTRY_LIMITS.maxRoomsOwned;
+}
 
 /** Sends a request; sorts the result into acknowledged, refused or lost. */
 async function attempt<T>(p: Promise<T>): Promise<[Outcome, T | null]> {
@@ -128,7 +138,7 @@ async function worker(
           }
           if (o2 === "lost") break;
         }
-      } else if (roll < 0.5) {
+      } else if (roll < 0.5 && !ownsMostRooms(ledger, me)) {
         const room = `r${round}_${me}_${n}`;
         const [o] = await attempt(
           c.request("room_create", {

@@ -65,7 +65,6 @@ Deno.test("offline messages", async (t) => {
       });
       assert.deepEqual(await bob.request("offline_fetch", {}), {
         messages: [],
-        total: 0,
       });
     },
   );

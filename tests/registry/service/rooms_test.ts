@@ -34,7 +34,6 @@ Deno.test("creating, listing and joining rooms", async (t) => {
         room: "den",
         owner: "alice",
         members: [owner("alice")],
-        total: 1,
       });
       await bob.refused(
         "room_create",
@@ -52,7 +51,6 @@ Deno.test("creating, listing and joining rooms", async (t) => {
       room: "den",
       owner: "alice",
       members: [owner("alice"), member("bob")],
-      total: 2,
     });
     const joined = { type: "room_joined", room: "den", user: "bob" };
     assert.deepEqual(alice.take(), [joined]);
@@ -83,7 +81,6 @@ Deno.test("creating, listing and joining rooms", async (t) => {
     await carol.request("room_create", { room: "attic", password: "s3cret!!" });
     assert.deepEqual(await bob.request("rooms", {}), {
       rooms: [{ room: "attic", joined: false }, { room: "den", joined: true }],
-      total: 2,
     });
     assert.deepEqual(await bob.request("rooms", { detailed: true }), {
       rooms: [
@@ -106,11 +103,9 @@ Deno.test("creating, listing and joining rooms", async (t) => {
           joined: true,
         },
       ],
-      total: 2,
     });
     assert.deepEqual(await carol.request("rooms", { mine: true }), {
       rooms: [{ room: "attic", joined: true }],
-      total: 1,
     });
   });
 });
@@ -240,7 +235,6 @@ Deno.test("invitations", async (t) => {
         from: "alice",
         sent_at: new Date(START).toISOString(),
       }],
-      total: 1,
     });
   });
 
@@ -263,7 +257,6 @@ Deno.test("invitations", async (t) => {
     });
     assert.deepEqual(await carol.request("invites", {}), {
       invites: [],
-      total: 0,
     });
     await carol.refused("invite_accept", { room: "vault" }, "state");
     await carol.refused("room_join", { room: "vault" }, "auth");
