@@ -246,9 +246,8 @@ Deno.test("the scrypt queue is bounded and serves logins first", async (t) => {
         ),
       );
       const busy = results.filter((r) => r.startsWith("throttled"));
-      const running = fx.service.stats; // touch: the service is alive
-      assert.ok(running);
       assert.equal(results.filter((r) => r === "ok").length, 20 - busy.length);
+      // At most the running derivations (up to 4) and the 3 queued got in.
       assert.ok(busy.length >= 20 - 3 - 4, `${busy.length} refused`);
       assert.match(
         busy[0]!,
