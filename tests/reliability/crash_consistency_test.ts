@@ -27,6 +27,7 @@ import {
   MAIN,
   type RegistryProcess,
   spawnRegistry,
+  until,
 } from "../helpers/registry.ts";
 import { RegistryError } from "../../peer/registry_client.ts";
 import { loggedIn, TestClient } from "../registry/support.ts";
@@ -357,13 +358,17 @@ Deno.test("acknowledged writes survive a registry killed at random moments", asy
                 round,
               )
             );
+            // The writes start once the workers are logged in (scrypt, one
+            // at a time): the kill comes killAfter ms into them.
+            await until(
+              () => acknowledged > before,
+              `round ${round}: a first write acknowledged`,
+              30_000,
+              5,
+            );
             await new Promise((r) => setTimeout(r, killAfter));
             assertEquals(await reg.stop("SIGKILL"), 137);
             await Promise.all(running);
-            assert(
-              acknowledged > before,
-              `round ${round}: no write was acknowledged before the kill`,
-            );
           } finally {
             await reg.stop("SIGKILL");
           }
