@@ -121,10 +121,22 @@ export function visibleForm(g: string): string | null {
   return null;
 }
 
+/** Columns one code point takes on its own. */
+function codePointWidth(cp: number, ch: string): number {
+  if (cp < 0x300) return 1;
+  if (EMOJI_PRESENTATION.test(ch)) return 2;
+  if (isWideCodePoint(cp)) return 2;
+  if (ZERO_WIDTH.test(ch)) return 0;
+  return 1;
+}
+
 /**
- * Columns one grapheme takes as it is drawn (after `visibleForm`): 2 for
- * wide characters and emoji, 0 for a lone combining or zero-width mark, 1
- * otherwise. A control's width is that of its visible form.
+ * Columns one grapheme takes as it is drawn (after `visibleForm`): 2 for a
+ * wide character or an emoji (with its skin tone, ZWJ sequence, flag or
+ * keycap), 0 for a lone combining or zero-width mark. Any other cluster
+ * takes what its code points take one by one, as terminals draw it: é is
+ * 1, a skin tone after a letter stands on its own (x🏽 is 3). A control's
+ * width is that of its visible form.
  */
 export function graphemeWidth(g: string): number {
   const cp = g.codePointAt(0);
@@ -132,19 +144,43 @@ export function graphemeWidth(g: string): number {
   if (g.length === 1 && cp >= 0x20 && cp < 0x7f) return 1;
   const shown = visibleForm(g);
   if (shown !== null) return shown.length;
-  if (g.length > 1) {
-    // A text presentation selector asks for the narrow glyph.
-    if (g.includes("\ufe0e") && !g.includes("\u200d")) {
-      return isWideCodePoint(cp) ? 2 : 1;
-    }
-    if (RGI_EMOJI.test(g)) return 2;
-    if (g.includes("\ufe0f") && PICTOGRAPHIC.test(g)) return 2;
+  if (g.length === 1 || (g.length === 2 && cp > 0xffff)) {
+    return codePointWidth(cp, g);
   }
-  if (cp < 0x300) return 1;
-  if (EMOJI_PRESENTATION.test(g)) return 2;
-  if (isWideCodePoint(cp)) return 2;
-  if (ZERO_WIDTH.test(g)) return 0;
-  return 1;
+  // A text presentation selector asks for the narrow glyph.
+  if (g.includes("\ufe0e") && !g.includes("\u200d")) {
+    return isWideCodePoint(cp) ? 2 : 1;
+  }
+  if (RGI_EMOJI.test(g)) return 2;
+  if (g.includes("\ufe0f") && PICTOGRAPHIC.test(g)) return 2;
+  let w = 0;
+  for (const ch of g) w += codePointWidth(ch.codePointAt(0)!, ch);
+  return w;
+}
+
+/** Code points that extend the character before them rather than stand alone. */
+const EXTENDS = /^[\p{Grapheme_Extend}\p{Emoji_Modifier}\p{Mc}\u200d]/u;
+
+/**
+ * What a line editor draws for a grapheme: its `visibleForm`; a grapheme
+ * that starts with a mark (a combining accent or a skin tone with nothing
+ * before it) on a dotted circle ◌, as it would otherwise join whatever is
+ * drawn before it; another zero-width one (U+200B, say) as `<U+200B>`, so a
+ * cursor never sits on something unseen. Null when drawn as it is.
+ */
+export function editorForm(g: string): string | null {
+  const shown = visibleForm(g);
+  if (shown !== null) return shown;
+  if (EXTENDS.test(g)) return "\u25cc" + g;
+  if (graphemeWidth(g) !== 0) return null;
+  const cp = g.codePointAt(0)!;
+  return `<U+${cp.toString(16).toUpperCase().padStart(4, "0")}>`;
+}
+
+/** Columns `editorForm(g) ?? g` takes. */
+export function editorWidth(g: string): number {
+  const shown = editorForm(g);
+  return shown === null ? graphemeWidth(g) : textWidth(shown);
 }
 
 /** Columns a plain string (no escape sequences) takes on one row. */
@@ -161,4 +197,36 @@ export function visibleText(text: string): string {
   let out = "";
   for (const g of graphemes(text)) out += visibleForm(g) ?? g;
   return out;
+}
+
+/** CSI sequences (colours, cursor moves) and OSC strings in trusted styled text. */
+// deno-lint-ignore no-control-regex
+const ANSI_RE = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)/g;
+
+/** Removes escape sequences from styled text (ours, never untrusted text). */
+export function stripAnsi(text: string): string {
+  return text.includes("\x1b") ? text.replace(ANSI_RE, "") : text;
+}
+
+/** Columns styled text takes on one row, escape sequences not counted. */
+export function styledWidth(text: string): number {
+  return textWidth(stripAnsi(text));
+}
+
+/**
+ * Plain text cut to at most `max` columns, ending in "…" when cut; a wide
+ * character never hangs over the limit.
+ */
+export function truncateText(text: string, max: number): string {
+  if (textWidth(text) <= max) return text;
+  if (max <= 0) return "";
+  let out = "";
+  let w = 0;
+  for (const g of graphemes(text)) {
+    const gw = graphemeWidth(g);
+    if (w + gw > max - 1) break;
+    out += visibleForm(g) ?? g;
+    w += gw;
+  }
+  return out + "\u2026";
 }
