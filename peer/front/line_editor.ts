@@ -26,6 +26,7 @@ import {
   styledWidth,
   truncateText,
 } from "./text_width.ts";
+import type { KeyEvent } from "./keys.ts";
 
 /** Entries a history keeps by default. */
 export const HISTORY_SIZE = 500;
@@ -295,6 +296,18 @@ export class LineEditor {
     if (this.#killed === "") return false;
     this.insert(this.#killed);
     return true;
+  }
+
+  /**
+   * Replaces the `length` UTF-16 units before the cursor (whole graphemes,
+   * rounded up) with `text`: what a completion does to the word typed.
+   */
+  replaceBeforeCursor(length: number, text: string): void {
+    let from = this.#cursor;
+    let units = 0;
+    while (from > 0 && units < length) units += this.#chars[--from]!.length;
+    this.#remove(from, this.#cursor);
+    this.insert(text);
   }
 
   /** Replaces the whole text; the cursor goes to the end. */
@@ -743,4 +756,107 @@ function fit(styled: string, max: number): string {
   return styledWidth(styled) <= max
     ? styled
     : truncateText(stripAnsi(styled), max);
+}
+
+/**
+ * Applies an editing key to the buffer, readline style: text and pastes,
+ * Backspace/Delete, arrows, Home/End, Ctrl-A/E/B/F/K/U/W/Y/H, Alt-B/F/D,
+ * Alt-Backspace, Ctrl- and Alt-arrows by word, Up/Down and Ctrl-P/N through
+ * history, Ctrl-D deleting forward on a non-empty line. Returns false for
+ * a key that is not editing (Enter, Tab, Ctrl-C, an empty line's Ctrl-D…),
+ * which the caller handles.
+ */
+export function editKey(ed: LineEditor, key: KeyEvent): boolean {
+  if (key.type === "text" || key.type === "paste") {
+    ed.insert(key.text);
+    return true;
+  }
+  const name = key.name;
+  const word = key.ctrl || key.alt;
+  if (key.ctrl && !key.alt) {
+    switch (name) {
+      case "a":
+        ed.home();
+        return true;
+      case "e":
+        ed.end();
+        return true;
+      case "b":
+        ed.left();
+        return true;
+      case "f":
+        ed.right();
+        return true;
+      case "k":
+        ed.killToEnd();
+        return true;
+      case "u":
+        ed.killToStart();
+        return true;
+      case "w":
+        ed.killSpaceWordBack();
+        return true;
+      case "y":
+        ed.yank();
+        return true;
+      case "h":
+        ed.backspace();
+        return true;
+      case "p":
+        ed.historyUp();
+        return true;
+      case "n":
+        ed.historyDown();
+        return true;
+      case "d":
+        if (ed.length === 0) return false;
+        ed.deleteForward();
+        return true;
+    }
+  }
+  if (key.alt && !key.ctrl) {
+    switch (name) {
+      case "b":
+        ed.wordLeft();
+        return true;
+      case "f":
+        ed.wordRight();
+        return true;
+      case "d":
+        ed.killWordForward();
+        return true;
+    }
+  }
+  switch (name) {
+    case "backspace":
+      if (word) ed.killWordBack();
+      else ed.backspace();
+      return true;
+    case "delete":
+      if (word) ed.killWordForward();
+      else ed.deleteForward();
+      return true;
+    case "left":
+      if (word) ed.wordLeft();
+      else ed.left();
+      return true;
+    case "right":
+      if (word) ed.wordRight();
+      else ed.right();
+      return true;
+    case "home":
+      ed.home();
+      return true;
+    case "end":
+      ed.end();
+      return true;
+    case "up":
+      ed.historyUp();
+      return true;
+    case "down":
+      ed.historyDown();
+      return true;
+    default:
+      return false;
+  }
 }
