@@ -19,6 +19,7 @@ import {
   SYSTEM_TIMERS,
 } from "./keys.ts";
 import { editKey, InputRenderer, LineEditor } from "./line_editor.ts";
+import { warmUp } from "./text_width.ts";
 import { entry, wrap } from "./wrap.ts";
 
 /** Turns bracketed paste on (the terminal then marks pastes). */
@@ -104,6 +105,7 @@ export class Screen {
     this.#frameMs = options.frameMs ?? FRAME_MS;
     this.#reflow = options.reflow ?? true;
     this.editor = new LineEditor(options.history ?? []);
+    warmUp();
     const late = options.onLateAction;
     this.#decoder = new KeyDecoder({
       timers: this.#timers,
