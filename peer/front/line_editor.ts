@@ -732,15 +732,15 @@ export class InputRenderer {
    * Like erase, after the terminal changed to `columns` wide. A terminal
    * that reflows (tmux, VTE, kitty, iTerm2, Windows Terminal) split each
    * drawn row wider than the new width into several and moved the cursor
-   * with its text; one that does not (xterm) cut the rows. `reflow` says
+   * with its text; one that does not (xterm) cut the rows. `reflows` says
    * which to expect.
    */
-  resize(columns: number, reflow_ = true): string {
+  resize(columns: number, reflows = true): string {
     if (!this.#drawn) return "";
     this.#drawn = false;
     const cols = Math.max(2, columns);
     let up = this.#curRow;
-    if (reflow_ && cols < this.#columns) {
+    if (reflows && cols < this.#columns) {
       up = 0;
       for (let r = 0; r < this.#curRow; r++) {
         up += rowsOf(this.#cells[r] ?? [], cols);
