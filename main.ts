@@ -24,6 +24,8 @@ async function load(name: string): Promise<CommandMain | null> {
       return (await import("./registry/mod.ts")).registryMain;
     case "peer":
       return (await import("./peer/mod.ts")).peerMain;
+    case "web":
+      return (await import("./peer/mod.ts")).webMain;
     case "signup":
       return (await import("./peer/mod.ts")).signupMain;
     case "who":

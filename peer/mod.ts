@@ -57,6 +57,12 @@ export function peerMain(ctx: CommandContext): Promise<number> {
   });
 }
 
+/** `chat web`. */
+export async function webMain(ctx: CommandContext): Promise<number> {
+  const { web } = await import("./web.ts");
+  return await web(ctx);
+}
+
 /** `chat signup`. */
 export const signupMain = (ctx: CommandContext): Promise<number> => signup(ctx);
 /** `chat who`. */
