@@ -85,6 +85,7 @@ export async function runWeb(o: RunWebOptions): Promise<number> {
         if (!opened) o.warn("chat: open the URL above in a browser");
       });
     }
+    session.onReady = (user) => o.print(`logged in as ${user}`);
     const failed = await session.begin();
     if (failed !== null) {
       o.warn(`chat: ${failed} — log in on the page`);

@@ -77,6 +77,8 @@ export class WebSession implements WebDriver {
   #peer: SessionPeer | null = null;
   #quit = false;
   #finish!: (code: SessionEnd) => void;
+  /** Called with the user name each time a login succeeds. */
+  onReady: (user: string) => void = () => {};
   /** Resolves with the exit code once the session is over for good. */
   readonly finished: Promise<SessionEnd>;
 
@@ -146,6 +148,7 @@ export class WebSession implements WebDriver {
     this.#peer = peer;
     this.#user = peer.user;
     this.#setPhase("ready");
+    this.onReady(peer.user);
     void peer.ended.then(() => {
       this.#setPhase("ended");
       this.#finish(this.#quit ? 0 : 1);

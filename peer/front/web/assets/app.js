@@ -218,7 +218,9 @@ async function refresh(force) {
 
 /** @param {{ title: string, body: string, key: string }} n */
 function notify(n) {
-  if (!("Notification" in globalThis) || Notification.permission !== "granted") {
+  if (
+    !("Notification" in globalThis) || Notification.permission !== "granted"
+  ) {
     return;
   }
   try {
@@ -235,7 +237,9 @@ function notify(n) {
 const NOTIFY_ASKED = "chat-web-notifications-asked";
 
 function askNotifications() {
-  if (!("Notification" in globalThis) || Notification.permission !== "default") {
+  if (
+    !("Notification" in globalThis) || Notification.permission !== "default"
+  ) {
     return;
   }
   try {
@@ -610,7 +614,13 @@ function renderPane() {
         }),
       );
     }
-    if (!state.friends.has(c.name) && !state.outgoing.has(c.name)) {
+    if (state.incoming.has(c.name)) {
+      acts.push(
+        button("Accept friend request", () => act(`/friend accept ${c.name}`), {
+          "data-focus": "act-friend-accept",
+        }),
+      );
+    } else if (!state.friends.has(c.name) && !state.outgoing.has(c.name)) {
       acts.push(
         button("Add friend", () => act(`/friend add ${c.name}`), {
           "data-focus": "act-friend",

@@ -239,6 +239,26 @@ export class ChatState {
   }
 
   /**
+   * An accepted request's first message is delivered by accepting it (it
+   * never comes again as a message), so it joins the conversation here.
+   * @param {Conv} c
+   */
+  #takeRequest(c) {
+    const text = c.request?.text;
+    c.request = null;
+    if (text !== undefined) {
+      this.#push(c, {
+        kind: "msg",
+        from: c.name,
+        text,
+        at: "",
+        own: false,
+        delivered: [],
+      });
+    }
+  }
+
+  /**
    * @param {Conv} c
    * @param {{ hidden: boolean }} ctx
    */
@@ -328,7 +348,7 @@ export class ChatState {
       case "chat_started": {
         const c = this.conv("user", ev.with);
         c.chat = "open";
-        c.request = null;
+        this.#takeRequest(c);
         c.saving = ev.saving === true;
         this.note(
           c,
@@ -692,7 +712,7 @@ export class ChatState {
       case "/accept": {
         const c = this.conv("user", r.with);
         c.chat = "open";
-        c.request = null;
+        this.#takeRequest(c);
         c.saving = r.saving === true;
         return;
       }
