@@ -168,11 +168,13 @@ export class WebSession implements WebDriver {
         error: this.#phase === "ended" ? "logged out" : "not logged in yet",
       };
     }
+    // /quit ends the session inside run(): the exit code must know first.
+    const parsed = parseLine(line);
+    const quitting = parsed.ok && parsed.command.name === "quit";
+    if (quitting) this.#quit = true;
     const reply = await peer.run(line);
-    if (reply.ok) {
-      if (reply.command === "/quit") this.#quit = true;
-      this.#ownEvent(line, reply);
-    }
+    if (!reply.ok && quitting) this.#quit = false;
+    if (reply.ok) this.#ownEvent(line, reply);
     return toWebReply(reply);
   }
 
