@@ -23,6 +23,7 @@ declare function getComputedStyle(e: unknown): {
 };
 
 const missing = chromiumMissing();
+if (missing) console.warn(`skipping the web UI browser test: ${missing}`);
 const DOCS = new URL("../../../../docs/", import.meta.url).pathname;
 
 /** Records notifications and permission requests, and lets the test hide the tab or cut the page's connection. */
