@@ -63,6 +63,10 @@ export const ENV_NAMES = [
   "APPDATA",
   // Colour off (peer/shell.ts, SPEC F13).
   "NO_COLOR",
+  // Whether there is a desktop to open chat web's page on
+  // (peer/front/web/open_browser.ts).
+  "DISPLAY",
+  "WAYLAND_DISPLAY",
 ] as const;
 
 /**
@@ -76,7 +80,9 @@ export const ENV_NAMES = [
  *   `-o PATH`, files given to `/send` or `chat send`); see
  *   docs/distribution.md.
  * - env: only ENV_NAMES.
- * - no sys, run, ffi or import: nothing in the module graph needs them (node:
+ * - run: only the system's URL openers, so `chat web` can open its page
+ *   (xdg-open, open on macOS, cmd's start on Windows).
+ * - no sys, ffi or import: nothing in the module graph needs them (node:
  *   dgram, node:tls, node:sqlite and node:readline work without).
  */
 export const PERMISSION_FLAGS: readonly string[] = [
@@ -84,6 +90,7 @@ export const PERMISSION_FLAGS: readonly string[] = [
   "--allow-read",
   "--allow-write",
   `--allow-env=${ENV_NAMES.join(",")}`,
+  "--allow-run=xdg-open,open,cmd",
 ];
 
 /**
