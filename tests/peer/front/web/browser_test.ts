@@ -73,6 +73,22 @@ async function waitText(page: Page, selector: string, text: string) {
   }
 }
 
+/**
+ * Clicks like a user; the lists are redrawn as events arrive, so a node
+ * found a moment ago may be replaced: look it up again then.
+ */
+async function click(page: Page, selector: string) {
+  for (let i = 0;; i++) {
+    try {
+      await page.waitForSelector(selector, { timeout: 20_000 });
+      await page.click(selector);
+      return;
+    } catch (err) {
+      if (i >= 10 || !String(err).includes("detached")) throw err;
+    }
+  }
+}
+
 async function waitFor(page: Page, fn: string) {
   await page.waitForFunction(fn, { timeout: 30_000, polling: 50 });
 }
@@ -124,7 +140,7 @@ Deno.test({
         );
         await shot(page, "login");
         await page.type("#login-password", "alice-password");
-        await page.click("#login-signup");
+        await click(page, "#login-signup");
         await page.type("#login-again", "alice-password");
         await page.keyboard.press("Enter");
         await page.waitForSelector("#app:not([hidden])");
@@ -133,9 +149,9 @@ Deno.test({
           () => web.stdout.includes("logged in as alice"),
           "logged in as alice",
         );
-        await page.click("#search-input");
+        await click(page, "#search-input");
         await waitFor(page, "window.__asked === 1");
-        await page.click("#search-input");
+        await click(page, "#search-input");
         assertEquals(await page.evaluate("window.__asked"), 1);
       },
     );
@@ -146,7 +162,7 @@ Deno.test({
         const r = await bob.send("/friend add alice");
         assertEquals(r.ok, true);
         await waitText(page, "#requests", "bob wants to be your friend");
-        await page.click('[data-focus="fr-acc-bob"]');
+        await click(page, '[data-focus="fr-acc-bob"]');
         await bob.waitFor(
           (l) => l.type === "friend_accepted",
           "friend_accepted",
@@ -173,9 +189,9 @@ Deno.test({
         const r = await bob2.send("/chat alice");
         assertEquals(r.state, "requested");
         await waitText(page, "#requests", "bob asks for a chat");
-        await page.click('[data-focus="cr-open-bob"]');
+        await click(page, '[data-focus="cr-open-bob"]');
         await page.waitForSelector('[data-focus="req-accept"]');
-        await page.click('[data-focus="req-accept"]');
+        await click(page, '[data-focus="req-accept"]');
         await bob2.waitFor((l) => l.type === "chat_started", "chat_started");
         await page.type("#text", "hello *bob*");
         await page.keyboard.down("Shift");
@@ -295,7 +311,7 @@ Deno.test({
         await bob2.send("/room create lobby --description 'a place'");
         await bob2.send("/invite lobby alice");
         await waitText(page, "#requests", "invites you to #lobby");
-        await page.click('[data-focus="inv-acc-lobby"]');
+        await click(page, '[data-focus="inv-acc-lobby"]');
         await waitText(page, "#pane-title", "#lobby");
         await page.type("#text", "hi room");
         await page.keyboard.press("Enter");
@@ -307,10 +323,42 @@ Deno.test({
         await waitText(page, '#log .msg.own [data-state="delivered"]', "1/1");
         await bob2.send("/say lobby welcome");
         await waitText(page, "#log .msg", "welcome");
-        await page.click('[data-focus="act-members"]');
+        await click(page, '[data-focus="act-members"]');
         await waitText(page, "#members", "bob");
         await waitText(page, "#members .tag", "owner");
-        await page.click('[data-focus="act-members"]');
+        await click(page, '[data-focus="act-members"]');
+      },
+    );
+
+    await t.step(
+      "rooms are created with a password, capacity and description, and found in the directory",
+      async () => {
+        await click(page, "#rooms-new");
+        await page.type("#room-name", "den");
+        await page.type("#room-desc", 'a "quiet" place');
+        await page.type("#room-cap", "5");
+        await page.type("#room-pw", "pass word");
+        await click(page, "#dialog-ok");
+        await waitText(page, "#pane-title", "#den");
+        const rooms = await bob2.send("/rooms -l");
+        const den = (rooms.rooms as Record<string, unknown>[]).find((r) =>
+          r.room === "den"
+        );
+        assertEquals(
+          [den?.description, den?.capacity, den?.locked, den?.owner],
+          ['a "quiet" place', 5, true, "alice"],
+        );
+        const join = await bob2.send("/join den --password 'pass word'");
+        assertEquals(join.ok, true, JSON.stringify(join));
+        await click(page, "#rooms-browse");
+        await waitText(page, "#dialog-body .dir", "#lobby");
+        await page.type("#rooms-filter", "quiet");
+        await page.waitForFunction(
+          "document.querySelectorAll('#dialog-body .dir li').length === 1",
+        );
+        await waitText(page, "#dialog-body .dir", "#den");
+        await click(page, "#dialog-cancel");
+        await bob2.send("/leave den");
       },
     );
 
@@ -322,7 +370,7 @@ Deno.test({
         big.set(bytes.subarray(0, Math.min(bytes.length, big.length - i)), i);
       }
       await Deno.writeFile(src, big);
-      await page.click('[data-conv="@bob"]');
+      await click(page, '[data-conv="@bob"]');
       const input = await page.$("#file-input");
       await (input as unknown as { uploadFile(p: string): Promise<void> })
         .uploadFile(src);
@@ -368,7 +416,7 @@ Deno.test({
         assertEquals(sent.ok, true);
         const sel = `[data-transfer="${sent.id}"]`;
         await page.waitForSelector(`${sel}[data-state="offered"] button`);
-        await page.click(`[data-focus="facc-${sent.id}"]`);
+        await click(page, `[data-focus="facc-${sent.id}"]`);
         await page.waitForSelector(`${sel}[data-state="done"] a`);
         const href = await page.$eval(
           `${sel} a`,
@@ -440,7 +488,7 @@ Deno.test({
           return res.status;
         });
         assertEquals(r, 200);
-        await page.click("#search-input");
+        await click(page, "#search-input");
         await page.type("#search-input", "bob");
         await page.keyboard.press("Enter");
         await waitText(page, "#search-result", "online");
@@ -492,13 +540,13 @@ Deno.test({
 
     await t.step("narrow (phone) and dark", async () => {
       await page.setViewport({ width: 390, height: 844 });
-      await page.click("#back-btn");
+      await click(page, "#back-btn");
       assertEquals(
         await page.$eval("#pane", (e) => getComputedStyle(e).display),
         "none",
       );
       await shot(page, "narrow", true);
-      await page.click('[data-conv="@bob"]');
+      await click(page, '[data-conv="@bob"]');
       assertEquals(
         await page.$eval("#side", (e) => getComputedStyle(e).display),
         "none",
@@ -517,8 +565,8 @@ Deno.test({
     });
 
     await t.step("logging out from the page ends chat web with 0", async () => {
-      await page.click("#logout-btn");
-      await page.click("#dialog-ok");
+      await click(page, "#logout-btn");
+      await click(page, "#dialog-ok");
       assertEquals(await web.exited, 0);
       assertEquals(errors, []);
     });
