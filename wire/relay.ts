@@ -159,21 +159,31 @@ export async function signRelayToken(
   return `${body}.${base64url(new Uint8Array(sig))}`;
 }
 
+/**
+ * What opening a token gave: its claims, or why not, as `invalid` (not a
+ * well-formed token) or `forged` (its signature does not verify).
+ */
+export type OpenedRelayToken =
+  | { ok: true; msg: RelayTokenClaims }
+  | { ok: false; code: "invalid" | "forged"; reason: string };
+
 /** Verifies a relay token's signature and shape; does not check time or endpoint. */
 export async function openRelayToken(
   token: string,
   registryKey: CryptoKey,
-): Promise<Decoded<RelayTokenClaims>> {
+): Promise<OpenedRelayToken> {
   if (typeof token !== "string" || token.length > MAX_RELAY_TOKEN_CHARS) {
-    return { ok: false, reason: "malformed relay token" };
+    return { ok: false, code: "invalid", reason: "malformed relay token" };
   }
   const parts = token.split(".");
-  if (parts.length !== 2) return { ok: false, reason: "malformed relay token" };
+  if (parts.length !== 2) {
+    return { ok: false, code: "invalid", reason: "malformed relay token" };
+  }
   const [body, sigText] = parts as [string, string];
   const sig = fromBase64url(sigText);
   const bytes = fromBase64url(body);
   if (!sig || !bytes || sig.length !== 64) {
-    return { ok: false, reason: "malformed relay token" };
+    return { ok: false, code: "invalid", reason: "malformed relay token" };
   }
   let good = false;
   try {
@@ -186,18 +196,30 @@ export async function openRelayToken(
   } catch {
     good = false; // A key of the wrong kind verifies nothing.
   }
-  if (!good) return { ok: false, reason: "relay token signature is not valid" };
+  if (!good) {
+    return {
+      ok: false,
+      code: "forged",
+      reason: "relay token signature is not valid",
+    };
+  }
   let claims: unknown;
   try {
     claims = JSON.parse(utf8.decode(bytes));
   } catch {
-    return { ok: false, reason: "malformed relay token" };
+    return { ok: false, code: "invalid", reason: "malformed relay token" };
   }
   const reason = checkShape(CLAIMS, claims);
-  if (reason) return { ok: false, reason: `relay token ${reason}` };
+  if (reason) {
+    return { ok: false, code: "invalid", reason: `relay token ${reason}` };
+  }
   const msg = pick(CLAIMS, claims as object) as RelayTokenClaims;
   if (!parseRelayEndpoint(msg.relay)) {
-    return { ok: false, reason: "relay token names no valid relay endpoint" };
+    return {
+      ok: false,
+      code: "invalid",
+      reason: "relay token names no valid relay endpoint",
+    };
   }
   return { ok: true, msg };
 }
