@@ -2,19 +2,27 @@
  * The server store: PostgreSQL through npm:postgres, for several registries
  * sharing one database.
  *
- * Where the SQLite store relies on BEGIN IMMEDIATE (one writer at a time), this
- * one runs READ COMMITTED transactions that first take the lock guarding the
- * invariant they check, so two registries never both pass the same check:
- * the room's row (FOR NO KEY UPDATE) for capacity, join order and ownership
- * hand-over; a transaction-scoped advisory lock on the pair for friend
- * requests and blocks, and on the recipient for the offline-mail limit.
- * Every statement after the lock sees what the previous holder committed.
+ * Every call is one statement, so it is its own transaction. Where the SQLite
+ * store relies on BEGIN IMMEDIATE (one writer at a time) to read and then
+ * write, the statement calls a function of the schema (registry/migrations.ts)
+ * that first takes the lock guarding the rule it checks — the room's row
+ * (FOR NO KEY UPDATE) for capacity, join order and ownership hand-over, an
+ * advisory lock on the pair for friend requests and on the recipient for the
+ * offline-mail limit — so two registries never both pass the same check.
  * Deadlocks and serialization failures are retried a few times.
+ *
+ * Why no client-side transactions (sql.begin, sql.reserve): npm:postgres
+ * 3.4.9 throws an uncatchable TypeError, ending the process, when the server
+ * drops a connection in the middle of one (a restart, a failover, an
+ * administrator's pg_terminate_backend), because it then writes ROLLBACK to a
+ * socket it has already released. A single statement on a dropped connection
+ * just fails with CONNECTION_CLOSED, and the pool reconnects.
  */
+import { isIP } from "node:net";
+import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import postgres from "postgres";
 import { MIGRATIONS } from "./migrations.ts";
 import type { PostgresTarget } from "./postgres_url.ts";
-import { ownerAfterLeave } from "./rooms.ts";
 import {
   DEFAULT_STATUS,
   type InviteRecord,
@@ -30,20 +38,22 @@ import {
 
 /** The driver's client, for queries of the cluster's own (LISTEN/NOTIFY). */
 export type Sql = postgres.Sql;
-type Tx = postgres.TransactionSql;
 type Row = postgres.Row;
 
 /** Connections per store; a registry's queries are short. */
 export const POOL_SIZE = 10;
 
-/** Attempts of a transaction that lost a deadlock or serialization race. */
-const TX_ATTEMPTS = 5;
+/** Seconds close() gives queries in flight before it drops connections. */
+export const CLOSE_GRACE_S = 2;
+
+/** Attempts of a statement that lost a deadlock or serialization race. */
+const ATTEMPTS = 5;
 
 /** Environment names the driver reads whatever options it is given. */
 export const DRIVER_ENV_NAMES = ["PGAPPNAME", "PGTARGETSESSIONATTRS"] as const;
 
-/** Advisory-lock namespace so the store's locks never meet anyone else's. */
-const LOCK_PREFIX = "chat:";
+/** Advisory-lock key of schema migrations (namespaced like the schema's). */
+const MIGRATE_LOCK = "chat:migrate";
 
 /** A subscription made with `PostgresStore.listen`. */
 export interface Listening {
@@ -51,9 +61,21 @@ export interface Listening {
   unlisten(): Promise<void>;
 }
 
+interface Subscriber {
+  onPayload: (payload: string) => void;
+  onListen?: () => void;
+}
+
+/** One LISTEN of the driver and the subscribers it serves. */
+interface Channel {
+  subs: Set<Subscriber>;
+  ready: Promise<postgres.ListenMeta>;
+}
+
 /** A Store on PostgreSQL. Open with `PostgresStore.open(target)`. */
 export class PostgresStore implements Store {
   readonly #sql: Sql;
+  readonly #channels = new Map<string, Channel>();
   #closed: Promise<void> | null = null;
   /** Where the store is connected, without the password (for logs). */
   readonly display: string;
@@ -121,7 +143,10 @@ export class PostgresStore implements Store {
     return store;
   }
 
-  /** The driver's client, for the cluster's own queries. */
+  /**
+   * The driver's client, for the cluster's own queries. Keep to single
+   * statements: see the top of this file for why not sql.begin/sql.reserve.
+   */
   get sql(): Sql {
     return this.#sql;
   }
@@ -143,8 +168,48 @@ export class PostgresStore implements Store {
     onPayload: (payload: string) => void,
     onListen?: () => void,
   ): Promise<Listening> {
-    const meta = await this.#sql.listen(channel, onPayload, onListen);
-    return { unlisten: () => meta.unlisten() };
+    // One driver subscription per channel, fanned out here: after a
+    // reconnect the driver's own unlisten() no longer finds its listener, so
+    // unsubscribing is done on this side and the channel merely goes quiet.
+    const sub: Subscriber = { onPayload, onListen };
+    let ch = this.#channels.get(channel);
+    if (ch === undefined) {
+      const subs = new Set<Subscriber>([sub]);
+      const entry: Channel = {
+        subs,
+        ready: this.#sql.listen(
+          channel,
+          (payload) => {
+            for (const s of [...subs]) s.onPayload(payload);
+          },
+          () => {
+            for (const s of [...subs]) s.onListen?.();
+          },
+        ),
+      };
+      this.#channels.set(channel, entry);
+      try {
+        await entry.ready;
+      } catch (err) {
+        this.#channels.delete(channel);
+        throw err;
+      }
+      ch = entry;
+    } else {
+      ch.subs.add(sub);
+      await ch.ready;
+      onListen?.();
+    }
+    const joined = ch;
+    return {
+      unlisten: async () => {
+        if (!joined.subs.delete(sub) || joined.subs.size > 0) return;
+        if (this.#channels.get(channel) === joined) {
+          this.#channels.delete(channel);
+        }
+        await (await joined.ready).unlisten();
+      },
+    };
   }
 
   /** Sends `payload` to every listener of `channel` (at most 8000 bytes). */
@@ -153,42 +218,44 @@ export class PostgresStore implements Store {
   }
 
   async #migrate(): Promise<void> {
-    // Two registries starting on an empty database at once take turns: the
-    // advisory lock is held until each migration's transaction ends.
-    await this.#sql.begin(async (tx) => {
-      await lock(tx, "migrate");
-      await tx`CREATE TABLE IF NOT EXISTS schema_version (
+    // Each step is one multi-statement query, so one transaction: the
+    // advisory lock makes registries starting together on an empty database
+    // take turns, and the DO block runs the step only at the version before it.
+    const bootstrap = `
+      SELECT pg_advisory_xact_lock(hashtextextended('${MIGRATE_LOCK}', 0));
+      CREATE TABLE IF NOT EXISTS schema_version (
         version    integer PRIMARY KEY,
         what       text NOT NULL,
         applied_at timestamptz NOT NULL DEFAULT now()
-      )`;
-    });
-    for (let v = 0; v < MIGRATIONS.length; v++) {
+      );`;
+    await this.#sql.unsafe(bootstrap);
+    const current = await this.schemaVersion();
+    if (current > MIGRATIONS.length) {
+      throw new StoreOpenError(
+        "schema",
+        `the database ${this.display} is at schema version ${current} but this chat knows only ${MIGRATIONS.length}; run a newer chat`,
+      );
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) {
       const m = MIGRATIONS[v]!;
-      await this.#sql.begin(async (tx) => {
-        await lock(tx, "migrate");
-        const current = await versionIn(tx);
-        if (current > MIGRATIONS.length) {
-          throw new StoreOpenError(
-            "schema",
-            `the database ${this.display} is at schema version ${current} but this chat knows only ${MIGRATIONS.length}; run a newer chat`,
-          );
-        }
-        if (current > v) return;
-        await tx.unsafe(m.postgres);
-        await tx`INSERT INTO schema_version (version, what)
-                 VALUES (${v + 1}, ${m.what})`;
-      });
+      await this.#sql.unsafe(`${bootstrap}
+        DO $chat_step$ BEGIN
+          IF (SELECT COALESCE(MAX(version), 0) FROM schema_version) = ${v} THEN
+            EXECUTE ${literal(m.postgres)};
+            INSERT INTO schema_version (version, what)
+            VALUES (${v + 1}, ${literal(m.what)});
+          END IF;
+        END $chat_step$;`);
     }
   }
 
-  /** Runs `fn` in a transaction, again when it lost a deadlock or race. */
-  async #tx<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+  /** Runs one statement, again when it lost a deadlock or race. */
+  async #retry<T>(fn: () => Promise<T>): Promise<T> {
     for (let attempt = 1;; attempt++) {
       try {
-        return await this.#sql.begin(fn) as T;
+        return await fn();
       } catch (err) {
-        if (attempt >= TX_ATTEMPTS || !isRetryable(err)) throw err;
+        if (attempt >= ATTEMPTS || !isRetryable(err)) throw err;
         await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
       }
     }
@@ -239,11 +306,12 @@ export class PostgresStore implements Store {
 
   async setLastSeen(names: string[], at: number): Promise<void> {
     if (names.length === 0) return;
-    // One statement in one order, so two registries never deadlock on it.
-    const sorted = [...new Set(names.map((n) => n.toLowerCase()))].sort();
-    await this.#tx((tx) =>
-      tx`UPDATE users SET last_seen = ${at}
-         WHERE name = ANY(${tx.array(sorted)}::citext[])`
+    const unique = [...new Set(names.map((n) => n.toLowerCase()))];
+    // The primary-key scan of ANY() locks rows in index order, so two
+    // registries updating overlapping sets wait rather than deadlock.
+    await this.#retry(() =>
+      this.#sql`UPDATE users SET last_seen = ${at}
+                WHERE name = ANY(${this.#sql.array(unique)}::citext[])`
     );
   }
 
@@ -252,31 +320,25 @@ export class PostgresStore implements Store {
       UPDATE users SET password_hash = ${passwordHash} WHERE name = ${name}`;
   }
 
-  relation(a: string, b: string): Promise<Relation> {
-    return relationIn(this.#sql, a, b);
+  async relation(a: string, b: string): Promise<Relation> {
+    const [r] = await this.#sql`
+      SELECT requester, state FROM friendships
+      WHERE (requester = ${a} AND addressee = ${b})
+         OR (requester = ${b} AND addressee = ${a})`;
+    if (!r) return "none";
+    if (r.state === "accepted") return "friends";
+    return r.requester === a ? "requested" : "requested_you";
   }
 
-  requestFriend(
+  async requestFriend(
     a: string,
     b: string,
     now: number,
   ): Promise<"pending" | "friends"> {
-    return this.#tx(async (tx) => {
-      await lock(tx, pairKey("friends", a, b));
-      const rel = await relationIn(tx, a, b);
-      if (rel === "friends") return "friends";
-      if (rel === "requested") return "pending";
-      if (rel === "requested_you") {
-        await tx`
-          UPDATE friendships SET state = 'accepted', created_at = ${now}
-          WHERE requester = ${b} AND addressee = ${a}`;
-        return "friends";
-      }
-      await tx`
-        INSERT INTO friendships (requester, addressee, state, created_at)
-        VALUES (${a}, ${b}, 'pending', ${now})`;
-      return "pending";
-    });
+    const [r] = await this.#retry(() =>
+      this.#sql`SELECT chat_request_friend(${a}, ${b}, ${now}) AS rel`
+    );
+    return r!.rel as "pending" | "friends";
   }
 
   async acceptFriend(a: string, b: string, now: number): Promise<void> {
@@ -324,18 +386,15 @@ export class PostgresStore implements Store {
   }
 
   async block(a: string, b: string, now: number): Promise<void> {
-    await this.#tx(async (tx) => {
-      // The same lock as requestFriend: a request racing the block cannot
-      // slip in between the insert and the delete.
-      await lock(tx, pairKey("friends", a, b));
-      await tx`
-        INSERT INTO blocks (blocker, blocked, created_at)
-        VALUES (${a}, ${b}, ${now}) ON CONFLICT DO NOTHING`;
-      await tx`
+    await this.#retry(() =>
+      this.#sql`
+        WITH blocked AS (
+          INSERT INTO blocks (blocker, blocked, created_at)
+          VALUES (${a}, ${b}, ${now}) ON CONFLICT DO NOTHING)
         DELETE FROM friendships
         WHERE (requester = ${a} AND addressee = ${b})
-           OR (requester = ${b} AND addressee = ${a})`;
-    });
+           OR (requester = ${b} AND addressee = ${a})`
+    );
   }
 
   async unblock(a: string, b: string): Promise<boolean> {
@@ -363,25 +422,24 @@ export class PostgresStore implements Store {
   }
 
   async createRoom(room: RoomRecord): Promise<void> {
-    await this.#tx(async (tx) => {
-      try {
-        await tx`
+    try {
+      await this.#sql`
+        WITH created AS (
           INSERT INTO rooms (name, password_hash, capacity, description, owner, created_at)
           VALUES (${room.name}, ${room.passwordHash}, ${room.capacity},
-                  ${room.description}, ${room.owner}, ${room.createdAt})`;
-      } catch (err) {
-        if (isUniqueViolation(err)) {
-          throw new StoreError(
-            "taken",
-            `room '${room.name.toLowerCase()}' already exists`,
-          );
-        }
-        throw err;
-      }
-      await tx`
+                  ${room.description}, ${room.owner}, ${room.createdAt})
+          RETURNING name, owner, created_at)
         INSERT INTO room_members (room, member, joined_at, seq)
-        VALUES (${room.name}, ${room.owner}, ${room.createdAt}, 1)`;
-    });
+        SELECT name, owner, created_at, 1 FROM created`;
+    } catch (err) {
+      if (isUniqueViolation(err)) {
+        throw new StoreError(
+          "taken",
+          `room '${room.name.toLowerCase()}' already exists`,
+        );
+      }
+      throw err;
+    }
   }
 
   async getRoom(name: string): Promise<RoomRecord | null> {
@@ -404,57 +462,38 @@ export class PostgresStore implements Store {
     return rows.map((r) => ({ ...toRoom(r), members: Number(r.members) }));
   }
 
-  addMember(room: string, user: string, now: number): Promise<void> {
-    return this.#tx(async (tx) => {
-      // The room's row is the lock for its capacity and join order.
-      const [r] = await tx`
-        SELECT capacity FROM rooms WHERE name = ${room} FOR NO KEY UPDATE`;
-      if (!r) throw new StoreError("not_found", `there is no room '${room}'`);
-      const [me] = await tx`
-        SELECT 1 FROM room_members WHERE room = ${room} AND member = ${user}`;
-      if (me) throw new StoreError("state", `you are already in ${room}`);
-      const [c] = await tx`
-        SELECT COUNT(*)::int AS n FROM room_members WHERE room = ${room}`;
-      if (Number(c!.n) >= Number(r.capacity)) {
+  async addMember(room: string, user: string, now: number): Promise<void> {
+    const [r] = await this.#retry(() =>
+      this.#sql`SELECT * FROM chat_add_member(${room}, ${user}, ${now})`
+    );
+    switch (r!.status) {
+      case "ok":
+        return;
+      case "not_found":
+        throw new StoreError("not_found", `there is no room '${room}'`);
+      case "state":
+        throw new StoreError("state", `you are already in ${room}`);
+      case "full":
         throw new StoreError(
           "full",
-          `room '${room}' is full (${r.capacity} members)`,
+          `room '${room}' is full (${r!.capacity} members)`,
         );
-      }
-      await tx`
-        INSERT INTO room_members (room, member, joined_at, seq)
-        VALUES (${room}, ${user}, ${now},
-          (SELECT COALESCE(MAX(seq), 0) + 1 FROM room_members WHERE room = ${room}))`;
-    });
+    }
+    throw new Error(`chat_add_member answered '${r!.status}'`);
   }
 
-  removeMember(
+  async removeMember(
     room: string,
     user: string,
   ): Promise<{ removed: boolean; newOwner: string | null; deleted: boolean }> {
-    const none = { removed: false, newOwner: null, deleted: false };
-    return this.#tx(async (tx) => {
-      const [r] = await tx`
-        SELECT owner FROM rooms WHERE name = ${room} FOR NO KEY UPDATE`;
-      if (!r) return none;
-      const order = (await tx`
-        SELECT member FROM room_members WHERE room = ${room} ORDER BY seq`)
-        .map((m) => m.member as string);
-      if (!order.includes(user)) return none;
-      await tx`
-        DELETE FROM room_members WHERE room = ${room} AND member = ${user}`;
-      const owner = r.owner as string;
-      const next = ownerAfterLeave(owner, order, user);
-      if (next === null) {
-        await tx`DELETE FROM rooms WHERE name = ${room}`;
-        return { removed: true, newOwner: null, deleted: true };
-      }
-      if (next === owner) {
-        return { removed: true, newOwner: null, deleted: false };
-      }
-      await tx`UPDATE rooms SET owner = ${next} WHERE name = ${room}`;
-      return { removed: true, newOwner: next, deleted: false };
-    });
+    const [r] = await this.#retry(() =>
+      this.#sql`SELECT * FROM chat_remove_member(${room}, ${user})`
+    );
+    return {
+      removed: r!.removed === true,
+      newOwner: (r!.new_owner as string | null) ?? null,
+      deleted: r!.deleted === true,
+    };
   }
 
   async members(room: string): Promise<MemberRecord[]> {
@@ -514,30 +553,25 @@ export class PostgresStore implements Store {
       WHERE room = ${room} AND invitee = ${invitee}`;
   }
 
-  storeOffline(
+  async storeOffline(
     from: string,
     to: string,
     text: string,
     now: number,
     maxPerRecipient: number,
   ): Promise<OfflineRecord> {
-    return this.#tx(async (tx) => {
-      // The recipient's mailbox limit holds across registries.
-      await lock(tx, `offline:${to.toLowerCase()}`);
-      const [c] = await tx`
-        SELECT COUNT(*)::int AS n FROM offline_messages WHERE recipient = ${to}`;
-      const n = Number(c!.n);
-      if (n >= maxPerRecipient) {
-        throw new StoreError(
-          "limit",
-          `${to} has ${n} undelivered messages already; try again after ${to} logs in`,
-        );
-      }
-      const [r] = await tx`
-        INSERT INTO offline_messages (sender, recipient, text, sent_at)
-        VALUES (${from}, ${to}, ${text}, ${now}) RETURNING id`;
-      return { id: Number(r!.id), from, to, text, sentAt: now };
-    });
+    const [r] = await this.#retry(() =>
+      this.#sql`SELECT * FROM chat_store_offline(
+        ${from}, ${to}, ${text}, ${now}, ${maxPerRecipient})`
+    );
+    if (r!.new_id === null) {
+      const n = Number(r!.waiting);
+      throw new StoreError(
+        "limit",
+        `${to} has ${n} undelivered messages already; try again after ${to} logs in`,
+      );
+    }
+    return { id: Number(r!.new_id), from, to, text, sentAt: now };
   }
 
   async offlineFor(to: string, limit: number): Promise<OfflineRecord[]> {
@@ -567,9 +601,13 @@ export class PostgresStore implements Store {
     return res.count;
   }
 
-  /** Ends the pool (and any LISTEN connection); waits up to 5 s for queries. */
+  /**
+   * Ends the pool (and any LISTEN connection), giving queries in flight up
+   * to CLOSE_GRACE_S. A connection the server cut earlier always takes that
+   * long: the driver keeps waiting for the answer to its failed query.
+   */
   close(): Promise<void> {
-    this.#closed ??= this.#sql.end({ timeout: 5 });
+    this.#closed ??= this.#sql.end({ timeout: CLOSE_GRACE_S });
     return this.#closed;
   }
 
@@ -619,46 +657,18 @@ async function sslOption(
       return {
         ...(ca === undefined ? {} : { ca }),
         rejectUnauthorized: true,
-        ...(isIpAddress(target.host) ? {} : { servername: target.host }),
+        ...(isIP(target.host) === 0 ? { servername: target.host } : {}),
+        // Checked against the host of the URL explicitly: over an existing
+        // socket Deno's node:tls passes "localhost" here, not the host.
+        checkServerIdentity: (_host: string, cert: PeerCertificate) =>
+          checkServerIdentity(target.host, cert),
       };
   }
 }
 
-function isIpAddress(host: string): boolean {
-  return /^\d+\.\d+\.\d+\.\d+$/.test(host) || host.includes(":");
-}
-
-/** Takes a transaction-scoped advisory lock named `key`. */
-async function lock(tx: Tx, key: string): Promise<void> {
-  await tx`SELECT pg_advisory_xact_lock(hashtextextended(${
-    LOCK_PREFIX + key
-  }, 0))`;
-}
-
-/** One key for the unordered pair {a, b}. */
-function pairKey(kind: string, a: string, b: string): string {
-  const [x, y] = [a.toLowerCase(), b.toLowerCase()].sort();
-  return `${kind}:${x} ${y}`;
-}
-
-async function versionIn(tx: Tx): Promise<number> {
-  const [r] = await tx`
-    SELECT COALESCE(MAX(version), 0)::int AS v FROM schema_version`;
-  return Number(r!.v);
-}
-
-async function relationIn(
-  sql: Sql | Tx,
-  a: string,
-  b: string,
-): Promise<Relation> {
-  const [r] = await sql`
-    SELECT requester, state FROM friendships
-    WHERE (requester = ${a} AND addressee = ${b})
-       OR (requester = ${b} AND addressee = ${a})`;
-  if (!r) return "none";
-  if (r.state === "accepted") return "friends";
-  return r.requester === a ? "requested" : "requested_you";
+/** `text` as an SQL string literal (standard_conforming_strings is on). */
+function literal(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
 }
 
 function toRoom(r: Row): RoomRecord {
@@ -730,9 +740,32 @@ function openFailure(target: PostgresTarget, err: unknown): string {
       return `cannot open ${where}: ${
         oneLine(err)
       }; create it first (createdb ${target.database})`;
+    case "ECONNRESET":
+      if (target.sslmode !== "disable" && target.sslmode !== "prefer") {
+        return `cannot open ${where}: the server hung up on the TLS handshake; turn on ssl in its postgresql.conf or lower sslmode in --db`;
+      }
+      break;
+  }
+  if (code !== undefined && CERTIFICATE_ERRORS.has(code)) {
+    return `cannot open ${where}: its TLS certificate was refused (${
+      oneLine(err)
+    }); name the CA that signed it with ?sslrootcert=FILE, or connect by a name the certificate lists`;
   }
   return `cannot open ${where}: ${oneLine(err)}`;
 }
+
+/** node:tls codes of a certificate that failed verification. */
+const CERTIFICATE_ERRORS = new Set([
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_UNTRUSTED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
 
 function oneLine(err: unknown): string {
   const text = err instanceof Error ? err.message : String(err);

@@ -66,7 +66,7 @@ export function isPostgresUrl(value: string): boolean {
  */
 export function parsePostgresUrl(value: string): PostgresTarget {
   if (!isPostgresUrl(value)) {
-    throw badShape(`--db '${value}' is not a postgres:// URL`);
+    throw badShape(`--db '${redact(value)}' is not a postgres:// URL`);
   }
   let url: URL;
   try {
@@ -176,7 +176,10 @@ function redactUrl(url: URL): string {
   return copy.href;
 }
 
-/** Best-effort redaction of a string that did not parse as a URL. */
+/**
+ * Redaction of a string that did not parse as a URL: everything between the
+ * user's colon and the last @ goes, erring on the side of hiding too much.
+ */
 function redact(value: string): string {
-  return value.replace(/^([a-z]+:\/\/[^:@/]*):[^@/]*@/i, "$1:***@");
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*):.*@/i, "$1:***@");
 }
