@@ -20,7 +20,7 @@ export const PG_SUPERUSER = "chat";
 /** A role that must give its password (SCRAM), to test passwords in URLs. */
 export const PG_PASSWORD_USER = { user: "chat_pw", password: "pw s3cret@:/" };
 
-const TEMPLATE_VERSION = 1;
+const TEMPLATE_VERSION = 2;
 const DIR_PREFIX = "chat-pg-";
 const STARTS = 5;
 
@@ -59,6 +59,11 @@ export interface TestDatabase extends AsyncDisposable {
 /** One PostgreSQL server in a temp folder; `await using` removes it. */
 export class PostgresServer implements AsyncDisposable {
   readonly host = "127.0.0.1";
+  /**
+   * A second address of a TLS server, which its certificate does not name
+   * (verify-full must refuse it, verify-ca accept it).
+   */
+  readonly otherHost = "127.0.0.2";
   #port = 0;
   #running = false;
   readonly dir: string;
@@ -115,12 +120,13 @@ export class PostgresServer implements AsyncDisposable {
     database: string,
     params: Record<string, string> = {},
     user: { user: string; password?: string } = { user: PG_SUPERUSER },
+    host: string = this.host,
   ): string {
     const auth = user.password === undefined
       ? encodeURIComponent(user.user)
       : `${encodeURIComponent(user.user)}:${encodeURIComponent(user.password)}`;
     const query = new URLSearchParams(params).toString();
-    return `postgres://${auth}@${this.host}:${this.#port}/${database}${
+    return `postgres://${auth}@${host}:${this.#port}/${database}${
       query === "" ? "" : `?${query}`
     }`;
   }
@@ -169,6 +175,7 @@ export class PostgresServer implements AsyncDisposable {
       user: PG_SUPERUSER,
       database: "postgres",
       max: 1,
+      fetch_types: false,
       onnotice: () => {},
     });
     try {
@@ -272,7 +279,9 @@ export class PostgresServer implements AsyncDisposable {
     const o = [
       `-p ${port}`,
       `-k ${this.dir}`,
-      "-c listen_addresses=127.0.0.1",
+      `-c listen_addresses=${
+        this.tls ? `${this.host},${this.otherHost}` : this.host
+      }`,
       "-c max_connections=200",
       // Test data need not survive a power cut; a crash of the server is
       // still recovered from the WAL, which "restart immediate" relies on.
@@ -322,7 +331,7 @@ export class PostgresServer implements AsyncDisposable {
     ]);
     await Deno.writeTextFile(
       join(d, "server.ext"),
-      "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+      `subjectAltName=DNS:localhost,IP:${this.host}\nbasicConstraints=CA:FALSE\n`,
     );
     await run("openssl", [
       "x509",
@@ -393,7 +402,8 @@ async function ensureTemplate(): Promise<string> {
     const hba = join(data, "pg_hba.conf");
     await Deno.writeTextFile(
       hba,
-      `host all ${PG_PASSWORD_USER.user} 127.0.0.1/32 scram-sha-256\n` +
+      `host all ${PG_PASSWORD_USER.user} 127.0.0.0/8 scram-sha-256\n` +
+        `host all all 127.0.0.0/8 trust\n` +
         (await Deno.readTextFile(hba)),
     );
     try {
