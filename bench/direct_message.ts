@@ -25,8 +25,7 @@
 import { join } from "node:path";
 import { Logger } from "../common/log.ts";
 import { loadIdentity, Registry } from "../registry/mod.ts";
-import { Peer } from "../peer/core.ts";
-import type { PeerEvent } from "../peer/events.ts";
+import { Peer, type PeerEvent } from "../peer/mod.ts";
 import {
   atLeast,
   atMost,

@@ -9,8 +9,9 @@
  *    N sign-ups (and makes the N logins of the ramp cheap); P2 below measures
  *    logins at the real default cost.
  * 2. The registry runs as its own process (`chat registry --log-level warn`,
- *    with the fd limit raised to the hard limit), wrapped only to sample its
- *    event-loop lag from inside: a 10 ms timer records how late it fires.
+ *    with the fd limit raised to the hard limit), with bench/lag_probe.ts
+ *    preloaded to sample its event-loop lag from inside: a 10 ms timer
+ *    records how late it fires.
  * 3. Load-generator processes (up to 2,500 sessions each) log in N peer
  *    sessions over TLS, heartbeat each at 1 Hz over UDP from one shared socket
  *    per process, and search a random user about once per 10 s per session.
@@ -44,10 +45,13 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { type ByteConn, FramedConn } from "../common/conn.ts";
 import { V8_FLAGS } from "../common/v8_flags.ts";
-import { createPeerIdentity } from "../peer/identity.ts";
-import { DEFAULT_SCRYPT, hashPassword } from "../registry/passwords.ts";
-import { SqliteStore } from "../registry/sqlite_store.ts";
-import { DEFAULT_STATUS } from "../registry/store.ts";
+import { createPeerIdentity } from "../peer/mod.ts";
+import {
+  DEFAULT_SCRYPT,
+  DEFAULT_STATUS,
+  hashPassword,
+  SqliteStore,
+} from "../registry/mod.ts";
 import {
   decodeServerMessage,
   encodeHeartbeat,
@@ -68,9 +72,11 @@ import {
   type Scenario,
   spawnUntilLine,
 } from "./harness.ts";
+import { LAG_FILE_ENV, LAG_PROBE, lagIn, readLag } from "./lag_probe.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const SELF = new URL(import.meta.url).pathname;
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /** SPEC.md §4 P1 and P2 targets. */
 export const TARGETS = {
@@ -490,41 +496,6 @@ export async function* stdinLines(): AsyncGenerator<string> {
   }
 }
 
-// ------------------------------------------------------------ registry child
-
-/**
- * The registry process: `chat registry` itself (main.ts) plus a 10 ms timer
- * that records how late it fires, written to `lagFile` as [epoch ms, lag ms]
- * pairs when the registry exits.
- */
-async function registryChildMain(lagFile: string, args: string[]) {
-  const samples: number[] = [];
-  const every = 10;
-  let expected = performance.now() + every;
-  let timer: ReturnType<typeof setTimeout>;
-  const tick = () => {
-    const now = performance.now();
-    samples.push(Date.now(), Math.max(0, now - expected));
-    expected = now + every;
-    timer = setTimeout(tick, every);
-  };
-  timer = setTimeout(tick, every);
-  const { main } = await import("../main.ts");
-  const code = await main(["registry", ...args]);
-  clearTimeout(timer);
-  await Deno.writeTextFile(lagFile, JSON.stringify(samples));
-  Deno.exit(code);
-}
-
-/** Lag samples whose time falls in [from, to]. */
-export function lagIn(flat: number[], from: number, to: number): number[] {
-  const out: number[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    if (flat[i]! >= from && flat[i]! <= to) out.push(flat[i + 1]!);
-  }
-  return out;
-}
-
 // -------------------------------------------------------------- the driver
 
 /** A running load generator, seen from the driver. */
@@ -679,7 +650,7 @@ interface Measured {
 async function measureOne(n: number, plan: Plan): Promise<Measured> {
   const dir = await Deno.makeTempDir({ prefix: "chat-bench-registry-" });
   const dbPath = join(dir, "registry.db");
-  const lagFile = join(dir, "lag.json");
+  const lagFile = join(dir, "lag.txt");
   const loaders: Loader[] = [];
   let registry: Awaited<ReturnType<typeof spawnUntilLine>> | null = null;
   try {
@@ -712,9 +683,9 @@ async function measureOne(n: number, plan: Plan): Promise<Measured> {
           [...V8_FLAGS, Deno.env.get("CHAT_BENCH_REGISTRY_V8_FLAGS") ?? ""]
             .filter(Boolean).join(",")
         }`,
-        SELF,
-        "--registry-child",
-        lagFile,
+        `--preload=${LAG_PROBE}`,
+        MAIN,
+        "registry",
         "--host",
         "127.0.0.1",
         "--port",
@@ -727,7 +698,7 @@ async function measureOne(n: number, plan: Plan): Promise<Measured> {
         "warn",
       ],
       /^chat registry listening on /,
-      { cwd: ROOT, timeoutMs: 30_000 },
+      { cwd: ROOT, env: { [LAG_FILE_ENV]: lagFile }, timeoutMs: 30_000 },
     );
     const m = /:(\d+) \(udp (\d+)\)/.exec(registry.line)!;
     const port = Number(m[1]);
@@ -832,7 +803,7 @@ async function measureOne(n: number, plan: Plan): Promise<Measured> {
     if (status.code !== 0) {
       throw new Error(`the registry exited with code ${status.code}`);
     }
-    const lag: number[] = JSON.parse(await Deno.readTextFile(lagFile));
+    const lag = await readLag(lagFile);
     const sum = (f: (r: LoaderReport) => number) =>
       reportsP2.reduce((a, r) => a + f(r), 0);
     return {
@@ -1036,12 +1007,10 @@ export const registryLoadScenarios: Scenario[] = [
 ];
 
 if (import.meta.main) {
-  const [mode, arg, ...rest] = Deno.args;
+  const [mode, arg] = Deno.args;
   if (mode === "--load-child") {
     await loaderMain(JSON.parse(arg!));
     Deno.exit(0);
-  } else if (mode === "--registry-child") {
-    await registryChildMain(arg!, rest);
   } else {
     await runStandalone(registryLoadScenario);
     await runStandalone(registryLoginScenario);

@@ -7,9 +7,9 @@
  * database, the peer login material):
  *
  * 1. The registry runs as its own process with the V8 flags chat ships with,
- *    wrapped to sample its event-loop lag (a 10 ms timer) and append the
- *    samples to a file every second, so a registry killed with SIGKILL still
- *    leaves them.
+ *    with bench/lag_probe.ts preloaded to sample its event-loop lag (a 10 ms
+ *    timer) and append the samples to a file every second, so a registry
+ *    killed with SIGKILL still leaves them.
  * 2. Load generators (up to 2,500 sessions each) log N peer sessions in,
  *    heartbeat each at 1 Hz over UDP, search a random user about once per
  *    10 s per session, and churn: a steady number of sessions per second log
@@ -35,9 +35,12 @@
  */
 import dgram from "node:dgram";
 import { join } from "node:path";
-import { backoffDelay, DEFAULT_BACKOFF } from "../peer/backoff.ts";
-import { LOGIN_TIMEOUT_MS } from "../peer/registry_session.ts";
-import { connectTlsUnverified } from "../peer/tls_socket.ts";
+import {
+  backoffDelay,
+  connectTlsUnverified,
+  DEFAULT_BACKOFF,
+  LOGIN_TIMEOUT_MS,
+} from "../peer/mod.ts";
 import { encodeHeartbeat, fromBase64url } from "../wire/mod.ts";
 import {
   atMost,
@@ -54,9 +57,9 @@ import {
   type Scenario,
   spawnUntilLine,
 } from "./harness.ts";
+import { LAG_FILE_ENV, LAG_PROBE, lagIn, readLag } from "./lag_probe.ts";
 import {
   benchUser,
-  lagIn,
   linesOf,
   LoadConn,
   type Msg,
@@ -70,6 +73,7 @@ import {
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const SELF = new URL(import.meta.url).pathname;
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /** Sessions one load-generator process holds at most. */
 const SESSIONS_PER_LOADER = 2_500;
@@ -449,56 +453,6 @@ function say(obj: object): void {
   console.log(JSON.stringify(obj));
 }
 
-// ------------------------------------------------------------ registry child
-
-/**
- * The registry process: `chat registry` plus a 10 ms timer recording how late
- * it fires, appended to `lagFile` as [epoch ms, lag ms] pairs every second.
- */
-async function registryChildMain(lagFile: string, args: string[]) {
-  let samples: number[] = [];
-  const every = 10;
-  let expected = performance.now() + every;
-  const tick = () => {
-    const now = performance.now();
-    samples.push(
-      Date.now(),
-      Math.round(Math.max(0, now - expected) * 100) / 100,
-    );
-    expected = now + every;
-    timer = setTimeout(tick, every);
-  };
-  let timer = setTimeout(tick, every);
-  const flush = () => {
-    if (samples.length === 0) return;
-    try {
-      Deno.writeTextFileSync(lagFile, samples.join(",") + ",", {
-        append: true,
-      });
-      samples = [];
-    } catch {
-      // Out of descriptors in a storm: keep them for the next second.
-    }
-  };
-  const flusher = setInterval(flush, 1_000);
-  const { main } = await import("../main.ts");
-  const code = await main(["registry", ...args]);
-  clearTimeout(timer);
-  clearInterval(flusher);
-  flush();
-  Deno.exit(code);
-}
-
-/** Lag samples a registry child left in its file. */
-async function readLag(lagFile: string): Promise<number[]> {
-  try {
-    const text = await Deno.readTextFile(lagFile);
-    return text.split(",").filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
 // -------------------------------------------------------------- the driver
 
 /** A running load generator, seen from the driver. */
@@ -613,9 +567,9 @@ function startRegistry(
       'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@" 2>>"$R1_STDERR"',
       Deno.execPath(),
       ...chatRunArgs(),
-      SELF,
-      "--registry-child",
-      lagFile,
+      `--preload=${LAG_PROBE}`,
+      MAIN,
+      "registry",
       "--host",
       "127.0.0.1",
       "--port",
@@ -630,7 +584,12 @@ function startRegistry(
     /^chat registry listening on /,
     {
       cwd: ROOT,
-      env: { CHAT_HOME: dir, NO_COLOR: "1", R1_STDERR: stderrFile },
+      env: {
+        CHAT_HOME: dir,
+        NO_COLOR: "1",
+        R1_STDERR: stderrFile,
+        [LAG_FILE_ENV]: lagFile,
+      },
       timeoutMs: 60_000,
     },
   );
@@ -1002,12 +961,10 @@ export const reliabilityLoadScenario: Scenario = {
 };
 
 if (import.meta.main) {
-  const [mode, arg, ...rest] = Deno.args;
+  const [mode, arg] = Deno.args;
   if (mode === "--load-child") {
     await loaderMain(JSON.parse(arg!));
     Deno.exit(0);
-  } else if (mode === "--registry-child") {
-    await registryChildMain(arg!, rest);
   } else {
     await runStandalone(reliabilityLoadScenario);
   }

@@ -30,9 +30,7 @@
 import { join } from "node:path";
 import { Logger } from "../common/log.ts";
 import { loadIdentity, Registry } from "../registry/mod.ts";
-import { Peer } from "../peer/core.ts";
-import type { PeerEvent } from "../peer/events.ts";
-import { readLines } from "../peer/json_mode.ts";
+import { Peer, type PeerEvent, readLines } from "../peer/mod.ts";
 import {
   atMost,
   chatRunArgs,

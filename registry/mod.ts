@@ -1,6 +1,6 @@
 /** The registry: accounts, presence, rooms and introductions (`chat registry`). */
 import { join } from "node:path";
-import type { CommandContext } from "../main.ts";
+import type { CommandContext } from "../cli/mod.ts";
 import { fileSink, type Level, Logger, stderrSink } from "../common/log.ts";
 import { chatHome } from "../common/paths.ts";
 import { showFingerprint } from "../common/fingerprint.ts";
@@ -9,8 +9,9 @@ import { Registry } from "./server.ts";
 
 export { Registry, type RegistryOptions } from "./server.ts";
 export { loadIdentity, type RegistryIdentity } from "./identity.ts";
+export { DEFAULT_SCRYPT, hashPassword } from "./passwords.ts";
 export { SqliteStore } from "./sqlite_store.ts";
-export type { Store } from "./store.ts";
+export { DEFAULT_STATUS, type Store } from "./store.ts";
 
 /** `chat registry`: serves until SIGINT/SIGTERM, then exits 0. */
 export async function registryMain(ctx: CommandContext): Promise<number> {

@@ -8,8 +8,8 @@
  * Usage: deno run -A tests/helpers/fake_client.ts '{"port":N,"fingerprint":"HEX",
  *   "home":"DIR","user":"NAME","password":"PW"}'
  */
-import { HeartbeatSender } from "../../peer/heartbeat.ts";
-import { RegistryClient } from "../../peer/registry_client.ts";
+import { HeartbeatSender } from "../../peer/net/heartbeat.ts";
+import { RegistryClient } from "../../peer/net/registry_client.ts";
 import { peerIdentity } from "./identity.ts";
 
 /** What the fake client is told on its command line. */

@@ -1,0 +1,95 @@
+/**
+ * The scripting front end (SPEC §2.2): one shell command per stdin line, one
+ * JSON reply per line, events as JSON lines in between. No prompts, no colour.
+ */
+import {
+  type CommandReply,
+  Peer,
+  type PeerEvent,
+  type PeerOptions,
+} from "../core/mod.ts";
+
+/** Where JSON lines go. */
+export type WriteLine = (line: string) => void;
+
+/** Formats a reply as its JSON object. */
+export function replyObject(r: CommandReply): Record<string, unknown> {
+  return r.ok
+    ? { type: "reply", command: r.command, ok: true, ...r.data }
+    : { type: "reply", command: r.command, ok: false, error: r.error };
+}
+
+/** Events that are shown only on terminals. */
+function printable(ev: PeerEvent): boolean {
+  return ev.type !== "file_progress";
+}
+
+/**
+ * Runs the JSON mode until end of input, /quit, a signal or the registry
+ * ending the session. Returns the exit code.
+ */
+export async function runJsonMode(
+  opts: PeerOptions,
+  input: ReadableStream<Uint8Array>,
+  write: WriteLine,
+  signal: AbortSignal,
+): Promise<number> {
+  const emit = (ev: PeerEvent) => {
+    if (printable(ev)) write(JSON.stringify(ev));
+  };
+  let peer: Peer;
+  try {
+    peer = await Peer.start(opts, emit);
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    write(JSON.stringify({ type: "error", message }));
+    console.error(`chat: ${message}`);
+    return 1;
+  }
+  const lines = readLines(input);
+  const stop = new Promise<"signal">((resolve) => {
+    if (signal.aborted) resolve("signal");
+    signal.addEventListener("abort", () => resolve("signal"), { once: true });
+  });
+  const ended = peer.ended.then(() => "ended" as const);
+  try {
+    while (true) {
+      const next = await Promise.race([lines.next(), stop, ended]);
+      if (next === "signal") break;
+      if (next === "ended") return 1;
+      if (next.done) break;
+      const line = next.value.trim();
+      if (!line) continue;
+      const reply = await peer.run(line);
+      write(JSON.stringify(replyObject(reply)));
+      if (reply.ok && reply.command === "/quit") return 0;
+    }
+    return 0;
+  } finally {
+    // A read may still be pending on stdin; the process exits after this.
+    await peer.stop();
+  }
+}
+
+/** Lines of a byte stream, without their line endings. */
+export async function* readLines(
+  input: ReadableStream<Uint8Array>,
+): AsyncGenerator<string> {
+  let buf = "";
+  const reader = input.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += value;
+      let nl;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        yield buf.slice(0, nl).replace(/\r$/, "");
+        buf = buf.slice(nl + 1);
+      }
+    }
+    if (buf) yield buf;
+  } finally {
+    reader.releaseLock();
+  }
+}
