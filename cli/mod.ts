@@ -6,3 +6,4 @@
 export * from "./commands.ts";
 export * from "./context.ts";
 export * from "./parse.ts";
+export * from "./settings.ts";

@@ -11,7 +11,13 @@ export {
   signupMain,
   whoMain,
 } from "./cmd/mod.ts";
-export { Peer, type PeerEvent, type PeerOptions } from "./core/mod.ts";
+export {
+  type CommandReply,
+  isReply,
+  Peer,
+  type PeerEvent,
+  type PeerOptions,
+} from "./core/mod.ts";
 export { readLines } from "./front/mod.ts";
 export {
   backoffDelay,

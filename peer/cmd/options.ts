@@ -1,21 +1,19 @@
 /**
- * Turning flags and environment into what the peer commands need: the
- * registry target with its pin, credentials (asked on a terminal when
- * missing), CHAT_HOME and the peer log.
+ * What the peer commands set up from their settings before logging in: the
+ * CHAT_HOME folder, the peer log, the registry target with its pin (asking
+ * on a terminal to trust a new registry), and the credentials (asked on a
+ * terminal when missing).
  */
 import { join } from "node:path";
-import type { FlagValue } from "../../cli/mod.ts";
-import { parseAddress } from "../../cli/mod.ts";
-import { fileSink, type Level, LEVELS, Logger } from "../../common/log.ts";
-import {
-  chatHome,
-  ensurePrivateDir,
-  type Env,
-  processEnv,
-} from "../../common/paths.ts";
+import type {
+  ClientSettings,
+  PeerEnvironment,
+  PeerSettings,
+} from "../../cli/mod.ts";
+import { fileSink, Logger } from "../../common/log.ts";
+import { ensurePrivateDir } from "../../common/paths.ts";
 import { showFingerprint } from "../../common/fingerprint.ts";
 import { MIN_PASSWORD_CHARS, NAME_PATTERN } from "../../wire/mod.ts";
-import type { CommandContext } from "../../cli/mod.ts";
 import { type PeerOptions, UserError } from "../core/mod.ts";
 import {
   askYesNo,
@@ -25,44 +23,34 @@ import {
 } from "../front/mod.ts";
 import type { Credentials, RegistryTarget } from "../net/mod.ts";
 
-/** Settings every peer command shares. */
-export interface CommonSettings {
+/** What every peer command has once its settings are applied. */
+export interface Common {
   home: string;
   target: RegistryTarget;
   logger: Logger;
-  env: Env;
+  env: PeerEnvironment;
+  /** Whether questions may be asked on the terminal. */
   interactive: boolean;
 }
 
-/** Reads the shared flags; `interactive` allows terminal questions. */
-export async function commonSettings(
-  flags: Record<string, FlagValue>,
+/** Creates CHAT_HOME and the peer log; `interactive` allows terminal questions. */
+export async function setUp(
+  s: ClientSettings,
   interactive: boolean,
-  env: Env = processEnv,
-): Promise<CommonSettings> {
-  const home = chatHome(env);
+): Promise<Common> {
+  const home = s.env.home;
   await ensurePrivateDir(home);
-  const level = env("CHAT_LOG_LEVEL") || "info";
-  if (!(LEVELS as readonly string[]).includes(level)) {
-    throw new UserError(
-      `CHAT_LOG_LEVEL '${level}' is not a log level (debug, info, warn, error)`,
-    );
-  }
-  const logger = new Logger(
-    level as Level,
-    fileSink(join(home, "peer.log")),
-  );
-  const addr = parseAddress(String(flags.registry))!;
+  const logger = new Logger(s.env.logLevel, fileSink(join(home, "peer.log")));
   const target: RegistryTarget = {
-    host: addr.host,
-    port: addr.port,
+    host: s.registry.host,
+    port: s.registry.port,
     home,
-    ...(flags["registry-fingerprint"]
-      ? { pin: String(flags["registry-fingerprint"]) }
+    ...(s.registry.fingerprint !== undefined
+      ? { pin: s.registry.fingerprint }
       : {}),
     ...(interactive ? { ask: askToTrust } : {}),
   };
-  return { home, target, logger, env, interactive };
+  return { home, target, logger, env: s.env, interactive };
 }
 
 async function askToTrust(
@@ -82,13 +70,13 @@ async function askToTrust(
  * asked on a terminal. `confirm` asks for the password twice (sign-up).
  */
 export async function credentials(
-  flags: Record<string, FlagValue>,
-  s: CommonSettings,
+  s: ClientSettings,
+  c: Common,
   confirm = false,
 ): Promise<Credentials> {
-  let user = flags.user as string | undefined;
+  let user = s.user;
   if (!user) {
-    if (!s.interactive) {
+    if (!c.interactive) {
       throw new UserError("no user name: pass --user NAME or set CHAT_USER");
     }
     const typed = await promptLine("user: ");
@@ -100,9 +88,8 @@ export async function credentials(
       );
     }
   }
-  const fromEnv = s.env("CHAT_PASSWORD");
-  if (fromEnv) return { user, password: fromEnv };
-  if (!s.interactive) {
+  if (s.env.password) return { user, password: s.env.password };
+  if (!c.interactive) {
     throw new UserError(
       "no password: set CHAT_PASSWORD (or run on a terminal to be asked)",
     );
@@ -137,29 +124,23 @@ export function canAsk(): boolean {
   return stdinIsTerminal();
 }
 
-/** Builds the core's options from flags and settings. */
+/** The core's options for `chat peer`. */
 export function peerOptions(
-  ctx: Pick<CommandContext, "flags">,
-  s: CommonSettings,
+  s: PeerSettings,
+  c: Common,
   creds: Credentials,
 ): PeerOptions {
-  const rawMax = s.env("CHAT_MAX_FILE_BYTES") || "0";
-  if (!/^\d+$/.test(rawMax)) {
-    throw new UserError(
-      `CHAT_MAX_FILE_BYTES '${rawMax}' is not a number of bytes (0 = no limit)`,
-    );
-  }
-  const max = Number(rawMax);
-  const corrupt = s.env("CHAT_FAULT_CORRUPT_AT");
   return {
-    target: s.target,
+    target: c.target,
     credentials: creds,
-    home: s.home,
-    port: ctx.flags.port as number,
-    signup: ctx.flags.signup === true,
-    replace: ctx.flags.replace === true,
-    logger: s.logger,
-    maxFileBytes: Number.isFinite(max) && max > 0 ? max : 0,
-    ...(corrupt !== undefined ? { corruptAt: Number(corrupt) } : {}),
+    home: c.home,
+    port: s.port,
+    signup: s.signup,
+    replace: s.replace,
+    logger: c.logger,
+    maxFileBytes: s.maxFileBytes,
+    ...(s.faults.corruptAt !== undefined
+      ? { corruptAt: s.faults.corruptAt }
+      : {}),
   };
 }

@@ -1,139 +1,93 @@
 /**
  * `chat send` and `chat receive` (F17): a file or a pipe streamed directly
  * between two machines, in constant memory, verified end to end. Each side
- * logs in for its own duration: the sender as a tool session, the receiver as
- * a receive session that file offers for its user are routed to.
+ * opens an endpoint for its own duration — the sender as a tool session
+ * that only dials, the receiver as a receive session that file offers for
+ * its user are routed to — and drives the core's Transfers over it, as the
+ * Peer does.
  */
-import { basename, dirname, join } from "node:path";
-import type { CommandContext } from "../../cli/mod.ts";
-import type { ReplyData } from "../../wire/mod.ts";
+import { dirname, join } from "node:path";
+import {
+  type CommandContext,
+  receiveSettings,
+  sendSettings,
+} from "../../cli/mod.ts";
+import { SYSTEM_CLOCK } from "../../common/clock.ts";
+import { aborted } from "../../common/signals.ts";
 import {
   type ChunkSource,
+  closeQuietly,
   type Destination,
+  openForReading,
   type PeerEvent,
   Transfers,
   UserError,
 } from "../core/mod.ts";
 import { ProgressLine, stdinIsTerminal } from "../front/mod.ts";
-import {
-  createPeerIdentity,
-  DialError,
-  type P2PLink,
-  P2PNode,
-  type PeerIdentity,
-  RegistryError,
-  RegistrySession,
-} from "../net/mod.ts";
-import { oneLineErrors } from "./oneshot.ts";
-import { type CommonSettings, commonSettings, credentials } from "./options.ts";
+import { Endpoint, LinkError, type SessionStatus } from "../net/mod.ts";
+import { oneLineErrors } from "./errors.ts";
+import { credentials, setUp } from "./options.ts";
 
 /** `chat send NAME [FILE|-] [--name N]`. */
 export function send(ctx: CommandContext): Promise<number> {
   return oneLineErrors(async () => {
-    const to = ctx.positionals[0]!.toLowerCase();
-    const path = ctx.positionals[1] ?? "-";
-    const fromStdin = path === "-";
+    const s = sendSettings(ctx);
+    const to = s.to;
     // Questions are only asked when stdin is a terminal that is not the data.
-    const s = await commonSettings(ctx.flags, !fromStdin && stdinIsTerminal());
-    let source: ChunkSource & { close?(): void };
-    let size: number | null;
-    if (fromStdin) {
-      source = Deno.stdin;
-      size = null;
-    } else {
-      try {
-        const file = await Deno.open(path, { read: true });
-        const info = await file.stat();
-        if (!info.isFile) {
-          file.close();
-          throw new UserError(
-            `${path} is not a regular file (send a folder with: tar c DIR | chat send ${to} -)`,
-          );
-        }
-        source = file;
-        size = info.size;
-      } catch (err) {
-        if (err instanceof UserError) throw err;
-        if (err instanceof Deno.errors.NotFound) {
-          throw new UserError(`no such file: ${path}`);
-        }
-        throw new UserError(`cannot read ${path}: ${describe(err)}`);
-      }
+    const c = await setUp(s, s.path !== null && stdinIsTerminal());
+    let size: number | null = null;
+    let source: ChunkSource & Disposable = {
+      read: (p) => Deno.stdin.read(p),
+      [Symbol.dispose]: () => {},
+    };
+    if (s.path !== null) {
+      const opened = await openForReading(s.path, to);
+      size = opened.size;
+      source = opened.file;
     }
-    const name = (ctx.flags.name as string | undefined) ??
-      (fromStdin ? "stdin" : basename(path));
-    const creds = await credentials(ctx.flags, s);
-    const identity = await createPeerIdentity();
-    let session: RegistrySession | null = null;
-    const p2p = pipeNode(
-      identity,
-      creds.user,
-      () => session,
-      s,
-      (link) => link.conn.close(),
-    );
+    using _source = source;
+    const creds = await credentials(s, c);
     const progress = new ProgressLine(Deno.stderr);
     let failed: string | null = null;
-    session = await RegistrySession.open({
-      target: s.target,
+    await using endpoint = await Endpoint.open({
+      target: c.target,
       credentials: creds,
       kind: "tool",
-      key: identity.publicKey,
-      logger: s.logger,
-      onEvent: () => {},
-      onStatus: (st) => {
-        if (st.kind === "timeout" || st.kind === "ended") {
-          failed = "logged out by the registry";
-        }
-      },
+      logger: c.logger,
+      onStatus: (st) => failed ??= loggedOut(st),
     });
     const transfers = new Transfers({
       self: () => creds.user,
       dial: async (user) => {
-        let intro: ReplyData<"introduce">;
         try {
-          intro = await session!.request("introduce", {
-            user,
-            purpose: "file",
-          });
+          return (await endpoint.links.open(user, "file")).link;
         } catch (err) {
-          if (err instanceof RegistryError && err.code === "offline") {
-            throw new UserError(
-              `${user} is offline — ask them to run chat peer or chat receive`,
-            );
-          }
-          if (err instanceof RegistryError && err.code === "not_found") {
-            throw new UserError(`no such user '${user}'`);
-          }
-          throw err;
-        }
-        try {
-          return await p2p.dial(intro, "file");
-        } catch (err) {
-          if (err instanceof DialError) throw new UserError(err.message);
-          throw err;
+          if (!(err instanceof LinkError)) throw err;
+          throw new UserError(
+            err.code === "offline"
+              ? `${user} is offline — ask them to run chat peer or chat receive`
+              : err.message,
+            err.code,
+          );
         }
       },
       emit: (ev: PeerEvent) => {
         if (ev.type === "file_progress") progress.update(ev);
       },
-      downloads: s.home,
+      downloads: c.home,
       maxBytes: 0,
-      logger: s.logger,
-      now: Date.now,
-      ...corruptAt(s),
+      logger: c.logger,
+      ...(s.faults.corruptAt !== undefined
+        ? { corruptAt: s.faults.corruptAt }
+        : {}),
     });
+    await using _transfers = closing(transfers, "the sender stopped");
     try {
-      const t = await transfers.offer(to, source, name, size);
+      const t = await transfers.offer(to, source, s.name, size);
       if (progress.enabled) {
         progress.note(`waiting for ${to} to accept ${t.name}…`);
       }
-      const abort = new Promise<"signal">((resolve) => {
-        if (ctx.signal.aborted) resolve("signal");
-        ctx.signal.addEventListener("abort", () => resolve("signal"), {
-          once: true,
-        });
-      });
+      const abort = aborted(ctx.signal).then(() => "signal" as const);
       const r = await Promise.race([t.result, abort]);
       if (r === "signal") {
         await transfers.answer(t.id, "cancel").catch(() => {});
@@ -148,10 +102,6 @@ export function send(ctx: CommandContext): Promise<number> {
       return 0;
     } finally {
       progress.done();
-      await transfers.closeAll("the sender stopped");
-      source.close?.();
-      await session.close();
-      await p2p.close();
     }
   });
 }
@@ -159,16 +109,12 @@ export function send(ctx: CommandContext): Promise<number> {
 /** `chat receive [--from NAME] [-o PATH|-] [--timeout S]`. */
 export function receive(ctx: CommandContext): Promise<number> {
   return oneLineErrors(async () => {
-    const s = await commonSettings(ctx.flags, stdinIsTerminal());
-    const from = ctx.flags.from as string | undefined;
-    const output = ctx.flags.output as string | undefined;
-    const timeoutMs = ctx.flags.timeout as number;
-    const maxBytes = maxFileBytes(s);
-    const dest = await destination(output, s);
-    const creds = await credentials(ctx.flags, s);
-    const identity = await createPeerIdentity();
+    const s = receiveSettings(ctx);
+    const { from, output, timeoutMs } = s;
+    const c = await setUp(s, stdinIsTerminal());
+    using dest = await destination(output, c.home);
+    const creds = await credentials(s, c);
     const progress = new ProgressLine(Deno.stderr);
-    let session: RegistrySession | null = null;
     let chosen: string | null = null;
     let offered!: (id: string) => void;
     const firstOffer = new Promise<string>((resolve) => offered = resolve);
@@ -203,51 +149,41 @@ export function receive(ctx: CommandContext): Promise<number> {
         chosen = ev.id;
         offered(ev.id);
       },
-      downloads: s.home,
-      maxBytes,
-      logger: s.logger,
-      now: Date.now,
+      downloads: c.home,
+      maxBytes: s.maxFileBytes,
+      logger: c.logger,
     });
-    const p2p = pipeNode(identity, creds.user, () => session, s, (link) => {
-      if (link.purpose === "file") transfers.adoptInbound(link);
-      else link.conn.close();
+    await using _endpoint = await Endpoint.open({
+      target: c.target,
+      credentials: creds,
+      kind: "receive",
+      listen: { port: 0 },
+      logger: c.logger,
+      onInbound: (link) => {
+        if (link.purpose === "file") transfers.adoptInbound(link);
+        else link.conn.close();
+      },
+      onStatus: (st) => ended ??= loggedOut(st),
     });
-    const port = p2p.listen(0);
+    await using _transfers = closing(transfers, "the receiver stopped");
     try {
-      session = await RegistrySession.open({
-        target: s.target,
-        credentials: creds,
-        kind: "receive",
-        p2pPort: port,
-        cert: identity.certPem,
-        key: identity.publicKey,
-        logger: s.logger,
-        onEvent: () => {},
-        onStatus: (st) => {
-          if (st.kind === "timeout" || st.kind === "ended") {
-            ended = "logged out by the registry";
-          }
-        },
-      });
       if (progress.enabled) {
         progress.note(
           `waiting for a file${from ? ` from ${from}` : ""} as ${creds.user}…`,
         );
       }
-      const stop = new Promise<"signal">((resolve) => {
-        if (ctx.signal.aborted) resolve("signal");
-        ctx.signal.addEventListener("abort", () => resolve("signal"), {
-          once: true,
-        });
-      });
-      let timer: ReturnType<typeof setTimeout> | undefined;
+      const stop = aborted(ctx.signal).then(() => "signal" as const);
+      let cancelTimeout = () => {};
       const timeout = timeoutMs > 0
         ? new Promise<"timeout">((resolve) =>
-          timer = setTimeout(() => resolve("timeout"), timeoutMs)
+          cancelTimeout = SYSTEM_CLOCK.after(
+            timeoutMs,
+            () => resolve("timeout"),
+          )
         )
         : new Promise<never>(() => {});
       const first = await Promise.race([firstOffer, stop, timeout]);
-      clearTimeout(timer);
+      cancelTimeout();
       if (first === "signal") throw new UserError("cancelled");
       if (first === "timeout") {
         throw new UserError(`no file arrived within ${timeoutMs / 1000} s`);
@@ -281,12 +217,20 @@ export function receive(ctx: CommandContext): Promise<number> {
       return 0;
     } finally {
       progress.done();
-      await transfers.closeAll("the receiver stopped");
-      await session?.close();
-      await p2p.close();
-      dest.close?.();
     }
   });
+}
+
+/** Why a session status ends a pipe command, or null if it does not. */
+function loggedOut(st: SessionStatus): string | null {
+  return st.kind === "timeout" || st.kind === "ended"
+    ? "logged out by the registry"
+    : null;
+}
+
+/** Cancels every transfer of `transfers` with `reason` when disposed. */
+function closing(transfers: Transfers, reason: string): AsyncDisposable {
+  return { [Symbol.asyncDispose]: () => transfers.closeAll(reason) };
 }
 
 /**
@@ -297,13 +241,14 @@ export function receive(ctx: CommandContext): Promise<number> {
  */
 async function destination(
   output: string | undefined,
-  s: CommonSettings,
-): Promise<Destination & { close?(): void }> {
+  home: string,
+): Promise<Destination & Disposable> {
+  const none = { [Symbol.dispose]: () => {} };
   if (output === "-") {
-    return { kind: "stream", sink: Deno.stdout, label: "stdout" };
+    return { kind: "stream", sink: Deno.stdout, label: "stdout", ...none };
   }
   if (output === undefined) {
-    return { kind: "folder", dir: join(s.home, "downloads") };
+    return { kind: "folder", dir: join(home, "downloads"), ...none };
   }
   const cannot = (why: string) =>
     new UserError(`cannot write to ${output}: ${why}`);
@@ -313,7 +258,7 @@ async function destination(
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw cannot(describe(err));
   }
-  if (info?.isDirectory) return { kind: "folder", dir: output };
+  if (info?.isDirectory) return { kind: "folder", dir: output, ...none };
   if (info && !info.isFile) {
     // A device or a pipe: no part file can be renamed onto it.
     let file: Deno.FsFile;
@@ -326,7 +271,7 @@ async function destination(
       kind: "stream",
       sink: file,
       label: output,
-      close: () => file.close(),
+      [Symbol.dispose]: () => closeQuietly(file),
     };
   }
   const dir = dirname(output);
@@ -341,7 +286,7 @@ async function destination(
     );
   }
   if (!parent.isDirectory) throw cannot(`${dir} is not a folder`);
-  return { kind: "file", path: output };
+  return { kind: "file", path: output, ...none };
 }
 
 function describe(err: unknown): string {
@@ -350,37 +295,4 @@ function describe(err: unknown): string {
     return "a part of the path is not a folder";
   }
   return err instanceof Error ? err.message : String(err);
-}
-
-/** CHAT_MAX_FILE_BYTES, as `chat peer` reads it: a whole number, 0 = no limit. */
-function maxFileBytes(s: CommonSettings): number {
-  const raw = s.env("CHAT_MAX_FILE_BYTES") || "0";
-  if (!/^\d+$/.test(raw)) {
-    throw new UserError(
-      `CHAT_MAX_FILE_BYTES '${raw}' is not a number of bytes (0 = no limit)`,
-    );
-  }
-  return Number(raw);
-}
-
-function corruptAt(s: CommonSettings): { corruptAt?: number } {
-  const v = s.env("CHAT_FAULT_CORRUPT_AT");
-  return v !== undefined && /^\d+$/.test(v) ? { corruptAt: Number(v) } : {};
-}
-
-/** The P2P node of a one-shot transfer: nobody is blocked, `onInbound` decides. */
-function pipeNode(
-  identity: PeerIdentity,
-  user: string,
-  session: () => RegistrySession | null,
-  s: CommonSettings,
-  onInbound: (link: P2PLink) => void,
-): P2PNode {
-  return new P2PNode({
-    identity,
-    self: () => ({ user, registryKey: session()?.registryKey ?? null }),
-    isBlocked: () => false,
-    onInbound,
-    logger: s.logger,
-  });
 }

@@ -13,21 +13,33 @@ export {
   parseLine,
   tokenize,
 } from "./commands.ts";
+export type { Conversation } from "./context.ts";
 export { CHAT_REQUEST_TTL_MS } from "./conversations.ts";
-export { UserError } from "./errors.ts";
+export { type PeerErrorCode, UserError } from "./errors.ts";
 export type { EventSink, PeerEvent, PeerEventType } from "./events.ts";
+export { Peer, type PeerOptions } from "./peer.ts";
 export {
+  type Answered,
   type CommandReply,
-  type Conversation,
+  type Failure,
   type InboxEntry,
-  Peer,
-  type PeerOptions,
-} from "./peer.ts";
+  isReply,
+  type MessageReply,
+  type ReplyDataMap,
+  spelling,
+  type Success,
+} from "./replies.ts";
 export {
   type ChunkSink,
   type ChunkSource,
+  closeQuietly,
   type Destination,
+  type FileAnswer,
+  type FileOffered,
+  type Offered,
+  openForReading,
+  type RoomFileOffered,
   type TransferInfo,
   type TransferResult,
   Transfers,
-} from "./transfers.ts";
+} from "./transfers/mod.ts";

@@ -1,34 +1,49 @@
 /**
- * The peer core: commands in, typed events out. Both front ends (the shell
- * and the JSON mode) drive one Peer; nothing here prints.
+ * The peer core: commands in, typed events and replies out. Both front ends
+ * (the shell and the JSON mode) drive one Peer; nothing here prints.
  *
- * It owns the registry session (with reconnection), the P2P node, the
- * conversations, the room book, file transfers and transcripts.
+ * It owns the endpoint (registry session with reconnection, and the links),
+ * the conversations, the room book, the inbox, file transfers and
+ * transcripts. A line goes parse → command table (handlers/) → one handler;
+ * registry events come back as PeerEvents.
  */
 import { join } from "node:path";
+import { type Cancel, type Clock, SYSTEM_CLOCK } from "../../common/clock.ts";
 import type { Logger } from "../../common/log.ts";
 import type { RegistryEvent, ReplyData, RequestType } from "../../wire/mod.ts";
-import { type Command, helpText, parseLine } from "./commands.ts";
-import { Conversations } from "./conversations.ts";
-import { UserError } from "./errors.ts";
-import type { EventSink, PeerEvent } from "./events.ts";
 import {
   type BackoffPolicy,
-  createPeerIdentity,
   type Credentials,
-  DialError,
-  P2PNode,
-  type PeerIdentity,
+  Endpoint,
+  LinkError,
+  type P2PLink,
   type Purpose,
   RegistryError,
-  RegistrySession,
   type RegistryTarget,
   type RequestFields,
   type SessionStatus,
 } from "../net/mod.ts";
+import { type Command, parseLine } from "./commands.ts";
+import {
+  type Conversation,
+  leaveIfCurrent,
+  type PeerContext,
+} from "./context.ts";
+import { Conversations } from "./conversations.ts";
+import { type PeerErrorCode, UserError } from "./errors.ts";
+import type { EventSink, PeerEvent } from "./events.ts";
+import { answer } from "./handlers/mod.ts";
+import { Inbox } from "./inbox.ts";
+import {
+  type Answered,
+  type CommandMap,
+  commandName,
+  type CommandReply,
+  type Failure,
+} from "./replies.ts";
 import { RoomBook } from "./room_book.ts";
 import { Transcripts } from "./transcripts.ts";
-import { Transfers } from "./transfers.ts";
+import { Transfers } from "./transfers/mod.ts";
 
 /** How to start a peer. */
 export interface PeerOptions {
@@ -44,7 +59,12 @@ export interface PeerOptions {
   replace?: boolean;
   logger: Logger;
   backoff?: BackoffPolicy;
-  now?: () => number;
+  /**
+   * Time and timers of the core: chat requests and file offers expiring,
+   * progress rates, activity reports. The network below keeps real time,
+   * since the registry's tickets carry real time.
+   */
+  clock?: Clock;
   /** Largest incoming file accepted; 0 means no limit. */
   maxFileBytes?: number;
   /** Folder for received files; default $CHAT_HOME/downloads. */
@@ -53,59 +73,42 @@ export interface PeerOptions {
   corruptAt?: number;
 }
 
-/** The reply to one command line. */
-export type CommandReply =
-  | { ok: true; command: string; data: Record<string, unknown> }
-  | { ok: false; command: string; error: string };
-
-/** Where plain lines go. */
-export type Conversation = { kind: "user"; name: string } | {
-  kind: "room";
-  name: string;
-};
-
-/** One offline message as kept for /inbox. */
-export interface InboxEntry {
-  from: string;
-  text: string;
-  sent_at: string;
-}
+/** How often unanswered chat requests are looked for. */
+const SWEEP_EVERY_MS = 1000;
+/** How often user activity is reported to the registry at most. */
+const ACTIVE_EVERY_MS = 10_000;
 
 /** See the module doc. */
-export class Peer {
+export class Peer implements AsyncDisposable {
   readonly #o: PeerOptions;
   readonly #emit: EventSink;
-  readonly #identity: PeerIdentity;
-  readonly #p2p: P2PNode;
+  readonly #clock: Clock;
   readonly rooms: RoomBook = new RoomBook();
   readonly conversations: Conversations;
   readonly transfers: Transfers;
   readonly #transcripts: Transcripts;
-  #session: RegistrySession | null = null;
+  readonly #inbox: Inbox;
+  #endpoint: Endpoint | null = null;
   #ready = false;
   #held: RegistryEvent[] = [];
-  #blocked = new Set<string>();
-  #inbox: InboxEntry[] = [];
-  #seenOffline = new Set<number>();
-  #fetching: Promise<void> | null = null;
-  #fetchAgain = false;
-  #current: Conversation | null = null;
-  #knownUsers = new Set<string>();
-  #knownRooms = new Set<string>();
+  readonly #blocked = new Set<string>();
+  readonly #knownUsers = new Set<string>();
+  readonly #knownRooms = new Set<string>();
   #roomsFetchedAt = -Infinity;
-  #tick: ReturnType<typeof setInterval> | undefined;
+  #stopSweep: Cancel = () => {};
   #lastActive = 0;
   #stopped = false;
   #ended!: (reason: string) => void;
-  /** Resolves when the registry ends the session (timeout or replacement). */
+  /** Resolves when the session ends: logged out, timed out or replaced. */
   readonly ended: Promise<string>;
-  readonly #now: () => number;
+  /** What the command handlers see of this peer; it holds the current conversation. */
+  readonly #context: PeerContext;
 
-  private constructor(o: PeerOptions, emit: EventSink, identity: PeerIdentity) {
+  private constructor(o: PeerOptions, emit: EventSink) {
     this.#o = o;
     this.#emit = emit;
-    this.#identity = identity;
-    this.#now = o.now ?? Date.now;
+    this.#clock = o.clock ?? SYSTEM_CLOCK;
+    const now = () => this.#clock.now();
     this.ended = new Promise((resolve) => this.#ended = resolve);
     this.#transcripts = new Transcripts(o.home, (user, err) => {
       o.logger.warn("transcript write failed", { user, error: String(err) });
@@ -118,20 +121,6 @@ export class Peer {
         } can be written`,
       });
     });
-    this.#p2p = new P2PNode({
-      identity,
-      self: () => ({
-        user: this.#session?.user ?? o.credentials.user,
-        registryKey: this.#session?.registryKey ?? null,
-      }),
-      isBlocked: (user) => this.#blocked.has(user),
-      onInbound: (link) => {
-        if (link.purpose === "chat") this.conversations.adopt(link);
-        else this.transfers.adoptInbound(link);
-      },
-      logger: o.logger,
-      now: this.#now,
-    });
     this.conversations = new Conversations({
       self: () => this.user,
       dial: (user) => this.#dial(user, "chat"),
@@ -141,7 +130,7 @@ export class Peer {
       refreshRoom: async (room) => {
         this.rooms.load(await this.#request("room_members", { room }));
       },
-      now: this.#now,
+      now,
       logger: o.logger,
     });
     this.transfers = new Transfers({
@@ -151,9 +140,30 @@ export class Peer {
       downloads: o.downloads ?? join(o.home, "downloads"),
       maxBytes: o.maxFileBytes ?? 0,
       logger: o.logger,
-      now: this.#now,
+      clock: this.#clock,
       ...(o.corruptAt !== undefined ? { corruptAt: o.corruptAt } : {}),
     });
+    this.#inbox = new Inbox({
+      fetch: () => this.#request("offline_fetch", {}),
+      ack: (ids) => this.#request("offline_ack", { ids }),
+      emit: (ev) => this.#event(ev),
+      logger: o.logger,
+      stopped: () => this.#stopped,
+    });
+    this.#context = {
+      self: () => this.user,
+      request: (type, fields) => this.#request(type, fields),
+      conversations: this.conversations,
+      transfers: this.transfers,
+      rooms: this.rooms,
+      transcripts: this.#transcripts,
+      inbox: this.#inbox,
+      current: null,
+      blocked: this.#blocked,
+      knownUsers: this.#knownUsers,
+      knownRooms: this.#knownRooms,
+      stop: () => this.stop(),
+    };
   }
 
   /**
@@ -161,8 +171,7 @@ export class Peer {
    * room state, then `ready`, then offline messages.
    */
   static async start(o: PeerOptions, emit: EventSink): Promise<Peer> {
-    const identity = await createPeerIdentity();
-    const peer = new Peer(o, emit, identity);
+    const peer = new Peer(o, emit);
     try {
       await peer.#start();
     } catch (err) {
@@ -173,44 +182,52 @@ export class Peer {
   }
 
   async #start(): Promise<void> {
-    const port = this.#p2p.listen(this.#o.port, this.#o.listenHost);
-    this.#session = await RegistrySession.open({
+    this.#endpoint = await Endpoint.open({
       target: this.#o.target,
       credentials: this.#o.credentials,
       kind: "peer",
-      p2pPort: port,
-      cert: this.#identity.certPem,
-      key: this.#identity.publicKey,
-      replace: this.#o.replace,
-      signup: this.#o.signup,
-      backoff: this.#o.backoff,
+      listen: {
+        port: this.#o.port,
+        ...(this.#o.listenHost !== undefined
+          ? { host: this.#o.listenHost }
+          : {}),
+      },
+      ...(this.#o.replace !== undefined ? { replace: this.#o.replace } : {}),
+      ...(this.#o.signup !== undefined ? { signup: this.#o.signup } : {}),
+      ...(this.#o.backoff ? { backoff: this.#o.backoff } : {}),
       logger: this.#o.logger,
+      isBlocked: (user) => this.#blocked.has(user),
+      onInbound: (link) => this.#inbound(link),
       onEvent: (ev) => this.#registryEvent(ev),
       onStatus: (s) => this.#status(s),
     });
     await this.#loadState();
     this.#ready = true;
-    this.#event({ type: "ready", user: this.user, port });
+    this.#event({ type: "ready", user: this.user, port: this.port });
     for (const ev of this.#held.splice(0)) this.#registryEvent(ev);
-    await this.#fetchOffline();
-    this.#tick = setInterval(
-      () => this.conversations.expire(this.#now()),
-      1000,
+    await this.#inbox.fetch();
+    this.#stopSweep = this.#clock.every(
+      SWEEP_EVERY_MS,
+      () => this.conversations.expire(this.#clock.now()),
     );
+  }
+
+  #inbound(link: P2PLink): void {
+    if (link.purpose === "chat") this.conversations.adopt(link);
+    else this.transfers.adoptInbound(link);
   }
 
   async #loadState(): Promise<void> {
     const blocks = await this.#request("blocks", {});
-    this.#blocked = new Set(blocks.users);
+    this.#blocked.clear();
+    for (const u of blocks.users) this.#blocked.add(u);
     const mine = await this.#request("rooms", { mine: true });
     // After a reconnection: rooms we were removed from meanwhile are gone.
     const still = new Set(mine.rooms.map((r) => r.room));
     for (const room of this.rooms.names()) {
       if (still.has(room)) continue;
       this.rooms.drop(room);
-      if (this.#current?.kind === "room" && this.#current.name === room) {
-        this.#current = null;
-      }
+      leaveIfCurrent(this.#context, "room", room);
       if (this.#ready) {
         this.#event({
           type: "room_left",
@@ -241,17 +258,17 @@ export class Peer {
 
   /** The logged-in user. */
   get user(): string {
-    return this.#session?.user ?? this.#o.credentials.user;
+    return this.#endpoint?.user ?? this.#o.credentials.user;
   }
 
   /** The P2P port. */
   get port(): number {
-    return this.#p2p.port;
+    return this.#endpoint?.links.port ?? 0;
   }
 
   /** Where plain lines go now. */
   get current(): Conversation | null {
-    return this.#current;
+    return this.#context.current;
   }
 
   /** Names worth completing: friends, chat partners, room mates, users seen. */
@@ -275,7 +292,7 @@ export class Peer {
    * `maxAgeMs`; a failure keeps what is known (completion never fails).
    */
   async refreshRooms(maxAgeMs = 10_000): Promise<void> {
-    const now = this.#now();
+    const now = this.#clock.now();
     if (this.#stopped || now - this.#roomsFetchedAt < maxAgeMs) return;
     this.#roomsFetchedAt = now;
     try {
@@ -325,7 +342,7 @@ export class Peer {
   async #afterRestore(): Promise<void> {
     try {
       await this.#loadState();
-      await this.#fetchOffline();
+      await this.#inbox.fetch();
     } catch (err) {
       this.#o.logger.warn("refresh after restore failed", {
         error: String(err),
@@ -366,9 +383,7 @@ export class Peer {
       case "room_left":
         if (ev.user === this.user) {
           this.rooms.drop(ev.room);
-          if (
-            this.#current?.kind === "room" && this.#current.name === ev.room
-          ) this.#current = null;
+          leaveIfCurrent(this.#context, "room", ev.room);
         } else {
           this.rooms.left(ev.room, ev.user);
         }
@@ -384,7 +399,7 @@ export class Peer {
         this.#event({ type: "room_owner", room: ev.room, user: ev.user });
         return;
       case "offline_waiting":
-        void this.#fetchOffline();
+        void this.#inbox.fetch();
         return;
       case "error":
         this.#o.logger.warn("registry reported an error", {
@@ -394,83 +409,41 @@ export class Peer {
     }
   }
 
-  /**
-   * Fetches, shows and acknowledges stored messages. A call while a fetch
-   * runs makes it fetch once more when done, so a message stored after the
-   * running fetch read the store is not left there.
-   */
-  #fetchOffline(): Promise<void> {
-    if (this.#fetching) {
-      this.#fetchAgain = true;
-      return this.#fetching;
-    }
-    this.#fetching = (async () => {
-      try {
-        do {
-          this.#fetchAgain = false;
-          await this.#fetchOfflineOnce();
-        } while (this.#fetchAgain && !this.#stopped);
-      } finally {
-        this.#fetching = null;
-      }
-    })();
-    return this.#fetching;
-  }
-
-  async #fetchOfflineOnce(): Promise<void> {
-    try {
-      const { messages } = await this.#request("offline_fetch", {});
-      const ids: number[] = [];
-      for (const m of messages) {
-        ids.push(m.id);
-        if (this.#seenOffline.has(m.id)) continue;
-        this.#seenOffline.add(m.id);
-        const entry = { from: m.from, text: m.text, sent_at: m.sent_at };
-        this.#inbox.push(entry);
-        this.#event({ type: "offline_message", ...entry });
-      }
-      if (ids.length > 0) await this.#request("offline_ack", { ids });
-    } catch (err) {
-      this.#o.logger.warn("offline fetch failed", { error: String(err) });
-    }
-  }
-
   async #request<K extends RequestType>(
     type: K,
     fields: RequestFields<K>,
   ): Promise<ReplyData<K>> {
-    if (!this.#session) throw new UserError("not logged in");
+    const endpoint = this.#endpoint;
+    if (!endpoint) throw new UserError("not logged in", "logged_out");
     try {
-      return await this.#session.request(type, fields);
+      return await endpoint.session.request(type, fields);
     } catch (err) {
-      if (err instanceof RegistryError) throw new UserError(err.message);
+      if (err instanceof RegistryError) {
+        throw new UserError(err.message, registryErrorCode(err));
+      }
       throw err;
     }
   }
 
-  async #dial(user: string, purpose: Purpose) {
+  async #dial(user: string, purpose: Purpose): Promise<P2PLink> {
     if (user === this.user && purpose === "chat") {
-      throw new UserError("you cannot chat with yourself");
+      throw new UserError("you cannot chat with yourself", "self");
     }
     // A link we open would carry the blocked user's replies past our block.
     if (this.#blocked.has(user)) {
-      throw new UserError(`you have blocked ${user} — /unblock ${user} first`);
+      throw new UserError(
+        `you have blocked ${user} — /unblock ${user} first`,
+        "blocked",
+      );
     }
-    let intro: ReplyData<"introduce">;
+    const endpoint = this.#endpoint;
+    if (!endpoint) throw new UserError("not logged in", "logged_out");
     try {
-      if (!this.#session) throw new UserError("not logged in");
-      intro = await this.#session.request("introduce", { user, purpose });
+      return (await endpoint.links.open(user, purpose)).link;
     } catch (err) {
-      if (err instanceof RegistryError && err.code === "offline") {
-        throw new UserError(`${user} is offline`);
+      if (err instanceof LinkError) {
+        throw new UserError(err.message, err.code);
       }
-      if (err instanceof RegistryError) throw new UserError(err.message);
-      throw err;
-    }
-    try {
-      return await this.#p2p.dial(intro, purpose);
-    } catch (err) {
-      if (err instanceof DialError) throw new UserError(err.message);
       throw err;
     }
   }
@@ -478,305 +451,97 @@ export class Peer {
   /** Parses and runs one command line. Never throws for bad input. */
   async run(line: string): Promise<CommandReply> {
     const parsed = parseLine(line);
+    const inRoom = this.#context.current?.kind === "room";
     if (!parsed.ok) {
       // A bad plain line reports what it would have become (/msg or /say).
       const command = parsed.command ||
-        commandName({ name: "text", text: "" }, this.#current);
-      return { ok: false, command, error: parsed.error };
+        commandName({ name: "text", text: "" }, inRoom);
+      return failure(command, parsed.error, "usage");
     }
-    const command = commandName(parsed.command, this.#current);
+    const command = commandName(parsed.command, inRoom);
     try {
-      const data = await this.execute(parsed.command);
-      return { ok: true, command, data };
+      if (this.#stopped) throw new UserError("logged out", "logged_out");
+      this.#touch(parsed.command.name);
+      return await this.#answer(this.#resolve(parsed.command), command);
     } catch (err) {
       if (err instanceof UserError) {
-        return { ok: false, command, error: err.message };
+        return failure(command, err.message, err.code);
       }
       this.#o.logger.error("command failed", { command, error: String(err) });
-      return {
-        ok: false,
+      return failure(
         command,
-        error: `internal error: ${err instanceof Error ? err.message : err}`,
-      };
+        `internal error: ${err instanceof Error ? err.message : err}`,
+        "internal",
+      );
     }
   }
 
-  /** Runs a parsed command; throws UserError with a one-line reason. */
-  async execute(cmd: Command): Promise<Record<string, unknown>> {
-    if (this.#stopped) throw new UserError("logged out");
-    this.#touch(cmd.name);
-    switch (cmd.name) {
-      case "help":
-        return { text: helpText(cmd.topic) };
-      case "quit":
-        await this.stop();
-        return {};
-      case "who": {
-        const r = await this.#request("who", { detailed: cmd.detailed });
-        for (const u of r.users) this.#knownUsers.add(u.user);
-        return r;
-      }
-      case "search":
-        return await this.#request("search", { user: cmd.user });
-      case "profile":
-        return await this.#request("profile", { user: cmd.user });
-      case "status":
-        return await this.#request(
-          "status",
-          cmd.text !== undefined ? { text: cmd.text } : {},
-        );
-      case "friends":
-        return await this.#request("friends", {});
-      case "friend": {
-        const type = ({
-          add: "friend_request",
-          remove: "friend_remove",
-          accept: "friend_accept",
-          decline: "friend_decline",
-        } as const)[cmd.action];
-        return {
-          ...(await this.#request(type, { user: cmd.user })),
-          action: cmd.action,
-        };
-      }
-      case "requests":
-        return await this.#request("requests", {});
-      case "block": {
-        const r = await this.#request("block", { user: cmd.user });
-        this.#blocked.add(cmd.user);
-        this.conversations.forget(cmd.user);
-        this.transfers.forget(cmd.user);
-        if (this.#current?.kind === "user" && this.#current.name === cmd.user) {
-          this.#current = null;
-        }
-        return r;
-      }
-      case "unblock": {
-        const r = await this.#request("unblock", { user: cmd.user });
-        this.#blocked.delete(cmd.user);
-        return r;
-      }
-      case "blocks":
-        return await this.#request("blocks", {});
-      case "chat": {
-        const r = await this.#chatRequest(cmd.user);
-        this.#current = { kind: "user", name: cmd.user };
-        return { with: cmd.user, state: r.state };
-      }
-      case "accept":
-        await this.conversations.accept(cmd.user, cmd.save);
-        this.#current = { kind: "user", name: cmd.user };
-        return { with: cmd.user, saving: cmd.save };
-      case "reject":
-        await this.conversations.reject(cmd.user);
-        return { with: cmd.user };
-      case "msg":
-        return await this.#message(cmd.user, cmd.text);
-      case "close":
-        this.conversations.close(cmd.user);
-        if (this.#current?.kind === "user" && this.#current.name === cmd.user) {
-          this.#current = null;
-        }
-        return { with: cmd.user };
-      case "save":
-        await this.conversations.setSaving(cmd.user, cmd.on);
-        return {
-          with: cmd.user,
-          saving: cmd.on,
-          path: this.#transcripts.pathFor(cmd.user),
-        };
-      case "inbox":
-        await this.#fetchOffline();
-        return { messages: [...this.#inbox] };
-      case "rooms": {
-        const r = await this.#request("rooms", { detailed: cmd.detailed });
-        for (const room of r.rooms) this.#knownRooms.add(room.room);
-        return r;
-      }
-      case "room_create": {
-        const r = await this.#request("room_create", {
-          room: cmd.room,
-          ...(cmd.password !== undefined ? { password: cmd.password } : {}),
-          ...(cmd.capacity !== undefined ? { capacity: cmd.capacity } : {}),
-          ...(cmd.description !== undefined
-            ? { description: cmd.description }
-            : {}),
-        });
-        this.rooms.load(await this.#request("room_members", { room: r.room }));
-        return r;
-      }
-      case "join": {
-        const state = await this.#request("room_join", {
-          room: cmd.room,
-          ...(cmd.password !== undefined ? { password: cmd.password } : {}),
-        });
-        this.rooms.load(state);
-        this.#current = { kind: "room", name: cmd.room };
-        return state;
-      }
-      case "leave": {
-        const r = await this.#request("room_leave", { room: cmd.room });
-        this.rooms.drop(cmd.room);
-        if (this.#current?.kind === "room" && this.#current.name === cmd.room) {
-          this.#current = null;
-        }
-        return r;
-      }
-      case "members": {
-        const state = await this.#request("room_members", { room: cmd.room });
-        if (state.members.some((m) => m.user === this.user)) {
-          this.rooms.load(state);
-        }
-        return state;
-      }
-      case "say":
-        return {
-          room: cmd.room,
-          ...(await this.conversations.say(cmd.room, cmd.text)),
-        };
-      case "invite":
-        return await this.#request("room_invite", {
-          room: cmd.room,
-          user: cmd.user,
-        });
-      case "invites": {
-        const r = await this.#request("invites", {});
-        for (const i of r.invites) this.#knownRooms.add(i.room);
-        return r;
-      }
-      case "invite_answer": {
-        if (!cmd.accept) {
-          return {
-            ...(await this.#request("invite_decline", { room: cmd.room })),
-            action: "decline",
-          };
-        }
-        const state = await this.#request("invite_accept", { room: cmd.room });
-        this.rooms.load(state);
-        this.#current = { kind: "room", name: cmd.room };
-        return { ...state, action: "accept" };
-      }
-      case "kick":
-        return await this.#request("room_kick", {
-          room: cmd.room,
-          user: cmd.user,
-        });
-      case "owner":
-        return await this.#request("room_owner", {
-          room: cmd.room,
-          user: cmd.user,
-        });
-      case "send":
-        return cmd.room
-          ? await this.transfers.sendFileToRoom(
-            cmd.to,
-            cmd.path,
-            this.rooms.onlineOthers(cmd.to, this.user),
-            this.rooms.isMember(cmd.to, this.user),
-          )
-          : await this.transfers.sendFile(cmd.to, cmd.path);
-      case "files":
-        return { transfers: this.transfers.list() };
-      case "file":
-        return await this.transfers.answer(cmd.id, cmd.action);
-      case "text": {
-        const cur = this.#current;
-        if (!cur) {
-          throw new UserError(
-            "no current conversation — /chat NAME or /join ROOM first",
-          );
-        }
-        if (cur.kind === "room") {
-          return {
-            room: cur.name,
-            ...(await this.conversations.say(cur.name, cmd.text)),
-          };
-        }
-        return await this.#message(cur.name, cmd.text);
-      }
+  /** The command a plain line stands for: /say in a room, /msg in a chat. */
+  #resolve(cmd: Command): CommandMap[Answered] {
+    if (cmd.name !== "text") return cmd;
+    const cur = this.#context.current;
+    if (!cur) {
+      throw new UserError(
+        "no current conversation — /chat NAME or /join ROOM first",
+        "state",
+      );
     }
+    return cur.kind === "room"
+      ? { name: "say", room: cur.name, text: cmd.text }
+      : { name: "msg", user: cur.name, text: cmd.text };
   }
 
-  async #chatRequest(user: string, text?: string) {
-    if (user === this.user) {
-      throw new UserError("you cannot chat with yourself");
-    }
-    try {
-      return await this.conversations.request(user, text);
-    } catch (err) {
-      if (
-        err instanceof UserError && err.message === `${user} is offline` &&
-        text === undefined
-      ) {
-        throw new UserError(
-          `${user} is offline — /msg ${user} TEXT leaves a message for later`,
-        );
-      }
-      throw err;
-    }
-  }
-
-  async #message(user: string, text: string): Promise<Record<string, unknown>> {
-    if (user === this.user) throw new UserError("you cannot message yourself");
-    const chat = this.conversations.get(user);
-    if (chat?.state === "open") {
-      const id = await this.conversations.send(user, text);
-      return { to: user, id, state: "sent" };
-    }
-    try {
-      const r = await this.conversations.request(user, text);
-      if (r.state === "open") {
-        const id = await this.conversations.send(user, text);
-        return { to: user, id, state: "sent" };
-      }
-      return { to: user, id: r.id, state: "requested" };
-    } catch (err) {
-      if (!(err instanceof UserError && err.message === `${user} is offline`)) {
-        throw err;
-      }
-    }
-    const stored = await this.#request("offline_send", { to: user, text });
-    return {
-      to: user,
-      state: "stored",
-      sent_at: stored.sent_at,
-      notice:
-        `${user} is offline — your message was stored and will be delivered when ${user} logs in`,
-    };
+  #answer(cmd: CommandMap[Answered], command: string): Promise<CommandReply> {
+    return answer(this.#context, cmd.name, cmd, command);
   }
 
   /** Tells the registry about user activity now and then (for --idle-timeout). */
-  #touch(name: string): void {
+  #touch(name: Command["name"]): void {
     if (name === "help") return;
-    const now = this.#now();
-    if (now - this.#lastActive < 10_000 || !this.#session?.connected) return;
+    const now = this.#clock.now();
+    const session = this.#endpoint?.session;
+    if (now - this.#lastActive < ACTIVE_EVERY_MS || !session?.connected) {
+      return;
+    }
     this.#lastActive = now;
-    this.#session.request("active", {}).catch(() => {});
+    session.request("active", {}).catch(() => {});
   }
 
   /** Logs out and releases everything; idempotent. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    clearInterval(this.#tick);
+    this.#stopSweep();
     await this.transfers.closeAll("the sender logged out");
     await this.conversations.closeAll(`${this.user} logged out`);
-    await this.#session?.close();
-    await this.#p2p.close();
+    await this.#endpoint?.close();
     this.#ended("logged out");
+  }
+
+  /** As `stop`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
   }
 }
 
-/** The command name a reply reports: plain text reports what it became. */
-function commandName(cmd: Command, current: Conversation | null): string {
-  switch (cmd.name) {
-    case "text":
-      return current?.kind === "room" ? "/say" : "/msg";
-    case "room_create":
-      return "/room";
-    case "invite_answer":
-      return "/invite";
+function failure(
+  command: string,
+  error: string,
+  code: PeerErrorCode,
+): Failure {
+  return { ok: false, command, error, code };
+}
+
+/** The peer's code for a registry refusal. */
+function registryErrorCode(err: RegistryError): PeerErrorCode {
+  switch (err.code) {
+    case "offline":
+      return "offline";
+    case "not_found":
+      return "not_found";
+    case "network":
+      return "registry";
     default:
-      return `/${cmd.name}`;
+      return "refused";
   }
 }

@@ -241,19 +241,13 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
 /** Text for a command's reply; null when the reply needs no words. */
 export function formatReply(r: CommandReply, style: Style): string | null {
   if (!r.ok) return style.red(r.error);
-  const d = r.data;
-  switch (r.command) {
-    case "/help":
-      return String(d.text);
-    case "/quit":
+  switch (r.name) {
+    case "help":
+      return r.data.text;
+    case "quit":
       return null;
-    case "/who": {
-      const users = d.users as {
-        user: string;
-        host?: string;
-        port?: number;
-        status?: string;
-      }[];
+    case "who": {
+      const users = r.data.users;
       if (users.length === 0) return "nobody is online";
       if (users[0]!.host === undefined) {
         return `${users.length} online: ${
@@ -267,15 +261,8 @@ export function formatReply(r: CommandReply, style: Style): string | null {
       )
         .join("\n");
     }
-    case "/search": {
-      const s = d as {
-        user: string;
-        online: boolean;
-        host?: string;
-        port?: number;
-        last_seen: string | null;
-        status: string;
-      };
+    case "search": {
+      const s = r.data;
       return s.online
         ? `${style.user(s.user)} is ${
           style.green("online")
@@ -284,22 +271,15 @@ export function formatReply(r: CommandReply, style: Style): string | null {
           s.last_seen ? `last seen ${s.last_seen}` : "never seen online"
         }) — ${stripControls(s.status)}`;
     }
-    case "/profile": {
-      const p = d as {
-        user: string;
-        status: string;
-        online: boolean;
-        last_seen: string | null;
-        since: string;
-        friend: string;
-      };
+    case "profile": {
+      const p = r.data;
       const rel = {
         none: "not a friend",
         friends: "your friend",
         requested: "friend request sent",
         requested_you: "wants to be your friend",
         you: "that's you",
-      }[p.friend] ?? p.friend;
+      }[p.friend];
       return [
         `${style.bold(p.user)} — ${stripControls(p.status)}`,
         `  ${
@@ -309,14 +289,10 @@ export function formatReply(r: CommandReply, style: Style): string | null {
         }; ${rel}; member since ${p.since.slice(0, 10)}`,
       ].join("\n");
     }
-    case "/status":
-      return `status: ${stripControls(String(d.status))}`;
-    case "/friends": {
-      const fs = d.friends as {
-        user: string;
-        online: boolean;
-        status: string;
-      }[];
+    case "status":
+      return `status: ${stripControls(r.data.status)}`;
+    case "friends": {
+      const fs = r.data.friends;
       if (fs.length === 0) return "no friends yet — /friend add NAME";
       return fs.map((f) =>
         `${f.online ? style.green("●") : style.dim("○")} ${
@@ -324,7 +300,8 @@ export function formatReply(r: CommandReply, style: Style): string | null {
         }  ${style.dim(stripControls(f.status))}`
       ).join("\n");
     }
-    case "/friend":
+    case "friend": {
+      const d = r.data;
       switch (d.action) {
         case "add":
           return style.green(
@@ -336,54 +313,57 @@ export function formatReply(r: CommandReply, style: Style): string | null {
           return style.green(`you and ${d.user} are friends now`);
         case "decline":
           return `declined ${d.user}'s friend request`;
-        default:
+        case "remove":
           return `${d.user} is no longer your friend`;
       }
-    case "/requests": {
-      const inc = d.incoming as string[];
-      const out = d.outgoing as string[];
-      if (inc.length + out.length === 0) return "no pending friend requests";
+      return null;
+    }
+    case "requests": {
+      const { incoming, outgoing } = r.data;
+      if (incoming.length + outgoing.length === 0) {
+        return "no pending friend requests";
+      }
       return [
-        inc.length ? `waiting for you: ${inc.join(", ")}` : "",
-        out.length ? `you asked: ${out.join(", ")}` : "",
+        incoming.length ? `waiting for you: ${incoming.join(", ")}` : "",
+        outgoing.length ? `you asked: ${outgoing.join(", ")}` : "",
       ].filter(Boolean).join("\n");
     }
-    case "/block":
-      return style.green(`blocked ${d.user}`);
-    case "/unblock":
-      return style.green(`unblocked ${d.user}`);
-    case "/blocks": {
-      const us = d.users as string[];
+    case "block":
+      return style.green(`blocked ${r.data.user}`);
+    case "unblock":
+      return style.green(`unblocked ${r.data.user}`);
+    case "blocks": {
+      const us = r.data.users;
       return us.length
         ? `blocked: ${us.join(", ")}`
         : "you have not blocked anyone";
     }
-    case "/chat":
-      return d.state === "open"
-        ? style.green(`chatting with ${d.with} — plain lines go there`)
-        : `asked ${d.with} for a chat — waiting for an answer (60 s)`;
-    case "/accept":
+    case "chat":
+      return r.data.state === "open"
+        ? style.green(`chatting with ${r.data.with} — plain lines go there`)
+        : `asked ${r.data.with} for a chat — waiting for an answer (60 s)`;
+    case "accept":
       return null;
-    case "/reject":
-      return `turned down ${d.with}`;
-    case "/msg":
+    case "reject":
+      return `turned down ${r.data.with}`;
+    case "msg": {
+      const d = r.data;
       return d.state === "stored"
-        ? style.yellow(String(d.notice))
+        ? style.yellow(d.notice)
         : d.state === "requested"
         ? `asked ${d.to} for a chat; your message goes with the request`
         : null;
-    case "/close":
+    }
+    case "close":
       return null;
-    case "/save":
-      return d.saving
-        ? style.green(`saving the chat with ${d.with} to ${d.path}`)
-        : `stopped saving the chat with ${d.with}`;
-    case "/inbox": {
-      const ms = d.messages as {
-        from: string;
-        text: string;
-        sent_at: string;
-      }[];
+    case "save":
+      return r.data.saving
+        ? style.green(
+          `saving the chat with ${r.data.with} to ${r.data.path}`,
+        )
+        : `stopped saving the chat with ${r.data.with}`;
+    case "inbox": {
+      const ms = r.data.messages;
       if (ms.length === 0) return "no offline messages in this session";
       return ms.map((m) =>
         `${style.dim(`[${m.sent_at.slice(0, 16).replace("T", " ")}]`)} ${
@@ -391,15 +371,8 @@ export function formatReply(r: CommandReply, style: Style): string | null {
         }: ${formatText(m.text, style)}`
       ).join("\n");
     }
-    case "/rooms": {
-      const rooms = d.rooms as {
-        room: string;
-        description?: string;
-        members?: number;
-        capacity?: number;
-        locked?: boolean;
-        joined?: boolean;
-      }[];
+    case "rooms": {
+      const rooms = r.data.rooms;
       if (rooms.length === 0) return "no rooms yet — /room create NAME";
       return rooms.map((x) =>
         x.members === undefined
@@ -409,65 +382,47 @@ export function formatReply(r: CommandReply, style: Style): string | null {
           }  ${stripControls(x.description ?? "")}`
       ).join("\n");
     }
-    case "/room":
-      return style.green(`created #${d.room} — you own it`);
-    case "/join":
-    case "/members": {
-      const ms = d.members as { user: string; online: boolean; role: string }[];
-      const list = ms.map((m) =>
-        `${m.online ? style.green("●") : style.dim("○")} ${style.user(m.user)}${
-          m.role === "owner" ? style.dim(" (owner)") : ""
-        }`
-      ).join("  ");
-      return r.command === "/join"
-        ? `${style.green(`joined #${d.room}`)} — ${list}`
-        : `#${d.room}: ${list}`;
-    }
-    case "/leave":
-      return `left #${d.room}`;
-    case "/say": {
-      const unreached = d.unreached as string[];
+    case "room_create":
+      return style.green(`created #${r.data.room} — you own it`);
+    case "join":
+      return `${style.green(`joined #${r.data.room}`)} — ${
+        memberList(r.data.members, style)
+      }`;
+    case "members":
+      return `#${r.data.room}: ${memberList(r.data.members, style)}`;
+    case "leave":
+      return `left #${r.data.room}`;
+    case "say": {
+      const unreached = r.data.unreached;
       return unreached.length
         ? style.yellow(`not delivered to ${unreached.join(", ")} (unreachable)`)
         : null;
     }
-    case "/invite":
-      if (d.action === "accept") {
-        return style.green(`joined #${d.room} — plain lines go there now`);
-      }
-      if (d.action === "decline") {
-        return `declined the invitation to #${d.room}`;
-      }
-      return style.green(`invited ${d.user} to #${d.room}`);
-    case "/invites": {
-      const inv = d.invites as { room: string; from: string }[];
+    case "invite":
+      return style.green(`invited ${r.data.user} to #${r.data.room}`);
+    case "invite_answer":
+      return r.data.action === "accept"
+        ? style.green(`joined #${r.data.room} — plain lines go there now`)
+        : `declined the invitation to #${r.data.room}`;
+    case "invites": {
+      const inv = r.data.invites;
       if (inv.length === 0) return "no invitations";
       return inv.map((i) =>
         `#${i.room} from ${i.from} — /invite accept ${i.room}`
       ).join("\n");
     }
-    case "/kick":
-      return `removed ${d.user} from #${d.room}`;
-    case "/owner":
-      return style.green(`${d.user} now owns #${d.room}`);
-    case "/send":
-      return d.offers !== undefined
-        ? `offered ${d.name} to ${
-          (d.offers as { to: string }[]).length
-        } member(s) of #${d.room}`
-        : `offered ${d.name} (${
-          showBytes(Number(d.size))
-        }) to ${d.to} — id ${d.id}`;
-    case "/files": {
-      const ts = d.transfers as {
-        id: string;
-        direction: string;
-        peer: string;
-        name: string;
-        size: number | null;
-        state: string;
-        bytes: number;
-      }[];
+    case "kick":
+      return `removed ${r.data.user} from #${r.data.room}`;
+    case "owner":
+      return style.green(`${r.data.user} now owns #${r.data.room}`);
+    case "send": {
+      const d = r.data;
+      return "offers" in d
+        ? `offered ${d.name} to ${d.offers.length} member(s) of #${d.room}`
+        : `offered ${d.name} (${showBytes(d.size)}) to ${d.to} — id ${d.id}`;
+    }
+    case "files": {
+      const ts = r.data.transfers;
       if (ts.length === 0) return "no transfers";
       return ts.map((t) =>
         `${t.id}  ${
@@ -477,14 +432,26 @@ export function formatReply(r: CommandReply, style: Style): string | null {
         }  ${t.state}${t.state === "active" ? ` ${showBytes(t.bytes)}` : ""}`
       ).join("\n");
     }
-    case "/file":
+    case "file": {
+      const d = r.data;
       return d.action === "accept"
         ? `receiving ${d.name}…`
         : d.action === "reject"
         ? `declined ${d.id}`
         : `cancelled ${d.id}`;
+    }
   }
-  return null;
+}
+
+function memberList(
+  members: { user: string; online: boolean; role: string }[],
+  style: Style,
+): string {
+  return members.map((m) =>
+    `${m.online ? style.green("●") : style.dim("○")} ${style.user(m.user)}${
+      m.role === "owner" ? style.dim(" (owner)") : ""
+    }`
+  ).join("  ");
 }
 
 /** Formats the shell's echo of your own message. */

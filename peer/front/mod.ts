@@ -19,6 +19,7 @@ export {
 } from "./format.ts";
 export { readLines, replyObject, runJsonMode } from "./json_mode.ts";
 export { type ByteSink, LineWriter } from "./line_writer.ts";
+export { formatSearch, formatWho } from "./oneshot.ts";
 export {
   formatProgress,
   ProgressLine,

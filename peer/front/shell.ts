@@ -8,6 +8,7 @@
 import readline from "node:readline";
 import process from "node:process";
 import { join } from "node:path";
+import { aborted } from "../../common/signals.ts";
 import type { CommandReply, EventSink, Peer, PeerEvent } from "../core/mod.ts";
 import { complete, completesRooms } from "./completion.ts";
 import { formatEvent, formatOwn, formatReply, Style } from "./format.ts";
@@ -140,7 +141,7 @@ export async function runShell(o: ShellOptions): Promise<number> {
         }
         const out = formatReply(reply, style);
         if (out !== null) print(out);
-        if (reply.ok && reply.command === "/quit") {
+        if (reply.ok && reply.name === "quit") {
           await finish(0);
           return;
         }
@@ -151,7 +152,7 @@ export async function runShell(o: ShellOptions): Promise<number> {
     rl!.on("SIGINT", () => void finish(0, style.dim("logging out…")));
     rl!.on("close", () => void finish(0));
     peer.ended.then((reason) => finish(reason === "logged out" ? 0 : 1));
-    o.signal.addEventListener("abort", () => void finish(0), { once: true });
+    void aborted(o.signal).then(() => finish(0));
   });
   return await exit;
 }
@@ -165,14 +166,10 @@ function echoOwn(
 ): void {
   const m = /^\/(?:msg|m|say)\s+\S+\s+([\s\S]*)$/i.exec(text);
   const body = m ? m[1]! : text;
-  const room = reply.ok && typeof reply.data.room === "string"
-    ? reply.data.room
-    : undefined;
-  const to = reply.ok && typeof reply.data.to === "string"
-    ? reply.data.to
-    : undefined;
+  const room = reply.ok && reply.name === "say" ? reply.data.room : undefined;
+  const to = reply.ok && reply.name === "msg" ? reply.data.to : undefined;
   const line = formatOwn(peer.user, body, room, style);
-  print(to && room === undefined ? `${line} ${style.dim(`→ ${to}`)}` : line);
+  print(to !== undefined ? `${line} ${style.dim(`→ ${to}`)}` : line);
 }
 
 async function loadHistory(home: string): Promise<string[]> {

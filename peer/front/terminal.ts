@@ -97,10 +97,9 @@ export async function askYesNo(
   return answer !== null && /^y(es)?$/i.test(answer);
 }
 
-/** Whether to colour stdout: a terminal, and NO_COLOR unset. */
-export function useColor(env: (k: string) => string | undefined): boolean {
-  const noColor = env("NO_COLOR");
-  if (noColor !== undefined && noColor !== "") return false;
+/** Whether to colour stdout: a terminal, and NO_COLOR not set. */
+export function useColor(noColor: boolean): boolean {
+  if (noColor) return false;
   try {
     return Deno.stdout.isTerminal();
   } catch {

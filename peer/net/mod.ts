@@ -8,12 +8,21 @@ export {
   type BackoffPolicy,
   DEFAULT_BACKOFF,
 } from "./backoff.ts";
+export { Endpoint, type EndpointOptions } from "./endpoint.ts";
 export { HeartbeatSender } from "./heartbeat.ts";
 export {
   createPeerIdentity,
   PEER_CERT_NAME,
   type PeerIdentity,
 } from "./identity.ts";
+export {
+  LinkError,
+  type LinkErrorCode,
+  type LinkPath,
+  Links,
+  type LinksOptions,
+  type OpenLink,
+} from "./links.ts";
 export {
   DialError,
   type P2PLink,

@@ -286,6 +286,12 @@ export class RegistryClient {
     this.#conn.close();
   }
 
+  /** Closes the connection and waits until it is gone. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    await this.#closed;
+  }
+
   /** Sends what is queued and closes. */
   async closeGracefully(): Promise<void> {
     await this.#conn.closeAfterFlush(1000);

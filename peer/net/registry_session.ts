@@ -70,7 +70,7 @@ export interface RegistrySessionOptions {
 }
 
 /** See the module doc. */
-export class RegistrySession {
+export class RegistrySession implements AsyncDisposable {
   readonly #o: RegistrySessionOptions;
   #client: RegistryClient;
   #heartbeat: HeartbeatSender | null = null;
@@ -311,6 +311,11 @@ export class RegistrySession {
     this.#client.close();
     await this.#client.closed;
     await this.#reconnecting;
+  }
+
+  /** Logs out and closes, as `close`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }
 

@@ -4,9 +4,10 @@
  */
 import { Logger } from "../../../common/log.ts";
 import { CHAT_REQUEST_TTL_MS } from "../../../peer/core/conversations.ts";
-import { Peer } from "../../../peer/core/peer.ts";
+import { isReply, Peer } from "../../../peer/core/mod.ts";
 import type { PeerEvent } from "../../../peer/core/events.ts";
 import { assert, assertEquals, assertIncludes } from "../../helpers/assert.ts";
+import { ManualClock } from "../../helpers/clock.ts";
 import { spawnRegistry, startRegistry, until } from "../../helpers/registry.ts";
 import {
   type JsonLine,
@@ -301,10 +302,14 @@ Deno.test("direct chat flows between real peer processes", async (t) => {
 Deno.test("an unanswered chat request expires after 60 s on both sides", async () => {
   await using reg = await startRegistry();
   const home = await Deno.makeTempDir({ prefix: "chat-expiry-" });
-  let skew = 0;
-  const now = () => Date.now() + skew;
+  // Each peer's core runs on its own manual clock: the once-a-second sweep
+  // fires when the test advances it, and never on its own.
+  const clocks = {
+    alice: new ManualClock(Date.now()),
+    bob: new ManualClock(Date.now()),
+  };
   const events: { who: string; ev: PeerEvent }[] = [];
-  const start = (user: string) =>
+  const start = (user: "alice" | "bob") =>
     Peer.start({
       target: reg.target(),
       credentials: { user, password: `${user}-password` },
@@ -313,8 +318,12 @@ Deno.test("an unanswered chat request expires after 60 s on both sides", async (
       listenHost: "127.0.0.1",
       signup: true,
       logger: new Logger("error", () => {}),
-      now,
+      clock: clocks[user],
     }, (ev) => events.push({ who: user, ev }));
+  const advanceBoth = (ms: number) => {
+    clocks.alice.advance(ms);
+    clocks.bob.advance(ms);
+  };
   const alice = await start("alice");
   const bob = await start("bob");
   try {
@@ -324,26 +333,19 @@ Deno.test("an unanswered chat request expires after 60 s on both sides", async (
       () => events.find((e) => e.who === "bob" && e.ev.type === "chat_request"),
       "bob's chat_request",
     );
-    // Just short of the limit nothing happens.
-    alice.conversations.expire(now() + CHAT_REQUEST_TTL_MS - 1000);
-    bob.conversations.expire(now() + CHAT_REQUEST_TTL_MS - 1000);
+    // Just short of the limit the sweeps find nothing to end.
+    advanceBoth(CHAT_REQUEST_TTL_MS - 1000);
     assertEquals(alice.conversations.get("bob")?.state, "outgoing");
     assertEquals(bob.conversations.get("alice")?.state, "incoming");
 
-    // Past it, the peers' own once-a-second sweep ends the request.
-    skew = CHAT_REQUEST_TTL_MS + 1000;
-    const rejected = await until(
-      () =>
-        events.find((e) => e.who === "alice" && e.ev.type === "chat_rejected")
-          ?.ev,
-      "alice's chat_rejected",
+    // Past it, the next sweep ends the request on both sides at once.
+    advanceBoth(2000);
+    assertEquals(
+      events.filter((e) => e.who === "alice" && e.ev.type === "chat_rejected")
+        .map((e) => e.ev),
+      [{ type: "chat_rejected", by: "bob", reason: "no answer within 60 s" }],
     );
-    assertEquals(rejected, {
-      type: "chat_rejected",
-      by: "bob",
-      reason: "no answer within 60 s",
-    });
-    await until(() => !bob.conversations.get("alice"), "bob's request gone");
+    assertEquals(bob.conversations.get("alice"), undefined);
     assertEquals(
       events.filter((e) => e.who === "bob" && e.ev.type.startsWith("chat_"))
         .map((e) => e.ev),
@@ -365,13 +367,13 @@ Deno.test("an unanswered chat request expires after 60 s on both sides", async (
     );
     // Accepting a request that already expired at the asker (its sweep ran
     // first) opens nothing: the asker closes it at once.
-    skew = 0;
     await alice.run("/chat bob");
     await until(
       () => bob.conversations.get("alice")?.state === "incoming",
       "the second request",
     );
-    alice.conversations.expire(now() + CHAT_REQUEST_TTL_MS + 1000);
+    clocks.alice.advance(CHAT_REQUEST_TTL_MS + 1000);
+    assertEquals(alice.conversations.get("bob"), undefined);
     assertEquals((await bob.run("/accept alice")).ok, true);
     const closed = await until(
       () =>
@@ -464,8 +466,12 @@ Deno.test("more messages than a link's send queue holds all arrive, in order", a
   const body = "x".repeat(7990);
   const send = async (i: number) => {
     const r = await alice.run(`/msg bob ${String(i).padStart(6, "0")} ${body}`);
-    assert(r.ok, JSON.stringify(r));
-    return r.data.id as number;
+    assert(
+      isReply(r, "msg") && r.data.state !== "stored" &&
+        r.data.id !== undefined,
+      JSON.stringify(r),
+    );
+    return r.data.id;
   };
   const expectAll = async (offset: number) => {
     await until(

@@ -8,7 +8,7 @@ import {
   MAX_FILE_NAME_BYTES,
   numberedName,
   sanitizeFileName,
-} from "../../../peer/core/filenames.ts";
+} from "../../../peer/core/transfers/filenames.ts";
 import { assert, assertEquals } from "../../helpers/assert.ts";
 
 const utf8 = (s: string) => new TextEncoder().encode(s).length;

@@ -18,7 +18,7 @@ import {
   STALE_PART_MS,
   type TransferResult,
   Transfers,
-} from "../../../peer/core/transfers.ts";
+} from "../../../peer/core/transfers/mod.ts";
 import {
   decodeP2P,
   encodeFrame,
@@ -101,7 +101,6 @@ async function side(
     downloads,
     maxBytes: o.maxBytes ?? 0,
     logger: silentLogger,
-    now: Date.now,
     ...(o.corruptAt !== undefined ? { corruptAt: o.corruptAt } : {}),
   });
   const event = <K extends PeerEvent["type"]>(type: K, what = type) =>

@@ -82,7 +82,7 @@ async function startPeer(
       ),
     ok: async (line) => {
       const r = await run(line, true);
-      return r.ok ? r.data : {};
+      return r.ok ? { ...r.data } : {};
     },
     fails: async (line) => {
       const r = await run(line, false);

@@ -13,7 +13,14 @@ import {
 } from "../../../peer/front/format.ts";
 import { stripControls } from "../../../common/text.ts";
 import type { PeerEvent, PeerEventType } from "../../../peer/core/events.ts";
-import type { CommandReply } from "../../../peer/core/peer.ts";
+import {
+  type Answered,
+  type CommandReply,
+  isReply,
+  type ReplyDataMap,
+  spelling,
+  type Success,
+} from "../../../peer/core/mod.ts";
 import { COMMAND_HELP } from "../../../peer/core/commands.ts";
 
 const COLOR = new Style(true);
@@ -261,7 +268,7 @@ Deno.test("every event becomes a readable line, with and without colour", async 
   assertIncludes(formatEvent(EVENTS.timeout[2]!, PLAIN)!, "idle");
 });
 
-const ROOM_STATE = {
+const ROOM_STATE: ReplyDataMap["members"] = {
   room: "lobby",
   owner: "alice",
   members: [
@@ -270,11 +277,11 @@ const ROOM_STATE = {
   ],
 };
 
-/** Realistic reply data for every command, as Peer.execute returns it. */
-const REPLIES: Record<string, Record<string, unknown>[]> = {
-  "/help": [{ text: "/help [COMMAND]  list commands" }],
-  "/quit": [{}],
-  "/who": [
+/** Realistic reply data for every command, as its handler returns it. */
+const REPLIES: { [N in Answered]: ReplyDataMap[N][] } = {
+  help: [{ text: "/help [COMMAND]  list commands" }],
+  quit: [{}],
+  who: [
     { users: [], total: 0 },
     { users: [{ user: "alice" }, { user: "bob" }], total: 2 },
     {
@@ -287,7 +294,7 @@ const REPLIES: Record<string, Record<string, unknown>[]> = {
       total: 1,
     },
   ],
-  "/search": [
+  search: [
     {
       user: "bob",
       online: true,
@@ -299,7 +306,7 @@ const REPLIES: Record<string, Record<string, unknown>[]> = {
     { user: "bob", online: false, last_seen: AT, status: "away" },
     { user: "bob", online: false, last_seen: null, status: "new" },
   ],
-  "/profile": [
+  profile: [
     {
       user: "bob",
       status: "busy",
@@ -317,8 +324,8 @@ const REPLIES: Record<string, Record<string, unknown>[]> = {
       friend: "requested_you",
     },
   ],
-  "/status": [{ status: "out for lunch" }],
-  "/friends": [
+  status: [{ status: "out for lunch" }],
+  friends: [
     { friends: [] },
     {
       friends: [
@@ -327,27 +334,27 @@ const REPLIES: Record<string, Record<string, unknown>[]> = {
       ],
     },
   ],
-  "/friend": [
+  friend: [
     { user: "bob", state: "pending", action: "add" },
     { user: "bob", state: "friends", action: "add" },
     { user: "bob", action: "accept" },
     { user: "bob", action: "decline" },
     { user: "bob", action: "remove" },
   ],
-  "/requests": [
+  requests: [
     { incoming: [], outgoing: [] },
     { incoming: ["bob"], outgoing: ["carol"] },
   ],
-  "/block": [{ user: "bob" }],
-  "/unblock": [{ user: "bob" }],
-  "/blocks": [{ users: [] }, { users: ["bob"] }],
-  "/chat": [{ with: "bob", state: "requested" }, {
+  block: [{ user: "bob" }],
+  unblock: [{ user: "bob" }],
+  blocks: [{ users: [] }, { users: ["bob"] }],
+  chat: [{ with: "bob", state: "requested" }, {
     with: "bob",
     state: "open",
   }],
-  "/accept": [{ with: "bob", saving: true }],
-  "/reject": [{ with: "bob" }],
-  "/msg": [
+  accept: [{ with: "bob", saving: true }],
+  reject: [{ with: "bob" }],
+  msg: [
     { to: "bob", id: 1, state: "sent" },
     { to: "bob", id: 2, state: "requested" },
     {
@@ -358,16 +365,16 @@ const REPLIES: Record<string, Record<string, unknown>[]> = {
         "bob is offline — your message was stored and will be delivered when bob logs in",
     },
   ],
-  "/close": [{ with: "bob" }],
-  "/save": [
+  close: [{ with: "bob" }],
+  save: [
     { with: "bob", saving: true, path: "/tmp/transcripts/bob.log" },
     { with: "bob", saving: false, path: "/tmp/transcripts/bob.log" },
   ],
-  "/inbox": [
+  inbox: [
     { messages: [] },
     { messages: [{ from: "bob", text: "hi *there*", sent_at: AT }] },
   ],
-  "/rooms": [
+  rooms: [
     { rooms: [] },
     { rooms: [{ room: "lobby", joined: true }, { room: "den" }] },
     {
@@ -382,26 +389,26 @@ const REPLIES: Record<string, Record<string, unknown>[]> = {
       }],
     },
   ],
-  "/room": [{ room: "lobby" }],
-  "/join": [ROOM_STATE],
-  "/leave": [{ room: "lobby" }],
-  "/members": [ROOM_STATE],
-  "/say": [
+  room_create: [{ room: "lobby" }],
+  join: [ROOM_STATE],
+  leave: [{ room: "lobby" }],
+  members: [ROOM_STATE],
+  say: [
     { room: "lobby", id: 5, recipients: ["bob"], unreached: [] },
     { room: "lobby", id: 6, recipients: [], unreached: ["bob"] },
   ],
-  "/invite": [
-    { room: "lobby", user: "bob" },
+  invite: [{ room: "lobby", user: "bob" }],
+  invite_answer: [
     { room: "lobby", action: "decline" },
     { ...ROOM_STATE, action: "accept" },
   ],
-  "/invites": [
+  invites: [
     { invites: [] },
     { invites: [{ room: "lobby", from: "alice", sent_at: AT }] },
   ],
-  "/kick": [{ room: "lobby", user: "bob" }],
-  "/owner": [{ room: "lobby", user: "bob" }],
-  "/send": [
+  kick: [{ room: "lobby", user: "bob" }],
+  owner: [{ room: "lobby", user: "bob" }],
+  send: [
     { id: "a1b2c3", to: "bob", name: "notes.txt", size: 2048 },
     {
       room: "lobby",
@@ -411,7 +418,7 @@ const REPLIES: Record<string, Record<string, unknown>[]> = {
       unreached: [],
     },
   ],
-  "/files": [
+  files: [
     { transfers: [] },
     {
       transfers: [{
@@ -433,7 +440,7 @@ const REPLIES: Record<string, Record<string, unknown>[]> = {
       }],
     },
   ],
-  "/file": [
+  file: [
     {
       id: "a1b2c3",
       direction: "in",
@@ -450,32 +457,49 @@ const REPLIES: Record<string, Record<string, unknown>[]> = {
 };
 
 /** Replies the shell shows no words for (the events say it all). */
-const QUIET = new Set(["/quit", "/accept", "/close"]);
+const QUIET = new Set<Answered>(["quit", "accept", "close"]);
+
+const isAnswered = (k: string): k is Answered => k in REPLIES;
+
+/** The sample replies of one command, as the Peer makes them. */
+function samplesOf<N extends Answered>(name: N): Success<N>[] {
+  return REPLIES[name].map((data) => ({
+    ok: true,
+    name,
+    command: spelling(name),
+    data,
+  }));
+}
+
+/** The reply the shell shows nothing for because the echo says it all. */
+function echoed(r: CommandReply): boolean {
+  return (isReply(r, "msg") && r.data.state === "sent") ||
+    (isReply(r, "say") && r.data.unreached.length === 0);
+}
 
 Deno.test("every command's reply has a text form, with and without colour", async (t) => {
-  const commands = new Set(
-    Object.keys(COMMAND_HELP).map((c) => `/${c}`),
+  const spelled = new Set(
+    Object.keys(REPLIES).filter(isAnswered).map((n) => spelling(n)),
   );
-  for (const c of commands) assert(c in REPLIES, `no sample reply for ${c}`);
-  for (const [command, samples] of Object.entries(REPLIES)) {
-    await t.step(command, () => {
-      for (const data of samples) {
+  for (const c of Object.keys(COMMAND_HELP)) {
+    assert(spelled.has(`/${c}`), `no sample reply for /${c}`);
+  }
+  for (const name of Object.keys(REPLIES).filter(isAnswered)) {
+    await t.step(name, () => {
+      for (const r of samplesOf(name)) {
         for (const style of [PLAIN, COLOR]) {
-          const r: CommandReply = { ok: true, command, data };
           const text = formatReply(r, style);
-          if (QUIET.has(command)) {
+          if (QUIET.has(name)) {
             assertEquals(text, null);
             continue;
           }
-          if (
-            (command === "/msg" && data.state === "sent") ||
-            (command === "/say" && (data.unreached as string[]).length === 0)
-          ) {
+          if (echoed(r)) {
             assertEquals(text, null, "the message echo is the feedback");
             continue;
           }
-          assert(text !== null, `${command} ${JSON.stringify(data)}: nothing`);
-          checkText(text, style, `${command} ${JSON.stringify(data)}`);
+          const what = `${r.command} ${JSON.stringify(r.ok && r.data)}`;
+          assert(text !== null, `${what}: nothing`);
+          checkText(text, style, what);
         }
       }
     });
@@ -487,31 +511,23 @@ Deno.test("an error reply is its reason, in red with colour on", () => {
     ok: false,
     command: "/search",
     error: "no such user 'zed'",
+    code: "not_found",
   };
   assertEquals(formatReply(r, PLAIN), "no such user 'zed'");
   assertEquals(formatReply(r, COLOR), `${ESC}[31mno such user 'zed'${ESC}[39m`);
 });
 
 Deno.test("replies say what happened in words people read", () => {
-  const say = (command: string, data: Record<string, unknown>) =>
-    formatReply({ ok: true, command, data }, PLAIN)!;
-  assertIncludes(say("/who", REPLIES["/who"]![1]!), "2 online: alice, bob");
-  assertIncludes(
-    say("/search", REPLIES["/search"]![0]!),
-    "online at 127.0.0.1:4000",
-  );
-  assertIncludes(
-    say("/search", REPLIES["/search"]![1]!),
-    `offline (last seen ${AT})`,
-  );
-  assertIncludes(say("/search", REPLIES["/search"]![2]!), "never seen online");
-  assertIncludes(
-    say("/msg", REPLIES["/msg"]![2]!),
-    "bob is offline — your message was stored",
-  );
-  assertIncludes(say("/friends", REPLIES["/friends"]![0]!), "no friends yet");
-  assertIncludes(say("/members", ROOM_STATE), "#lobby: ● alice (owner)  ○ bob");
-  assertIncludes(say("/say", REPLIES["/say"]![1]!), "not delivered to bob");
+  const say = (name: Answered, i: number) =>
+    formatReply(samplesOf(name)[i]!, PLAIN)!;
+  assertIncludes(say("who", 1), "2 online: alice, bob");
+  assertIncludes(say("search", 0), "online at 127.0.0.1:4000");
+  assertIncludes(say("search", 1), `offline (last seen ${AT})`);
+  assertIncludes(say("search", 2), "never seen online");
+  assertIncludes(say("msg", 2), "bob is offline — your message was stored");
+  assertIncludes(say("friends", 0), "no friends yet");
+  assertIncludes(say("members", 0), "#lobby: ● alice (owner)  ○ bob");
+  assertIncludes(say("say", 1), "not delivered to bob");
 });
 
 Deno.test("your own message echo is formatted like anyone else's", () => {

@@ -6,7 +6,7 @@
  * comes back.
  */
 import { Logger } from "../../../common/log.ts";
-import { Peer } from "../../../peer/core/peer.ts";
+import { isReply, Peer } from "../../../peer/core/mod.ts";
 import type { PeerEvent } from "../../../peer/core/events.ts";
 import { assert, assertEquals, assertIncludes } from "../../helpers/assert.ts";
 import {
@@ -50,7 +50,7 @@ async function startPeer(reg: RegistryProcess, user: string): Promise<Running> {
 async function ok(p: Running, line: string): Promise<Record<string, unknown>> {
   const r = await p.peer.run(line);
   assert(r.ok, `${p.peer.user}: ${line} → ${JSON.stringify(r)}`);
-  return r.data;
+  return { ...r.data };
 }
 
 Deno.test("a registry killed and restarted on the same database brings every peer back", async () => {
@@ -113,8 +113,8 @@ Deno.test("a registry killed and restarted on the same database brings every pee
     // Presence is back: both online, friendship and status kept on disk.
     const who = await until(async () => {
       const w = await alice.peer.run("/who");
-      if (!w.ok) return null;
-      const names = (w.data.users as { user: string }[]).map((u) => u.user);
+      if (!isReply(w, "who")) return null;
+      const names = w.data.users.map((u) => u.user);
       return names.includes("alice") && names.includes("bob") ? names : null;
     }, "both online after the restart");
     assertEquals(who.sort(), ["alice", "bob"]);
