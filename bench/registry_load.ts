@@ -43,21 +43,17 @@
 import dgram from "node:dgram";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { type ByteConn, FramedConn } from "../common/conn.ts";
+import type { ByteConn } from "../common/conn.ts";
 import { V8_FLAGS } from "../common/v8_flags.ts";
-import { createPeerIdentity } from "../peer/mod.ts";
+import { fingerprintPem } from "../common/fingerprint.ts";
+import { createPeerIdentity, RegistryClient } from "../peer/mod.ts";
 import {
   DEFAULT_SCRYPT,
   DEFAULT_STATUS,
   hashPassword,
   SqliteStore,
 } from "../registry/mod.ts";
-import {
-  decodeServerMessage,
-  encodeHeartbeat,
-  fromBase64url,
-  PROTOCOL_VERSION,
-} from "../wire/mod.ts";
+import { encodeHeartbeat, fromBase64url } from "../wire/mod.ts";
 import {
   atLeast,
   atMost,
@@ -139,115 +135,58 @@ function planForDefault(quick: boolean): Plan {
     };
 }
 
-// ------------------------------------------------------------ a light client
+// ------------------------------------------------------------ the clients
 
-/** A decoded reply or request body. */
-export type Msg = Record<string, unknown>;
+/** What a load generator tells its driver, one JSON object per line. */
+export type ChildLine = Record<string, unknown>;
 
 /**
- * A registry connection for load generation: Deno's TLS (trusting only the
- * registry's own certificate), frames, and request/reply by id. Lighter than
- * the peer's RegistryClient, so one process can hold thousands.
+ * A registry connection for load generation: the product's RegistryClient
+ * over Deno's TLS (trusting only the registry's own certificate), or over
+ * `connect` when given (R1 reconnects the way a peer does, over node:tls
+ * with a timeout). Small read buffers and no timer per request — the
+ * generator calls `expire` once a second — so one process holds thousands.
  */
-export class LoadConn {
-  readonly #fc: FramedConn;
-  readonly #pending = new Map<
-    number,
-    { resolve: (m: Msg) => void; reject: (e: Error) => void; at: number }
-  >();
-  #nextId = 1;
-  #closing = false;
-  readonly done: Promise<void>;
-  /** Pushed events by type. */
-  readonly events = new Map<string, number>();
-  /** True when the registry closed the connection on us. */
-  lost = false;
+export async function openClient(
+  port: number,
+  caCerts: string[],
+  connect?: () => Promise<ByteConn>,
+): Promise<RegistryClient> {
+  const conn = connect ? await connect() : await Deno.connectTls({
+    hostname: "127.0.0.1",
+    port,
+    caCerts,
+  });
+  return await RegistryClient.over(conn, {
+    fingerprint: fingerprintPem(caCerts[0] ?? "") ?? "",
+    timeoutMs: 0,
+    readBufferBytes: 4096,
+    client: "bench",
+  });
+}
 
-  private constructor(fc: FramedConn) {
-    this.#fc = fc;
-    this.done = this.#read();
-  }
+/** Closes a client and waits until its connection is gone. */
+export async function closeClient(client: RegistryClient): Promise<void> {
+  client.close();
+  await client.closed;
+}
 
-  /**
-   * Connects with Deno's TLS, or with `connect` when given (R1 reconnects the
-   * way a peer does, over node:tls with a timeout), and says hello.
-   */
-  static async open(
-    port: number,
-    caCerts: string[],
-    connect?: () => Promise<ByteConn>,
-  ): Promise<LoadConn> {
-    const conn = connect ? await connect() : await Deno.connectTls({
-      hostname: "127.0.0.1",
-      port,
-      caCerts,
-    });
-    const c = new LoadConn(new FramedConn(conn, { readBufferBytes: 4096 }));
-    await c.request("hello", { v: PROTOCOL_VERSION, client: "bench" });
-    return c;
-  }
-
-  async #read(): Promise<void> {
-    try {
-      for await (const f of this.#fc.frames()) {
-        const d = decodeServerMessage(f.payload);
-        if (!d.ok) continue;
-        const m = d.msg;
-        if (m.type === "reply") {
-          const p = this.#pending.get(m.id);
-          if (!p) continue;
-          this.#pending.delete(m.id);
-          if (m.ok) p.resolve(m.data);
-          else p.reject(new Error(`${m.code}: ${m.error}`));
-        } else {
-          this.events.set(m.type, (this.events.get(m.type) ?? 0) + 1);
-        }
-      }
-    } catch {
-      // A framing error: counted as a lost connection below.
-    } finally {
-      if (!this.#closing) this.lost = true;
-      this.#fc.close();
-      this.#failAll(new Error("connection lost"));
-    }
-  }
-
-  request(type: string, fields: Msg): Promise<Msg> {
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject, at: performance.now() });
-      if (!this.#fc.send({ type, id, ...fields })) {
-        this.#pending.delete(id);
-        reject(new Error("not connected"));
-      }
-    });
-  }
-
-  /** Fails requests older than `ms` (the registry never answered them). */
-  expire(ms: number): void {
-    const now = performance.now();
-    for (const [id, p] of this.#pending) {
-      if (now - p.at > ms) {
-        this.#pending.delete(id);
-        p.reject(new Error("no reply in time"));
-      }
-    }
-  }
-
-  #failAll(err: Error): void {
-    for (const p of this.#pending.values()) p.reject(err);
-    this.#pending.clear();
-  }
-
-  async close(): Promise<void> {
-    this.#closing = true;
-    this.#fc.close();
-    await this.done;
-  }
+/** Counts a client's pushed events by type. */
+export function countEvents(client: RegistryClient): Map<string, number> {
+  const counts = new Map<string, number>();
+  client.onEvent((ev) => counts.set(ev.type, (counts.get(ev.type) ?? 0) + 1));
+  return counts;
 }
 
 /** What a peer login sends besides name and password. */
-export async function peerMaterial(): Promise<Msg> {
+export interface PeerMaterial {
+  p2p_port: number;
+  cert: string;
+  key: string;
+}
+
+/** Login material made the way a peer makes it. */
+export async function peerMaterial(): Promise<PeerMaterial> {
   const id = await createPeerIdentity();
   return { p2p_port: 40_000, cert: id.certPem, key: id.publicKey };
 }
@@ -281,7 +220,7 @@ export async function probeSearches(
   everyMs: number,
   stop: Promise<void>,
 ): Promise<{ latencies: number[]; errors: number }> {
-  const conn = await LoadConn.open(port, caCerts);
+  const conn = await openClient(port, caCerts);
   const sock = dgram.createSocket("udp4");
   try {
     const r = await conn.request("login", {
@@ -290,11 +229,11 @@ export async function probeSearches(
       kind: "peer",
       ...(await peerMaterial()),
     });
-    const token = fromBase64url(r.token as string)!;
+    const token = fromBase64url(r.token)!;
     let seq = 0;
     const beat = () =>
       sock.send(
-        encodeHeartbeat(r.session as string, ++seq, token),
+        encodeHeartbeat(r.session, ++seq, token),
         udpPort,
         "127.0.0.1",
       );
@@ -323,7 +262,7 @@ export async function probeSearches(
     return { latencies, errors };
   } finally {
     sock.close();
-    await conn.close();
+    await closeClient(conn);
   }
 }
 
@@ -343,7 +282,8 @@ interface LoaderConfig {
 }
 
 interface LiveSession {
-  conn: LoadConn;
+  conn: RegistryClient;
+  events: Map<string, number>;
   id: string;
   token: Uint8Array;
   seq: number;
@@ -384,8 +324,9 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
   );
   await pool(indices, RAMP_CONCURRENCY, async (i) => {
     try {
-      const conn = await LoadConn.open(config.port, caCerts);
+      const conn = await openClient(config.port, caCerts);
       try {
+        const events = countEvents(conn);
         const r = await conn.request("login", {
           user: benchUser(i),
           password: PASSWORD,
@@ -394,12 +335,13 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
         });
         live.push({
           conn,
-          id: r.session as string,
-          token: fromBase64url(r.token as string)!,
+          events,
+          id: r.session,
+          token: fromBase64url(r.token)!,
           seq: 0,
         });
       } catch (err) {
-        await conn.close();
+        await closeClient(conn);
         throw err;
       }
     } catch (err) {
@@ -446,7 +388,7 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     let lost = 0;
     for (const s of live) {
       if (s.conn.lost) lost++;
-      for (const [k, v] of s.conn.events) events[k] = (events[k] ?? 0) + v;
+      for (const [k, v] of s.events) events[k] = (events[k] ?? 0) + v;
     }
     say({
       type: "report",
@@ -464,7 +406,7 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
   clearInterval(beatTimer);
   clearInterval(searchTimer);
   clearInterval(expireTimer);
-  await Promise.all(live.map((s) => s.conn.close()));
+  await Promise.all(live.map((s) => closeClient(s.conn)));
   sock.close();
 }
 
@@ -525,7 +467,7 @@ class Loader {
     this.#writer = this.child.stdin.getWriter();
   }
 
-  async next<T = Msg>(type: string, timeoutMs: number): Promise<T> {
+  async next<T = ChildLine>(type: string, timeoutMs: number): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) =>
       timer = setTimeout(
@@ -766,9 +708,9 @@ async function measureOne(n: number, plan: Plan): Promise<Measured> {
       plan.p2Concurrency,
       async (i) => {
         const start = performance.now();
-        let conn: LoadConn | null = null;
+        let conn: RegistryClient | null = null;
         try {
-          conn = await LoadConn.open(port, caCerts);
+          conn = await openClient(port, caCerts);
           await conn.request("login", {
             user: slowUser(i),
             password: PASSWORD,
@@ -779,7 +721,7 @@ async function measureOne(n: number, plan: Plan): Promise<Measured> {
         } catch (err) {
           if (p2Failed++ < 3) console.error(`bench: P2 login failed: ${err}`);
         } finally {
-          await conn?.close();
+          if (conn) await closeClient(conn);
         }
       },
     );

@@ -40,6 +40,7 @@ import {
   connectTlsUnverified,
   DEFAULT_BACKOFF,
   LOGIN_TIMEOUT_MS,
+  type RegistryClient,
 } from "../peer/mod.ts";
 import { encodeHeartbeat, fromBase64url } from "../wire/mod.ts";
 import {
@@ -60,9 +61,11 @@ import {
 import { LAG_FILE_ENV, LAG_PROBE, lagIn, readLag } from "./lag_probe.ts";
 import {
   benchUser,
+  type ChildLine,
+  closeClient,
+  countEvents,
   linesOf,
-  LoadConn,
-  type Msg,
+  openClient,
   PASSWORD,
   peerMaterial,
   pool,
@@ -146,7 +149,9 @@ interface LoaderConfig {
 /** One session slot of a load generator. */
 interface Slot {
   i: number;
-  conn: LoadConn | null;
+  conn: RegistryClient | null;
+  /** Events pushed on the current connection, by type. */
+  events: Map<string, number>;
   id: string;
   token: Uint8Array;
   seq: number;
@@ -187,6 +192,7 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
   const slots: Slot[] = Array.from({ length: config.count }, (_, k) => ({
     i: config.first + k,
     conn: null,
+    events: new Map(),
     id: "",
     token: new Uint8Array(),
     seq: 0,
@@ -229,7 +235,7 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     // Like a peer (peer/registry_client.ts): node:tls, whose socket a
     // timeout destroys at once, and the same limit for TLS and hello.
     const conn = await within(
-      LoadConn.open(
+      openClient(
         config.port,
         caCerts,
         async () =>
@@ -237,8 +243,9 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
             .conn,
       ),
       timeoutMs,
-      (late) => void late.close(),
+      (late) => void closeClient(late),
     );
+    const events = countEvents(conn);
     try {
       const r = await within(
         conn.request("login", {
@@ -251,13 +258,14 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
         () => {},
       );
       s.conn = conn;
-      s.id = r.session as string;
-      s.token = fromBase64url(r.token as string)!;
+      s.events = events;
+      s.id = r.session;
+      s.token = fromBase64url(r.token)!;
       s.seq = 0;
       s.state = "online";
       watch(s, conn);
     } catch (err) {
-      await conn.close();
+      await closeClient(conn);
       throw err;
     }
   };
@@ -290,11 +298,11 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
   };
 
   /** Follows a live connection; a drop starts a reconnection. */
-  const watch = (s: Slot, conn: LoadConn) => {
-    conn.done.then(() => {
+  const watch = (s: Slot, conn: RegistryClient) => {
+    conn.closed.then(() => {
       if (s.conn !== conn || !conn.lost || stopping) return;
       s.conn = null;
-      counts.timeouts += conn.events.get("timeout") ?? 0;
+      counts.timeouts += s.events.get("timeout") ?? 0;
       s.lostAt = Date.now();
       s.backAt = 0;
       if (!restarting) counts.lostOutsideRestart++;
@@ -380,7 +388,7 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
         } catch (err) {
           note("logout", err);
         }
-        await conn.close();
+        await closeClient(conn);
         try {
           await login(s, 30_000);
           counts.churned++;
@@ -445,7 +453,7 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
   clearInterval(searchTimer);
   clearInterval(expireTimer);
   clearInterval(churnTimer);
-  await Promise.all(slots.map((s) => s.conn?.close()));
+  await Promise.all(slots.map((s) => s.conn && closeClient(s.conn)));
   sock.close();
 }
 
@@ -482,7 +490,7 @@ class Loader {
     this.#writer = this.child.stdin.getWriter();
   }
 
-  async next<T = Msg>(type: string, timeoutMs: number): Promise<T> {
+  async next<T = ChildLine>(type: string, timeoutMs: number): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) =>
       timer = setTimeout(
@@ -502,7 +510,7 @@ class Loader {
     }
   }
 
-  async ask<T = Msg>(line: string, type: string): Promise<T> {
+  async ask<T = ChildLine>(line: string, type: string): Promise<T> {
     await this.#writer.write(new TextEncoder().encode(line + "\n"));
     return await this.next<T>(type, 60_000);
   }

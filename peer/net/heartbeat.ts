@@ -4,12 +4,13 @@
  * wire/datagram.ts.
  */
 import dgram from "node:dgram";
+import { type Cancel, type Clock, SYSTEM_CLOCK } from "../../common/clock.ts";
 import { encodeHeartbeat, fromBase64url } from "../../wire/mod.ts";
 
 /** A running heartbeat; stop it when the session ends. */
 export class HeartbeatSender {
   readonly #socket: dgram.Socket;
-  readonly #timer: ReturnType<typeof setInterval>;
+  readonly #stopTimer: Cancel;
   readonly #token: Uint8Array;
   #seq = 0;
   #stopped = false;
@@ -20,6 +21,7 @@ export class HeartbeatSender {
     readonly session: string,
     token: string,
     intervalMs: number,
+    clock: Clock = SYSTEM_CLOCK,
   ) {
     this.#token = fromBase64url(token) ?? new Uint8Array();
     this.#socket = dgram.createSocket(host.includes(":") ? "udp6" : "udp4");
@@ -27,7 +29,7 @@ export class HeartbeatSender {
       // ICMP unreachable while the registry restarts: the next beat retries.
     });
     this.beat();
-    this.#timer = setInterval(() => this.beat(), intervalMs);
+    this.#stopTimer = clock.every(intervalMs, () => this.beat());
   }
 
   /** Sends one heartbeat now. */
@@ -41,7 +43,7 @@ export class HeartbeatSender {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
-    clearInterval(this.#timer);
+    this.#stopTimer();
     try {
       this.#socket.close();
     } catch {

@@ -31,6 +31,7 @@ export {
   type Purpose,
 } from "./p2p.ts";
 export {
+  type ClientOptions,
   type HelloInfo,
   RegistryClient,
   RegistryError,

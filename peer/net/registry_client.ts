@@ -2,7 +2,8 @@
  * The client side of the registry protocol: a pinned TLS connection, the
  * hello exchange, request/reply by id, and pushed events.
  */
-import { FramedConn } from "../../common/conn.ts";
+import { type Clock, SYSTEM_CLOCK } from "../../common/clock.ts";
+import { type ByteConn, FramedConn } from "../../common/conn.ts";
 import {
   decodeReplyData,
   decodeServerMessage,
@@ -71,33 +72,57 @@ export type RequestFields<K extends RequestType> = Omit<
   "type" | "id"
 >;
 
-/** A connection to the registry. */
-export class RegistryClient {
+/** How a client over an already connected, already trusted stream behaves. */
+export interface ClientOptions {
+  /**
+   * How long a request waits for its reply; 0 sets no timer per request
+   * (a load generator holding thousands calls `expire` instead).
+   */
+  timeoutMs?: number;
+  /** Bytes each read takes; small for clients held by the thousand. */
+  readBufferBytes?: number;
+  /** What hello says the client is. */
+  client?: string;
+  /** Timers of the request timeouts. */
+  clock?: Clock;
+}
+
+interface Pending {
+  type: RequestType;
+  at: number;
+  resolve: (d: Record<string, unknown>) => void;
+  reject: (e: Error) => void;
+}
+
+/**
+ * A connection to the registry: the one client of the registry protocol,
+ * used by the peer, the one-shot commands, the benchmarks' load generators
+ * and the tests.
+ */
+export class RegistryClient implements AsyncDisposable {
+  /** SHA-256 hex of the registry's certificate. */
   readonly fingerprint: string;
   #hello: HelloInfo | null = null;
   readonly #conn: FramedConn;
   #nextId = 1;
-  readonly #pending = new Map<
-    number,
-    {
-      type: RequestType;
-      resolve: (d: Record<string, unknown>) => void;
-      reject: (e: Error) => void;
-    }
-  >();
+  readonly #pending = new Map<number, Pending>();
   #onEvent: ((ev: RegistryEvent) => void) | null = null;
   #early: RegistryEvent[] = [];
   readonly #closed: Promise<void>;
   readonly #timeoutMs: number;
+  readonly #clock: Clock;
+  #closing = false;
 
   private constructor(
     conn: FramedConn,
     fingerprint: string,
     timeoutMs: number,
+    clock: Clock,
   ) {
     this.#conn = conn;
     this.fingerprint = fingerprint;
     this.#timeoutMs = timeoutMs;
+    this.#clock = clock;
     this.#closed = this.#readLoop();
   }
 
@@ -167,12 +192,35 @@ export class RegistryClient {
       }
       await rememberFingerprint(target.home, name, cert.fingerprint);
     }
-    const conn = new FramedConn(raw, { readBufferBytes: 64 * 1024 });
-    const client = new RegistryClient(conn, cert.fingerprint, timeoutMs);
+    return await RegistryClient.over(raw, {
+      fingerprint: cert.fingerprint,
+      timeoutMs,
+      readBufferBytes: 64 * 1024,
+    });
+  }
+
+  /**
+   * Speaks the protocol over a stream that is connected and trusted
+   * already (its certificate checked by the caller): says hello and
+   * resolves once the registry answered. Closes `raw` on failure.
+   */
+  static async over(
+    raw: ByteConn,
+    o: ClientOptions & { fingerprint: string },
+  ): Promise<RegistryClient> {
+    const conn = new FramedConn(raw, {
+      readBufferBytes: o.readBufferBytes ?? 16 * 1024,
+    });
+    const client = new RegistryClient(
+      conn,
+      o.fingerprint,
+      o.timeoutMs ?? 15_000,
+      o.clock ?? SYSTEM_CLOCK,
+    );
     try {
       client.#hello = await client.request("hello", {
         v: PROTOCOL_VERSION,
-        client: "chat",
+        client: o.client ?? "chat",
       });
     } catch (err) {
       conn.close();
@@ -202,9 +250,19 @@ export class RegistryClient {
     return this.#conn.closed;
   }
 
+  /** True when the connection is gone and we did not close it. */
+  get lost(): boolean {
+    return this.#conn.closed && !this.#closing;
+  }
+
+  /** Requests waiting for their reply. */
+  get pending(): number {
+    return this.#pending.size;
+  }
+
   /**
    * Sends a request and waits for its reply data, checked against its shape,
-   * for the connection's timeout or `timeoutMs`.
+   * for the connection's timeout or `timeoutMs` (0: no timer).
    */
   request<K extends RequestType>(
     type: K,
@@ -218,27 +276,32 @@ export class RegistryClient {
     }
     const id = this.#nextId++;
     return new Promise<ReplyData<K>>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id);
-        reject(
-          new RegistryError("network", "the registry did not answer in time"),
-        );
-      }, timeoutMs);
+      const cancel = timeoutMs > 0
+        ? this.#clock.after(timeoutMs, () => {
+          this.#pending.delete(id);
+          reject(
+            new RegistryError("network", "the registry did not answer in time"),
+          );
+        })
+        : () => {};
       this.#pending.set(id, {
         type,
+        at: this.#clock.now(),
         resolve: (data) => {
-          clearTimeout(timer);
+          cancel();
           const checked = decodeReplyData(type, data);
           if (checked.ok) resolve(checked.msg);
-          else {reject(
+          else {
+            reject(
               new RegistryError(
                 "internal",
                 `unexpected reply: ${checked.reason}`,
               ),
-            );}
+            );
+          }
         },
         reject: (err) => {
-          clearTimeout(timer);
+          cancel();
           reject(err);
         },
       });
@@ -249,6 +312,21 @@ export class RegistryClient {
         this.#pending.delete(id);
       }
     });
+  }
+
+  /**
+   * Fails the requests sent more than `ms` ago: one sweep for a client
+   * whose requests run without a timer each (`timeoutMs: 0`).
+   */
+  expire(ms: number): void {
+    const now = this.#clock.now();
+    for (const [id, p] of this.#pending) {
+      if (now - p.at <= ms) continue;
+      this.#pending.delete(id);
+      p.reject(
+        new RegistryError("network", "the registry did not answer in time"),
+      );
+    }
   }
 
   #settle(
@@ -264,12 +342,14 @@ export class RegistryClient {
     if (!p) return;
     this.#pending.delete(msg.id);
     if (msg.ok) p.resolve(msg.data ?? {});
-    else {p.reject(
+    else {
+      p.reject(
         new RegistryError(
           msg.code ?? "internal",
           msg.error ?? "request failed",
         ),
-      );}
+      );
+    }
   }
 
   #failAll(): void {
@@ -283,6 +363,7 @@ export class RegistryClient {
 
   /** Closes the connection (pending requests fail). */
   close(): void {
+    this.#closing = true;
     this.#conn.close();
   }
 
@@ -294,6 +375,7 @@ export class RegistryClient {
 
   /** Sends what is queued and closes. */
   async closeGracefully(): Promise<void> {
+    this.#closing = true;
     await this.#conn.closeAfterFlush(1000);
     await this.#closed;
   }

@@ -13,6 +13,7 @@ import {
   type ReplyData,
   type RequestType,
 } from "../../wire/mod.ts";
+import { type Clock, SYSTEM_CLOCK } from "../../common/clock.ts";
 import type { Logger } from "../../common/log.ts";
 import {
   backoffDelay,
@@ -64,6 +65,13 @@ export interface RegistrySessionOptions {
   signup?: boolean;
   backoff?: BackoffPolicy;
   random?: () => number;
+  /**
+   * Log in again after the connection drops (default). Without, a drop is
+   * reported as "lost" and ends the session.
+   */
+  reconnect?: boolean;
+  /** Timers of the backoff, the heartbeat and the logout. */
+  clock?: Clock;
   onEvent: (ev: RegistryEvent) => void;
   onStatus: (s: SessionStatus) => void;
   logger: Logger;
@@ -80,6 +88,14 @@ export class RegistrySession implements AsyncDisposable {
   #ended = false;
   #reconnecting: Promise<void> | null = null;
   #wake: (() => void) | null = null;
+  readonly #clock: Clock;
+  #over!: () => void;
+  /**
+   * Resolves once the session is over for good: closed, ended by the
+   * registry (timeout, replacement, refused login) and its connection gone,
+   * or lost without reconnecting.
+   */
+  readonly done: Promise<void>;
 
   private constructor(
     o: RegistrySessionOptions,
@@ -91,6 +107,8 @@ export class RegistrySession implements AsyncDisposable {
     this.#client = client;
     this.#login = login;
     this.#registryKey = key;
+    this.#clock = o.clock ?? SYSTEM_CLOCK;
+    this.done = new Promise((resolve) => this.#over = resolve);
   }
 
   /** Connects, signs up if asked, logs in and starts heartbeats. */
@@ -151,6 +169,7 @@ export class RegistrySession implements AsyncDisposable {
       this.#login.session,
       this.#login.token,
       client.hello.heartbeat_interval_ms,
+      this.#clock,
     );
     client.closed.then(() => this.#onClosed(client));
   }
@@ -180,11 +199,20 @@ export class RegistrySession implements AsyncDisposable {
   }
 
   #onClosed(client: RegistryClient): void {
-    if (client !== this.#client || this.#closing || this.#ended) return;
+    if (client !== this.#client) return;
+    if (this.#closing || this.#ended) {
+      this.#over();
+      return;
+    }
     this.#heartbeat?.stop();
     this.#heartbeat = null;
     this.#o.logger.warn("registry lost");
     this.#o.onStatus({ kind: "lost" });
+    if (this.#o.reconnect === false) {
+      this.#ended = true;
+      this.#over();
+      return;
+    }
     this.#reconnecting = this.#reconnect();
   }
 
@@ -196,9 +224,9 @@ export class RegistrySession implements AsyncDisposable {
     for (let attempt = 0; !this.#closing; attempt++) {
       const delay = backoffDelay(attempt, policy, random(), unreachable);
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
+        const cancel = this.#clock.after(delay, resolve);
         this.#wake = () => {
-          clearTimeout(timer);
+          cancel();
           resolve();
         };
       });
@@ -233,6 +261,7 @@ export class RegistrySession implements AsyncDisposable {
           this.#ended = true;
           this.#reconnecting = null;
           this.#o.onStatus({ kind: "ended", reason: err.message });
+          this.#over();
           return;
         }
         this.#o.logger.debug("reconnect failed", {
@@ -303,14 +332,14 @@ export class RegistrySession implements AsyncDisposable {
     this.#wake?.();
     this.#heartbeat?.stop();
     if (!this.#client.isClosed && !this.#ended) {
-      await Promise.race([
-        this.#client.request("logout", {}).catch(() => {}),
-        new Promise((r) => setTimeout(r, 1000)),
-      ]);
+      // Best effort: a registry that does not answer within a second is
+      // not waited for.
+      await this.#client.request("logout", {}, 1000).catch(() => {});
     }
     this.#client.close();
     await this.#client.closed;
     await this.#reconnecting;
+    this.#over();
   }
 
   /** Logs out and closes, as `close`. */
