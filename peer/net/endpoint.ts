@@ -6,6 +6,7 @@
  * listen, log in with the port, close the session, then the links — lives
  * only here.
  */
+import type { Clock } from "../../common/clock.ts";
 import type { Logger } from "../../common/log.ts";
 import type { RegistryEvent } from "../../wire/mod.ts";
 import type { BackoffPolicy } from "./backoff.ts";
@@ -31,8 +32,8 @@ export interface EndpointOptions {
   replace?: boolean;
   backoff?: BackoffPolicy;
   logger: Logger;
-  /** Clock for ticket time checks. */
-  now?: () => number;
+  /** Time for ticket checks, timers for handshakes. */
+  clock?: Clock;
   /** True if we have blocked `user`; nobody is blocked when absent. */
   isBlocked?: (user: string) => boolean;
   /** Takes ownership of an inbound link; absent: inbound links are closed. */
@@ -69,7 +70,7 @@ export class Endpoint implements AsyncDisposable {
       isBlocked: o.isBlocked ?? (() => false),
       onInbound: o.onInbound ?? ((link) => link.conn.close()),
       logger: o.logger,
-      ...(o.now ? { now: o.now } : {}),
+      ...(o.clock ? { clock: o.clock } : {}),
     });
     try {
       const port = o.listen ? links.listen(o.listen.port, o.listen.host) : null;

@@ -10,6 +10,7 @@
  * reached by a reversed connection or through a relay, as other paths of
  * the same call.
  */
+import type { Clock } from "../../common/clock.ts";
 import type { Logger } from "../../common/log.ts";
 import type { PeerIdentity } from "./identity.ts";
 import { DialError, type P2PLink, P2PNode, type Purpose } from "./p2p.ts";
@@ -64,8 +65,8 @@ export interface LinksOptions {
   /** Takes ownership of an authenticated inbound link. */
   onInbound: (link: P2PLink) => void;
   logger: Logger;
-  /** Clock for ticket time checks. */
-  now?: () => number;
+  /** Time for ticket checks, timers for handshakes. */
+  clock?: Clock;
 }
 
 /** The P2P listener and every way out of it. See the module doc. */
@@ -84,7 +85,7 @@ export class Links implements AsyncDisposable {
       isBlocked: o.isBlocked,
       onInbound: o.onInbound,
       logger: o.logger,
-      ...(o.now ? { now: o.now } : {}),
+      ...(o.clock ? { clock: o.clock } : {}),
     });
   }
 

@@ -10,6 +10,7 @@
  * that the nonce is fresh, then answers `p2p_welcome`. Anything else is closed
  * without producing a single event. See docs/security.md.
  */
+import { type Clock, sleep, SYSTEM_CLOCK } from "../../common/clock.ts";
 import { FramedConn } from "../../common/conn.ts";
 import type { Logger } from "../../common/log.ts";
 import {
@@ -55,7 +56,8 @@ export interface P2PNodeOptions {
   /** Takes ownership of an authenticated inbound link. */
   onInbound: (link: P2PLink) => void;
   logger: Logger;
-  now?: () => number;
+  /** Time for ticket checks, timers for handshakes. */
+  clock?: Clock;
   /** Bytes queued per connection before a non-reading peer is dropped. */
   maxQueuedBytes?: number;
   handshakeTimeoutMs?: number;
@@ -64,8 +66,9 @@ export interface P2PNodeOptions {
 const HANDSHAKE_MS = 10_000;
 
 /** The P2P listener and dialer of one peer. */
-export class P2PNode {
+export class P2PNode implements AsyncDisposable {
   readonly #o: P2PNodeOptions;
+  readonly #clock: Clock;
   #listener: Deno.TlsListener | null = null;
   #accepting: Promise<void> | null = null;
   readonly #handshakes = new Set<Promise<void>>();
@@ -76,6 +79,7 @@ export class P2PNode {
 
   constructor(o: P2PNodeOptions) {
     this.#o = o;
+    this.#clock = o.clock ?? SYSTEM_CLOCK;
   }
 
   /** Starts listening on `port` (0 = any free port); returns the port. */
@@ -112,7 +116,7 @@ export class P2PNode {
       } catch (err) {
         if (this.#closed) return;
         this.#o.logger.warn("p2p accept failed", { error: String(err) });
-        await new Promise((r) => setTimeout(r, 50));
+        await sleep(this.#clock, 50);
         continue;
       }
       const p = this.#handshakeInbound(conn).catch((err) =>
@@ -144,6 +148,7 @@ export class P2PNode {
       frames,
       fc,
       this.#o.handshakeTimeoutMs ?? HANDSHAKE_MS,
+      this.#clock,
     );
     if (!first) return refuse("no hello in time");
     if (first.kind !== "control") return refuse("data before hello");
@@ -182,7 +187,7 @@ export class P2PNode {
     const opened = await openTicket(hello.ticket, registryKey);
     if (!opened.ok) return opened.reason;
     const c = opened.msg;
-    const now = (this.#o.now ?? Date.now)();
+    const now = this.#clock.now();
     const timeError = ticketTimeError(c, now);
     if (timeError) return timeError;
     if (c.to !== user) return `ticket is for ${c.to}`;
@@ -237,6 +242,7 @@ export class P2PNode {
           }
         })(),
         timeoutMs,
+        this.#clock,
       );
     } catch (err) {
       this.#o.logger.warn("p2p dial failed", {
@@ -261,7 +267,7 @@ export class P2PNode {
       purpose,
     });
     const frames = fc.frames();
-    const first = await firstFrame(frames, fc, timeoutMs);
+    const first = await firstFrame(frames, fc, timeoutMs, this.#clock);
     const d = first?.kind === "control" ? decodeP2P(first.payload) : null;
     if (
       !d || !d.ok || d.msg.type !== "p2p_welcome" || d.msg.user !== intro.user
@@ -285,21 +291,27 @@ export class P2PNode {
     await this.#accepting;
     await Promise.all([...this.#handshakes]);
   }
+
+  /** As `close`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
 }
 
 async function firstFrame(
   frames: AsyncGenerator<Frame>,
   fc: FramedConn,
   timeoutMs: number,
+  clock: Clock,
 ): Promise<Frame | null> {
-  const timer = setTimeout(() => fc.close(), timeoutMs);
+  const cancel = clock.after(timeoutMs, () => fc.close());
   try {
     const next = await frames.next();
     return next.done ? null : next.value;
   } catch {
     return null;
   } finally {
-    clearTimeout(timer);
+    cancel();
   }
 }
 
@@ -307,8 +319,9 @@ async function firstFrame(
 function withTimeout<T extends { close(): void }>(
   p: Promise<T>,
   ms: number,
+  clock: Clock,
 ): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
+  let cancel = () => {};
   let late = false;
   p.then((conn) => {
     if (late) conn.close();
@@ -316,12 +329,12 @@ function withTimeout<T extends { close(): void }>(
   return Promise.race([
     p,
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
+      cancel = clock.after(ms, () => {
         late = true;
         reject(new Error(`no answer within ${ms / 1000} s`));
-      }, ms);
+      });
     }),
-  ]).finally(() => clearTimeout(timer));
+  ]).finally(() => cancel());
 }
 
 function describe(err: unknown): string {

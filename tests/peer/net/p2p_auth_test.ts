@@ -6,6 +6,7 @@
  * In-process: a real registry over TLS on 127.0.0.1, real P2PNode listeners
  * and dialers, and raw TLS and TCP clients playing the attacker.
  */
+import { SYSTEM_CLOCK } from "../../../common/clock.ts";
 import { Logger } from "../../../common/log.ts";
 import { FramedConn } from "../../../common/conn.ts";
 import {
@@ -75,7 +76,8 @@ async function party(reg: TestRegistry, user: string): Promise<Party> {
       const m = / p2p refused .*reason=(.*)$/.exec(line);
       if (m) refusals.push(m[1]!);
     }),
-    now: () => Date.now() + p.skew,
+    // Real timers, and a wall clock the test can set ahead or behind.
+    clock: { ...SYSTEM_CLOCK, now: () => Date.now() + p.skew },
   });
   const port = node.listen(0, "127.0.0.1");
   await client.request("signup", { user, password: `${user}-password` });
