@@ -191,6 +191,43 @@ export async function peerMaterial(): Promise<PeerMaterial> {
   return { p2p_port: 40_000, cert: id.certPem, key: id.publicKey };
 }
 
+/** A session a load generator heartbeats for. */
+export interface Beating {
+  id: string;
+  seq: number;
+  token: Uint8Array;
+}
+
+/**
+ * Heartbeats for many sessions from one UDP socket: every 20 ms, the
+ * fiftieth of them whose turn it is (and for which `beats` says yes), so
+ * each beats once a second, on the wire's heartbeat codec. Returns its stop.
+ */
+export function beatAll<S extends Beating>(
+  sock: dgram.Socket,
+  udpPort: number,
+  sessions: S[],
+  beats: (s: S) => boolean,
+  sent: (err: Error | null) => void,
+): () => void {
+  const SLOTS = 50;
+  let slot = 0;
+  const timer = setInterval(() => {
+    for (let i = slot; i < sessions.length; i += SLOTS) {
+      const s = sessions[i]!;
+      if (!beats(s)) continue;
+      sock.send(
+        encodeHeartbeat(s.id, ++s.seq, s.token),
+        udpPort,
+        "127.0.0.1",
+        (err) => sent(err),
+      );
+    }
+    slot = (slot + 1) % SLOTS;
+  }, 1000 / SLOTS);
+  return () => clearInterval(timer);
+}
+
 /** Runs `fn` over `items` with at most `limit` at a time. */
 export async function pool<T>(
   items: T[],
@@ -299,21 +336,13 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
   let beats = 0;
   let beatErrors = 0;
 
-  // Heartbeats: every 20 ms, the fiftieth of the sessions whose turn it is.
-  const SLOTS = 50;
-  let slot = 0;
-  const beatTimer = setInterval(() => {
-    for (let i = slot; i < live.length; i += SLOTS) {
-      const s = live[i]!;
-      sock.send(
-        encodeHeartbeat(s.id, ++s.seq, s.token),
-        config.udpPort,
-        "127.0.0.1",
-        (err) => (err ? beatErrors++ : beats++),
-      );
-    }
-    slot = (slot + 1) % SLOTS;
-  }, 1000 / SLOTS);
+  const stopBeats = beatAll(
+    sock,
+    config.udpPort,
+    live,
+    () => true,
+    (err) => (err ? beatErrors++ : beats++),
+  );
 
   // The ramp: log every session in, a few at a time per process.
   const rampStart = performance.now();
@@ -403,7 +432,7 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
       events,
     });
   }
-  clearInterval(beatTimer);
+  stopBeats();
   clearInterval(searchTimer);
   clearInterval(expireTimer);
   await Promise.all(live.map((s) => closeClient(s.conn)));
@@ -440,13 +469,17 @@ export async function* stdinLines(): AsyncGenerator<string> {
 
 // -------------------------------------------------------------- the driver
 
-/** A running load generator, seen from the driver. */
-class Loader {
+/**
+ * A running load-generator process (`script --load-child CONFIG`, with the
+ * descriptor limit raised), seen from its driver: JSON lines out, commands
+ * in. Shared by P1/P2 and R1.
+ */
+export class LoadGenerator {
   readonly child: Deno.ChildProcess;
   readonly #lines: AsyncGenerator<string>;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
 
-  constructor(config: LoaderConfig) {
+  constructor(script: string, config: object) {
     this.child = new Deno.Command("sh", {
       args: [
         "-c",
@@ -454,7 +487,7 @@ class Loader {
         Deno.execPath(),
         "run",
         "--allow-all",
-        SELF,
+        script,
         "--load-child",
         JSON.stringify(config),
       ],
@@ -467,6 +500,7 @@ class Loader {
     this.#writer = this.child.stdin.getWriter();
   }
 
+  /** The next line of `type`, skipping others; fails after `timeoutMs`. */
   async next<T = ChildLine>(type: string, timeoutMs: number): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) =>
@@ -487,13 +521,13 @@ class Loader {
     }
   }
 
-  async report(from: number, to: number): Promise<LoaderReport> {
-    await this.#writer.write(
-      new TextEncoder().encode(`report ${from} ${to}\n`),
-    );
-    return await this.next<LoaderReport>("report", 60_000);
+  /** Sends a command line and waits for its answer of `type`. */
+  async ask<T = ChildLine>(line: string, type: string): Promise<T> {
+    await this.#writer.write(new TextEncoder().encode(line + "\n"));
+    return await this.next<T>(type, 60_000);
   }
 
+  /** Closes its stdin, waits (30 s at most, then SIGKILL) and drains it. */
   async stop(): Promise<void> {
     await this.#writer.close().catch(() => {});
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -508,6 +542,11 @@ class Loader {
     }
     for await (const _ of this.#lines) { /* drain */ }
   }
+}
+
+/** What a P1 load generator counted between `from` and `to`. */
+function report(l: LoadGenerator, from: number, to: number) {
+  return l.ask<LoaderReport>(`report ${from} ${to}`, "report");
 }
 
 interface LoaderReport {
@@ -593,7 +632,7 @@ async function measureOne(n: number, plan: Plan): Promise<Measured> {
   const dir = await Deno.makeTempDir({ prefix: "chat-bench-registry-" });
   const dbPath = join(dir, "registry.db");
   const lagFile = join(dir, "lag.txt");
-  const loaders: Loader[] = [];
+  const loaders: LoadGenerator[] = [];
   let registry: Awaited<ReturnType<typeof spawnUntilLine>> | null = null;
   try {
     const hard = Number(
@@ -652,7 +691,7 @@ async function measureOne(n: number, plan: Plan): Promise<Measured> {
     const rampStart = performance.now();
     for (let first = 0; first < n; first += SESSIONS_PER_LOADER) {
       loaders.push(
-        new Loader({
+        new LoadGenerator(SELF, {
           port,
           udpPort,
           certFile,
@@ -733,8 +772,8 @@ async function measureOne(n: number, plan: Plan): Promise<Measured> {
     const reportsP1: LoaderReport[] = [];
     const reportsP2: LoaderReport[] = [];
     for (const l of loaders) {
-      reportsP1.push(await l.report(p1From, p1To));
-      reportsP2.push(await l.report(p2From, p2To));
+      reportsP1.push(await report(l, p1From, p1To));
+      reportsP2.push(await report(l, p2From, p2To));
     }
     const peakRss = readProcMemory(pid)?.hwmBytes ?? p1.peakRssBytes;
     for (const l of loaders) await l.stop();

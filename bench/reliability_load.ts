@@ -42,7 +42,7 @@ import {
   LOGIN_TIMEOUT_MS,
   type RegistryClient,
 } from "../peer/mod.ts";
-import { encodeHeartbeat, fromBase64url } from "../wire/mod.ts";
+import { fromBase64url } from "../wire/mod.ts";
 import {
   atMost,
   chatRunArgs,
@@ -60,11 +60,11 @@ import {
 } from "./harness.ts";
 import { LAG_FILE_ENV, LAG_PROBE, lagIn, readLag } from "./lag_probe.ts";
 import {
+  beatAll,
   benchUser,
-  type ChildLine,
   closeClient,
   countEvents,
-  linesOf,
+  LoadGenerator,
   openClient,
   PASSWORD,
   peerMaterial,
@@ -310,22 +310,13 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     });
   };
 
-  // Heartbeats: every 20 ms, the fiftieth of the sessions whose turn it is.
-  const SLOTS = 50;
-  let tick = 0;
-  const beatTimer = setInterval(() => {
-    for (let k = tick; k < slots.length; k += SLOTS) {
-      const s = slots[k]!;
-      if (s.state !== "online") continue;
-      sock.send(
-        encodeHeartbeat(s.id, ++s.seq, s.token),
-        config.udpPort,
-        "127.0.0.1",
-        (err) => (err ? counts.beatErrors++ : counts.beats++),
-      );
-    }
-    tick = (tick + 1) % SLOTS;
-  }, 1000 / SLOTS);
+  const stopBeats = beatAll(
+    sock,
+    config.udpPort,
+    slots,
+    (s) => s.state === "online",
+    (err) => (err ? counts.beatErrors++ : counts.beats++),
+  );
 
   // The first ramp.
   const rampStart = performance.now();
@@ -449,7 +440,7 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     }
   }
   stopping = true;
-  clearInterval(beatTimer);
+  stopBeats();
   clearInterval(searchTimer);
   clearInterval(expireTimer);
   clearInterval(churnTimer);
@@ -462,74 +453,6 @@ function say(obj: object): void {
 }
 
 // -------------------------------------------------------------- the driver
-
-/** A running load generator, seen from the driver. */
-class Loader {
-  readonly child: Deno.ChildProcess;
-  readonly #lines: AsyncGenerator<string>;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-
-  constructor(config: LoaderConfig) {
-    this.child = new Deno.Command("sh", {
-      args: [
-        "-c",
-        'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"',
-        Deno.execPath(),
-        "run",
-        "--allow-all",
-        SELF,
-        "--load-child",
-        JSON.stringify(config),
-      ],
-      cwd: ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    this.#lines = linesOf(this.child.stdout);
-    this.#writer = this.child.stdin.getWriter();
-  }
-
-  async next<T = ChildLine>(type: string, timeoutMs: number): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) =>
-      timer = setTimeout(
-        () => reject(new Error(`load generator sent no ${type} line`)),
-        timeoutMs,
-      )
-    );
-    try {
-      while (true) {
-        const r = await Promise.race([this.#lines.next(), timeout]);
-        if (r.done) throw new Error(`load generator exited before ${type}`);
-        const msg = JSON.parse(r.value);
-        if (msg.type === type) return msg as T;
-      }
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async ask<T = ChildLine>(line: string, type: string): Promise<T> {
-    await this.#writer.write(new TextEncoder().encode(line + "\n"));
-    return await this.next<T>(type, 60_000);
-  }
-
-  async stop(): Promise<void> {
-    await this.#writer.close().catch(() => {});
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const status = await Promise.race([
-      this.child.status,
-      new Promise<null>((r) => timer = setTimeout(() => r(null), 30_000)),
-    ]);
-    clearTimeout(timer);
-    if (!status) {
-      this.child.kill("SIGKILL");
-      await this.child.status;
-    }
-    for await (const _ of this.#lines) { /* drain */ }
-  }
-}
 
 /** What a load generator reports for one window. */
 export interface LoaderReport {
@@ -639,7 +562,7 @@ export interface Measured {
 export async function measure(plan: Plan): Promise<Measured> {
   const dir = await Deno.makeTempDir({ prefix: "chat-bench-r1-" });
   const dbPath = join(dir, "registry.db");
-  const loaders: Loader[] = [];
+  const loaders: LoadGenerator[] = [];
   let registry: ReadyChild | null = null;
   const progress = (what: string) => {
     const mem = registry ? readProcMemory(registry.child.pid) : null;
@@ -687,7 +610,7 @@ export async function measure(plan: Plan): Promise<Measured> {
     const perLoader = Math.ceil(plan.n / SESSIONS_PER_LOADER);
     for (let first = 0; first < plan.n; first += SESSIONS_PER_LOADER) {
       loaders.push(
-        new Loader({
+        new LoadGenerator(SELF, {
           port,
           udpPort,
           certFile,

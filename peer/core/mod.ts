@@ -17,7 +17,7 @@ export type { Conversation } from "./context.ts";
 export { CHAT_REQUEST_TTL_MS } from "./conversations.ts";
 export { type PeerErrorCode, UserError } from "./errors.ts";
 export type { EventSink, PeerEvent, PeerEventType } from "./events.ts";
-export { Peer, type PeerOptions } from "./peer.ts";
+export { Peer, type PeerOptions, type SessionEnd } from "./peer.ts";
 export {
   type Answered,
   type CommandReply,

@@ -73,6 +73,15 @@ export interface PeerOptions {
   corruptAt?: number;
 }
 
+/**
+ * How a session ended: we logged out, the registry timed us out, or it
+ * ended the session (a newer login, a refused reconnection).
+ */
+export interface SessionEnd {
+  code: "logged_out" | "timeout" | "ended";
+  reason: string;
+}
+
 /** How often unanswered chat requests are looked for. */
 const SWEEP_EVERY_MS = 1000;
 /** How often user activity is reported to the registry at most. */
@@ -98,9 +107,9 @@ export class Peer implements AsyncDisposable {
   #stopSweep: Cancel = () => {};
   #lastActive = 0;
   #stopped = false;
-  #ended!: (reason: string) => void;
+  #ended!: (end: SessionEnd) => void;
   /** Resolves when the session ends: logged out, timed out or replaced. */
-  readonly ended: Promise<string>;
+  readonly ended: Promise<SessionEnd>;
   /** What the command handlers see of this peer; it holds the current conversation. */
   readonly #context: PeerContext;
 
@@ -326,15 +335,16 @@ export class Peer implements AsyncDisposable {
         return;
       case "timeout":
         this.#event({ type: "timeout", reason: s.reason });
-        this.#ended(
-          `logged out by the registry (${
+        this.#ended({
+          code: "timeout",
+          reason: `logged out by the registry (${
             s.reason === "idle" ? "idle" : "no heartbeat"
           })`,
-        );
+        });
         return;
       case "ended":
         this.#event({ type: "session_ended", reason: s.reason });
-        this.#ended(s.reason);
+        this.#ended({ code: "ended", reason: s.reason });
         return;
     }
   }
@@ -515,7 +525,7 @@ export class Peer implements AsyncDisposable {
     await this.transfers.closeAll("the sender logged out");
     await this.conversations.closeAll(`${this.user} logged out`);
     await this.#endpoint?.close();
-    this.#ended("logged out");
+    this.#ended({ code: "logged_out", reason: "logged out" });
   }
 
   /** As `stop`, for `await using`. */

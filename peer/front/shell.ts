@@ -151,7 +151,7 @@ export async function runShell(o: ShellOptions): Promise<number> {
     });
     rl!.on("SIGINT", () => void finish(0, style.dim("logging out…")));
     rl!.on("close", () => void finish(0));
-    peer.ended.then((reason) => finish(reason === "logged out" ? 0 : 1));
+    peer.ended.then((end) => finish(end.code === "logged_out" ? 0 : 1));
     void aborted(o.signal).then(() => finish(0));
   });
   return await exit;

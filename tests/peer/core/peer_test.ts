@@ -373,8 +373,9 @@ Deno.test("login failures are one-line errors: wrong password, unknown user, alr
       (ev) => events.push(ev),
     );
     try {
-      const reason = await dave.peer.ended;
-      assertIncludes(reason, "replaced");
+      const end = await dave.peer.ended;
+      assertEquals(end.code, "ended");
+      assertIncludes(end.reason, "replaced");
       assert(dave.events.some((e) => e.type === "session_ended"));
       assertEquals((await newer.run("/status")).ok, true);
     } finally {
@@ -405,8 +406,9 @@ Deno.test("a TIMEOUT from the registry emits timeout and ends the session cleanl
   assertEquals(await reg.registry.service.sweep(now), 2);
 
   await alice.waitFor((e) => e.type === "timeout", "timeout");
-  const reason = await alice.peer.ended;
-  assertIncludes(reason, "no heartbeat");
+  const end = await alice.peer.ended;
+  assertEquals(end.code, "timeout");
+  assertIncludes(end.reason, "no heartbeat");
   const t = alice.events.find((e) => e.type === "timeout");
   assertEquals(t, { type: "timeout", reason: "heartbeat" });
   assert(
