@@ -27,7 +27,7 @@ import {
   type RegistryProcess,
   spawnRegistry,
 } from "../helpers/registry.ts";
-import { RegistryError } from "../../peer/registry_client.ts";
+import { RegistryError } from "../../peer/net/registry_client.ts";
 import { loggedIn, TestClient } from "../registry/support.ts";
 
 const ROUNDS = 8;
