@@ -22,7 +22,7 @@ import {
   type Scenario,
   stats,
 } from "./harness.ts";
-import { Screen } from "../peer/front/screen.ts";
+import { Screen } from "../peer/mod.ts";
 
 /** SPEC.md §4 P10: an 8 KiB paste is shown within this. */
 export const PASTE_TARGET_MS = 50;

@@ -10,14 +10,14 @@
  */
 import {
   encodeFrame,
+  encodeJson,
   type Frame,
   FRAME_HEADER_BYTES,
   FrameDecoder,
   FramingError,
   MAX_FRAME_BYTES,
   writeHeader,
-} from "../wire/frame.ts";
-import { encodeJson } from "../wire/decode.ts";
+} from "../wire/mod.ts";
 
 /** The byte stream under a FramedConn; Deno.Conn and Deno.TlsConn satisfy it. */
 export interface ByteConn {

@@ -1,11 +1,35 @@
 /**
  * Versioned schema migrations, applied in order from an empty database.
- * PRAGMA user_version records how many have run. Never edit a released step:
- * append a new one.
+ *
+ * Each step is written once per engine, side by side, so both engines always
+ * have the same number of steps and step N means the same tables in each.
+ * SQLite records how many have run in PRAGMA user_version; PostgreSQL in its
+ * schema_version table (one row per applied step). Never edit a released
+ * step: append a new one, for both engines.
  */
-export const MIGRATIONS: string[] = [
-  // 1: accounts, friends, blocks, rooms, invitations, offline messages.
-  `
+
+/** One schema step for both engines; the two texts mean the same tables. */
+export interface Migration {
+  /** What the step adds, for the schema_version table and for readers. */
+  what: string;
+  /** SQLite statements (node:sqlite, STRICT tables). */
+  sqlite: string;
+  /**
+   * PostgreSQL statements, run in one transaction with the step's record.
+   * Names are `chat_name` (citext in the C collation): unique and equal in any
+   * ASCII case and sorted byte-wise, as SQLite's COLLATE NOCASE. `user` is a
+   * reserved word there, so a room member's column is `member`. Rules that
+   * read before they write are functions, so each store call is one
+   * statement (see registry/postgres_store.ts for why).
+   */
+  postgres: string;
+}
+
+/** Every step, oldest first. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    what: "accounts, friends, blocks, rooms, invitations, offline messages",
+    sqlite: `
   CREATE TABLE users (
     name          TEXT PRIMARY KEY COLLATE NOCASE,
     password_hash TEXT NOT NULL,
@@ -70,4 +94,162 @@ export const MIGRATIONS: string[] = [
   ) STRICT;
   CREATE INDEX offline_by_recipient ON offline_messages(recipient, id);
   `,
+    postgres: `
+  CREATE EXTENSION IF NOT EXISTS citext;
+  CREATE DOMAIN chat_name AS citext COLLATE "C";
+
+  CREATE TABLE users (
+    name          chat_name PRIMARY KEY,
+    password_hash text NOT NULL,
+    status        text NOT NULL,
+    created_at    bigint NOT NULL,
+    last_seen     bigint
+  );
+
+  CREATE TABLE friendships (
+    requester  chat_name NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    addressee  chat_name NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    state      text NOT NULL CHECK (state IN ('pending', 'accepted')),
+    created_at bigint NOT NULL,
+    PRIMARY KEY (requester, addressee),
+    CHECK (requester <> addressee)
+  );
+  CREATE INDEX friendships_by_addressee ON friendships(addressee);
+
+  CREATE TABLE blocks (
+    blocker    chat_name NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    blocked    chat_name NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    created_at bigint NOT NULL,
+    PRIMARY KEY (blocker, blocked),
+    CHECK (blocker <> blocked)
+  );
+  CREATE INDEX blocks_by_blocked ON blocks(blocked);
+
+  CREATE TABLE rooms (
+    name          chat_name PRIMARY KEY,
+    password_hash text,
+    capacity      integer NOT NULL CHECK (capacity > 0),
+    description   text NOT NULL,
+    owner         chat_name NOT NULL REFERENCES users(name),
+    created_at    bigint NOT NULL
+  );
+
+  CREATE TABLE room_members (
+    room      chat_name NOT NULL REFERENCES rooms(name) ON DELETE CASCADE,
+    member    chat_name NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    joined_at bigint NOT NULL,
+    seq       integer NOT NULL,
+    PRIMARY KEY (room, member)
+  );
+  CREATE INDEX room_members_by_member ON room_members(member);
+
+  CREATE TABLE invitations (
+    room       chat_name NOT NULL REFERENCES rooms(name) ON DELETE CASCADE,
+    invitee    chat_name NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    inviter    chat_name NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    state      text NOT NULL CHECK (state IN ('pending', 'accepted', 'declined')),
+    created_at bigint NOT NULL,
+    PRIMARY KEY (room, invitee)
+  );
+  CREATE INDEX invitations_by_invitee ON invitations(invitee, state);
+
+  CREATE TABLE offline_messages (
+    id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    sender    chat_name NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    recipient chat_name NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    text      text NOT NULL,
+    sent_at   bigint NOT NULL
+  );
+  CREATE INDEX offline_by_recipient ON offline_messages(recipient, id);
+
+  -- The store's read-then-write rules, each one statement for the client.
+  -- In READ COMMITTED every statement of a function sees what was committed
+  -- before it started, so once a function holds its lock it sees the work of
+  -- the previous holder: two registries never both pass the same check.
+
+  -- A request from a to b; accepts at once if b had asked a.
+  CREATE FUNCTION chat_request_friend(p_a chat_name, p_b chat_name, p_now bigint)
+  RETURNS text LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+  DECLARE r record;
+  BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('chat:friends:' ||
+      least(lower(p_a::text) COLLATE "C", lower(p_b::text) COLLATE "C") || ' ' ||
+      greatest(lower(p_a::text) COLLATE "C", lower(p_b::text) COLLATE "C"), 0));
+    SELECT requester, state INTO r FROM friendships
+     WHERE (requester = p_a AND addressee = p_b)
+        OR (requester = p_b AND addressee = p_a);
+    IF FOUND THEN
+      IF r.state = 'accepted' THEN RETURN 'friends'; END IF;
+      IF r.requester = p_a THEN RETURN 'pending'; END IF;
+      UPDATE friendships SET state = 'accepted', created_at = p_now
+       WHERE requester = p_b AND addressee = p_a;
+      RETURN 'friends';
+    END IF;
+    INSERT INTO friendships (requester, addressee, state, created_at)
+    VALUES (p_a, p_b, 'pending', p_now);
+    RETURN 'pending';
+  END $$;
+
+  -- Joins a room with space; the room's row locks its capacity and order.
+  -- status: ok, not_found, state (already a member) or full.
+  CREATE FUNCTION chat_add_member(p_room chat_name, p_user chat_name,
+    p_now bigint, OUT status text, OUT capacity integer)
+  LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+  BEGIN
+    SELECT r.capacity INTO capacity FROM rooms r
+     WHERE r.name = p_room FOR NO KEY UPDATE;
+    IF NOT FOUND THEN status := 'not_found'; RETURN; END IF;
+    IF EXISTS (SELECT 1 FROM room_members
+                WHERE room = p_room AND member = p_user) THEN
+      status := 'state'; RETURN;
+    END IF;
+    IF (SELECT count(*) FROM room_members WHERE room = p_room) >= capacity THEN
+      status := 'full'; RETURN;
+    END IF;
+    INSERT INTO room_members (room, member, joined_at, seq)
+    VALUES (p_room, p_user, p_now,
+      (SELECT COALESCE(max(seq), 0) + 1 FROM room_members WHERE room = p_room));
+    status := 'ok';
+  END $$;
+
+  -- Leaves a room, as ownerAfterLeave (registry/rooms.ts) decides: the owner
+  -- stays unless leaving, then the longest-standing member owns the room;
+  -- the room goes when nobody is left.
+  CREATE FUNCTION chat_remove_member(p_room chat_name, p_user chat_name,
+    OUT removed boolean, OUT new_owner text, OUT deleted boolean)
+  LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+  DECLARE cur chat_name; nxt chat_name;
+  BEGIN
+    removed := false; deleted := false;
+    SELECT owner INTO cur FROM rooms WHERE name = p_room FOR NO KEY UPDATE;
+    IF NOT FOUND THEN RETURN; END IF;
+    DELETE FROM room_members WHERE room = p_room AND member = p_user;
+    IF NOT FOUND THEN RETURN; END IF;
+    removed := true;
+    SELECT member INTO nxt FROM room_members WHERE room = p_room
+     ORDER BY seq LIMIT 1;
+    IF NOT FOUND THEN
+      DELETE FROM rooms WHERE name = p_room;
+      deleted := true;
+    ELSIF cur = p_user THEN
+      UPDATE rooms SET owner = nxt WHERE name = p_room;
+      new_owner := nxt;
+    END IF;
+  END $$;
+
+  -- Stores a message unless the recipient has p_max waiting (new_id null).
+  CREATE FUNCTION chat_store_offline(p_from chat_name, p_to chat_name,
+    p_text text, p_now bigint, p_max integer,
+    OUT new_id bigint, OUT waiting integer)
+  LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+  BEGIN
+    PERFORM pg_advisory_xact_lock(
+      hashtextextended('chat:offline:' || lower(p_to::text), 0));
+    SELECT count(*) INTO waiting FROM offline_messages WHERE recipient = p_to;
+    IF waiting >= p_max THEN RETURN; END IF;
+    INSERT INTO offline_messages (sender, recipient, text, sent_at)
+    VALUES (p_from, p_to, p_text, p_now) RETURNING id INTO new_id;
+  END $$;
+  `,
+  },
 ];

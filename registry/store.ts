@@ -1,9 +1,9 @@
 /**
  * The registry's persistent state, behind one interface.
  *
- * The embedded node:sqlite store implements it; a server database shared by
- * several registries could implement it too without touching any caller.
- * Methods are use-case sized so each one is a single atomic transaction.
+ * The embedded node:sqlite store and the PostgreSQL store (shared by several
+ * registries) implement it; callers never know which one they hold. Methods
+ * are use-case sized so each one is a single atomic transaction.
  */
 
 /** Default status text of a new account. */
@@ -60,6 +60,18 @@ export class StoreError extends Error {
   override name = "StoreError";
   constructor(
     readonly code: "taken" | "not_found" | "full" | "limit" | "state",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Why a database could not be opened: a bad --db value, an unreachable or
+ * refusing server, a schema newer than this program, or a missing permission. */
+export class StoreOpenError extends Error {
+  override name = "StoreOpenError";
+  constructor(
+    readonly code: "url" | "connect" | "schema" | "permission",
     message: string,
   ) {
     super(message);
@@ -158,5 +170,9 @@ export interface Store {
   /** Deletes the given messages of `to`; returns how many went. */
   deleteOffline(to: string, ids: number[]): Promise<number>;
 
-  close(): void;
+  /**
+   * Releases the database. The SQLite store closes at once; the PostgreSQL
+   * store ends its connection pool, so await the result before exiting.
+   */
+  close(): void | Promise<void>;
 }

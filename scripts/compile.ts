@@ -52,7 +52,7 @@ export const ENV_NAMES = [
   "CHAT_REGISTRY_FINGERPRINT",
   "CHAT_USER",
   "CHAT_PASSWORD",
-  // Peer settings (peer/options.ts).
+  // Peer settings (cli/settings.ts).
   "CHAT_LOG_LEVEL",
   "CHAT_MAX_FILE_BYTES",
   // Where state lives (common/paths.ts).
@@ -61,7 +61,7 @@ export const ENV_NAMES = [
   "HOME",
   "USERPROFILE",
   "APPDATA",
-  // Colour off (peer/shell.ts, SPEC F13).
+  // Colour off (peer/front/terminal.ts, SPEC F13).
   "NO_COLOR",
   // Whether there is a desktop to open chat web's page on
   // (peer/front/web/open_browser.ts).
@@ -103,8 +103,9 @@ export const UNSTABLE_FLAGS: readonly string[] = [];
 /**
  * Files loaded at run time that imports do not reach: the registry's
  * heartbeat worker (a Worker module is not part of the import graph). The
- * subcommands' dynamic imports in main.ts and peer/mod.ts are string literals,
- * so deno compile follows them, and deno.json (the version) is imported as JSON.
+ * dynamic imports of main.ts, peer/front/mod.ts and peer/cmd/mod.ts are
+ * string literals, so deno compile follows them, and deno.json (the version)
+ * is imported as JSON.
  */
 export const INCLUDES: readonly string[] = ["registry/udp_worker.ts"];
 

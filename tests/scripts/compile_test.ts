@@ -154,8 +154,8 @@ Deno.test("compile bakes the narrowest permissions", async (t) => {
       const f of [
         "registry/mod.ts",
         "peer/mod.ts",
-        "peer/shell.ts",
-        "peer/pipe.ts",
+        "peer/front/shell.ts",
+        "peer/cmd/pipe.ts",
         "deno.json",
       ]
     ) {

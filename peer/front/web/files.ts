@@ -6,7 +6,7 @@
  * an attachment under a safe name, and only from the downloads folder.
  */
 import { basename, join, resolve, sep } from "node:path";
-import { sanitizeFileName } from "../../filenames.ts";
+import { sanitizeFileName } from "../../core/mod.ts";
 import { attachment } from "./gate.ts";
 import type { HubEvent } from "./hub.ts";
 

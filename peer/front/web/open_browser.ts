@@ -3,12 +3,13 @@
  * system's opener when there is a desktop to open it on, silently nothing
  * otherwise (the URL is printed either way).
  */
-import type { Env } from "../../../common/paths.ts";
-
-/** The command that opens a URL on this system, or null when there is none to use. */
+/**
+ * The command that opens a URL on this system, or null when there is none
+ * to use (`desktop`: DISPLAY or WAYLAND_DISPLAY is set).
+ */
 export function openerFor(
   os: typeof Deno.build.os,
-  env: Env,
+  desktop: boolean,
   url: string,
 ): string[] | null {
   switch (os) {
@@ -18,14 +19,17 @@ export function openerFor(
       // `start` is a cmd built-in; the empty title keeps the URL an argument.
       return ["cmd", "/c", "start", '""', url];
     default:
-      if (!env("DISPLAY") && !env("WAYLAND_DISPLAY")) return null;
+      if (!desktop) return null;
       return ["xdg-open", url];
   }
 }
 
 /** Opens `url`; resolves with false when it could not be opened. */
-export async function openBrowser(url: string, env: Env): Promise<boolean> {
-  const argv = openerFor(Deno.build.os, env, url);
+export async function openBrowser(
+  url: string,
+  desktop: boolean,
+): Promise<boolean> {
+  const argv = openerFor(Deno.build.os, desktop, url);
   if (!argv) return false;
   try {
     const child = new Deno.Command(argv[0]!, {

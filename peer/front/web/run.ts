@@ -6,10 +6,7 @@
  */
 import { join } from "node:path";
 import type { Logger } from "../../../common/log.ts";
-import type { Env } from "../../../common/paths.ts";
-import type { PeerOptions } from "../../core.ts";
-import { UserError } from "../../errors.ts";
-import type { Credentials } from "../../registry_session.ts";
+import { type PeerOptions, UserError } from "../../core/mod.ts";
 import { Downloads, Uploads } from "./files.ts";
 import { newToken } from "./gate.ts";
 import { Hub } from "./hub.ts";
@@ -25,13 +22,14 @@ const GOODBYE_MS = 200;
 /** How to run `chat web`. */
 export interface RunWebOptions {
   peer: Omit<PeerOptions, "credentials" | "signup">;
-  credentials: Credentials | null;
+  credentials: PeerOptions["credentials"] | null;
   user: string | null;
   signup: boolean;
   /** The web server's port on 127.0.0.1. */
   port: number;
   open: boolean;
-  env: Env;
+  /** DISPLAY or WAYLAND_DISPLAY is set: there is a desktop to open the page on. */
+  desktop: boolean;
   signal: AbortSignal;
   logger: Logger;
   start: StartPeer;
@@ -81,7 +79,7 @@ export async function runWeb(o: RunWebOptions): Promise<number> {
   try {
     o.print(`chat web listening on ${server.url}`);
     if (o.open) {
-      void openBrowser(server.url, o.env).then((opened) => {
+      void openBrowser(server.url, o.desktop).then((opened) => {
         if (!opened) o.warn("chat: open the URL above in a browser");
       });
     }

@@ -12,6 +12,7 @@
  * - `GET /files/ID`: a received file, as an attachment.
  */
 import type { Logger } from "../../../common/log.ts";
+import type { JsonReply } from "../json_mode.ts";
 import { ASSETS } from "./assets.ts";
 import type { Downloads, Uploads } from "./files.ts";
 import { checkRequest, securityHeaders } from "./gate.ts";
@@ -38,9 +39,7 @@ export interface PhaseInfo {
 }
 
 /** A command's reply, as JSON mode prints it. */
-export type WebReply =
-  | { type: "reply"; command: string; ok: true; [key: string]: unknown }
-  | { type: "reply"; command: string; ok: false; error: string };
+export type WebReply = JsonReply;
 
 /** The login form of the page. */
 export interface LoginForm {
@@ -298,16 +297,9 @@ export function quote(s: string): string {
 /** The transfer ids a /send reply started: one, or one per room member. */
 export function offerIds(reply: WebReply): string[] {
   if (!reply.ok) return [];
-  if (typeof reply.id === "string") return [reply.id];
-  const offers = reply.offers;
-  if (!Array.isArray(offers)) return [];
-  const ids: string[] = [];
-  for (const o of offers) {
-    if (o && typeof o === "object" && "id" in o && typeof o.id === "string") {
-      ids.push(o.id);
-    }
-  }
-  return ids;
+  if ("offers" in reply) return reply.offers.map((o) => o.id);
+  if ("id" in reply && typeof reply.id === "string") return [reply.id];
+  return [];
 }
 
 async function readLogin(req: Request): Promise<LoginForm | string> {

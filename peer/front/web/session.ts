@@ -8,10 +8,15 @@
  * or, without them, with the page's login form.
  */
 import { MIN_PASSWORD_CHARS, NAME_PATTERN } from "../../../wire/mod.ts";
-import { parseLine } from "../../commands.ts";
-import type { CommandReply, PeerOptions } from "../../core.ts";
-import type { PeerEvent } from "../../events.ts";
-import type { Credentials } from "../../registry_session.ts";
+import {
+  type CommandReply,
+  isReply,
+  parseLine,
+  type PeerEvent,
+  type PeerOptions,
+  type Success,
+} from "../../core/mod.ts";
+import { replyObject } from "../json_mode.ts";
 import type { Hub } from "./hub.ts";
 import type {
   LoginForm,
@@ -21,13 +26,15 @@ import type {
   WebReply,
 } from "./server.ts";
 
+type Credentials = PeerOptions["credentials"];
+
 /** What the session needs of a started Peer. */
 export interface SessionPeer {
   readonly user: string;
   run(line: string): Promise<CommandReply>;
   stop(): Promise<void>;
   /** Resolves when the registry ends the session, or on stop. */
-  readonly ended: Promise<string>;
+  readonly ended: Promise<unknown>;
 }
 
 /** Starts a peer (Peer.start, or a stand-in in tests). */
@@ -66,7 +73,7 @@ export type WebOfferedEvent =
   >;
 
 /** How a session ended: the exit code of `chat web`. */
-export type SessionEnd = 0 | 1;
+export type WebExit = 0 | 1;
 
 /** See the module doc. */
 export class WebSession implements WebDriver {
@@ -76,11 +83,11 @@ export class WebSession implements WebDriver {
   #error: string | undefined;
   #peer: SessionPeer | null = null;
   #quit = false;
-  #finish!: (code: SessionEnd) => void;
+  #finish!: (code: WebExit) => void;
   /** Called with the user name each time a login succeeds. */
   onReady: (user: string) => void = () => {};
   /** Resolves with the exit code once the session is over for good. */
-  readonly finished: Promise<SessionEnd>;
+  readonly finished: Promise<WebExit>;
 
   constructor(o: WebSessionOptions) {
     this.#o = o;
@@ -179,14 +186,14 @@ export class WebSession implements WebDriver {
   }
 
   /** Publishes what a successful /msg, /say or /send did. */
-  #ownEvent(line: string, reply: CommandReply & { ok: true }): void {
+  #ownEvent(line: string, reply: Success): void {
     const at = new Date((this.#o.now ?? Date.now)()).toISOString();
-    if (reply.command === "/send") {
+    if (isReply(reply, "send")) {
       const ev: WebOfferedEvent = { type: "web_offered", ...reply.data, at };
       this.#o.hub.publish(ev);
       return;
     }
-    if (reply.command !== "/msg" && reply.command !== "/say") return;
+    if (!isReply(reply, "msg") && !isReply(reply, "say")) return;
     const parsed = parseLine(line);
     if (!parsed.ok) return;
     const cmd = parsed.command;
@@ -211,8 +218,4 @@ export class WebSession implements WebDriver {
 }
 
 /** A core reply as JSON mode prints it. */
-export function toWebReply(r: CommandReply): WebReply {
-  return r.ok
-    ? { type: "reply", command: r.command, ok: true, ...r.data }
-    : { type: "reply", command: r.command, ok: false, error: r.error };
-}
+export const toWebReply: (r: CommandReply) => WebReply = replyObject;
