@@ -79,6 +79,25 @@ const dot = (on) =>
     "aria-label": on ? "online" : "offline",
   });
 
+/** @type {WeakMap<Element, string>} */
+const drawnAs = new WeakMap();
+
+/**
+ * Puts `nodes` in `el` unless it already shows the same: redrawing only what
+ * changed keeps focus, a screen reader's place and a pointer's target.
+ * @param {Element} el
+ * @param {(Node | null)[]} all
+ */
+function show(el, all) {
+  const nodes = /** @type {Node[]} */ (all.filter((n) => n !== null));
+  const sig = nodes.map((n) =>
+    n instanceof Element ? n.outerHTML : n.textContent
+  ).join("\u0000");
+  if (drawnAs.get(el) === sig) return;
+  drawnAs.set(el, sig);
+  el.replaceChildren(...nodes);
+}
+
 /** Message text as DOM nodes: bold, italic, code, links. @param {string} text */
 function richText(text) {
   const out = h("span", { class: "body" });
@@ -639,7 +658,7 @@ function renderPane() {
             () => act(`/block ${c.name}`),
           ), { "data-focus": "act-block" }),
     );
-    actions.replaceChildren(...acts);
+    show(actions, acts);
     members.hidden = true;
     if (c.chat === "incoming") {
       reqBox.replaceChildren(
@@ -709,8 +728,8 @@ function renderPane() {
         }),
       );
     }
-    actions.replaceChildren(...acts);
-    reqBox.replaceChildren();
+    show(actions, acts);
+    show(reqBox, []);
     members.hidden = !(r && showMembers);
     if (r && showMembers) renderMembers(c.name, r);
   }
@@ -735,7 +754,7 @@ function renderMembers(room, r) {
     autocapitalize: "none",
     "data-focus": "invite-input",
   });
-  box.replaceChildren(
+  show(box, [
     h("h2", { id: "h-members", text: `Members of #${room}` }),
     h(
       "ul",
@@ -797,7 +816,7 @@ function renderMembers(room, r) {
         h("button", { type: "submit", "data-focus": "invite-btn" }, "Invite"),
       )
       : null,
-  );
+  ]);
 }
 
 /** @param {import("./state.js").Conv} c */

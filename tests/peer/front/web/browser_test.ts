@@ -84,7 +84,8 @@ async function click(page: Page, selector: string) {
       await page.click(selector);
       return;
     } catch (err) {
-      if (i >= 10 || !String(err).includes("detached")) throw err;
+      const replaced = /detached|not clickable/.test(String(err));
+      if (i >= 10 || !replaced) throw err;
     }
   }
 }
