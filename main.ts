@@ -2,21 +2,15 @@
  * `chat`: argv → one subcommand, SIGINT/SIGTERM → one AbortSignal, and the
  * exit code. Subcommands are loaded on demand so `chat --help` stays instant.
  */
-import { commandHelp, mainHelp, parseArgs, usageText } from "./cli/mod.ts";
-import type { FlagValue } from "./cli/mod.ts";
+import {
+  commandHelp,
+  type CommandMain,
+  mainHelp,
+  parseArgs,
+  usageText,
+} from "./cli/mod.ts";
 import { processEnv } from "./common/paths.ts";
 import { VERSION } from "./common/version.ts";
-
-/** What every subcommand receives. */
-export interface CommandContext {
-  flags: Record<string, FlagValue>;
-  positionals: string[];
-  signal: AbortSignal;
-  version: string;
-}
-
-/** A subcommand: resolves to the process exit code. */
-export type CommandMain = (ctx: CommandContext) => Promise<number>;
 
 async function load(name: string): Promise<CommandMain | null> {
   switch (name) {
@@ -24,6 +18,8 @@ async function load(name: string): Promise<CommandMain | null> {
       return (await import("./registry/mod.ts")).registryMain;
     case "peer":
       return (await import("./peer/mod.ts")).peerMain;
+    case "web":
+      return (await import("./peer/mod.ts")).webMain;
     case "signup":
       return (await import("./peer/mod.ts")).signupMain;
     case "who":
@@ -73,6 +69,7 @@ export async function main(argv: string[]): Promise<number> {
       positionals: parsed.positionals,
       signal: controller.signal,
       version: VERSION,
+      env: processEnv,
     });
   } finally {
     for (const s of signals) Deno.removeSignalListener(s, stop);

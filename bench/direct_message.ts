@@ -25,8 +25,7 @@
 import { join } from "node:path";
 import { Logger } from "../common/log.ts";
 import { loadIdentity, Registry } from "../registry/mod.ts";
-import { Peer } from "../peer/core.ts";
-import type { PeerEvent } from "../peer/events.ts";
+import { isReply, Peer, type PeerEvent } from "../peer/mod.ts";
 import {
   atLeast,
   atMost,
@@ -131,7 +130,10 @@ async function driver(args: DriverArgs): Promise<void> {
   const send = async (to: string, text: string): Promise<number> => {
     const r = await peer!.run(`/msg ${to} ${text}`);
     if (!r.ok) throw new Error(r.error);
-    return r.data.id as number;
+    if (!isReply(r, "msg") || r.data.state !== "sent") {
+      throw new Error(`/msg ${to} was not sent: ${JSON.stringify(r)}`);
+    }
+    return r.data.id;
   };
   const waitDelivered = (id: number) =>
     done.delete(id) ? Promise.resolve() : new Promise<void>((resolve) => {

@@ -9,8 +9,9 @@
  *    N sign-ups (and makes the N logins of the ramp cheap); P2 below measures
  *    logins at the real default cost.
  * 2. The registry runs as its own process (`chat registry --log-level warn`,
- *    with the fd limit raised to the hard limit), wrapped only to sample its
- *    event-loop lag from inside: a 10 ms timer records how late it fires.
+ *    with the fd limit raised to the hard limit), with bench/lag_probe.ts
+ *    preloaded to sample its event-loop lag from inside: a 10 ms timer
+ *    records how late it fires.
  * 3. Load-generator processes (up to 2,500 sessions each) log in N peer
  *    sessions over TLS, heartbeat each at 1 Hz over UDP from one shared socket
  *    per process, and search a random user about once per 10 s per session.
@@ -42,18 +43,17 @@
 import dgram from "node:dgram";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { type ByteConn, FramedConn } from "../common/conn.ts";
+import type { ByteConn } from "../common/conn.ts";
 import { V8_FLAGS } from "../common/v8_flags.ts";
-import { createPeerIdentity } from "../peer/identity.ts";
-import { DEFAULT_SCRYPT, hashPassword } from "../registry/passwords.ts";
-import { SqliteStore } from "../registry/sqlite_store.ts";
-import { DEFAULT_STATUS } from "../registry/store.ts";
+import { fingerprintPem } from "../common/fingerprint.ts";
+import { createPeerIdentity, RegistryClient } from "../peer/mod.ts";
 import {
-  decodeServerMessage,
-  encodeHeartbeat,
-  fromBase64url,
-  PROTOCOL_VERSION,
-} from "../wire/mod.ts";
+  DEFAULT_SCRYPT,
+  DEFAULT_STATUS,
+  hashPassword,
+  SqliteStore,
+} from "../registry/mod.ts";
+import { encodeHeartbeat, fromBase64url } from "../wire/mod.ts";
 import {
   atLeast,
   atMost,
@@ -68,9 +68,11 @@ import {
   type Scenario,
   spawnUntilLine,
 } from "./harness.ts";
+import { LAG_FILE_ENV, LAG_PROBE, lagIn, readLag } from "./lag_probe.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const SELF = new URL(import.meta.url).pathname;
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /** SPEC.md §4 P1 and P2 targets. */
 export const TARGETS = {
@@ -133,117 +135,97 @@ function planForDefault(quick: boolean): Plan {
     };
 }
 
-// ------------------------------------------------------------ a light client
+// ------------------------------------------------------------ the clients
 
-/** A decoded reply or request body. */
-export type Msg = Record<string, unknown>;
+/** What a load generator tells its driver, one JSON object per line. */
+export type ChildLine = Record<string, unknown>;
 
 /**
- * A registry connection for load generation: Deno's TLS (trusting only the
- * registry's own certificate), frames, and request/reply by id. Lighter than
- * the peer's RegistryClient, so one process can hold thousands.
+ * A registry connection for load generation: the product's RegistryClient
+ * over Deno's TLS (trusting only the registry's own certificate), or over
+ * `connect` when given (R1 reconnects the way a peer does, over node:tls
+ * with a timeout). Small read buffers and no timer per request — the
+ * generator calls `expire` once a second — so one process holds thousands.
  */
-export class LoadConn {
-  readonly #fc: FramedConn;
-  readonly #pending = new Map<
-    number,
-    { resolve: (m: Msg) => void; reject: (e: Error) => void; at: number }
-  >();
-  #nextId = 1;
-  #closing = false;
-  readonly done: Promise<void>;
-  /** Pushed events by type. */
-  readonly events = new Map<string, number>();
-  /** True when the registry closed the connection on us. */
-  lost = false;
+export async function openClient(
+  port: number,
+  caCerts: string[],
+  connect?: () => Promise<ByteConn>,
+): Promise<RegistryClient> {
+  const conn = connect ? await connect() : await Deno.connectTls({
+    hostname: "127.0.0.1",
+    port,
+    caCerts,
+  });
+  return await RegistryClient.over(conn, {
+    fingerprint: fingerprintPem(caCerts[0] ?? "") ?? "",
+    timeoutMs: 0,
+    readBufferBytes: 4096,
+    client: "bench",
+  });
+}
 
-  private constructor(fc: FramedConn) {
-    this.#fc = fc;
-    this.done = this.#read();
-  }
+/** Closes a client and waits until its connection is gone. */
+export async function closeClient(client: RegistryClient): Promise<void> {
+  client.close();
+  await client.closed;
+}
 
-  /**
-   * Connects with Deno's TLS, or with `connect` when given (R1 reconnects the
-   * way a peer does, over node:tls with a timeout), and says hello.
-   */
-  static async open(
-    port: number,
-    caCerts: string[],
-    connect?: () => Promise<ByteConn>,
-  ): Promise<LoadConn> {
-    const conn = connect ? await connect() : await Deno.connectTls({
-      hostname: "127.0.0.1",
-      port,
-      caCerts,
-    });
-    const c = new LoadConn(new FramedConn(conn, { readBufferBytes: 4096 }));
-    await c.request("hello", { v: PROTOCOL_VERSION, client: "bench" });
-    return c;
-  }
-
-  async #read(): Promise<void> {
-    try {
-      for await (const f of this.#fc.frames()) {
-        const d = decodeServerMessage(f.payload);
-        if (!d.ok) continue;
-        const m = d.msg;
-        if (m.type === "reply") {
-          const p = this.#pending.get(m.id);
-          if (!p) continue;
-          this.#pending.delete(m.id);
-          if (m.ok) p.resolve(m.data);
-          else p.reject(new Error(`${m.code}: ${m.error}`));
-        } else {
-          this.events.set(m.type, (this.events.get(m.type) ?? 0) + 1);
-        }
-      }
-    } catch {
-      // A framing error: counted as a lost connection below.
-    } finally {
-      if (!this.#closing) this.lost = true;
-      this.#fc.close();
-      this.#failAll(new Error("connection lost"));
-    }
-  }
-
-  request(type: string, fields: Msg): Promise<Msg> {
-    const id = this.#nextId++;
-    return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject, at: performance.now() });
-      if (!this.#fc.send({ type, id, ...fields })) {
-        this.#pending.delete(id);
-        reject(new Error("not connected"));
-      }
-    });
-  }
-
-  /** Fails requests older than `ms` (the registry never answered them). */
-  expire(ms: number): void {
-    const now = performance.now();
-    for (const [id, p] of this.#pending) {
-      if (now - p.at > ms) {
-        this.#pending.delete(id);
-        p.reject(new Error("no reply in time"));
-      }
-    }
-  }
-
-  #failAll(err: Error): void {
-    for (const p of this.#pending.values()) p.reject(err);
-    this.#pending.clear();
-  }
-
-  async close(): Promise<void> {
-    this.#closing = true;
-    this.#fc.close();
-    await this.done;
-  }
+/** Counts a client's pushed events by type. */
+export function countEvents(client: RegistryClient): Map<string, number> {
+  const counts = new Map<string, number>();
+  client.onEvent((ev) => counts.set(ev.type, (counts.get(ev.type) ?? 0) + 1));
+  return counts;
 }
 
 /** What a peer login sends besides name and password. */
-export async function peerMaterial(): Promise<Msg> {
+export interface PeerMaterial {
+  p2p_port: number;
+  cert: string;
+  key: string;
+}
+
+/** Login material made the way a peer makes it. */
+export async function peerMaterial(): Promise<PeerMaterial> {
   const id = await createPeerIdentity();
   return { p2p_port: 40_000, cert: id.certPem, key: id.publicKey };
+}
+
+/** A session a load generator heartbeats for. */
+export interface Beating {
+  id: string;
+  seq: number;
+  token: Uint8Array;
+}
+
+/**
+ * Heartbeats for many sessions from one UDP socket: every 20 ms, the
+ * fiftieth of them whose turn it is (and for which `beats` says yes), so
+ * each beats once a second, on the wire's heartbeat codec. Returns its stop.
+ */
+export function beatAll<S extends Beating>(
+  sock: dgram.Socket,
+  udpPort: number,
+  sessions: S[],
+  beats: (s: S) => boolean,
+  sent: (err: Error | null) => void,
+): () => void {
+  const SLOTS = 50;
+  let slot = 0;
+  const timer = setInterval(() => {
+    for (let i = slot; i < sessions.length; i += SLOTS) {
+      const s = sessions[i]!;
+      if (!beats(s)) continue;
+      sock.send(
+        encodeHeartbeat(s.id, ++s.seq, s.token),
+        udpPort,
+        "127.0.0.1",
+        (err) => sent(err),
+      );
+    }
+    slot = (slot + 1) % SLOTS;
+  }, 1000 / SLOTS);
+  return () => clearInterval(timer);
 }
 
 /** Runs `fn` over `items` with at most `limit` at a time. */
@@ -275,7 +257,7 @@ export async function probeSearches(
   everyMs: number,
   stop: Promise<void>,
 ): Promise<{ latencies: number[]; errors: number }> {
-  const conn = await LoadConn.open(port, caCerts);
+  const conn = await openClient(port, caCerts);
   const sock = dgram.createSocket("udp4");
   try {
     const r = await conn.request("login", {
@@ -284,11 +266,11 @@ export async function probeSearches(
       kind: "peer",
       ...(await peerMaterial()),
     });
-    const token = fromBase64url(r.token as string)!;
+    const token = fromBase64url(r.token)!;
     let seq = 0;
     const beat = () =>
       sock.send(
-        encodeHeartbeat(r.session as string, ++seq, token),
+        encodeHeartbeat(r.session, ++seq, token),
         udpPort,
         "127.0.0.1",
       );
@@ -317,7 +299,7 @@ export async function probeSearches(
     return { latencies, errors };
   } finally {
     sock.close();
-    await conn.close();
+    await closeClient(conn);
   }
 }
 
@@ -337,7 +319,8 @@ interface LoaderConfig {
 }
 
 interface LiveSession {
-  conn: LoadConn;
+  conn: RegistryClient;
+  events: Map<string, number>;
   id: string;
   token: Uint8Array;
   seq: number;
@@ -353,21 +336,13 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
   let beats = 0;
   let beatErrors = 0;
 
-  // Heartbeats: every 20 ms, the fiftieth of the sessions whose turn it is.
-  const SLOTS = 50;
-  let slot = 0;
-  const beatTimer = setInterval(() => {
-    for (let i = slot; i < live.length; i += SLOTS) {
-      const s = live[i]!;
-      sock.send(
-        encodeHeartbeat(s.id, ++s.seq, s.token),
-        config.udpPort,
-        "127.0.0.1",
-        (err) => (err ? beatErrors++ : beats++),
-      );
-    }
-    slot = (slot + 1) % SLOTS;
-  }, 1000 / SLOTS);
+  const stopBeats = beatAll(
+    sock,
+    config.udpPort,
+    live,
+    () => true,
+    (err) => (err ? beatErrors++ : beats++),
+  );
 
   // The ramp: log every session in, a few at a time per process.
   const rampStart = performance.now();
@@ -378,8 +353,9 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
   );
   await pool(indices, RAMP_CONCURRENCY, async (i) => {
     try {
-      const conn = await LoadConn.open(config.port, caCerts);
+      const conn = await openClient(config.port, caCerts);
       try {
+        const events = countEvents(conn);
         const r = await conn.request("login", {
           user: benchUser(i),
           password: PASSWORD,
@@ -388,12 +364,13 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
         });
         live.push({
           conn,
-          id: r.session as string,
-          token: fromBase64url(r.token as string)!,
+          events,
+          id: r.session,
+          token: fromBase64url(r.token)!,
           seq: 0,
         });
       } catch (err) {
-        await conn.close();
+        await closeClient(conn);
         throw err;
       }
     } catch (err) {
@@ -440,7 +417,7 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     let lost = 0;
     for (const s of live) {
       if (s.conn.lost) lost++;
-      for (const [k, v] of s.conn.events) events[k] = (events[k] ?? 0) + v;
+      for (const [k, v] of s.events) events[k] = (events[k] ?? 0) + v;
     }
     say({
       type: "report",
@@ -455,10 +432,10 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
       events,
     });
   }
-  clearInterval(beatTimer);
+  stopBeats();
   clearInterval(searchTimer);
   clearInterval(expireTimer);
-  await Promise.all(live.map((s) => s.conn.close()));
+  await Promise.all(live.map((s) => closeClient(s.conn)));
   sock.close();
 }
 
@@ -490,50 +467,19 @@ export async function* stdinLines(): AsyncGenerator<string> {
   }
 }
 
-// ------------------------------------------------------------ registry child
-
-/**
- * The registry process: `chat registry` itself (main.ts) plus a 10 ms timer
- * that records how late it fires, written to `lagFile` as [epoch ms, lag ms]
- * pairs when the registry exits.
- */
-async function registryChildMain(lagFile: string, args: string[]) {
-  const samples: number[] = [];
-  const every = 10;
-  let expected = performance.now() + every;
-  let timer: ReturnType<typeof setTimeout>;
-  const tick = () => {
-    const now = performance.now();
-    samples.push(Date.now(), Math.max(0, now - expected));
-    expected = now + every;
-    timer = setTimeout(tick, every);
-  };
-  timer = setTimeout(tick, every);
-  const { main } = await import("../main.ts");
-  const code = await main(["registry", ...args]);
-  clearTimeout(timer);
-  await Deno.writeTextFile(lagFile, JSON.stringify(samples));
-  Deno.exit(code);
-}
-
-/** Lag samples whose time falls in [from, to]. */
-export function lagIn(flat: number[], from: number, to: number): number[] {
-  const out: number[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    if (flat[i]! >= from && flat[i]! <= to) out.push(flat[i + 1]!);
-  }
-  return out;
-}
-
 // -------------------------------------------------------------- the driver
 
-/** A running load generator, seen from the driver. */
-class Loader {
+/**
+ * A running load-generator process (`script --load-child CONFIG`, with the
+ * descriptor limit raised), seen from its driver: JSON lines out, commands
+ * in. Shared by P1/P2 and R1.
+ */
+export class LoadGenerator {
   readonly child: Deno.ChildProcess;
   readonly #lines: AsyncGenerator<string>;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
 
-  constructor(config: LoaderConfig) {
+  constructor(script: string, config: object) {
     this.child = new Deno.Command("sh", {
       args: [
         "-c",
@@ -541,7 +487,7 @@ class Loader {
         Deno.execPath(),
         "run",
         "--allow-all",
-        SELF,
+        script,
         "--load-child",
         JSON.stringify(config),
       ],
@@ -554,7 +500,8 @@ class Loader {
     this.#writer = this.child.stdin.getWriter();
   }
 
-  async next<T = Msg>(type: string, timeoutMs: number): Promise<T> {
+  /** The next line of `type`, skipping others; fails after `timeoutMs`. */
+  async next<T = ChildLine>(type: string, timeoutMs: number): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) =>
       timer = setTimeout(
@@ -574,13 +521,13 @@ class Loader {
     }
   }
 
-  async report(from: number, to: number): Promise<LoaderReport> {
-    await this.#writer.write(
-      new TextEncoder().encode(`report ${from} ${to}\n`),
-    );
-    return await this.next<LoaderReport>("report", 60_000);
+  /** Sends a command line and waits for its answer of `type`. */
+  async ask<T = ChildLine>(line: string, type: string): Promise<T> {
+    await this.#writer.write(new TextEncoder().encode(line + "\n"));
+    return await this.next<T>(type, 60_000);
   }
 
+  /** Closes its stdin, waits (30 s at most, then SIGKILL) and drains it. */
   async stop(): Promise<void> {
     await this.#writer.close().catch(() => {});
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -595,6 +542,11 @@ class Loader {
     }
     for await (const _ of this.#lines) { /* drain */ }
   }
+}
+
+/** What a P1 load generator counted between `from` and `to`. */
+function report(l: LoadGenerator, from: number, to: number) {
+  return l.ask<LoaderReport>(`report ${from} ${to}`, "report");
 }
 
 interface LoaderReport {
@@ -679,8 +631,8 @@ interface Measured {
 async function measureOne(n: number, plan: Plan): Promise<Measured> {
   const dir = await Deno.makeTempDir({ prefix: "chat-bench-registry-" });
   const dbPath = join(dir, "registry.db");
-  const lagFile = join(dir, "lag.json");
-  const loaders: Loader[] = [];
+  const lagFile = join(dir, "lag.txt");
+  const loaders: LoadGenerator[] = [];
   let registry: Awaited<ReturnType<typeof spawnUntilLine>> | null = null;
   try {
     const hard = Number(
@@ -712,9 +664,9 @@ async function measureOne(n: number, plan: Plan): Promise<Measured> {
           [...V8_FLAGS, Deno.env.get("CHAT_BENCH_REGISTRY_V8_FLAGS") ?? ""]
             .filter(Boolean).join(",")
         }`,
-        SELF,
-        "--registry-child",
-        lagFile,
+        `--preload=${LAG_PROBE}`,
+        MAIN,
+        "registry",
         "--host",
         "127.0.0.1",
         "--port",
@@ -727,7 +679,7 @@ async function measureOne(n: number, plan: Plan): Promise<Measured> {
         "warn",
       ],
       /^chat registry listening on /,
-      { cwd: ROOT, timeoutMs: 30_000 },
+      { cwd: ROOT, env: { [LAG_FILE_ENV]: lagFile }, timeoutMs: 30_000 },
     );
     const m = /:(\d+) \(udp (\d+)\)/.exec(registry.line)!;
     const port = Number(m[1]);
@@ -739,7 +691,7 @@ async function measureOne(n: number, plan: Plan): Promise<Measured> {
     const rampStart = performance.now();
     for (let first = 0; first < n; first += SESSIONS_PER_LOADER) {
       loaders.push(
-        new Loader({
+        new LoadGenerator(SELF, {
           port,
           udpPort,
           certFile,
@@ -795,9 +747,9 @@ async function measureOne(n: number, plan: Plan): Promise<Measured> {
       plan.p2Concurrency,
       async (i) => {
         const start = performance.now();
-        let conn: LoadConn | null = null;
+        let conn: RegistryClient | null = null;
         try {
-          conn = await LoadConn.open(port, caCerts);
+          conn = await openClient(port, caCerts);
           await conn.request("login", {
             user: slowUser(i),
             password: PASSWORD,
@@ -808,7 +760,7 @@ async function measureOne(n: number, plan: Plan): Promise<Measured> {
         } catch (err) {
           if (p2Failed++ < 3) console.error(`bench: P2 login failed: ${err}`);
         } finally {
-          await conn?.close();
+          if (conn) await closeClient(conn);
         }
       },
     );
@@ -820,8 +772,8 @@ async function measureOne(n: number, plan: Plan): Promise<Measured> {
     const reportsP1: LoaderReport[] = [];
     const reportsP2: LoaderReport[] = [];
     for (const l of loaders) {
-      reportsP1.push(await l.report(p1From, p1To));
-      reportsP2.push(await l.report(p2From, p2To));
+      reportsP1.push(await report(l, p1From, p1To));
+      reportsP2.push(await report(l, p2From, p2To));
     }
     const peakRss = readProcMemory(pid)?.hwmBytes ?? p1.peakRssBytes;
     for (const l of loaders) await l.stop();
@@ -832,7 +784,7 @@ async function measureOne(n: number, plan: Plan): Promise<Measured> {
     if (status.code !== 0) {
       throw new Error(`the registry exited with code ${status.code}`);
     }
-    const lag: number[] = JSON.parse(await Deno.readTextFile(lagFile));
+    const lag = await readLag(lagFile);
     const sum = (f: (r: LoaderReport) => number) =>
       reportsP2.reduce((a, r) => a + f(r), 0);
     return {
@@ -1036,12 +988,10 @@ export const registryLoadScenarios: Scenario[] = [
 ];
 
 if (import.meta.main) {
-  const [mode, arg, ...rest] = Deno.args;
+  const [mode, arg] = Deno.args;
   if (mode === "--load-child") {
     await loaderMain(JSON.parse(arg!));
     Deno.exit(0);
-  } else if (mode === "--registry-child") {
-    await registryChildMain(arg!, rest);
   } else {
     await runStandalone(registryLoadScenario);
     await runStandalone(registryLoginScenario);

@@ -7,9 +7,9 @@
  * database, the peer login material):
  *
  * 1. The registry runs as its own process with the V8 flags chat ships with,
- *    wrapped to sample its event-loop lag (a 10 ms timer) and append the
- *    samples to a file every second, so a registry killed with SIGKILL still
- *    leaves them.
+ *    with bench/lag_probe.ts preloaded to sample its event-loop lag (a 10 ms
+ *    timer) and append the samples to a file every second, so a registry
+ *    killed with SIGKILL still leaves them.
  * 2. Load generators (up to 2,500 sessions each) log N peer sessions in,
  *    heartbeat each at 1 Hz over UDP, search a random user about once per
  *    10 s per session, and churn: a steady number of sessions per second log
@@ -35,10 +35,14 @@
  */
 import dgram from "node:dgram";
 import { join } from "node:path";
-import { backoffDelay, DEFAULT_BACKOFF } from "../peer/backoff.ts";
-import { LOGIN_TIMEOUT_MS } from "../peer/registry_session.ts";
-import { connectTlsUnverified } from "../peer/tls_socket.ts";
-import { encodeHeartbeat, fromBase64url } from "../wire/mod.ts";
+import {
+  backoffDelay,
+  connectTlsUnverified,
+  DEFAULT_BACKOFF,
+  LOGIN_TIMEOUT_MS,
+  type RegistryClient,
+} from "../peer/mod.ts";
+import { fromBase64url } from "../wire/mod.ts";
 import {
   atMost,
   chatRunArgs,
@@ -54,12 +58,14 @@ import {
   type Scenario,
   spawnUntilLine,
 } from "./harness.ts";
+import { LAG_FILE_ENV, LAG_PROBE, lagIn, readLag } from "./lag_probe.ts";
 import {
+  beatAll,
   benchUser,
-  lagIn,
-  linesOf,
-  LoadConn,
-  type Msg,
+  closeClient,
+  countEvents,
+  LoadGenerator,
+  openClient,
   PASSWORD,
   peerMaterial,
   pool,
@@ -70,6 +76,7 @@ import {
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const SELF = new URL(import.meta.url).pathname;
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
 /** Sessions one load-generator process holds at most. */
 const SESSIONS_PER_LOADER = 2_500;
@@ -142,7 +149,9 @@ interface LoaderConfig {
 /** One session slot of a load generator. */
 interface Slot {
   i: number;
-  conn: LoadConn | null;
+  conn: RegistryClient | null;
+  /** Events pushed on the current connection, by type. */
+  events: Map<string, number>;
   id: string;
   token: Uint8Array;
   seq: number;
@@ -183,6 +192,7 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
   const slots: Slot[] = Array.from({ length: config.count }, (_, k) => ({
     i: config.first + k,
     conn: null,
+    events: new Map(),
     id: "",
     token: new Uint8Array(),
     seq: 0,
@@ -222,10 +232,10 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     timeoutMs: number,
     loginMs = timeoutMs,
   ): Promise<void> => {
-    // Like a peer (peer/registry_client.ts): node:tls, whose socket a
+    // Like a peer (peer/net/registry_client.ts): node:tls, whose socket a
     // timeout destroys at once, and the same limit for TLS and hello.
     const conn = await within(
-      LoadConn.open(
+      openClient(
         config.port,
         caCerts,
         async () =>
@@ -233,8 +243,9 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
             .conn,
       ),
       timeoutMs,
-      (late) => void late.close(),
+      (late) => void closeClient(late),
     );
+    const events = countEvents(conn);
     try {
       const r = await within(
         conn.request("login", {
@@ -247,13 +258,14 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
         () => {},
       );
       s.conn = conn;
-      s.id = r.session as string;
-      s.token = fromBase64url(r.token as string)!;
+      s.events = events;
+      s.id = r.session;
+      s.token = fromBase64url(r.token)!;
       s.seq = 0;
       s.state = "online";
       watch(s, conn);
     } catch (err) {
-      await conn.close();
+      await closeClient(conn);
       throw err;
     }
   };
@@ -286,11 +298,11 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
   };
 
   /** Follows a live connection; a drop starts a reconnection. */
-  const watch = (s: Slot, conn: LoadConn) => {
-    conn.done.then(() => {
+  const watch = (s: Slot, conn: RegistryClient) => {
+    conn.closed.then(() => {
       if (s.conn !== conn || !conn.lost || stopping) return;
       s.conn = null;
-      counts.timeouts += conn.events.get("timeout") ?? 0;
+      counts.timeouts += s.events.get("timeout") ?? 0;
       s.lostAt = Date.now();
       s.backAt = 0;
       if (!restarting) counts.lostOutsideRestart++;
@@ -298,22 +310,13 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     });
   };
 
-  // Heartbeats: every 20 ms, the fiftieth of the sessions whose turn it is.
-  const SLOTS = 50;
-  let tick = 0;
-  const beatTimer = setInterval(() => {
-    for (let k = tick; k < slots.length; k += SLOTS) {
-      const s = slots[k]!;
-      if (s.state !== "online") continue;
-      sock.send(
-        encodeHeartbeat(s.id, ++s.seq, s.token),
-        config.udpPort,
-        "127.0.0.1",
-        (err) => (err ? counts.beatErrors++ : counts.beats++),
-      );
-    }
-    tick = (tick + 1) % SLOTS;
-  }, 1000 / SLOTS);
+  const stopBeats = beatAll(
+    sock,
+    config.udpPort,
+    slots,
+    (s) => s.state === "online",
+    (err) => (err ? counts.beatErrors++ : counts.beats++),
+  );
 
   // The first ramp.
   const rampStart = performance.now();
@@ -376,7 +379,7 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
         } catch (err) {
           note("logout", err);
         }
-        await conn.close();
+        await closeClient(conn);
         try {
           await login(s, 30_000);
           counts.churned++;
@@ -437,11 +440,11 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     }
   }
   stopping = true;
-  clearInterval(beatTimer);
+  stopBeats();
   clearInterval(searchTimer);
   clearInterval(expireTimer);
   clearInterval(churnTimer);
-  await Promise.all(slots.map((s) => s.conn?.close()));
+  await Promise.all(slots.map((s) => s.conn && closeClient(s.conn)));
   sock.close();
 }
 
@@ -449,125 +452,7 @@ function say(obj: object): void {
   console.log(JSON.stringify(obj));
 }
 
-// ------------------------------------------------------------ registry child
-
-/**
- * The registry process: `chat registry` plus a 10 ms timer recording how late
- * it fires, appended to `lagFile` as [epoch ms, lag ms] pairs every second.
- */
-async function registryChildMain(lagFile: string, args: string[]) {
-  let samples: number[] = [];
-  const every = 10;
-  let expected = performance.now() + every;
-  const tick = () => {
-    const now = performance.now();
-    samples.push(
-      Date.now(),
-      Math.round(Math.max(0, now - expected) * 100) / 100,
-    );
-    expected = now + every;
-    timer = setTimeout(tick, every);
-  };
-  let timer = setTimeout(tick, every);
-  const flush = () => {
-    if (samples.length === 0) return;
-    try {
-      Deno.writeTextFileSync(lagFile, samples.join(",") + ",", {
-        append: true,
-      });
-      samples = [];
-    } catch {
-      // Out of descriptors in a storm: keep them for the next second.
-    }
-  };
-  const flusher = setInterval(flush, 1_000);
-  const { main } = await import("../main.ts");
-  const code = await main(["registry", ...args]);
-  clearTimeout(timer);
-  clearInterval(flusher);
-  flush();
-  Deno.exit(code);
-}
-
-/** Lag samples a registry child left in its file. */
-async function readLag(lagFile: string): Promise<number[]> {
-  try {
-    const text = await Deno.readTextFile(lagFile);
-    return text.split(",").filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
 // -------------------------------------------------------------- the driver
-
-/** A running load generator, seen from the driver. */
-class Loader {
-  readonly child: Deno.ChildProcess;
-  readonly #lines: AsyncGenerator<string>;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
-
-  constructor(config: LoaderConfig) {
-    this.child = new Deno.Command("sh", {
-      args: [
-        "-c",
-        'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"',
-        Deno.execPath(),
-        "run",
-        "--allow-all",
-        SELF,
-        "--load-child",
-        JSON.stringify(config),
-      ],
-      cwd: ROOT,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    this.#lines = linesOf(this.child.stdout);
-    this.#writer = this.child.stdin.getWriter();
-  }
-
-  async next<T = Msg>(type: string, timeoutMs: number): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) =>
-      timer = setTimeout(
-        () => reject(new Error(`load generator sent no ${type} line`)),
-        timeoutMs,
-      )
-    );
-    try {
-      while (true) {
-        const r = await Promise.race([this.#lines.next(), timeout]);
-        if (r.done) throw new Error(`load generator exited before ${type}`);
-        const msg = JSON.parse(r.value);
-        if (msg.type === type) return msg as T;
-      }
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  async ask<T = Msg>(line: string, type: string): Promise<T> {
-    await this.#writer.write(new TextEncoder().encode(line + "\n"));
-    return await this.next<T>(type, 60_000);
-  }
-
-  async stop(): Promise<void> {
-    await this.#writer.close().catch(() => {});
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const status = await Promise.race([
-      this.child.status,
-      new Promise<null>((r) => timer = setTimeout(() => r(null), 30_000)),
-    ]);
-    clearTimeout(timer);
-    if (!status) {
-      this.child.kill("SIGKILL");
-      await this.child.status;
-    }
-    for await (const _ of this.#lines) { /* drain */ }
-  }
-}
 
 /** What a load generator reports for one window. */
 export interface LoaderReport {
@@ -613,9 +498,9 @@ function startRegistry(
       'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@" 2>>"$R1_STDERR"',
       Deno.execPath(),
       ...chatRunArgs(),
-      SELF,
-      "--registry-child",
-      lagFile,
+      `--preload=${LAG_PROBE}`,
+      MAIN,
+      "registry",
       "--host",
       "127.0.0.1",
       "--port",
@@ -630,7 +515,12 @@ function startRegistry(
     /^chat registry listening on /,
     {
       cwd: ROOT,
-      env: { CHAT_HOME: dir, NO_COLOR: "1", R1_STDERR: stderrFile },
+      env: {
+        CHAT_HOME: dir,
+        NO_COLOR: "1",
+        R1_STDERR: stderrFile,
+        [LAG_FILE_ENV]: lagFile,
+      },
       timeoutMs: 60_000,
     },
   );
@@ -672,7 +562,7 @@ export interface Measured {
 export async function measure(plan: Plan): Promise<Measured> {
   const dir = await Deno.makeTempDir({ prefix: "chat-bench-r1-" });
   const dbPath = join(dir, "registry.db");
-  const loaders: Loader[] = [];
+  const loaders: LoadGenerator[] = [];
   let registry: ReadyChild | null = null;
   const progress = (what: string) => {
     const mem = registry ? readProcMemory(registry.child.pid) : null;
@@ -720,7 +610,7 @@ export async function measure(plan: Plan): Promise<Measured> {
     const perLoader = Math.ceil(plan.n / SESSIONS_PER_LOADER);
     for (let first = 0; first < plan.n; first += SESSIONS_PER_LOADER) {
       loaders.push(
-        new Loader({
+        new LoadGenerator(SELF, {
           port,
           udpPort,
           certFile,
@@ -1002,12 +892,10 @@ export const reliabilityLoadScenario: Scenario = {
 };
 
 if (import.meta.main) {
-  const [mode, arg, ...rest] = Deno.args;
+  const [mode, arg] = Deno.args;
   if (mode === "--load-child") {
     await loaderMain(JSON.parse(arg!));
     Deno.exit(0);
-  } else if (mode === "--registry-child") {
-    await registryChildMain(arg!, rest);
   } else {
     await runStandalone(reliabilityLoadScenario);
   }

@@ -30,9 +30,7 @@
 import { join } from "node:path";
 import { Logger } from "../common/log.ts";
 import { loadIdentity, Registry } from "../registry/mod.ts";
-import { Peer } from "../peer/core.ts";
-import type { PeerEvent } from "../peer/events.ts";
-import { readLines } from "../peer/json_mode.ts";
+import { isReply, Peer, type PeerEvent, readLines } from "../peer/mod.ts";
 import {
   atMost,
   chatRunArgs,
@@ -121,7 +119,7 @@ async function driver(args: DriverArgs): Promise<void> {
   const run = async (peer: Peer, line: string) => {
     const r = await peer.run(line);
     if (!r.ok) throw new Error(`${peer.user}: ${line}: ${r.error}`);
-    return r.data;
+    return r;
   };
   out({ ready: true });
   try {
@@ -151,9 +149,10 @@ async function driver(args: DriverArgs): Promise<void> {
           const sent: [number, number, number][] = [];
           for (let i = 0; i < Number(arg); i++) {
             const t0 = wallMs();
-            const data = await run(first, `/say ${ROOM} ${TEXT} ${i}`);
-            const id = data.id as number;
-            const n = (data.recipients as string[]).length;
+            const r = await run(first, `/say ${ROOM} ${TEXT} ${i}`);
+            if (!isReply(r, "say")) throw new Error(`/say: ${r.command}`);
+            const id = r.data.id;
+            const n = r.data.recipients.length;
             if ((acks.get(id) ?? 0) < n) {
               await new Promise<void>((resolve) =>
                 awaiting = { id, n, resolve }

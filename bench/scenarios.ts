@@ -11,6 +11,7 @@ import { directMessageScenario } from "./direct_message.ts";
 import { registryLoadScenarios } from "./registry_load.ts";
 import { reliabilityLoadScenario } from "./reliability_load.ts";
 import { soakScenario } from "./soak.ts";
+import { webUiScenario } from "./web_ui.ts";
 
 /** The registered scenarios; ids must be unique. */
 export const SCENARIOS: Scenario[] = [
@@ -21,4 +22,5 @@ export const SCENARIOS: Scenario[] = [
   ...registryLoadScenarios,
   reliabilityLoadScenario,
   soakScenario,
+  webUiScenario,
 ];

@@ -203,6 +203,44 @@ export const COMMANDS: CommandSpec[] = [
     ],
   },
   {
+    name: "web",
+    summary: "log in and chat in a browser, served on 127.0.0.1",
+    usage:
+      "chat web [--port 15700] [--registry HOST:PORT] [--user NAME] [--signup] [--replace] [--no-open]",
+    positionals: [],
+    flags: [
+      {
+        name: "port",
+        type: "port",
+        value: "PORT",
+        default: "15700",
+        help: "port of the web page on 127.0.0.1; 0 picks a free one",
+      },
+      registryFlag,
+      userFlag,
+      {
+        name: "signup",
+        type: "boolean",
+        help: "create the account first if it does not exist",
+      },
+      {
+        name: "replace",
+        type: "boolean",
+        help: "end an older session of the same user instead of refusing",
+      },
+      {
+        name: "no-open",
+        type: "boolean",
+        help: "print the URL but do not open a browser",
+      },
+      fingerprintFlag,
+    ],
+    notes: [
+      "The URL printed carries a secret token; anyone with it can use your session, so do not share it.",
+      "Without CHAT_PASSWORD the password is asked on the terminal, or by the page when there is none. See docs/web.md.",
+    ],
+  },
+  {
     name: "signup",
     summary: "create an account",
     usage: "chat signup [--registry HOST:PORT] [--user NAME]",

@@ -8,17 +8,17 @@
  * File data goes through `sendData`, which waits for the bytes to be written,
  * so TCP backpressure paces the sender.
  */
-import type { ByteBudget } from "../wire/budget.ts";
 import {
+  type ByteBudget,
   encodeFrame,
+  encodeJson,
   type Frame,
   FRAME_HEADER_BYTES,
   FrameDecoder,
   FramingError,
   MAX_FRAME_BYTES,
   writeHeader,
-} from "../wire/frame.ts";
-import { encodeJson } from "../wire/decode.ts";
+} from "../wire/mod.ts";
 
 /** The byte stream under a FramedConn; Deno.Conn and Deno.TlsConn satisfy it. */
 export interface ByteConn {

@@ -23,6 +23,7 @@ import {
   type RoomRecord,
   type Store,
   StoreError,
+  StoreOpenError,
   type UserRecord,
 } from "./store.ts";
 
@@ -70,9 +71,16 @@ export class SqliteStore implements Store {
 
   #migrate(): void {
     const current = this.schemaVersion;
+    if (current > MIGRATIONS.length) {
+      this.close();
+      throw new StoreOpenError(
+        "schema",
+        `the database is at schema version ${current} but this chat knows only ${MIGRATIONS.length}; run a newer chat`,
+      );
+    }
     for (let v = current; v < MIGRATIONS.length; v++) {
       this.#tx(() => {
-        this.#db.exec(MIGRATIONS[v]!);
+        this.#db.exec(MIGRATIONS[v]!.sqlite);
         this.#db.exec(`PRAGMA user_version = ${v + 1}`);
       });
     }

@@ -1,9 +1,9 @@
 /**
  * The registry's persistent state, behind one interface.
  *
- * The embedded node:sqlite store implements it; a server database shared by
- * several registries could implement it too without touching any caller.
- * Methods are use-case sized so each one is a single atomic transaction.
+ * The embedded node:sqlite store and the PostgreSQL store (shared by several
+ * registries) implement it; callers never know which one they hold. Methods
+ * are use-case sized so each one is a single atomic transaction.
  */
 
 /** Default status text of a new account. */
@@ -89,6 +89,18 @@ export class StoreError extends Error {
   override name = "StoreError";
   constructor(
     readonly code: "taken" | "not_found" | "full" | "limit" | "state",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Why a database could not be opened: a bad --db value, an unreachable or
+ * refusing server, a schema newer than this program, or a missing permission. */
+export class StoreOpenError extends Error {
+  override name = "StoreOpenError";
+  constructor(
+    readonly code: "url" | "connect" | "schema" | "permission",
     message: string,
   ) {
     super(message);
@@ -248,10 +260,15 @@ export interface Store {
   ): Promise<OfflineRecord[]>;
   countOffline(to: string): Promise<number>;
   /**
-   * Deletes the given messages of `to`; returns how many went. Their text
-   * must be gone from the storage too (overwritten, not only unlinked).
+   * Deletes the given messages of `to`; returns how many went. Where the
+   * engine can, their text is gone from the storage too (SQLite overwrites
+   * it); PostgreSQL cannot (docs/security.md, Limits).
    */
   deleteOffline(to: string, ids: number[]): Promise<number>;
 
-  close(): void;
+  /**
+   * Releases the database. The SQLite store closes at once; the PostgreSQL
+   * store ends its connection pool, so await the result before exiting.
+   */
+  close(): void | Promise<void>;
 }

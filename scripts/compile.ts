@@ -52,7 +52,7 @@ export const ENV_NAMES = [
   "CHAT_REGISTRY_FINGERPRINT",
   "CHAT_USER",
   "CHAT_PASSWORD",
-  // Peer settings (peer/options.ts).
+  // Peer settings (cli/settings.ts).
   "CHAT_LOG_LEVEL",
   "CHAT_MAX_FILE_BYTES",
   // Where state lives (common/paths.ts).
@@ -61,8 +61,12 @@ export const ENV_NAMES = [
   "HOME",
   "USERPROFILE",
   "APPDATA",
-  // Colour off (peer/shell.ts, SPEC F13).
+  // Colour off (peer/front/terminal.ts, SPEC F13).
   "NO_COLOR",
+  // Whether there is a desktop to open chat web's page on
+  // (peer/front/web/open_browser.ts).
+  "DISPLAY",
+  "WAYLAND_DISPLAY",
 ] as const;
 
 /**
@@ -76,7 +80,9 @@ export const ENV_NAMES = [
  *   `-o PATH`, files given to `/send` or `chat send`); see
  *   docs/distribution.md.
  * - env: only ENV_NAMES.
- * - no sys, run, ffi or import: nothing in the module graph needs them (node:
+ * - run: only the system's URL openers, so `chat web` can open its page
+ *   (xdg-open, open on macOS, cmd's start on Windows).
+ * - no sys, ffi or import: nothing in the module graph needs them (node:
  *   dgram, node:tls, node:sqlite and node:readline work without).
  */
 export const PERMISSION_FLAGS: readonly string[] = [
@@ -84,6 +90,7 @@ export const PERMISSION_FLAGS: readonly string[] = [
   "--allow-read",
   "--allow-write",
   `--allow-env=${ENV_NAMES.join(",")}`,
+  "--allow-run=xdg-open,open,cmd",
 ];
 
 /**
@@ -96,8 +103,9 @@ export const UNSTABLE_FLAGS: readonly string[] = [];
 /**
  * Files loaded at run time that imports do not reach: the registry's
  * heartbeat worker (a Worker module is not part of the import graph). The
- * subcommands' dynamic imports in main.ts and peer/mod.ts are string literals,
- * so deno compile follows them, and deno.json (the version) is imported as JSON.
+ * dynamic imports of main.ts, peer/front/mod.ts and peer/cmd/mod.ts are
+ * string literals, so deno compile follows them, and deno.json (the version)
+ * is imported as JSON.
  */
 export const INCLUDES: readonly string[] = ["registry/udp_worker.ts"];
 

@@ -1,6 +1,7 @@
 /**
  * The chat wire protocol: frames, the message catalog, the one decoder of
- * untrusted bytes, heartbeat datagrams and introduction tickets. Pure: no I/O.
+ * untrusted bytes, heartbeat datagrams, introduction tickets and the relay
+ * handshake. Pure: no I/O.
  */
 export * from "./budget.ts";
 export * from "./frame.ts";
@@ -9,5 +10,6 @@ export * from "./messages.ts";
 export * from "./decode.ts";
 export * from "./datagram.ts";
 export * from "./ticket.ts";
+export * from "./relay.ts";
 export type { Field, Infer, Shape } from "./schema.ts";
 export { HeartbeatKey } from "./heartbeat_mac.ts";

@@ -24,16 +24,19 @@ const introduce: Handler<"introduce"> = async (ctx, c, req) => {
       "this session has no key to introduce itself with",
     );
   }
-  await mustReach(ctx, me, user);
   // Files go to the newest `chat receive` of the user, chats to their peer.
   const target = req.purpose === "file"
     ? ctx.sessions.fileTargetOf(user)
     : ctx.sessions.peerOf(user);
+  // Offline comes before the block: an offline user is offline to everyone,
+  // so a blocked sender then leaves a message as anyone would (kept by
+  // nobody), and "not available" never stands for "offline and blocking".
   if (
     !target || target === c.session || !target.cert || !target.certFingerprint
   ) {
     return refuse("offline", `${user} is offline`);
   }
+  await mustReach(ctx, me, user);
   const now = ctx.now();
   const ticket = await signTicket({
     v: 1,

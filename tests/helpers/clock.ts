@@ -71,6 +71,18 @@ export class ManualClock implements TestClock {
     this.clearTimeout(id);
   }
 
+  /** Calls `fn` once, `ms` from now; returns its cancel (common/clock.ts Clock). */
+  after(ms: number, fn: () => void): () => void {
+    const id = this.setTimeout(fn, ms);
+    return () => this.clearTimeout(id);
+  }
+
+  /** Calls `fn` every `ms`; returns its cancel (common/clock.ts Clock). */
+  every(ms: number, fn: () => void): () => void {
+    const id = this.setInterval(fn, ms);
+    return () => this.clearInterval(id);
+  }
+
   /**
    * Moves time forward by `ms`, firing every timer that falls due, in due
    * order (ties in scheduling order). During a callback `now()` reads the

@@ -1,15 +1,16 @@
 /**
- * A tiny peer for tests that need to kill one: logs in as a peer session,
- * heartbeats at the registry's interval, and prints one JSON line per thing
- * that happens (`ready`, then every pushed event, then `closed`) on stdout.
+ * A tiny peer for tests that need to kill one: logs in as a peer session
+ * (the product's RegistrySession, without reconnection), heartbeats at the
+ * registry's interval, and prints one JSON line per thing that happens
+ * (`ready`, then every pushed event, then `closed`) on stdout.
  * It never exits on its own while connected, so a test can `kill -9` it or
  * stop it with SIGSTOP.
  *
  * Usage: deno run -A tests/helpers/fake_client.ts '{"port":N,"fingerprint":"HEX",
  *   "home":"DIR","user":"NAME","password":"PW"}'
  */
-import { HeartbeatSender } from "../../peer/heartbeat.ts";
-import { RegistryClient } from "../../peer/registry_client.ts";
+import { silentLogger } from "../../common/log.ts";
+import { RegistrySession } from "../../peer/net/mod.ts";
 import { peerIdentity } from "./identity.ts";
 
 /** What the fake client is told on its command line. */
@@ -30,33 +31,33 @@ function say(obj: object): void {
 }
 
 async function run(args: FakeClientArgs): Promise<void> {
-  const host = args.host ?? "127.0.0.1";
-  const client = await RegistryClient.connect({
-    host,
-    port: args.port,
-    home: args.home,
-    pin: args.fingerprint,
-  });
-  client.onEvent((ev) => say(ev));
   const id = await peerIdentity();
-  const session = await client.request("login", {
-    user: args.user,
-    password: args.password,
+  // The product's own session, heartbeat included, minus reconnection: a
+  // test that kills or freezes this process wants it gone, not back.
+  await using session = await RegistrySession.open({
+    target: {
+      host: args.host ?? "127.0.0.1",
+      port: args.port,
+      home: args.home,
+      pin: args.fingerprint,
+    },
+    credentials: { user: args.user, password: args.password },
     kind: "peer",
-    p2p_port: 40_000,
+    p2pPort: 40_000,
     cert: id.cert,
     key: id.key,
+    reconnect: false,
+    logger: silentLogger,
+    onEvent: (ev) => say(ev),
+    onStatus: (st) => {
+      if (st.kind === "timeout") say({ type: "timeout", reason: st.reason });
+      if (st.kind === "ended") {
+        say({ type: "session_ended", reason: st.reason });
+      }
+    },
   });
-  const beat = new HeartbeatSender(
-    host,
-    client.hello.udp_port,
-    session.session,
-    session.token,
-    client.hello.heartbeat_interval_ms,
-  );
-  say({ type: "ready", user: session.user, session: session.session });
-  await client.closed;
-  beat.stop();
+  say({ type: "ready", user: session.user });
+  await session.done;
   say({ type: "closed" });
 }
 

@@ -4,7 +4,7 @@
  * way a real peer makes them. One identity per process is enough for tests,
  * since the registry does not require them to differ between users.
  */
-import { createPeerIdentity } from "../../peer/identity.ts";
+import { createPeerIdentity } from "../../peer/net/identity.ts";
 
 /** What a peer login carries besides name and password. */
 export interface PeerIdentity {

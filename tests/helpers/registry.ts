@@ -13,7 +13,7 @@ import {
 import {
   RegistryClient,
   type RegistryTarget,
-} from "../../peer/registry_client.ts";
+} from "../../peer/net/registry_client.ts";
 
 /** Path of main.ts, for spawning real processes. */
 export const MAIN = new URL("../../main.ts", import.meta.url).pathname;

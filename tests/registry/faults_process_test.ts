@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { join } from "node:path";
 import { FramedConn } from "../../common/conn.ts";
-import { connectTlsUnverified } from "../../peer/tls_socket.ts";
+import { connectTlsUnverified } from "../../peer/mod.ts";
 import {
   bytesToHex,
   decodeServerMessage,

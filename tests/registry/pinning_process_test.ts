@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { RegistryClient } from "../../peer/registry_client.ts";
-import type { RegistryTarget } from "../../peer/registry_client.ts";
+import { RegistryClient } from "../../peer/mod.ts";
+import type { RegistryTarget } from "../../peer/mod.ts";
 import { refused, withRegistryProcess } from "./support.ts";
 
 const WRONG = "ab".repeat(32);

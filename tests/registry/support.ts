@@ -3,13 +3,13 @@
  * events and (optionally) heartbeats, and one-line sign-up and log-in.
  */
 import assert from "node:assert/strict";
-import { HeartbeatSender } from "../../peer/heartbeat.ts";
+import { HeartbeatSender } from "../../peer/mod.ts";
 import {
   RegistryClient,
   RegistryError,
   type RegistryTarget,
   type RequestFields,
-} from "../../peer/registry_client.ts";
+} from "../../peer/mod.ts";
 import type {
   EventType,
   RegistryEvent,

@@ -18,8 +18,8 @@ import type { Store } from "../../registry/store.ts";
 import {
   LOGIN_TIMEOUT_MS,
   RegistrySession,
-} from "../../peer/registry_session.ts";
-import { RegistryError } from "../../peer/registry_client.ts";
+} from "../../peer/net/registry_session.ts";
+import { RegistryError } from "../../peer/net/registry_client.ts";
 import { PROTOCOL_VERSION } from "../../wire/mod.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { peerIdentity } from "../helpers/identity.ts";

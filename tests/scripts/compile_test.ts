@@ -97,18 +97,23 @@ Deno.test("compile targets and output names", async (t) => {
 });
 
 Deno.test("compile bakes the narrowest permissions", async (t) => {
-  await t.step("net, read, write and a list of env names; nothing else", () => {
-    assertEquals(PERMISSION_FLAGS.slice(0, 3), [
-      "--allow-net",
-      "--allow-read",
-      "--allow-write",
-    ]);
-    assertEquals(PERMISSION_FLAGS[3], `--allow-env=${ENV_NAMES.join(",")}`);
-    assertEquals(PERMISSION_FLAGS.length, 4);
-    for (const flag of PERMISSION_FLAGS) {
-      assert(!/^(-A|--allow-all|--allow-(sys|run|ffi|import))/.test(flag));
-    }
-  });
+  await t.step(
+    "net, read, write, a list of env names and the URL openers; nothing else",
+    () => {
+      assertEquals(PERMISSION_FLAGS.slice(0, 3), [
+        "--allow-net",
+        "--allow-read",
+        "--allow-write",
+      ]);
+      assertEquals(PERMISSION_FLAGS[3], `--allow-env=${ENV_NAMES.join(",")}`);
+      // Only the URL openers chat web may start, never any program.
+      assertEquals(PERMISSION_FLAGS[4], "--allow-run=xdg-open,open,cmd");
+      assertEquals(PERMISSION_FLAGS.length, 5);
+      for (const flag of PERMISSION_FLAGS.slice(0, 4)) {
+        assert(!/^(-A|--allow-all|--allow-(sys|run|ffi|import))/.test(flag));
+      }
+    },
+  );
 
   await t.step("the env list is exactly the names the code reads", async () => {
     const read = new Set<string>();
@@ -149,8 +154,8 @@ Deno.test("compile bakes the narrowest permissions", async (t) => {
       const f of [
         "registry/mod.ts",
         "peer/mod.ts",
-        "peer/shell.ts",
-        "peer/pipe.ts",
+        "peer/front/shell.ts",
+        "peer/cmd/pipe.ts",
         "deno.json",
       ]
     ) {
@@ -398,11 +403,11 @@ Deno.test("compile refuses a version that is not the tag's", async () => {
   assertIncludes(r.stderr, "999.0.0 was expected");
 });
 
-Deno.test("deno.json runs the registry and peer tasks as the binary runs", async () => {
+Deno.test("deno.json runs the registry, peer and web tasks as the binary runs", async () => {
   const { V8_FLAGS: runtime } = await import("../../common/v8_flags.ts");
   const { INCLUDES, ENV_NAMES } = await import("../../scripts/compile.ts");
   const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
-  for (const task of ["registry", "peer"]) {
+  for (const task of ["registry", "peer", "web"]) {
     const line: string = config.tasks[task];
     assertEquals(line.includes(`--v8-flags=${runtime.join(",")}`), true, task);
     assertEquals(

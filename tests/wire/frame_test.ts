@@ -385,3 +385,43 @@ Deno.test("FrameDecoder memory follows the bytes received", async (t) => {
     },
   );
 });
+
+Deno.test("a decoder that reuses its buffer still gives every frame its own bytes", () => {
+  // FramedConn lets the decoder assemble every frame in one buffer; a frame
+  // completed and a new one begun in the same chunk must not share it.
+  const sizes = [300, 5, 70_000, 70_001, 1, 0, 65_536, 200_000, 100];
+  const frames = sizes.map((n, i) =>
+    encodeFrame(i % 2 ? "control" : "data", new Uint8Array(n).fill(i + 1))
+  );
+  const all = new Uint8Array(frames.reduce((a, f) => a + f.length, 0));
+  let at = 0;
+  for (const f of frames) {
+    all.set(f, at);
+    at += f.length;
+  }
+  for (const step of [1, 7, 1000, 65_536, 100_000, all.length]) {
+    const dec = new FrameDecoder(1024 * 1024, { reuseBuffers: true });
+    const seen: string[] = [];
+    for (let i = 0; i < all.length; i += step) {
+      const { frames: out, error } = dec.push(all.subarray(i, i + step));
+      assert.deepEqual(error, undefined);
+      // Check each payload before the next push, as FramedConn's owner does.
+      for (const f of out) {
+        const first = f.payload[0] ?? 0;
+        assert(f.payload.every((b) => b === first), `step ${step}`);
+        seen.push(`${f.kind}:${f.payload.length}:${first}`);
+      }
+    }
+    assert.deepEqual(seen, [
+      "data:300:1",
+      "control:5:2",
+      "data:70000:3",
+      "control:70001:4",
+      "data:1:5",
+      "control:0:0",
+      "data:65536:7",
+      "control:200000:8",
+      "data:100:9",
+    ]);
+  }
+});

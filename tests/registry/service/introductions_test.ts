@@ -130,4 +130,19 @@ Deno.test("introductions", async (t) => {
     // The blocker may still reach the blocked.
     await bob.request("introduce", { user: "alice", purpose: "chat" });
   });
+
+  await t.step(
+    "an offline user who blocked you is offline, as to anyone",
+    async () => {
+      const carol = await fx.login("carol");
+      await carol.request("block", { user: "alice" });
+      await carol.disconnect();
+      await alice.refused(
+        "introduce",
+        { user: "carol", purpose: "chat" },
+        "offline",
+        /^carol is offline$/,
+      );
+    },
+  );
 });

@@ -1,0 +1,384 @@
+/**
+ * Typed settings for each subcommand, read from its checked flags and the
+ * environment. Everything a subcommand reads from the command line or the
+ * environment is read here, once, so nothing downstream looks a flag up by
+ * name or casts it; a bad value is a SettingsError naming it. Pure: no I/O
+ * beyond the injected environment reader.
+ */
+import { basename, join } from "node:path";
+import { type Level, LEVELS } from "../common/log.ts";
+import { chatHome, type Env } from "../common/paths.ts";
+import type { CommandContext } from "./context.ts";
+import { type FlagValue, parseAddress } from "./parse.ts";
+
+/**
+ * A setting that cannot be used: exit code 1 for a bad environment
+ * variable, 2 for a bad command line (then `usage` says how it should look).
+ */
+export class SettingsError extends Error {
+  override name = "SettingsError";
+  constructor(
+    message: string,
+    readonly exitCode: 1 | 2 = 1,
+    readonly usage?: string,
+  ) {
+    super(message);
+  }
+}
+
+type Flags = Record<string, FlagValue>;
+
+function text(flags: Flags, name: string): string | undefined {
+  const v = flags[name];
+  return typeof v === "string" ? v : undefined;
+}
+
+function textOr(flags: Flags, name: string, fallback: string): string {
+  return text(flags, name) ?? fallback;
+}
+
+function num(flags: Flags, name: string, fallback: number): number {
+  const v = flags[name];
+  return typeof v === "number" ? v : fallback;
+}
+
+function bool(flags: Flags, name: string): boolean {
+  return flags[name] === true;
+}
+
+// ------------------------------------------------------------- the registry
+
+/** `chat registry`. */
+export interface RegistrySettings {
+  host: string;
+  port: number;
+  udpPort: number;
+  /** The SQLite file: --db, else $CHAT_HOME/registry.db. */
+  dbPath: string;
+  /** A certificate to serve instead of the self-signed one. */
+  tls?: { certFile: string; keyFile: string };
+  heartbeatIntervalMs: number;
+  heartbeatTtlMs: number;
+  /** 0 = never. */
+  idleTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  logLevel: Level;
+  logFile?: string;
+}
+
+/** Reads `chat registry`'s settings; throws SettingsError (exit 2) for values no peer could use. */
+export function registrySettings(
+  ctx: Pick<CommandContext, "flags" | "env">,
+): RegistrySettings {
+  const f = ctx.flags;
+  const certFile = text(f, "tls-cert");
+  const keyFile = text(f, "tls-key");
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new SettingsError(
+      "--tls-cert and --tls-key go together",
+      2,
+      "chat registry --tls-cert FILE --tls-key FILE",
+    );
+  }
+  const heartbeatIntervalMs = num(f, "heartbeat-interval", 1000);
+  const heartbeatTtlMs = num(f, "heartbeat-ttl", 3000);
+  // Peers accept intervals of 1 ms to 1 h in the hello reply; outside that
+  // range no peer could ever log in, so refuse it here as a bad value.
+  for (
+    const [name, ms] of [
+      ["heartbeat-interval", heartbeatIntervalMs],
+      ["heartbeat-ttl", heartbeatTtlMs],
+    ] as const
+  ) {
+    if (!(ms >= 1 && ms <= 3_600_000)) {
+      throw new SettingsError(
+        `--${name} must be between 1ms and 1h`,
+        2,
+        "chat registry [--heartbeat-interval 1s] [--heartbeat-ttl 3s]",
+      );
+    }
+  }
+  const handshakeTimeoutMs = num(f, "handshake-timeout", 10_000);
+  if (!(handshakeTimeoutMs >= 1)) {
+    throw new SettingsError(
+      "--handshake-timeout must be at least 1ms",
+      2,
+      "chat registry [--handshake-timeout 10s]",
+    );
+  }
+  const logFile = text(f, "log-file");
+  return {
+    host: textOr(f, "host", "0.0.0.0"),
+    port: num(f, "port", 15600),
+    udpPort: num(f, "udp-port", 15500),
+    dbPath: text(f, "db") ?? join(chatHome(ctx.env), "registry.db"),
+    ...(certFile !== undefined && keyFile !== undefined
+      ? { tls: { certFile, keyFile } }
+      : {}),
+    heartbeatIntervalMs,
+    heartbeatTtlMs,
+    idleTimeoutMs: num(f, "idle-timeout", 0),
+    handshakeTimeoutMs,
+    logLevel: level(textOr(f, "log-level", "info")),
+    ...(logFile !== undefined ? { logFile } : {}),
+  };
+}
+
+function level(value: string): Level {
+  const found = LEVELS.find((l) => l === value);
+  if (!found) {
+    throw new SettingsError(
+      `log level '${value}' is not one of debug, info, warn, error`,
+    );
+  }
+  return found;
+}
+
+// ----------------------------------------------------------- the peer side
+
+/** The environment of every peer-side command. */
+export interface PeerEnvironment {
+  /** CHAT_HOME (or its default): transcripts, downloads, known registries, logs. */
+  home: string;
+  /** CHAT_PASSWORD, when set and not empty. */
+  password?: string;
+  /** CHAT_LOG_LEVEL for $CHAT_HOME/peer.log; info by default. */
+  logLevel: Level;
+  /** NO_COLOR set to anything but the empty string (no-color.org). */
+  noColor: boolean;
+}
+
+/** Fault injection for tests, from CHAT_FAULT_* variables; empty in normal use. */
+export interface Faults {
+  /** CHAT_FAULT_CORRUPT_AT: flip the byte at this offset of every file sent. */
+  corruptAt?: number;
+}
+
+/** Where the registry is and how it is pinned. */
+export interface RegistryAddress {
+  host: string;
+  port: number;
+  /** --registry-fingerprint / CHAT_REGISTRY_FINGERPRINT: SHA-256 hex. */
+  fingerprint?: string;
+}
+
+/** What every command that logs in to the registry reads. */
+export interface ClientSettings {
+  registry: RegistryAddress;
+  /** --user / CHAT_USER, lower-cased; asked on a terminal when absent. */
+  user?: string;
+  env: PeerEnvironment;
+}
+
+/** `chat peer`. */
+export interface PeerSettings extends ClientSettings {
+  /** P2P port; 0 picks a free one. */
+  port: number;
+  signup: boolean;
+  replace: boolean;
+  json: boolean;
+  /** CHAT_MAX_FILE_BYTES: largest incoming file; 0 = no limit. */
+  maxFileBytes: number;
+  faults: Faults;
+}
+
+/** `chat web`. */
+export interface WebSettings extends ClientSettings {
+  /** The page's port on 127.0.0.1; 0 picks a free one. */
+  port: number;
+  signup: boolean;
+  replace: boolean;
+  /** Open the page in a browser (no --no-open). */
+  open: boolean;
+  /** DISPLAY or WAYLAND_DISPLAY is set: there is a desktop to open it on. */
+  desktop: boolean;
+  /** CHAT_MAX_FILE_BYTES: largest incoming file; 0 = no limit. */
+  maxFileBytes: number;
+  faults: Faults;
+}
+
+/** `chat signup`. */
+export interface SignupSettings extends ClientSettings {
+  json: boolean;
+}
+
+/** `chat who`. */
+export interface WhoSettings extends ClientSettings {
+  detailed: boolean;
+  json: boolean;
+}
+
+/** `chat search NAME`. */
+export interface SearchSettings extends ClientSettings {
+  /** The name looked up, lower-cased. */
+  name: string;
+  json: boolean;
+}
+
+/** `chat send NAME [FILE|-]`. */
+export interface SendSettings extends ClientSettings {
+  /** The receiver, lower-cased. */
+  to: string;
+  /** The file to send; null for stdin (`-` or none). */
+  path: string | null;
+  /** --name: what the receiver sees (default: the file's name, or stdin). */
+  name: string;
+  faults: Faults;
+}
+
+/** `chat receive`. */
+export interface ReceiveSettings extends ClientSettings {
+  /** --from: the only sender accepted. */
+  from?: string;
+  /** -o: a file, a folder, or `-` for stdout; absent = the downloads folder. */
+  output?: string;
+  /** --timeout: 0 = wait forever. */
+  timeoutMs: number;
+  maxFileBytes: number;
+}
+
+/** The environment every peer-side command shares; throws SettingsError for a bad CHAT_LOG_LEVEL. */
+export function peerEnvironment(env: Env): PeerEnvironment {
+  const rawLevel = env("CHAT_LOG_LEVEL") || "info";
+  const logLevel = LEVELS.find((l) => l === rawLevel);
+  if (!logLevel) {
+    throw new SettingsError(
+      `CHAT_LOG_LEVEL '${rawLevel}' is not a log level (debug, info, warn, error)`,
+    );
+  }
+  const password = env("CHAT_PASSWORD");
+  const noColor = env("NO_COLOR");
+  return {
+    home: chatHome(env),
+    ...(password ? { password } : {}),
+    logLevel,
+    noColor: noColor !== undefined && noColor !== "",
+  };
+}
+
+/** CHAT_MAX_FILE_BYTES: a whole number of bytes, 0 (or unset) = no limit. */
+export function maxFileBytes(env: Env): number {
+  const raw = env("CHAT_MAX_FILE_BYTES") || "0";
+  if (!/^\d+$/.test(raw)) {
+    throw new SettingsError(
+      `CHAT_MAX_FILE_BYTES '${raw}' is not a number of bytes (0 = no limit)`,
+    );
+  }
+  const max = Number(raw);
+  return Number.isFinite(max) ? max : 0;
+}
+
+/** The CHAT_FAULT_* variables; anything but a whole number is ignored. */
+export function faults(env: Env): Faults {
+  const corrupt = env("CHAT_FAULT_CORRUPT_AT");
+  return corrupt !== undefined && /^\d+$/.test(corrupt)
+    ? { corruptAt: Number(corrupt) }
+    : {};
+}
+
+function clientSettings(
+  ctx: Pick<CommandContext, "flags" | "env">,
+): ClientSettings {
+  const f = ctx.flags;
+  // The parser checked --registry (or its default) as HOST:PORT.
+  const addr = parseAddress(textOr(f, "registry", "127.0.0.1:15600")) ??
+    { host: "127.0.0.1", port: 15600 };
+  const fingerprint = text(f, "registry-fingerprint");
+  const user = text(f, "user");
+  return {
+    registry: {
+      host: addr.host,
+      port: addr.port,
+      ...(fingerprint !== undefined ? { fingerprint } : {}),
+    },
+    ...(user !== undefined ? { user } : {}),
+    env: peerEnvironment(ctx.env),
+  };
+}
+
+/** Reads `chat peer`'s settings. */
+export function peerSettings(
+  ctx: Pick<CommandContext, "flags" | "env">,
+): PeerSettings {
+  return {
+    ...clientSettings(ctx),
+    port: num(ctx.flags, "port", 0),
+    signup: bool(ctx.flags, "signup"),
+    replace: bool(ctx.flags, "replace"),
+    json: bool(ctx.flags, "json"),
+    maxFileBytes: maxFileBytes(ctx.env),
+    faults: faults(ctx.env),
+  };
+}
+
+/** Reads `chat web`'s settings. */
+export function webSettings(
+  ctx: Pick<CommandContext, "flags" | "env">,
+): WebSettings {
+  return {
+    ...clientSettings(ctx),
+    port: num(ctx.flags, "port", 15700),
+    signup: bool(ctx.flags, "signup"),
+    replace: bool(ctx.flags, "replace"),
+    open: !bool(ctx.flags, "no-open"),
+    desktop: Boolean(ctx.env("DISPLAY") || ctx.env("WAYLAND_DISPLAY")),
+    maxFileBytes: maxFileBytes(ctx.env),
+    faults: faults(ctx.env),
+  };
+}
+
+/** Reads `chat signup`'s settings. */
+export function signupSettings(
+  ctx: Pick<CommandContext, "flags" | "env">,
+): SignupSettings {
+  return { ...clientSettings(ctx), json: bool(ctx.flags, "json") };
+}
+
+/** Reads `chat who`'s settings. */
+export function whoSettings(
+  ctx: Pick<CommandContext, "flags" | "env">,
+): WhoSettings {
+  return {
+    ...clientSettings(ctx),
+    detailed: bool(ctx.flags, "detailed"),
+    json: bool(ctx.flags, "json"),
+  };
+}
+
+/** Reads `chat search`'s settings. */
+export function searchSettings(ctx: CommandContext): SearchSettings {
+  return {
+    ...clientSettings(ctx),
+    name: (ctx.positionals[0] ?? "").toLowerCase(),
+    json: bool(ctx.flags, "json"),
+  };
+}
+
+/** Reads `chat send`'s settings. */
+export function sendSettings(ctx: CommandContext): SendSettings {
+  const file = ctx.positionals[1] ?? "-";
+  const path = file === "-" ? null : file;
+  return {
+    ...clientSettings(ctx),
+    to: (ctx.positionals[0] ?? "").toLowerCase(),
+    path,
+    name: text(ctx.flags, "name") ??
+      (path === null ? "stdin" : basename(path)),
+    faults: faults(ctx.env),
+  };
+}
+
+/** Reads `chat receive`'s settings. */
+export function receiveSettings(
+  ctx: Pick<CommandContext, "flags" | "env">,
+): ReceiveSettings {
+  const from = text(ctx.flags, "from");
+  const output = text(ctx.flags, "output");
+  return {
+    ...clientSettings(ctx),
+    ...(from !== undefined ? { from } : {}),
+    ...(output !== undefined ? { output } : {}),
+    timeoutMs: num(ctx.flags, "timeout", 0),
+    maxFileBytes: maxFileBytes(ctx.env),
+  };
+}

@@ -1,0 +1,298 @@
+/**
+ * `chat send` and `chat receive` (F17): a file or a pipe streamed directly
+ * between two machines, in constant memory, verified end to end. Each side
+ * opens an endpoint for its own duration — the sender as a tool session
+ * that only dials, the receiver as a receive session that file offers for
+ * its user are routed to — and drives the core's Transfers over it, as the
+ * Peer does.
+ */
+import { dirname, join } from "node:path";
+import {
+  type CommandContext,
+  receiveSettings,
+  sendSettings,
+} from "../../cli/mod.ts";
+import { SYSTEM_CLOCK } from "../../common/clock.ts";
+import { aborted } from "../../common/signals.ts";
+import {
+  type ChunkSource,
+  closeQuietly,
+  type Destination,
+  openForReading,
+  type PeerEvent,
+  Transfers,
+  UserError,
+} from "../core/mod.ts";
+import { ProgressLine, stdinIsTerminal } from "../front/mod.ts";
+import { Endpoint, LinkError, type SessionStatus } from "../net/mod.ts";
+import { oneLineErrors } from "./errors.ts";
+import { credentials, setUp } from "./options.ts";
+
+/** `chat send NAME [FILE|-] [--name N]`. */
+export function send(ctx: CommandContext): Promise<number> {
+  return oneLineErrors(async () => {
+    const s = sendSettings(ctx);
+    const to = s.to;
+    // Questions are only asked when stdin is a terminal that is not the data.
+    const c = await setUp(s, s.path !== null && stdinIsTerminal());
+    let size: number | null = null;
+    let source: ChunkSource & Disposable = {
+      read: (p) => Deno.stdin.read(p),
+      [Symbol.dispose]: () => {},
+    };
+    if (s.path !== null) {
+      const opened = await openForReading(s.path, to);
+      size = opened.size;
+      source = opened.file;
+    }
+    using _source = source;
+    const creds = await credentials(s, c);
+    const progress = new ProgressLine(Deno.stderr);
+    let failed: string | null = null;
+    await using endpoint = await Endpoint.open({
+      target: c.target,
+      credentials: creds,
+      kind: "tool",
+      logger: c.logger,
+      onStatus: (st) => failed ??= loggedOut(st),
+    });
+    const transfers = new Transfers({
+      self: () => creds.user,
+      dial: async (user) => {
+        try {
+          return (await endpoint.links.open(user, "file")).link;
+        } catch (err) {
+          if (!(err instanceof LinkError)) throw err;
+          throw new UserError(
+            err.code === "offline"
+              ? `${user} is offline — ask them to run chat peer or chat receive`
+              : err.message,
+            err.code,
+          );
+        }
+      },
+      emit: (ev: PeerEvent) => {
+        if (ev.type === "file_progress") progress.update(ev);
+      },
+      downloads: c.home,
+      maxBytes: 0,
+      logger: c.logger,
+      ...(s.faults.corruptAt !== undefined
+        ? { corruptAt: s.faults.corruptAt }
+        : {}),
+    });
+    await using _transfers = closing(transfers, "the sender stopped");
+    try {
+      const t = await transfers.offer(to, source, s.name, size);
+      if (progress.enabled) {
+        progress.note(`waiting for ${to} to accept ${t.name}…`);
+      }
+      const abort = aborted(ctx.signal).then(() => "signal" as const);
+      const r = await Promise.race([t.result, abort]);
+      if (r === "signal") {
+        await transfers.answer(t.id, "cancel").catch(() => {});
+        throw new UserError("cancelled");
+      }
+      progress.done();
+      if (!r.ok) throw new UserError(r.reason);
+      if (failed) throw new UserError(failed);
+      console.error(
+        `sent ${t.name} to ${to}: ${r.size} bytes, sha256 ${r.sha256} verified by ${to}`,
+      );
+      return 0;
+    } finally {
+      progress.done();
+    }
+  });
+}
+
+/** `chat receive [--from NAME] [-o PATH|-] [--timeout S]`. */
+export function receive(ctx: CommandContext): Promise<number> {
+  return oneLineErrors(async () => {
+    const s = receiveSettings(ctx);
+    const { from, output, timeoutMs } = s;
+    const c = await setUp(s, stdinIsTerminal());
+    using dest = await destination(output, c.home);
+    const creds = await credentials(s, c);
+    const progress = new ProgressLine(Deno.stderr);
+    let chosen: string | null = null;
+    let offered!: (id: string) => void;
+    const firstOffer = new Promise<string>((resolve) => offered = resolve);
+    let ended: string | null = null;
+    const transfers: Transfers = new Transfers({
+      self: () => creds.user,
+      dial: () => Promise.reject(new UserError("chat receive does not send")),
+      emit: (ev: PeerEvent) => {
+        if (ev.type === "file_progress") progress.update(ev);
+        if (ev.type === "error") {
+          // An offer over CHAT_MAX_FILE_BYTES was refused: say so, wait on.
+          progress.done();
+          console.error(`chat: ${ev.message}`);
+        }
+        if (ev.type !== "file_offer") return;
+        if (from !== undefined && ev.from !== from) {
+          void transfers.answer(
+            ev.id,
+            "reject",
+            `${creds.user} is waiting for a file from ${from}`,
+          ).catch(() => {});
+          return;
+        }
+        if (chosen !== null) {
+          void transfers.answer(
+            ev.id,
+            "reject",
+            `${creds.user} is busy receiving another file`,
+          ).catch(() => {});
+          return;
+        }
+        chosen = ev.id;
+        offered(ev.id);
+      },
+      downloads: c.home,
+      maxBytes: s.maxFileBytes,
+      logger: c.logger,
+    });
+    await using _endpoint = await Endpoint.open({
+      target: c.target,
+      credentials: creds,
+      kind: "receive",
+      listen: { port: 0 },
+      logger: c.logger,
+      onInbound: (link) => {
+        if (link.purpose === "file") transfers.adoptInbound(link);
+        else link.conn.close();
+      },
+      onStatus: (st) => ended ??= loggedOut(st),
+    });
+    await using _transfers = closing(transfers, "the receiver stopped");
+    try {
+      if (progress.enabled) {
+        progress.note(
+          `waiting for a file${from ? ` from ${from}` : ""} as ${creds.user}…`,
+        );
+      }
+      const stop = aborted(ctx.signal).then(() => "signal" as const);
+      let cancelTimeout = () => {};
+      const timeout = timeoutMs > 0
+        ? new Promise<"timeout">((resolve) =>
+          cancelTimeout = SYSTEM_CLOCK.after(
+            timeoutMs,
+            () => resolve("timeout"),
+          )
+        )
+        : new Promise<never>(() => {});
+      const first = await Promise.race([firstOffer, stop, timeout]);
+      cancelTimeout();
+      if (first === "signal") throw new UserError("cancelled");
+      if (first === "timeout") {
+        throw new UserError(`no file arrived within ${timeoutMs / 1000} s`);
+      }
+      const id = first;
+      const result = transfers.result(id);
+      if (!result) {
+        throw new UserError("the sender went away before the transfer started");
+      }
+      try {
+        await transfers.accept(id, dest);
+      } catch (err) {
+        // The offer may have ended meanwhile; its reason says more.
+        const r = await Promise.race([result, Promise.resolve(null)]);
+        if (r && !r.ok) throw new UserError(r.reason);
+        throw err;
+      }
+      const r = await Promise.race([result, stop]);
+      progress.done();
+      if (r === "signal") {
+        await transfers.answer(id, "cancel").catch(() => {});
+        throw new UserError("cancelled");
+      }
+      if (!r.ok) throw new UserError(r.reason);
+      if (ended) throw new UserError(ended);
+      console.error(
+        `received ${r.size} bytes, sha256 ${r.sha256} verified${
+          r.path && output !== "-" ? ` → ${r.path}` : ""
+        }`,
+      );
+      return 0;
+    } finally {
+      progress.done();
+    }
+  });
+}
+
+/** Why a session status ends a pipe command, or null if it does not. */
+function loggedOut(st: SessionStatus): string | null {
+  return st.kind === "timeout" || st.kind === "ended"
+    ? "logged out by the registry"
+    : null;
+}
+
+/** Cancels every transfer of `transfers` with `reason` when disposed. */
+function closing(transfers: Transfers, reason: string): AsyncDisposable {
+  return { [Symbol.asyncDispose]: () => transfers.closeAll(reason) };
+}
+
+/**
+ * Where `-o` points, checked before logging in so a bad path costs nobody a
+ * transfer: a folder, a file (written to a part file, renamed into place
+ * after verification), or something that is neither, like /dev/null or a
+ * FIFO, written directly.
+ */
+async function destination(
+  output: string | undefined,
+  home: string,
+): Promise<Destination & Disposable> {
+  const none = { [Symbol.dispose]: () => {} };
+  if (output === "-") {
+    return { kind: "stream", sink: Deno.stdout, label: "stdout", ...none };
+  }
+  if (output === undefined) {
+    return { kind: "folder", dir: join(home, "downloads"), ...none };
+  }
+  const cannot = (why: string) =>
+    new UserError(`cannot write to ${output}: ${why}`);
+  let info: Deno.FileInfo | null = null;
+  try {
+    info = await Deno.stat(output);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw cannot(describe(err));
+  }
+  if (info?.isDirectory) return { kind: "folder", dir: output, ...none };
+  if (info && !info.isFile) {
+    // A device or a pipe: no part file can be renamed onto it.
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(output, { write: true });
+    } catch (err) {
+      throw cannot(describe(err));
+    }
+    return {
+      kind: "stream",
+      sink: file,
+      label: output,
+      [Symbol.dispose]: () => closeQuietly(file),
+    };
+  }
+  const dir = dirname(output);
+  let parent: Deno.FileInfo;
+  try {
+    parent = await Deno.stat(dir);
+  } catch (err) {
+    throw cannot(
+      err instanceof Deno.errors.NotFound
+        ? `there is no folder ${dir}`
+        : describe(err),
+    );
+  }
+  if (!parent.isDirectory) throw cannot(`${dir} is not a folder`);
+  return { kind: "file", path: output, ...none };
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (err instanceof Deno.errors.NotADirectory) {
+    return "a part of the path is not a folder";
+  }
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,23 @@
+/** Handlers of the commands about the session and the directory: /help, /quit, /who, /search, /profile, /status. */
+import { helpText } from "../commands.ts";
+import type { HandlerTable } from "../context.ts";
+
+/** See the module doc. */
+export const ACCOUNT: HandlerTable<
+  "help" | "quit" | "who" | "search" | "profile" | "status"
+> = {
+  help: (_p, cmd) => Promise.resolve({ text: helpText(cmd.topic) }),
+  quit: async (p) => {
+    await p.stop();
+    return {};
+  },
+  who: async (p, cmd) => {
+    const r = await p.request("who", { detailed: cmd.detailed });
+    for (const u of r.users) p.knownUsers.add(u.user);
+    return r;
+  },
+  search: (p, cmd) => p.request("search", { user: cmd.user }),
+  profile: (p, cmd) => p.request("profile", { user: cmd.user }),
+  status: (p, cmd) =>
+    p.request("status", cmd.text !== undefined ? { text: cmd.text } : {}),
+};

@@ -1,0 +1,557 @@
+/**
+ * The peer core: commands in, typed events and replies out. Both front ends
+ * (the shell and the JSON mode) drive one Peer; nothing here prints.
+ *
+ * It owns the endpoint (registry session with reconnection, and the links),
+ * the conversations, the room book, the inbox, file transfers and
+ * transcripts. A line goes parse → command table (handlers/) → one handler;
+ * registry events come back as PeerEvents.
+ */
+import { join } from "node:path";
+import { type Cancel, type Clock, SYSTEM_CLOCK } from "../../common/clock.ts";
+import type { Logger } from "../../common/log.ts";
+import type { RegistryEvent, ReplyData, RequestType } from "../../wire/mod.ts";
+import {
+  type BackoffPolicy,
+  type Credentials,
+  Endpoint,
+  LinkError,
+  type P2PLink,
+  type Purpose,
+  RegistryError,
+  type RegistryTarget,
+  type RequestFields,
+  type SessionStatus,
+} from "../net/mod.ts";
+import { type Command, parseLine } from "./commands.ts";
+import {
+  type Conversation,
+  leaveIfCurrent,
+  type PeerContext,
+} from "./context.ts";
+import { Conversations } from "./conversations.ts";
+import { type PeerErrorCode, UserError } from "./errors.ts";
+import type { EventSink, PeerEvent } from "./events.ts";
+import { answer } from "./handlers/mod.ts";
+import { Inbox } from "./inbox.ts";
+import {
+  type Answered,
+  type CommandMap,
+  commandName,
+  type CommandReply,
+  type Failure,
+} from "./replies.ts";
+import { RoomBook } from "./room_book.ts";
+import { Transcripts } from "./transcripts.ts";
+import { Transfers } from "./transfers/mod.ts";
+
+/** How to start a peer. */
+export interface PeerOptions {
+  target: RegistryTarget;
+  credentials: Credentials;
+  /** CHAT_HOME: transcripts, downloads, known registries. */
+  home: string;
+  /** P2P port; 0 picks a free one. */
+  port: number;
+  /** Address to listen on for P2P connections. */
+  listenHost?: string;
+  signup?: boolean;
+  replace?: boolean;
+  logger: Logger;
+  backoff?: BackoffPolicy;
+  /**
+   * Time and timers of the core: chat requests and file offers expiring,
+   * progress rates, activity reports. The network below keeps real time,
+   * since the registry's tickets carry real time.
+   */
+  clock?: Clock;
+  /** Largest incoming file accepted; 0 means no limit. */
+  maxFileBytes?: number;
+  /** Folder for received files; default $CHAT_HOME/downloads. */
+  downloads?: string;
+  /** Fault injection for tests: corrupt the byte at this offset of sent files. */
+  corruptAt?: number;
+}
+
+/**
+ * How a session ended: we logged out, the registry timed us out, or it
+ * ended the session (a newer login, a refused reconnection).
+ */
+export interface SessionEnd {
+  code: "logged_out" | "timeout" | "ended";
+  reason: string;
+}
+
+/** How often unanswered chat requests are looked for. */
+const SWEEP_EVERY_MS = 1000;
+/** How often user activity is reported to the registry at most. */
+const ACTIVE_EVERY_MS = 10_000;
+
+/** See the module doc. */
+export class Peer implements AsyncDisposable {
+  readonly #o: PeerOptions;
+  readonly #emit: EventSink;
+  readonly #clock: Clock;
+  readonly rooms: RoomBook = new RoomBook();
+  readonly conversations: Conversations;
+  readonly transfers: Transfers;
+  readonly #transcripts: Transcripts;
+  readonly #inbox: Inbox;
+  #endpoint: Endpoint | null = null;
+  #ready = false;
+  #held: RegistryEvent[] = [];
+  readonly #blocked = new Set<string>();
+  readonly #knownUsers = new Set<string>();
+  readonly #knownRooms = new Set<string>();
+  #roomsFetchedAt = -Infinity;
+  #stopSweep: Cancel = () => {};
+  #lastActive = 0;
+  #stopped = false;
+  #ended!: (end: SessionEnd) => void;
+  /** Resolves when the session ends: logged out, timed out or replaced. */
+  readonly ended: Promise<SessionEnd>;
+  /** What the command handlers see of this peer; it holds the current conversation. */
+  readonly #context: PeerContext;
+
+  private constructor(o: PeerOptions, emit: EventSink) {
+    this.#o = o;
+    this.#emit = emit;
+    this.#clock = o.clock ?? SYSTEM_CLOCK;
+    const now = () => this.#clock.now();
+    this.ended = new Promise((resolve) => this.#ended = resolve);
+    this.#transcripts = new Transcripts(o.home, (user, err) => {
+      o.logger.warn("transcript write failed", { user, error: String(err) });
+      this.#event({
+        type: "error",
+        message: `could not write the transcript of the chat with ${user} (${
+          err instanceof Error ? err.message : err
+        }) — the chat goes on; check that ${
+          this.#transcripts.pathFor(user)
+        } can be written`,
+      });
+    });
+    this.conversations = new Conversations({
+      self: () => this.user,
+      dial: (user) => this.#dial(user, "chat"),
+      emit: (ev) => this.#event(ev),
+      transcripts: this.#transcripts,
+      rooms: this.rooms,
+      refreshRoom: async (room) => {
+        this.rooms.load(await this.#request("room_members", { room }));
+      },
+      now,
+      logger: o.logger,
+    });
+    this.transfers = new Transfers({
+      self: () => this.user,
+      dial: (user) => this.#dial(user, "file"),
+      emit: (ev) => this.#event(ev),
+      downloads: o.downloads ?? join(o.home, "downloads"),
+      maxBytes: o.maxFileBytes ?? 0,
+      logger: o.logger,
+      clock: this.#clock,
+      ...(o.corruptAt !== undefined ? { corruptAt: o.corruptAt } : {}),
+    });
+    this.#inbox = new Inbox({
+      fetch: () => this.#request("offline_fetch", {}),
+      ack: (ids) => this.#request("offline_ack", { ids }),
+      emit: (ev) => this.#event(ev),
+      logger: o.logger,
+      stopped: () => this.#stopped,
+    });
+    this.#context = {
+      self: () => this.user,
+      request: (type, fields) => this.#request(type, fields),
+      conversations: this.conversations,
+      transfers: this.transfers,
+      rooms: this.rooms,
+      transcripts: this.#transcripts,
+      inbox: this.#inbox,
+      current: null,
+      blocked: this.#blocked,
+      knownUsers: this.#knownUsers,
+      knownRooms: this.#knownRooms,
+      stop: () => this.stop(),
+    };
+  }
+
+  /**
+   * Starts a peer: P2P listener, registry login (sign-up first if asked),
+   * room state, then `ready`, then offline messages.
+   */
+  static async start(o: PeerOptions, emit: EventSink): Promise<Peer> {
+    const peer = new Peer(o, emit);
+    try {
+      await peer.#start();
+    } catch (err) {
+      await peer.stop().catch(() => {});
+      throw err;
+    }
+    return peer;
+  }
+
+  async #start(): Promise<void> {
+    this.#endpoint = await Endpoint.open({
+      target: this.#o.target,
+      credentials: this.#o.credentials,
+      kind: "peer",
+      listen: {
+        port: this.#o.port,
+        ...(this.#o.listenHost !== undefined
+          ? { host: this.#o.listenHost }
+          : {}),
+      },
+      ...(this.#o.replace !== undefined ? { replace: this.#o.replace } : {}),
+      ...(this.#o.signup !== undefined ? { signup: this.#o.signup } : {}),
+      ...(this.#o.backoff ? { backoff: this.#o.backoff } : {}),
+      logger: this.#o.logger,
+      isBlocked: (user) => this.#blocked.has(user),
+      onInbound: (link) => this.#inbound(link),
+      onEvent: (ev) => this.#registryEvent(ev),
+      onStatus: (s) => this.#status(s),
+    });
+    await this.#loadState();
+    this.#ready = true;
+    this.#event({ type: "ready", user: this.user, port: this.port });
+    for (const ev of this.#held.splice(0)) this.#registryEvent(ev);
+    await this.#inbox.fetch();
+    this.#stopSweep = this.#clock.every(
+      SWEEP_EVERY_MS,
+      () => this.conversations.expire(this.#clock.now()),
+    );
+  }
+
+  #inbound(link: P2PLink): void {
+    if (link.purpose === "chat") this.conversations.adopt(link);
+    else this.transfers.adoptInbound(link);
+  }
+
+  async #loadState(): Promise<void> {
+    const blocks = await this.#request("blocks", {});
+    this.#blocked.clear();
+    for (const u of blocks.users) this.#blocked.add(u);
+    const mine = await this.#request("rooms", { mine: true });
+    // After a reconnection: rooms we were removed from meanwhile are gone.
+    const still = new Set(mine.rooms.map((r) => r.room));
+    for (const room of this.rooms.names()) {
+      if (still.has(room)) continue;
+      this.rooms.drop(room);
+      leaveIfCurrent(this.#context, "room", room);
+      if (this.#ready) {
+        this.#event({
+          type: "room_left",
+          room,
+          user: this.user,
+          // Only the owner removes anyone; it happened while we were away.
+          reason: "kicked",
+        });
+      }
+    }
+    for (const r of mine.rooms) {
+      try {
+        this.rooms.load(await this.#request("room_members", { room: r.room }));
+      } catch (err) {
+        this.#o.logger.warn("room load failed", {
+          room: r.room,
+          error: String(err),
+        });
+      }
+    }
+    try {
+      const friends = await this.#request("friends", {});
+      for (const f of friends.friends) this.#knownUsers.add(f.user);
+    } catch {
+      // Only used for tab completion.
+    }
+  }
+
+  /** The logged-in user. */
+  get user(): string {
+    return this.#endpoint?.user ?? this.#o.credentials.user;
+  }
+
+  /** The P2P port. */
+  get port(): number {
+    return this.#endpoint?.links.port ?? 0;
+  }
+
+  /** Where plain lines go now. */
+  get current(): Conversation | null {
+    return this.#context.current;
+  }
+
+  /** Names worth completing: friends, chat partners, room mates, users seen. */
+  get knownUsers(): string[] {
+    const names = new Set(this.#knownUsers);
+    for (const c of this.conversations.list()) names.add(c.user);
+    for (const room of this.rooms.names()) {
+      for (const m of this.rooms.get(room)?.members.keys() ?? []) names.add(m);
+    }
+    names.delete(this.user);
+    return [...names].sort();
+  }
+
+  /** Rooms worth completing: our own, listed by /rooms, or invited to. */
+  get knownRooms(): string[] {
+    return [...new Set([...this.#knownRooms, ...this.rooms.names()])].sort();
+  }
+
+  /**
+   * Learns the registry's room names for completion, at most once per
+   * `maxAgeMs`; a failure keeps what is known (completion never fails).
+   */
+  async refreshRooms(maxAgeMs = 10_000): Promise<void> {
+    const now = this.#clock.now();
+    if (this.#stopped || now - this.#roomsFetchedAt < maxAgeMs) return;
+    this.#roomsFetchedAt = now;
+    try {
+      const r = await this.#request("rooms", {});
+      for (const room of r.rooms) this.#knownRooms.add(room.room);
+    } catch {
+      // Only used for completion.
+    }
+  }
+
+  #event(ev: PeerEvent): void {
+    if (this.#stopped && ev.type !== "transfer_failed") return;
+    try {
+      this.#emit(ev);
+    } catch (err) {
+      this.#o.logger.error("event handler failed", {
+        type: ev.type,
+        error: String(err),
+      });
+    }
+  }
+
+  #status(s: SessionStatus): void {
+    switch (s.kind) {
+      case "lost":
+        this.#event({ type: "registry_lost" });
+        return;
+      case "restored":
+        this.#event({ type: "registry_restored" });
+        void this.#afterRestore();
+        return;
+      case "timeout":
+        this.#event({ type: "timeout", reason: s.reason });
+        this.#ended({
+          code: "timeout",
+          reason: `logged out by the registry (${
+            s.reason === "idle" ? "idle" : "no heartbeat"
+          })`,
+        });
+        return;
+      case "ended":
+        this.#event({ type: "session_ended", reason: s.reason });
+        this.#ended({ code: "ended", reason: s.reason });
+        return;
+    }
+  }
+
+  async #afterRestore(): Promise<void> {
+    try {
+      await this.#loadState();
+      await this.#inbox.fetch();
+    } catch (err) {
+      this.#o.logger.warn("refresh after restore failed", {
+        error: String(err),
+      });
+    }
+  }
+
+  #registryEvent(ev: RegistryEvent): void {
+    if (!this.#ready) {
+      this.#held.push(ev);
+      return;
+    }
+    switch (ev.type) {
+      case "presence":
+        this.rooms.presence(ev.user, ev.online);
+        this.#knownUsers.add(ev.user);
+        this.#event({ type: "presence", user: ev.user, online: ev.online });
+        return;
+      case "friend_request":
+        this.#knownUsers.add(ev.from);
+        this.#event({ type: "friend_request", from: ev.from });
+        return;
+      case "friend_accepted":
+        this.#knownUsers.add(ev.user);
+        this.#event({ type: "friend_accepted", user: ev.user });
+        return;
+      case "friend_removed":
+        this.#event({ type: "friend_removed", user: ev.user });
+        return;
+      case "room_invite":
+        this.#knownRooms.add(ev.room);
+        this.#event({ type: "room_invite", room: ev.room, from: ev.from });
+        return;
+      case "room_joined":
+        this.rooms.joined(ev.room, ev.user);
+        this.#event({ type: "room_joined", room: ev.room, user: ev.user });
+        return;
+      case "room_left":
+        if (ev.user === this.user) {
+          this.rooms.drop(ev.room);
+          leaveIfCurrent(this.#context, "room", ev.room);
+        } else {
+          this.rooms.left(ev.room, ev.user);
+        }
+        this.#event({
+          type: "room_left",
+          room: ev.room,
+          user: ev.user,
+          reason: ev.reason,
+        });
+        return;
+      case "room_owner":
+        this.rooms.owner(ev.room, ev.user);
+        this.#event({ type: "room_owner", room: ev.room, user: ev.user });
+        return;
+      case "offline_waiting":
+        void this.#inbox.fetch();
+        return;
+      case "error":
+        this.#o.logger.warn("registry reported an error", {
+          reason: ev.reason,
+        });
+        return;
+    }
+  }
+
+  async #request<K extends RequestType>(
+    type: K,
+    fields: RequestFields<K>,
+  ): Promise<ReplyData<K>> {
+    const endpoint = this.#endpoint;
+    if (!endpoint) throw new UserError("not logged in", "logged_out");
+    try {
+      return await endpoint.session.request(type, fields);
+    } catch (err) {
+      if (err instanceof RegistryError) {
+        throw new UserError(err.message, registryErrorCode(err));
+      }
+      throw err;
+    }
+  }
+
+  async #dial(user: string, purpose: Purpose): Promise<P2PLink> {
+    if (user === this.user && purpose === "chat") {
+      throw new UserError("you cannot chat with yourself", "self");
+    }
+    // A link we open would carry the blocked user's replies past our block.
+    if (this.#blocked.has(user)) {
+      throw new UserError(
+        `you have blocked ${user} — /unblock ${user} first`,
+        "blocked",
+      );
+    }
+    const endpoint = this.#endpoint;
+    if (!endpoint) throw new UserError("not logged in", "logged_out");
+    try {
+      return (await endpoint.links.open(user, purpose)).link;
+    } catch (err) {
+      if (err instanceof LinkError) {
+        throw new UserError(err.message, err.code);
+      }
+      throw err;
+    }
+  }
+
+  /** Parses and runs one command line. Never throws for bad input. */
+  async run(line: string): Promise<CommandReply> {
+    const parsed = parseLine(line);
+    const inRoom = this.#context.current?.kind === "room";
+    if (!parsed.ok) {
+      // A bad plain line reports what it would have become (/msg or /say).
+      const command = parsed.command ||
+        commandName({ name: "text", text: "" }, inRoom);
+      return failure(command, parsed.error, "usage");
+    }
+    const command = commandName(parsed.command, inRoom);
+    try {
+      if (this.#stopped) throw new UserError("logged out", "logged_out");
+      this.#touch(parsed.command.name);
+      return await this.#answer(this.#resolve(parsed.command), command);
+    } catch (err) {
+      if (err instanceof UserError) {
+        return failure(command, err.message, err.code);
+      }
+      this.#o.logger.error("command failed", { command, error: String(err) });
+      return failure(
+        command,
+        `internal error: ${err instanceof Error ? err.message : err}`,
+        "internal",
+      );
+    }
+  }
+
+  /** The command a plain line stands for: /say in a room, /msg in a chat. */
+  #resolve(cmd: Command): CommandMap[Answered] {
+    if (cmd.name !== "text") return cmd;
+    const cur = this.#context.current;
+    if (!cur) {
+      throw new UserError(
+        "no current conversation — /chat NAME or /join ROOM first",
+        "state",
+      );
+    }
+    return cur.kind === "room"
+      ? { name: "say", room: cur.name, text: cmd.text }
+      : { name: "msg", user: cur.name, text: cmd.text };
+  }
+
+  #answer(cmd: CommandMap[Answered], command: string): Promise<CommandReply> {
+    return answer(this.#context, cmd.name, cmd, command);
+  }
+
+  /** Tells the registry about user activity now and then (for --idle-timeout). */
+  #touch(name: Command["name"]): void {
+    if (name === "help") return;
+    const now = this.#clock.now();
+    const session = this.#endpoint?.session;
+    if (now - this.#lastActive < ACTIVE_EVERY_MS || !session?.connected) {
+      return;
+    }
+    this.#lastActive = now;
+    session.request("active", {}).catch(() => {});
+  }
+
+  /** Logs out and releases everything; idempotent. */
+  async stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.#stopSweep();
+    await this.transfers.closeAll("the sender logged out");
+    await this.conversations.closeAll(`${this.user} logged out`);
+    await this.#endpoint?.close();
+    this.#ended({ code: "logged_out", reason: "logged out" });
+  }
+
+  /** As `stop`, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+}
+
+function failure(
+  command: string,
+  error: string,
+  code: PeerErrorCode,
+): Failure {
+  return { ok: false, command, error, code };
+}
+
+/** The peer's code for a registry refusal. */
+function registryErrorCode(err: RegistryError): PeerErrorCode {
+  switch (err.code) {
+    case "offline":
+      return "offline";
+    case "not_found":
+      return "not_found";
+    case "network":
+      return "registry";
+    default:
+      return "refused";
+  }
+}

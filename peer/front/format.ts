@@ -1,0 +1,469 @@
+/**
+ * How the shell shows things to people (F13): `*bold*`, `_italic_`, `` `code` ``
+ * and URLs in messages; green for success, red for errors, yellow for
+ * warnings, magenta for questions; a stable colour per user. Pure functions;
+ * with colour off every function returns plain text.
+ *
+ * Text from other people is stripped of control characters first, so nobody
+ * can move the cursor or retitle a terminal by sending escape sequences.
+ */
+import { stripControls } from "../../common/text.ts";
+import type { CommandReply, PeerEvent } from "../core/mod.ts";
+import { showBytes } from "./progress.ts";
+
+/** ANSI styling, or none. */
+export class Style {
+  constructor(readonly color: boolean) {}
+
+  #wrap(open: string, close: string, s: string): string {
+    return this.color ? `\x1b[${open}m${s}\x1b[${close}m` : s;
+  }
+  bold(s: string): string {
+    return this.#wrap("1", "22", s);
+  }
+  italic(s: string): string {
+    return this.#wrap("3", "23", s);
+  }
+  dim(s: string): string {
+    return this.#wrap("2", "22", s);
+  }
+  code(s: string): string {
+    return this.#wrap("36", "39", s);
+  }
+  url(s: string): string {
+    return this.#wrap("4;34", "24;39", s);
+  }
+  green(s: string): string {
+    return this.#wrap("32", "39", s);
+  }
+  red(s: string): string {
+    return this.#wrap("31", "39", s);
+  }
+  yellow(s: string): string {
+    return this.#wrap("33", "39", s);
+  }
+  magenta(s: string): string {
+    return this.#wrap("35", "39", s);
+  }
+  /** A user's name in the colour that always belongs to them. */
+  user(name: string): string {
+    if (!this.color) return name;
+    return `\x1b[1;38;5;${
+      USER_COLOURS[hash(name) % USER_COLOURS.length]
+    }m${name}\x1b[22;39m`;
+  }
+}
+
+/** 256-colour palette entries that read well on dark and light backgrounds, none red or green. */
+const USER_COLOURS = [
+  33,
+  39,
+  45,
+  69,
+  75,
+  99,
+  105,
+  135,
+  141,
+  166,
+  172,
+  178,
+  208,
+  214,
+  38,
+  63,
+];
+
+function hash(s: string): number {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 16777619);
+  }
+  return h >>> 0;
+}
+
+const URL_RE = /\bhttps?:\/\/[^\s<>"')\]]+[^\s<>"')\].,;:!?]/g;
+
+/** Formats message text: *bold*, _italic_, `code`, URLs. */
+export function formatText(raw: string, style: Style): string {
+  const text = stripControls(raw);
+  if (!style.color) return text;
+  // Code spans first, so nothing inside them is interpreted.
+  return text.split(/(`[^`\n]+`)/).map((part) => {
+    if (/^`[^`\n]+`$/.test(part)) return style.code(part.slice(1, -1));
+    const urls: string[] = [];
+    let s = part.replace(URL_RE, (u) => {
+      urls.push(u);
+      return `\ue000${urls.length - 1}\ue000`;
+    });
+    s = s.replace(
+      /(^|[\s(])\*([^*\s](?:[^*\n]*[^*\s])?)\*(?=$|[\s.,;:!?)])/g,
+      (_m, pre, body) => pre + style.bold(body),
+    );
+    s = s.replace(
+      /(^|[\s(])_([^_\s](?:[^_\n]*[^_\s])?)_(?=$|[\s.,;:!?)])/g,
+      (_m, pre, body) => pre + style.italic(body),
+    );
+    return s.replace(
+      /\ue000(\d+)\ue000/g,
+      (_m, i) => style.url(urls[Number(i)]!),
+    );
+  }).join("");
+}
+
+function clock(iso: string): string {
+  const d = new Date(iso);
+  return `${String(d.getHours()).padStart(2, "0")}:${
+    String(d.getMinutes()).padStart(2, "0")
+  }`;
+}
+
+/** A line for an event, or null when the shell shows nothing for it. */
+export function formatEvent(ev: PeerEvent, style: Style): string | null {
+  const u = (n: string) => style.user(stripControls(n));
+  switch (ev.type) {
+    case "ready":
+      return style.green(
+        `logged in as ${ev.user} (direct connections on port ${ev.port}) — /help lists commands`,
+      );
+    case "presence":
+      return ev.online
+        ? style.green(`* ${ev.user} is online`)
+        : style.yellow(`* ${ev.user} went offline`);
+    case "friend_request":
+      return style.magenta(
+        `* ${ev.from} wants to be your friend — /friend accept ${ev.from}`,
+      );
+    case "friend_accepted":
+      return style.green(`* you and ${ev.user} are friends now`);
+    case "friend_removed":
+      return style.yellow(`* ${ev.user} is no longer your friend`);
+    case "chat_request":
+      return style.magenta(
+        `* ${ev.from} wants to chat${
+          ev.text !== undefined ? `: "${stripControls(ev.text)}"` : ""
+        } — ` +
+          `/accept ${ev.from} [--save] or /reject ${ev.from}`,
+      );
+    case "chat_started":
+      return style.green(
+        `* chat with ${ev.with} started${
+          ev.saving ? " (saving a transcript)" : ""
+        }`,
+      );
+    case "chat_request_expired":
+      return style.dim(
+        `* ${ev.from}'s chat request expired (not answered within 60 s)`,
+      );
+    case "chat_rejected":
+      return style.yellow(
+        `* ${ev.by} did not take the chat${ev.reason ? ` (${ev.reason})` : ""}`,
+      );
+    case "chat_closed":
+      return style.yellow(
+        `* chat with ${ev.with} closed: ${stripControls(ev.reason)}`,
+      );
+    case "message": {
+      const where = ev.room !== undefined ? `${style.dim(`#${ev.room}`)} ` : "";
+      return `${style.dim(`[${clock(ev.at)}]`)} ${where}${u(ev.from)}: ${
+        formatText(ev.text, style)
+      }`;
+    }
+    case "delivered":
+      return ev.room !== undefined
+        ? null
+        : style.dim(`  ✓ delivered to ${ev.to}`);
+    case "offline_message":
+      return `${style.dim(`[${ev.sent_at.slice(0, 16).replace("T", " ")}]`)} ${
+        u(ev.from)
+      } ${style.dim("(while you were away)")}: ${formatText(ev.text, style)}`;
+    case "room_invite":
+      return style.magenta(
+        `* ${ev.from} invites you to #${ev.room} — /invite accept ${ev.room}`,
+      );
+    case "room_joined":
+      return style.green(`* ${ev.user} joined #${ev.room}`);
+    case "room_left":
+      return style.yellow(
+        ev.reason === "kicked"
+          ? `* ${ev.user} was removed from #${ev.room}`
+          : `* ${ev.user} left #${ev.room}`,
+      );
+    case "room_owner":
+      return style.green(`* ${ev.user} now owns #${ev.room}`);
+    case "file_offer":
+      return style.magenta(
+        `* ${ev.from} offers ${stripControls(ev.name)} (${
+          ev.size === null ? "size unknown" : showBytes(ev.size)
+        })` +
+          `${
+            ev.room ? ` in #${ev.room}` : ""
+          } — /file accept ${ev.id} or /file reject ${ev.id}`,
+      );
+    case "file_progress":
+      return null;
+    case "file_received":
+      return style.green(
+        `* received ${
+          showBytes(ev.size)
+        } from ${ev.from} → ${ev.path} (SHA-256 verified)`,
+      );
+    case "file_sent":
+      return style.green(
+        `* ${ev.to} received the file (${
+          showBytes(ev.size)
+        }, SHA-256 verified)`,
+      );
+    case "transfer_failed":
+      return style.red(
+        `* transfer ${ev.id} failed: ${stripControls(ev.reason)}`,
+      );
+    case "registry_lost":
+      return style.yellow(
+        "* lost the registry — retrying in the background; open chats continue",
+      );
+    case "registry_restored":
+      return style.green("* registry connection restored");
+    case "timeout":
+      return style.red(
+        `* logged out by the registry (${
+          ev.reason === "idle" ? "idle too long" : "no heartbeat"
+        })`,
+      );
+    case "session_ended":
+      return style.red(`* session ended: ${ev.reason}`);
+    case "error":
+      return style.red(`* ${stripControls(ev.message)}`);
+  }
+}
+
+/** Text for a command's reply; null when the reply needs no words. */
+export function formatReply(r: CommandReply, style: Style): string | null {
+  if (!r.ok) return style.red(r.error);
+  switch (r.name) {
+    case "help":
+      return r.data.text;
+    case "quit":
+      return null;
+    case "who": {
+      const users = r.data.users;
+      if (users.length === 0) return "nobody is online";
+      if (users[0]!.host === undefined) {
+        return `${users.length} online: ${
+          users.map((x) => style.user(x.user)).join(", ")
+        }`;
+      }
+      return users.map((x) =>
+        `${style.user(x.user)}  ${x.host}:${x.port}  ${
+          stripControls(x.status ?? "")
+        }`
+      )
+        .join("\n");
+    }
+    case "search": {
+      const s = r.data;
+      return s.online
+        ? `${style.user(s.user)} is ${
+          style.green("online")
+        } at ${s.host}:${s.port} — ${stripControls(s.status)}`
+        : `${style.user(s.user)} is offline (${
+          s.last_seen ? `last seen ${s.last_seen}` : "never seen online"
+        }) — ${stripControls(s.status)}`;
+    }
+    case "profile": {
+      const p = r.data;
+      const rel = {
+        none: "not a friend",
+        friends: "your friend",
+        requested: "friend request sent",
+        requested_you: "wants to be your friend",
+        you: "that's you",
+      }[p.friend];
+      return [
+        `${style.bold(p.user)} — ${stripControls(p.status)}`,
+        `  ${
+          p.online
+            ? style.green("online")
+            : `offline${p.last_seen ? `, last seen ${p.last_seen}` : ""}`
+        }; ${rel}; member since ${p.since.slice(0, 10)}`,
+      ].join("\n");
+    }
+    case "status":
+      return `status: ${stripControls(r.data.status)}`;
+    case "friends": {
+      const fs = r.data.friends;
+      if (fs.length === 0) return "no friends yet — /friend add NAME";
+      return fs.map((f) =>
+        `${f.online ? style.green("●") : style.dim("○")} ${
+          style.user(f.user)
+        }  ${style.dim(stripControls(f.status))}`
+      ).join("\n");
+    }
+    case "friend": {
+      const d = r.data;
+      switch (d.action) {
+        case "add":
+          return style.green(
+            d.state === "friends"
+              ? `you and ${d.user} are friends now`
+              : `friend request sent to ${d.user}`,
+          );
+        case "accept":
+          return style.green(`you and ${d.user} are friends now`);
+        case "decline":
+          return `declined ${d.user}'s friend request`;
+        case "remove":
+          return `${d.user} is no longer your friend`;
+      }
+      return null;
+    }
+    case "requests": {
+      const { incoming, outgoing } = r.data;
+      if (incoming.length + outgoing.length === 0) {
+        return "no pending friend requests";
+      }
+      return [
+        incoming.length ? `waiting for you: ${incoming.join(", ")}` : "",
+        outgoing.length ? `you asked: ${outgoing.join(", ")}` : "",
+      ].filter(Boolean).join("\n");
+    }
+    case "block":
+      return style.green(`blocked ${r.data.user}`);
+    case "unblock":
+      return style.green(`unblocked ${r.data.user}`);
+    case "blocks": {
+      const us = r.data.users;
+      return us.length
+        ? `blocked: ${us.join(", ")}`
+        : "you have not blocked anyone";
+    }
+    case "chat":
+      return r.data.state === "open"
+        ? style.green(`chatting with ${r.data.with} — plain lines go there`)
+        : `asked ${r.data.with} for a chat — waiting for an answer (60 s)`;
+    case "accept":
+      return null;
+    case "reject":
+      return `turned down ${r.data.with}`;
+    case "msg": {
+      const d = r.data;
+      return d.state === "stored"
+        ? style.yellow(d.notice)
+        : d.state === "requested"
+        ? `asked ${d.to} for a chat; your message goes with the request`
+        : null;
+    }
+    case "close":
+      return null;
+    case "save":
+      return r.data.saving
+        ? style.green(
+          `saving the chat with ${r.data.with} to ${r.data.path}`,
+        )
+        : `stopped saving the chat with ${r.data.with}`;
+    case "inbox": {
+      const ms = r.data.messages;
+      if (ms.length === 0) return "no offline messages in this session";
+      return ms.map((m) =>
+        `${style.dim(`[${m.sent_at.slice(0, 16).replace("T", " ")}]`)} ${
+          style.user(m.from)
+        }: ${formatText(m.text, style)}`
+      ).join("\n");
+    }
+    case "rooms": {
+      const rooms = r.data.rooms;
+      if (rooms.length === 0) return "no rooms yet — /room create NAME";
+      return rooms.map((x) =>
+        x.members === undefined
+          ? `#${x.room}${x.joined ? style.dim(" (joined)") : ""}`
+          : `#${x.room}  ${x.members}/${x.capacity}${x.locked ? " 🔒" : ""}${
+            x.joined ? style.dim(" (joined)") : ""
+          }  ${stripControls(x.description ?? "")}`
+      ).join("\n");
+    }
+    case "room_create":
+      return style.green(`created #${r.data.room} — you own it`);
+    case "join":
+      return `${style.green(`joined #${r.data.room}`)} — ${
+        memberList(r.data.members, style)
+      }`;
+    case "members":
+      return `#${r.data.room}: ${memberList(r.data.members, style)}`;
+    case "leave":
+      return `left #${r.data.room}`;
+    case "say": {
+      const unreached = r.data.unreached;
+      return unreached.length
+        ? style.yellow(`not delivered to ${unreached.join(", ")} (unreachable)`)
+        : null;
+    }
+    case "invite":
+      return style.green(`invited ${r.data.user} to #${r.data.room}`);
+    case "invite_answer":
+      return r.data.action === "accept"
+        ? style.green(`joined #${r.data.room} — plain lines go there now`)
+        : `declined the invitation to #${r.data.room}`;
+    case "invites": {
+      const inv = r.data.invites;
+      if (inv.length === 0) return "no invitations";
+      return inv.map((i) =>
+        `#${i.room} from ${i.from} — /invite accept ${i.room}`
+      ).join("\n");
+    }
+    case "kick":
+      return `removed ${r.data.user} from #${r.data.room}`;
+    case "owner":
+      return style.green(`${r.data.user} now owns #${r.data.room}`);
+    case "send": {
+      const d = r.data;
+      return "offers" in d
+        ? `offered ${d.name} to ${d.offers.length} member(s) of #${d.room}`
+        : `offered ${d.name} (${showBytes(d.size)}) to ${d.to} — id ${d.id}`;
+    }
+    case "files": {
+      const ts = r.data.transfers;
+      if (ts.length === 0) return "no transfers";
+      return ts.map((t) =>
+        `${t.id}  ${
+          t.direction === "in" ? `from ${t.peer}` : `to ${t.peer}`
+        }  ${stripControls(t.name)}  ${
+          t.size === null ? "?" : showBytes(t.size)
+        }  ${t.state}${t.state === "active" ? ` ${showBytes(t.bytes)}` : ""}`
+      ).join("\n");
+    }
+    case "file": {
+      const d = r.data;
+      return d.action === "accept"
+        ? `receiving ${d.name}…`
+        : d.action === "reject"
+        ? `declined ${d.id}`
+        : `cancelled ${d.id}`;
+    }
+  }
+}
+
+function memberList(
+  members: { user: string; online: boolean; role: string }[],
+  style: Style,
+): string {
+  return members.map((m) =>
+    `${m.online ? style.green("●") : style.dim("○")} ${style.user(m.user)}${
+      m.role === "owner" ? style.dim(" (owner)") : ""
+    }`
+  ).join("  ");
+}
+
+/** Formats the shell's echo of your own message. */
+export function formatOwn(
+  self: string,
+  text: string,
+  room: string | undefined,
+  style: Style,
+): string {
+  const now = new Date().toISOString();
+  const where = room !== undefined ? `${style.dim(`#${room}`)} ` : "";
+  return `${style.dim(`[${clock(now)}]`)} ${where}${style.user(self)}: ${
+    formatText(text, style)
+  }`;
+}

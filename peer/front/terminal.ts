@@ -1,0 +1,108 @@
+/**
+ * Questions asked on a terminal before the shell starts: a line, a yes/no,
+ * and a password typed in raw mode so it is never echoed (each key shows as
+ * `*`). Nothing here runs when stdin is not a terminal.
+ */
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Where prompts are written. */
+export type PromptOut = { writeSync(p: Uint8Array): number };
+
+/** True when stdin is an interactive terminal. */
+export function stdinIsTerminal(): boolean {
+  try {
+    return Deno.stdin.isTerminal();
+  } catch {
+    return false;
+  }
+}
+
+function say(out: PromptOut, text: string): void {
+  out.writeSync(enc.encode(text));
+}
+
+/** Reads raw keys until Enter; `mask` hides the typed text. Null on Ctrl-C/Ctrl-D. */
+async function readKeys(out: PromptOut, mask: boolean): Promise<string | null> {
+  Deno.stdin.setRaw(true);
+  const buf = new Uint8Array(64);
+  let bytes: number[] = [];
+  try {
+    while (true) {
+      const n = await Deno.stdin.read(buf);
+      if (n === null) return null;
+      for (const b of buf.subarray(0, n)) {
+        if (b === 3 || (b === 4 && bytes.length === 0)) {
+          say(out, "\r\n");
+          return null;
+        }
+        if (b === 13 || b === 10) {
+          say(out, "\r\n");
+          return dec.decode(new Uint8Array(bytes));
+        }
+        if (b === 127 || b === 8) {
+          const text = dec.decode(new Uint8Array(bytes));
+          if (text.length === 0) continue;
+          const chars = [...text];
+          chars.pop();
+          bytes = [...enc.encode(chars.join(""))];
+          say(out, "\b \b");
+          continue;
+        }
+        if (b === 21) {
+          // Ctrl-U: erase the whole line.
+          const count = [...dec.decode(new Uint8Array(bytes))].length;
+          say(out, "\b \b".repeat(count));
+          bytes = [];
+          continue;
+        }
+        if (b < 32) continue;
+        bytes.push(b);
+        // Echo one mark per character, not per byte of UTF-8.
+        if (!mask) out.writeSync(new Uint8Array([b]));
+        else if ((b & 0xc0) !== 0x80) say(out, "*");
+      }
+    }
+  } finally {
+    Deno.stdin.setRaw(false);
+  }
+}
+
+/** Asks for a secret without echoing it. Null if the user gave up. */
+export async function promptSecret(
+  question: string,
+  out: PromptOut = Deno.stderr,
+): Promise<string | null> {
+  say(out, question);
+  return await readKeys(out, true);
+}
+
+/** Asks for a line of text. Null if the user gave up. */
+export async function promptLine(
+  question: string,
+  out: PromptOut = Deno.stderr,
+): Promise<string | null> {
+  say(out, question);
+  const line = await readKeys(out, false);
+  return line === null ? null : line.trim();
+}
+
+/** Asks a yes/no question; only "y" or "yes" count as yes. */
+export async function askYesNo(
+  question: string,
+  out: PromptOut = Deno.stderr,
+): Promise<boolean> {
+  const answer = await promptLine(`${question} [y/N] `, out);
+  return answer !== null && /^y(es)?$/i.test(answer);
+}
+
+/** Whether to colour stdout: a terminal, and NO_COLOR not set. */
+export function useColor(noColor: boolean): boolean {
+  if (noColor) return false;
+  try {
+    return Deno.stdout.isTerminal();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * The peer's networking: the registry client and its self-healing session,
+ * heartbeats, reconnection backoff, registry trust, this run's identity and
+ * the authenticated P2P links. Below the core; knows nothing of commands.
+ */
+export {
+  backoffDelay,
+  type BackoffPolicy,
+  DEFAULT_BACKOFF,
+} from "./backoff.ts";
+export { Endpoint, type EndpointOptions } from "./endpoint.ts";
+export { HeartbeatSender } from "./heartbeat.ts";
+export {
+  createPeerIdentity,
+  PEER_CERT_NAME,
+  type PeerIdentity,
+} from "./identity.ts";
+export {
+  LinkError,
+  type LinkErrorCode,
+  type LinkPath,
+  Links,
+  type LinksOptions,
+  type OpenLink,
+} from "./links.ts";
+export {
+  DialError,
+  type P2PLink,
+  P2PNode,
+  type P2PNodeOptions,
+  type Purpose,
+} from "./p2p.ts";
+export {
+  type ClientOptions,
+  type HelloInfo,
+  RegistryClient,
+  RegistryError,
+  type RegistryTarget,
+  type RequestFields,
+  type TrustPrompt,
+} from "./registry_client.ts";
+export {
+  type Credentials,
+  LOGIN_TIMEOUT_MS,
+  RegistrySession,
+  type RegistrySessionOptions,
+  type SessionStatus,
+} from "./registry_session.ts";
+export {
+  type CheckedTls,
+  connectTlsUnverified,
+  type PresentedCert,
+} from "./tls_socket.ts";
+export {
+  decideTrust,
+  KNOWN_REGISTRIES,
+  knownFingerprint,
+  rememberFingerprint,
+  type TrustVerdict,
+} from "./trust.ts";

@@ -1,0 +1,360 @@
+/**
+ * A logged-in session with the registry that survives registry outages (F18).
+ *
+ * It owns the RegistryClient and the heartbeat. When the connection drops it
+ * reports "lost", retries with capped exponential backoff and jitter, logs in
+ * again with the same credentials and endpoint, and reports "restored". A
+ * TIMEOUT or a replacement by another login ends it for good.
+ */
+import {
+  fromBase64url,
+  importEd25519Public,
+  type RegistryEvent,
+  type ReplyData,
+  type RequestType,
+} from "../../wire/mod.ts";
+import { type Clock, SYSTEM_CLOCK } from "../../common/clock.ts";
+import type { Logger } from "../../common/log.ts";
+import {
+  backoffDelay,
+  type BackoffPolicy,
+  DEFAULT_BACKOFF,
+} from "./backoff.ts";
+import { HeartbeatSender } from "./heartbeat.ts";
+import {
+  RegistryClient,
+  RegistryError,
+  type RegistryTarget,
+  type RequestFields,
+} from "./registry_client.ts";
+
+/**
+ * How long a sign-up or login may wait for its reply once the registry has
+ * answered hello. A live registry always answers, but each check costs it a
+ * scrypt derivation (about 50 ms, one at a time on two cores): after a
+ * restart, thousands of peers logging in again queue for minutes. Giving up
+ * after the usual few seconds would only send the request again at the end
+ * of the queue and never get in.
+ */
+export const LOGIN_TIMEOUT_MS = 120_000;
+
+/** Name and password of the running session. */
+export interface Credentials {
+  user: string;
+  password: string;
+}
+
+/** Changes of the session's health, for the core to turn into events. */
+export type SessionStatus =
+  | { kind: "lost" }
+  | { kind: "restored" }
+  | { kind: "timeout"; reason: string }
+  | { kind: "ended"; reason: string };
+
+/** How to open a session. */
+export interface RegistrySessionOptions {
+  target: RegistryTarget;
+  credentials: Credentials;
+  kind: "peer" | "tool" | "receive";
+  p2pPort?: number;
+  cert?: string;
+  /** Ed25519 session public key, base64url. */
+  key?: string;
+  replace?: boolean;
+  /** Create the account first when it does not exist. */
+  signup?: boolean;
+  backoff?: BackoffPolicy;
+  random?: () => number;
+  /**
+   * Log in again after the connection drops (default). Without, a drop is
+   * reported as "lost" and ends the session.
+   */
+  reconnect?: boolean;
+  /** Timers of the backoff, the heartbeat and the logout. */
+  clock?: Clock;
+  onEvent: (ev: RegistryEvent) => void;
+  onStatus: (s: SessionStatus) => void;
+  logger: Logger;
+}
+
+/** See the module doc. */
+export class RegistrySession implements AsyncDisposable {
+  readonly #o: RegistrySessionOptions;
+  #client: RegistryClient;
+  #heartbeat: HeartbeatSender | null = null;
+  #login: ReplyData<"login">;
+  #registryKey: CryptoKey;
+  #closing = false;
+  #ended = false;
+  #reconnecting: Promise<void> | null = null;
+  #wake: (() => void) | null = null;
+  readonly #clock: Clock;
+  #over!: () => void;
+  /**
+   * Resolves once the session is over for good: closed, ended by the
+   * registry (timeout, replacement, refused login) and its connection gone,
+   * or lost without reconnecting.
+   */
+  readonly done: Promise<void>;
+
+  private constructor(
+    o: RegistrySessionOptions,
+    client: RegistryClient,
+    login: ReplyData<"login">,
+    key: CryptoKey,
+  ) {
+    this.#o = o;
+    this.#client = client;
+    this.#login = login;
+    this.#registryKey = key;
+    this.#clock = o.clock ?? SYSTEM_CLOCK;
+    this.done = new Promise((resolve) => this.#over = resolve);
+  }
+
+  /** Connects, signs up if asked, logs in and starts heartbeats. */
+  static async open(o: RegistrySessionOptions): Promise<RegistrySession> {
+    const client = await RegistryClient.connect(o.target);
+    try {
+      if (o.signup) {
+        try {
+          await client.request("signup", {
+            user: o.credentials.user,
+            password: o.credentials.password,
+          }, LOGIN_TIMEOUT_MS);
+          o.logger.info("signed up", { user: o.credentials.user });
+        } catch (err) {
+          if (!(err instanceof RegistryError && err.code === "taken")) {
+            throw err;
+          }
+        }
+      }
+      const login = await RegistrySession.#loginOn(
+        client,
+        o,
+        o.replace ?? false,
+      );
+      const key = await importRegistryKey(client.hello.signing_key);
+      const s = new RegistrySession(o, client, login, key);
+      s.#attach(client);
+      return s;
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+  }
+
+  static #loginOn(
+    client: RegistryClient,
+    o: RegistrySessionOptions,
+    replace: boolean,
+  ): Promise<ReplyData<"login">> {
+    return client.request("login", {
+      user: o.credentials.user,
+      password: o.credentials.password,
+      kind: o.kind,
+      ...(o.p2pPort !== undefined ? { p2p_port: o.p2pPort } : {}),
+      ...(o.cert ? { cert: o.cert } : {}),
+      ...(o.key ? { key: o.key } : {}),
+      ...(replace ? { replace: true } : {}),
+    }, LOGIN_TIMEOUT_MS);
+  }
+
+  #attach(client: RegistryClient): void {
+    this.#client = client;
+    client.onEvent((ev) => this.#event(ev));
+    this.#heartbeat?.stop();
+    this.#heartbeat = new HeartbeatSender(
+      this.#o.target.host,
+      client.hello.udp_port,
+      this.#login.session,
+      this.#login.token,
+      client.hello.heartbeat_interval_ms,
+      this.#clock,
+    );
+    client.closed.then(() => this.#onClosed(client));
+  }
+
+  #event(ev: RegistryEvent): void {
+    if (ev.type === "timeout") {
+      this.#ended = true;
+      this.#heartbeat?.stop();
+      this.#o.logger.warn("timed out by the registry", { reason: ev.reason });
+      this.#o.onStatus({ kind: "timeout", reason: ev.reason });
+      return;
+    }
+    if (ev.type === "session_ended" && ev.reason === "replaced") {
+      this.#ended = true;
+      this.#heartbeat?.stop();
+      this.#o.onStatus({
+        kind: "ended",
+        reason: "replaced by a newer login of the same user",
+      });
+      return;
+    }
+    if (ev.type === "session_ended") {
+      this.#o.logger.info("registry is shutting down");
+      return;
+    }
+    this.#o.onEvent(ev);
+  }
+
+  #onClosed(client: RegistryClient): void {
+    if (client !== this.#client) return;
+    if (this.#closing || this.#ended) {
+      this.#over();
+      return;
+    }
+    this.#heartbeat?.stop();
+    this.#heartbeat = null;
+    this.#o.logger.warn("registry lost");
+    this.#o.onStatus({ kind: "lost" });
+    if (this.#o.reconnect === false) {
+      this.#ended = true;
+      this.#over();
+      return;
+    }
+    this.#reconnecting = this.#reconnect();
+  }
+
+  async #reconnect(): Promise<void> {
+    const policy = this.#o.backoff ?? DEFAULT_BACKOFF;
+    const random = this.#o.random ?? Math.random;
+    // Whether the last attempt never reached the registry (see backoff.ts).
+    let unreachable = false;
+    for (let attempt = 0; !this.#closing; attempt++) {
+      const delay = backoffDelay(attempt, policy, random(), unreachable);
+      await new Promise<void>((resolve) => {
+        const cancel = this.#clock.after(delay, resolve);
+        this.#wake = () => {
+          cancel();
+          resolve();
+        };
+      });
+      this.#wake = null;
+      if (this.#closing) return;
+      let client: RegistryClient | null = null;
+      try {
+        client = await RegistryClient.connect({
+          ...this.#o.target,
+          timeoutMs: 5000,
+        });
+        const login = await RegistrySession.#loginOn(client, this.#o, true);
+        if (this.#closing) {
+          client.close();
+          return;
+        }
+        this.#login = login;
+        this.#registryKey = await importRegistryKey(client.hello.signing_key);
+        this.#reconnecting = null;
+        this.#attach(client);
+        this.#o.logger.info("registry restored", { attempt });
+        this.#o.onStatus({ kind: "restored" });
+        return;
+      } catch (err) {
+        client?.close();
+        unreachable = err instanceof RegistryError && err.unreachable;
+        if (
+          err instanceof RegistryError &&
+          (err.code === "auth" || err.code === "trust" ||
+            err.code === "not_found")
+        ) {
+          this.#ended = true;
+          this.#reconnecting = null;
+          this.#o.onStatus({ kind: "ended", reason: err.message });
+          this.#over();
+          return;
+        }
+        this.#o.logger.debug("reconnect failed", {
+          attempt,
+          error: err instanceof Error ? err.message : String(err),
+        });
+      }
+    }
+  }
+
+  /** The logged-in user. */
+  get user(): string {
+    return this.#login.user;
+  }
+
+  /** The address the registry sees us at. */
+  get observedHost(): string {
+    return this.#login.host;
+  }
+
+  /** Our status text at login. */
+  get status(): string {
+    return this.#login.status;
+  }
+
+  /** True while logged in over a live connection. */
+  get connected(): boolean {
+    return !this.#client.isClosed && !this.#ended &&
+      this.#reconnecting === null;
+  }
+
+  /** True once the session cannot come back (timeout, replaced, closed). */
+  get ended(): boolean {
+    return this.#ended || this.#closing;
+  }
+
+  /** The registry's ticket-signing public key. */
+  get registryKey(): CryptoKey {
+    return this.#registryKey;
+  }
+
+  /** Sends a request over the live connection. */
+  async request<K extends RequestType>(
+    type: K,
+    fields: RequestFields<K>,
+  ): Promise<ReplyData<K>> {
+    if (this.#ended) {
+      throw new RegistryError("network", "logged out by the registry");
+    }
+    if (this.#reconnecting) {
+      throw new RegistryError(
+        "network",
+        "the registry is unreachable — reconnecting in the background",
+      );
+    }
+    return await this.#client.request(type, fields);
+  }
+
+  /** Resolves once a reconnection in progress has finished (for tests). */
+  async settled(): Promise<void> {
+    await this.#reconnecting;
+  }
+
+  /** Logs out (best effort) and closes everything. */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#wake?.();
+    this.#heartbeat?.stop();
+    if (!this.#client.isClosed && !this.#ended) {
+      // Best effort: a registry that does not answer within a second is
+      // not waited for.
+      await this.#client.request("logout", {}, 1000).catch(() => {});
+    }
+    this.#client.close();
+    await this.#client.closed;
+    await this.#reconnecting;
+    this.#over();
+  }
+
+  /** Logs out and closes, as `close`. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+async function importRegistryKey(b64: string): Promise<CryptoKey> {
+  const raw = fromBase64url(b64);
+  if (!raw || raw.length !== 32) {
+    throw new RegistryError(
+      "internal",
+      "the registry sent a malformed signing key",
+    );
+  }
+  return await importEd25519Public(raw);
+}

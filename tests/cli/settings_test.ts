@@ -1,0 +1,144 @@
+/**
+ * Typed settings (cli/settings.ts): every flag and environment variable a
+ * subcommand reads becomes one typed value, and a bad one is a
+ * SettingsError naming it, with the exit code it ends the command with.
+ */
+import {
+  type CommandContext,
+  faults,
+  maxFileBytes,
+  parseArgs,
+  peerEnvironment,
+  peerSettings,
+  receiveSettings,
+  registrySettings,
+  sendSettings,
+  SettingsError,
+} from "../../cli/mod.ts";
+import type { Env } from "../../common/paths.ts";
+import { assert, assertEquals, assertIncludes } from "../helpers/assert.ts";
+
+const envOf = (vars: Record<string, string>): Env => (name) => vars[name];
+
+/** The context main.ts would hand the subcommand for `argv`. */
+function context(
+  argv: string[],
+  vars: Record<string, string> = {},
+): CommandContext {
+  const env = envOf({ CHAT_HOME: "/tmp/chat-home", ...vars });
+  const parsed = parseArgs(argv, env);
+  assert(parsed.kind === "run", JSON.stringify(parsed));
+  return {
+    flags: parsed.flags,
+    positionals: parsed.positionals,
+    signal: new AbortController().signal,
+    version: "test",
+    env,
+  };
+}
+
+function refusal(fn: () => unknown): SettingsError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof SettingsError) return err;
+    throw err;
+  }
+  throw new Error("no SettingsError");
+}
+
+Deno.test("chat peer's settings come typed from flags, defaults and environment", () => {
+  const s = peerSettings(context(
+    ["peer", "--user", "Alice", "--signup", "--port", "4000", "--json"],
+    {
+      CHAT_PASSWORD: "pw",
+      CHAT_MAX_FILE_BYTES: "1000",
+      CHAT_FAULT_CORRUPT_AT: "17",
+      CHAT_REGISTRY: "chat.example.org:15600",
+    },
+  ));
+  assertEquals(s, {
+    registry: { host: "chat.example.org", port: 15600 },
+    user: "alice",
+    env: {
+      home: "/tmp/chat-home",
+      password: "pw",
+      logLevel: "info",
+      noColor: false,
+    },
+    port: 4000,
+    signup: true,
+    replace: false,
+    json: true,
+    maxFileBytes: 1000,
+    faults: { corruptAt: 17 },
+  });
+});
+
+Deno.test("a bad environment variable is a SettingsError with exit code 1 naming it", () => {
+  const level = refusal(() =>
+    peerEnvironment(envOf({ CHAT_LOG_LEVEL: "loud" }))
+  );
+  assertEquals(level.exitCode, 1);
+  assertIncludes(level.message, "CHAT_LOG_LEVEL 'loud' is not a log level");
+  const max = refusal(() =>
+    maxFileBytes(envOf({ CHAT_MAX_FILE_BYTES: "lots" }))
+  );
+  assertEquals(max.exitCode, 1);
+  assertIncludes(
+    max.message,
+    "CHAT_MAX_FILE_BYTES 'lots' is not a number of bytes",
+  );
+  assertEquals(maxFileBytes(envOf({ CHAT_MAX_FILE_BYTES: "" })), 0);
+});
+
+Deno.test("NO_COLOR counts when set to anything but the empty string", () => {
+  assertEquals(peerEnvironment(envOf({ NO_COLOR: "1" })).noColor, true);
+  assertEquals(peerEnvironment(envOf({ NO_COLOR: "" })).noColor, false);
+  assertEquals(peerEnvironment(envOf({})).noColor, false);
+});
+
+Deno.test("fault injection is read only from whole numbers, and absent otherwise", () => {
+  assertEquals(faults(envOf({ CHAT_FAULT_CORRUPT_AT: "70000" })), {
+    corruptAt: 70000,
+  });
+  assertEquals(faults(envOf({ CHAT_FAULT_CORRUPT_AT: "x" })), {});
+  assertEquals(faults(envOf({})), {});
+});
+
+Deno.test("chat send and chat receive read their positionals and flags", () => {
+  const file = sendSettings(context(["send", "Bob", "dir/report.pdf"]));
+  assertEquals([file.to, file.path, file.name], [
+    "bob",
+    "dir/report.pdf",
+    "report.pdf",
+  ]);
+  const stdin = sendSettings(context(["send", "bob", "-", "--name", "db.sql"]));
+  assertEquals([stdin.path, stdin.name], [null, "db.sql"]);
+  assertEquals(sendSettings(context(["send", "bob"])).name, "stdin");
+  const r = receiveSettings(
+    context(["receive", "--from", "alice", "-o", "-", "--timeout", "2s"]),
+  );
+  assertEquals([r.from, r.output, r.timeoutMs], ["alice", "-", 2000]);
+});
+
+Deno.test("chat registry's settings: defaults, and exit code 2 with the usage for values no peer could use", () => {
+  const s = registrySettings(context(["registry"]));
+  assertEquals(s.dbPath, "/tmp/chat-home/registry.db");
+  assertEquals([s.host, s.port, s.udpPort], ["0.0.0.0", 15600, 15500]);
+  assertEquals([s.heartbeatIntervalMs, s.heartbeatTtlMs], [1000, 3000]);
+  assertEquals(s.tls, undefined);
+  const half = refusal(() =>
+    registrySettings(context(["registry", "--tls-cert", "c.pem"]))
+  );
+  assertEquals(half.exitCode, 2);
+  assertEquals(half.message, "--tls-cert and --tls-key go together");
+  assertEquals(half.usage, "chat registry --tls-cert FILE --tls-key FILE");
+  const long = refusal(() =>
+    registrySettings(context(["registry", "--heartbeat-ttl", "2h"]))
+  );
+  assertEquals([long.exitCode, long.message], [
+    2,
+    "--heartbeat-ttl must be between 1ms and 1h",
+  ]);
+});

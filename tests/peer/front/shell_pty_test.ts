@@ -1,0 +1,429 @@
+/**
+ * The interactive shell (SPEC §2.1) under a real pseudo-terminal: `chat peer`
+ * runs inside a detached tmux session, keys are typed with send-keys and the
+ * screen is read with capture-pane. Each test uses its own tmux socket (-L)
+ * so parallel runs never collide, and kills its tmux server in `finally`.
+ *
+ * Needs tmux (Debian: `apt-get install -y tmux`); without it the tests are
+ * skipped with a message saying so.
+ */
+import { join } from "node:path";
+import { assert, assertEquals, assertIncludes } from "../../helpers/assert.ts";
+import {
+  type JsonLine,
+  runChat,
+  spawnPeer,
+} from "../../helpers/peer_process.ts";
+import {
+  MAIN,
+  type RegistryProcess,
+  spawnRegistry,
+  until,
+} from "../../helpers/registry.ts";
+
+const TMUX = "tmux";
+/** A foreground colour in an SGR escape sequence (31-37, or 38;5;N). */
+// deno-lint-ignore no-control-regex
+const COLOUR = /\x1b\[(?:[0-9;]*;)?3[1-8][;m]/;
+
+function hasTmux(): boolean {
+  try {
+    const out = new Deno.Command(TMUX, {
+      args: ["-V"],
+      stdout: "null",
+      stderr: "null",
+    }).outputSync();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
+const TMUX_FOUND = hasTmux();
+if (!TMUX_FOUND) {
+  console.warn(
+    "shell_pty_test: tmux is not installed, so the shell's terminal tests are skipped " +
+      "(Debian: apt-get install -y tmux)",
+  );
+}
+
+/** A `chat peer` shell running in a detached tmux session. */
+class ShellSession implements AsyncDisposable {
+  readonly socket = `chat-test-${crypto.randomUUID().slice(0, 12)}`;
+  readonly dir: string;
+  readonly exitFile: string;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+    this.exitFile = join(dir, "exit-code");
+  }
+
+  /** Starts `chat peer --user USER` against `reg` on a 100x50 terminal. */
+  static async start(
+    reg: RegistryProcess,
+    user: string,
+    extraEnv: Record<string, string> = {},
+  ): Promise<ShellSession> {
+    const dir = await Deno.makeTempDir({ prefix: `chat-pty-${user}-` });
+    const s = new ShellSession(dir);
+    const env: Record<string, string> = {
+      CHAT_HOME: dir,
+      CHAT_REGISTRY: `127.0.0.1:${reg.port}`,
+      CHAT_REGISTRY_FINGERPRINT: `sha256:${reg.fingerprint}`,
+      CHAT_PASSWORD: "",
+      NO_COLOR: "",
+      ...extraEnv,
+    };
+    const q = (v: string) => `'${v.replaceAll("'", `'\\''`)}'`;
+    const script = [
+      "#!/bin/sh",
+      ...Object.entries(env).map(([k, v]) => `export ${k}=${q(v)}`),
+      `${q(Deno.execPath())} run --allow-all ${q(MAIN)} peer --user ${q(user)}`,
+      `echo $? > ${q(s.exitFile)}`,
+      // Keep the pane (and what the shell printed last) until the test ends.
+      "sleep 120",
+    ].join("\n");
+    const path = join(dir, "run.sh");
+    await Deno.writeTextFile(path, script + "\n", { mode: 0o700 });
+    await s.tmux(
+      "new-session",
+      "-d",
+      "-s",
+      "chat",
+      "-x",
+      "100",
+      "-y",
+      "50",
+      path,
+    );
+    return s;
+  }
+
+  async tmux(...args: string[]): Promise<string> {
+    const out = await new Deno.Command(TMUX, {
+      args: ["-L", this.socket, ...args],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!out.success) {
+      throw new Error(
+        `tmux ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`,
+      );
+    }
+    return new TextDecoder().decode(out.stdout);
+  }
+
+  /** Answers the password prompt and waits for the shell's prompt. */
+  async logIn(user: string): Promise<string> {
+    await this.waitFor(`password for ${user}:`, "the password prompt");
+    await this.type(`${user}-password`);
+    await this.press("Enter");
+    return await this.waitFor(new RegExp(`^${user}>`, "m"), "the prompt");
+  }
+
+  /** Types text literally (no key names interpreted). */
+  async type(text: string): Promise<void> {
+    await this.tmux("send-keys", "-t", "chat", "-l", text);
+  }
+
+  /** Presses keys by name: Enter, Tab, C-d, ... */
+  async press(...keys: string[]): Promise<void> {
+    await this.tmux("send-keys", "-t", "chat", ...keys);
+  }
+
+  /** The screen and its scrollback, as plain text. */
+  async screen(): Promise<string> {
+    try {
+      return await this.tmux("capture-pane", "-p", "-t", "chat", "-S", "-500");
+    } catch {
+      return "";
+    }
+  }
+
+  /** The visible screen with its colours, as escape sequences. */
+  async screenWithColours(): Promise<string> {
+    return await this.tmux("capture-pane", "-p", "-e", "-t", "chat");
+  }
+
+  /** The line the cursor is on (the prompt line). */
+  async cursorLine(): Promise<string> {
+    const y = Number(
+      (await this.tmux("display-message", "-p", "-t", "chat", "#{cursor_y}"))
+        .trim(),
+    );
+    const visible = (await this.tmux("capture-pane", "-p", "-t", "chat"))
+      .split("\n");
+    return visible[y] ?? "";
+  }
+
+  /** Waits until the screen matches. */
+  async waitFor(pattern: RegExp | string, what: string): Promise<string> {
+    let last = "";
+    try {
+      return await until(
+        async () => {
+          last = await this.screen();
+          const hit = typeof pattern === "string"
+            ? last.includes(pattern)
+            : pattern.test(last);
+          return hit ? last : null;
+        },
+        what,
+        30_000,
+        50,
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nscreen:\n${last}`);
+    }
+  }
+
+  /** The exit code the shell script recorded, once the peer has exited. */
+  async exitCode(): Promise<number> {
+    const text = await until(
+      () => Deno.readTextFile(this.exitFile).catch(() => ""),
+      "the shell to exit",
+      30_000,
+    );
+    return Number(text.trim());
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.tmux("kill-server").catch(() => "");
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+async function withAccount(reg: RegistryProcess, user: string): Promise<void> {
+  await using p = await spawnPeer(reg, { user });
+  assertEquals(await p.quit(), 0);
+}
+
+const isReply = (command: string) => (l: JsonLine) =>
+  l.type === "reply" && l.command === command;
+
+Deno.test({
+  name:
+    "the shell masks the password, asks again when it is wrong, shows the prompt without colour under NO_COLOR, and Ctrl-C logs out",
+  ignore: !TMUX_FOUND,
+  fn: async () => {
+    await using reg = await spawnRegistry();
+    await withAccount(reg, "alice");
+    await using sh = await ShellSession.start(reg, "alice", { NO_COLOR: "1" });
+
+    await sh.waitFor("password for alice:", "the password prompt");
+    await sh.type("not-the-secret");
+    await sh.press("Enter");
+    const second = await sh.waitFor(
+      /wrong password[^\n]*\n(.*\n)*password for alice:\s*$/m,
+      "a second password prompt",
+    );
+    assertIncludes(second, "*".repeat("not-the-secret".length));
+    await sh.type("alice-password");
+    await sh.press("Enter");
+    const screen = await sh.waitFor(/^alice>/m, "the prompt");
+    assertIncludes(screen, "logged in as alice");
+    assert(
+      !screen.includes("alice-password") && !screen.includes("not-the-secret"),
+      `a password was echoed:\n${screen}`,
+    );
+    assertIncludes(screen, "*".repeat("alice-password".length));
+
+    await sh.type("/help");
+    await sh.press("Enter");
+    const help = await sh.waitFor("A line without / goes to", "/help");
+    for (
+      const usage of [
+        "/who [-l]",
+        "/msg NAME TEXT",
+        "/room create NAME",
+        "/send NAME|#ROOM FILE",
+        "/file accept|reject|cancel ID",
+        "/quit",
+      ]
+    ) assertIncludes(help, usage);
+
+    assert(
+      !COLOUR.test(await sh.screenWithColours()),
+      "NO_COLOR: no colours on screen",
+    );
+
+    await sh.type("/who");
+    await sh.press("Enter");
+    await sh.waitFor("1 online: alice", "the /who reply");
+    await sh.press("C-c");
+    await sh.waitFor("logging out", "Ctrl-C logging out");
+    assertEquals(await sh.exitCode(), 0);
+    await using check = await spawnPeer(reg, { user: "checker" });
+    assertEquals((await check.send("/search alice")).online, false);
+  },
+});
+
+Deno.test({
+  name:
+    "an incoming message leaves the half-typed line intact, tab completes commands, Ctrl-D logs out",
+  ignore: !TMUX_FOUND,
+  fn: async () => {
+    await using reg = await spawnRegistry();
+    await withAccount(reg, "alice");
+    await using bob = await spawnPeer(reg, { user: "bob" });
+    await using sh = await ShellSession.start(reg, "alice");
+    await sh.logIn("alice");
+    assert(
+      COLOUR.test(await sh.screenWithColours()),
+      "colours on a terminal without NO_COLOR",
+    );
+
+    // Tab completion of a command name.
+    await sh.type("/requ");
+    await sh.press("Tab");
+    await sh.waitFor(/alice> \/requests\s*$/m, "/requ completed to /requests");
+    await sh.press("Enter");
+    await sh.waitFor("no pending friend requests", "the /requests reply");
+
+    // bob asks for a chat; alice accepts in the shell.
+    await bob.send("/chat alice");
+    await sh.waitFor("bob wants to chat", "the chat request");
+    await sh.type("/accept bob");
+    await sh.press("Enter");
+    await bob.waitFor((l) => l.type === "chat_started", "chat_started");
+    await sh.waitFor(/^alice@bob>\s*$/m, "the prompt naming the conversation");
+
+    // A message arrives while a line is half typed.
+    await sh.type("half typed");
+    await sh.waitFor(/alice@bob> half typed$/m, "the half-typed line");
+    const sent = await bob.send("/msg alice ping from *bob*");
+    assertEquals(sent.state, "sent");
+    // Colour is on, so *bob* shows in bold, without its asterisks.
+    const screen = await sh.waitFor(
+      /bob: ping from bob$/m,
+      "bob's message on screen",
+    );
+    const lines = screen.trimEnd().split("\n");
+    const msgAt = lines.findIndex((l) => l.includes("bob: ping from bob"));
+    assert(/^\[\d\d:\d\d\] bob: ping from bob$/.test(lines[msgAt]!.trim()));
+    await until(
+      async () => (await sh.cursorLine()).trimEnd() === "alice@bob> half typed",
+      "the half-typed text redrawn on the prompt line",
+    );
+    assert(
+      !lines[msgAt]!.includes("half typed"),
+      "the message did not land inside the typed text",
+    );
+
+    // Finishing the line sends the whole of it to the current chat.
+    await sh.type(" and finished");
+    await sh.press("Enter");
+    const got = await bob.waitFor(
+      (l) => l.type === "message" && l.from === "alice",
+      "alice's line at bob",
+    );
+    assertEquals(got.text, "half typed and finished");
+    await sh.waitFor(/alice: half typed and finished/, "alice's own echo");
+
+    // Ctrl-D on an empty line logs out: alice is offline at the registry.
+    await sh.press("C-d");
+    assertEquals(await sh.exitCode(), 0);
+    const search = await bob.send("/search alice");
+    assert(isReply("/search")(search));
+    assertEquals(search.online, false, "alice went offline at the registry");
+  },
+});
+
+Deno.test({
+  name:
+    "tab completes user and room names from the registry, a progress bar above the prompt leaves the half-typed line intact, /quit logs out",
+  ignore: !TMUX_FOUND,
+  fn: async () => {
+    await using reg = await spawnRegistry();
+    await withAccount(reg, "alice");
+    await withAccount(reg, "carol");
+    await using bob = await spawnPeer(reg, { user: "bob" });
+    assert((await bob.send("/room create opsroom")).ok);
+    assert((await bob.send("/friend add alice")).ok);
+    await using sh = await ShellSession.start(reg, "alice", { NO_COLOR: "1" });
+    await sh.logIn("alice");
+    await sh.waitFor("bob wants to be your friend", "the friend request");
+
+    // A room alice has never seen: Tab asks the registry for room names.
+    await sh.type("/join ops");
+    await sh.press("Tab");
+    await sh.waitFor(/alice> \/join opsroom\s*$/m, "the room name completed");
+    await sh.press("Enter");
+    await sh.waitFor(/^alice#opsroom>/m, "the prompt naming the room");
+    // A user name (bob asked for friendship, so alice knows him).
+    await sh.type("/friend acc");
+    await sh.press("Tab");
+    await sh.type("b");
+    await sh.press("Tab");
+    await sh.waitFor(
+      /alice#opsroom> \/friend accept bob\s*$/m,
+      "sub-command and user completed",
+    );
+    await sh.press("Enter");
+    await sh.waitFor("friends", "the friend accept reply");
+
+    // carol pipes a stream to alice, slowly, while alice types.
+    const stream = new TransformStream<Uint8Array, Uint8Array>();
+    const writer = stream.writable.getWriter();
+    const sending = runChat(
+      ["send", "alice", "-", "--name", "slow.bin"],
+      {
+        env: {
+          CHAT_HOME: join(sh.dir, "carol-home"),
+          CHAT_USER: "carol",
+          CHAT_PASSWORD: "carol-password",
+          CHAT_REGISTRY: `127.0.0.1:${reg.port}`,
+          CHAT_REGISTRY_FINGERPRINT: `sha256:${reg.fingerprint}`,
+        },
+        stdin: stream.readable,
+      },
+    );
+    const offer = await sh.waitFor(
+      /carol offers slow\.bin \(size unknown\) — \/file accept (\S+)/,
+      "carol's offer",
+    );
+    const id = /\/file accept (\S+)/.exec(offer)![1]!;
+    await sh.type(`/file accept ${id}`);
+    await sh.press("Enter");
+    const chunk = new Uint8Array(256 * 1024).fill(7);
+    await writer.write(chunk);
+    await sh.waitFor(/^slow\.bin ← carol .*\/s/m, "the progress bar");
+    await sh.type("half typed");
+    for (let i = 0; i < 8; i++) {
+      await writer.write(chunk);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    const during = await sh.screen();
+    const lines = during.trimEnd().split("\n");
+    assert(
+      /^slow\.bin ← carol /.test(lines.at(-2) ?? ""),
+      `the bar sits just above the prompt:\n${during}`,
+    );
+    assertEquals(
+      (await sh.cursorLine()).trimEnd(),
+      "alice#opsroom> half typed",
+    );
+    await writer.close();
+    const done = await sh.waitFor(
+      // 9 × 256 KiB; the line wraps on the 100-column terminal.
+      /received 2\.3 MiB from carol → \S*slow\.bin/,
+      "the file received",
+    );
+    assert(!/^slow\.bin ← carol /m.test(done), `the bar is gone:\n${done}`);
+    assertEquals((await sending).code, 0);
+    await until(
+      async () =>
+        (await sh.cursorLine()).trimEnd() === "alice#opsroom> half typed",
+      "the half-typed text still on the prompt line",
+    );
+
+    // Clear the line (Ctrl-U) and quit.
+    await sh.press("C-u");
+    await sh.type("/quit");
+    await sh.press("Enter");
+    assertEquals(await sh.exitCode(), 0);
+    const search = await bob.send("/search alice");
+    assertEquals(search.online, false, "alice went offline at the registry");
+  },
+});
