@@ -8,6 +8,7 @@ export type FlagType =
   | "boolean"
   | "string"
   | "port"
+  | "count"
   | "duration"
   | "address"
   | "name"
@@ -75,7 +76,9 @@ export const COMMANDS: CommandSpec[] = [
     usage:
       "chat registry [--host 0.0.0.0] [--port 15600] [--udp-port 15500] [--db PATH]\n" +
       "              [--tls-cert FILE --tls-key FILE] [--heartbeat-interval 1s]\n" +
-      "              [--heartbeat-ttl 3s] [--idle-timeout 0]",
+      "              [--heartbeat-ttl 3s] [--idle-timeout 0]\n" +
+      "              [--trusted-address LIST] [--login-failures N] [--signups-per-hour N]\n" +
+      "              [--max-offline N] [--max-rooms-owned N] [--max-… N] (limits: see below)",
     positionals: [],
     flags: [
       {
@@ -158,10 +161,91 @@ export const COMMANDS: CommandSpec[] = [
         value: "PATH",
         help: "append logs to this file instead of stderr",
       },
+      {
+        name: "trusted-address",
+        type: "string",
+        value: "LIST",
+        default: "127.0.0.0/8,::1/128",
+        help:
+          "comma-separated prefixes exempt from the per-address limits, or none",
+      },
+      {
+        name: "login-failures",
+        type: "count",
+        value: "N",
+        default: "5",
+        help: "wrong passwords per user and address before a minute's wait",
+      },
+      {
+        name: "signups-per-hour",
+        type: "count",
+        value: "N",
+        default: "30",
+        help: "sign-ups per address an hour, after the first 10",
+      },
+      {
+        name: "max-connections-per-address",
+        type: "count",
+        value: "N",
+        default: "128",
+        help: "open connections from one address (an IPv6 /64)",
+      },
+      {
+        name: "max-offline",
+        type: "count",
+        value: "N",
+        default: "1000",
+        help: "undelivered offline messages per recipient",
+      },
+      {
+        name: "max-offline-per-sender",
+        type: "count",
+        value: "N",
+        default: "100",
+        help: "undelivered offline messages from one sender to one recipient",
+      },
+      {
+        name: "max-rooms-owned",
+        type: "count",
+        value: "N",
+        default: "20",
+        help: "rooms one user may own",
+      },
+      {
+        name: "max-invites-sent",
+        type: "count",
+        value: "N",
+        default: "200",
+        help: "pending room invitations one user may have sent",
+      },
+      {
+        name: "max-invites-received",
+        type: "count",
+        value: "N",
+        default: "100",
+        help: "pending room invitations one user may have received",
+      },
+      {
+        name: "max-friend-requests-sent",
+        type: "count",
+        value: "N",
+        default: "100",
+        help: "pending friend requests one user may have sent",
+      },
+      {
+        name: "max-friend-requests-received",
+        type: "count",
+        value: "N",
+        default: "100",
+        help: "pending friend requests one user may have received",
+      },
     ],
     notes: [
       "Prints `chat registry listening on HOST:PORT (udp PORT) fingerprint sha256:HEX`",
       "and then the database path, and serves until SIGINT or SIGTERM.",
+      "",
+      "Every limit, with or without a flag, and the attack it stops is listed in",
+      "docs/security.md (Limits).",
     ],
   },
   {

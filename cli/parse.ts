@@ -152,6 +152,12 @@ function checkValue(
       }
       return Number(raw);
     }
+    case "count": {
+      if (!/^\d{1,9}$/.test(raw) || Number(raw) < 1) {
+        return bad("is not a whole number from 1 to 999999999");
+      }
+      return Number(raw);
+    }
     case "duration": {
       const ms = parseDuration(raw);
       return ms === null ? bad("is not a duration (like 500ms, 3s, 2m)") : ms;

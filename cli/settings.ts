@@ -6,6 +6,7 @@
  * beyond the injected environment reader.
  */
 import { basename, join } from "node:path";
+import { isIpPrefix } from "../common/ip.ts";
 import { type Level, LEVELS } from "../common/log.ts";
 import { chatHome, type Env } from "../common/paths.ts";
 import type { CommandContext } from "./context.ts";
@@ -64,6 +65,37 @@ export interface RegistrySettings {
   handshakeTimeoutMs: number;
   logLevel: Level;
   logFile?: string;
+  /** The limits with a flag; the registry keeps its defaults for the rest. */
+  limits: RegistryLimitSettings;
+}
+
+/**
+ * The registry's limits that have a flag, named as the registry's
+ * RegistryLimits fields (docs/security.md, Limits, lists them all).
+ */
+export interface RegistryLimitSettings {
+  /** --trusted-address: prefixes exempt from the per-address limits. */
+  trustedAddresses: string[];
+  /** --login-failures */
+  loginFailuresPerPair: number;
+  /** --signups-per-hour */
+  signupsPerHour: number;
+  /** --max-connections-per-address */
+  maxConnectionsPerAddress: number;
+  /** --max-offline */
+  maxOfflinePerRecipient: number;
+  /** --max-offline-per-sender */
+  maxOfflinePerPair: number;
+  /** --max-rooms-owned */
+  maxRoomsOwned: number;
+  /** --max-invites-sent */
+  maxInvitesPerSender: number;
+  /** --max-invites-received */
+  maxInvitesPerRecipient: number;
+  /** --max-friend-requests-sent */
+  maxFriendRequestsPerSender: number;
+  /** --max-friend-requests-received */
+  maxFriendRequestsPerRecipient: number;
 }
 
 /** Reads `chat registry`'s settings; throws SettingsError (exit 2) for values no peer could use. */
@@ -121,7 +153,49 @@ export function registrySettings(
     handshakeTimeoutMs,
     logLevel: level(textOr(f, "log-level", "info")),
     ...(logFile !== undefined ? { logFile } : {}),
+    limits: {
+      trustedAddresses: trustedAddresses(
+        textOr(f, "trusted-address", "127.0.0.0/8,::1/128"),
+      ),
+      loginFailuresPerPair: num(f, "login-failures", 5),
+      signupsPerHour: num(f, "signups-per-hour", 30),
+      maxConnectionsPerAddress: num(f, "max-connections-per-address", 128),
+      maxOfflinePerRecipient: num(f, "max-offline", 1000),
+      maxOfflinePerPair: num(f, "max-offline-per-sender", 100),
+      maxRoomsOwned: num(f, "max-rooms-owned", 20),
+      maxInvitesPerSender: num(f, "max-invites-sent", 200),
+      maxInvitesPerRecipient: num(f, "max-invites-received", 100),
+      maxFriendRequestsPerSender: num(f, "max-friend-requests-sent", 100),
+      maxFriendRequestsPerRecipient: num(
+        f,
+        "max-friend-requests-received",
+        100,
+      ),
+    },
   };
+}
+
+/** --trusted-address: "none", or prefixes separated by commas. */
+function trustedAddresses(value: string): string[] {
+  if (value.trim().toLowerCase() === "none") return [];
+  const prefixes = value.split(",").map((p) => p.trim()).filter(Boolean);
+  for (const p of prefixes) {
+    if (!isIpPrefix(p)) {
+      throw new SettingsError(
+        `--trusted-address '${p}' is not an IP address or prefix (like 10.0.0.0/8 or fd00::/8)`,
+        2,
+        "chat registry [--trusted-address PREFIX,PREFIX…|none]",
+      );
+    }
+  }
+  if (prefixes.length === 0) {
+    throw new SettingsError(
+      "--trusted-address is empty; give prefixes, or none to trust no address",
+      2,
+      "chat registry [--trusted-address PREFIX,PREFIX…|none]",
+    );
+  }
+  return prefixes;
 }
 
 function level(value: string): Level {

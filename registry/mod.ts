@@ -44,6 +44,7 @@ export async function registryMain(ctx: CommandContext): Promise<number> {
       heartbeatTtlMs: s.heartbeatTtlMs,
       idleTimeoutMs: s.idleTimeoutMs,
       handshakeTimeoutMs: s.handshakeTimeoutMs,
+      limits: s.limits,
       logger,
     });
   } catch (err) {

@@ -108,6 +108,12 @@ export class RegistryClient implements AsyncDisposable {
   readonly #pending = new Map<number, Pending>();
   #onEvent: ((ev: RegistryEvent) => void) | null = null;
   #early: RegistryEvent[] = [];
+  /**
+   * The reason of an `error` the registry sent since the last reply: when it
+   * then hangs up (too many connections from this address, …), pending
+   * requests fail with it rather than with a bare "lost the connection".
+   */
+  #lastError: string | null = null;
   readonly #closed: Promise<void>;
   readonly #timeoutMs: number;
   readonly #clock: Clock;
@@ -132,8 +138,13 @@ export class RegistryClient implements AsyncDisposable {
         if (frame.kind !== "control") continue;
         const d = decodeServerMessage(frame.payload);
         if (!d.ok) continue;
-        if (d.msg.type === "reply") this.#settle(d.msg);
-        else this.#deliver(d.msg);
+        if (d.msg.type === "reply") {
+          this.#lastError = null;
+          this.#settle(d.msg);
+        } else {
+          if (d.msg.type === "error") this.#lastError = d.msg.reason;
+          this.#deliver(d.msg);
+        }
       }
     } catch {
       // A framing error from the registry: treated as a lost connection.
@@ -353,10 +364,11 @@ export class RegistryClient implements AsyncDisposable {
   }
 
   #failAll(): void {
+    const why = this.#lastError === null
+      ? "lost the connection to the registry"
+      : `the registry closed the connection: ${this.#lastError}`;
     for (const p of this.#pending.values()) {
-      p.reject(
-        new RegistryError("network", "lost the connection to the registry"),
-      );
+      p.reject(new RegistryError("network", why));
     }
     this.#pending.clear();
   }

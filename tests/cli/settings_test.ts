@@ -16,6 +16,7 @@ import {
   SettingsError,
 } from "../../cli/mod.ts";
 import type { Env } from "../../common/paths.ts";
+import { DEFAULT_REGISTRY_LIMITS } from "../../registry/limits.ts";
 import { assert, assertEquals, assertIncludes } from "../helpers/assert.ts";
 
 const envOf = (vars: Record<string, string>): Env => (name) => vars[name];
@@ -141,4 +142,97 @@ Deno.test("chat registry's settings: defaults, and exit code 2 with the usage fo
     2,
     "--heartbeat-ttl must be between 1ms and 1h",
   ]);
+});
+
+Deno.test("chat registry's limit flags default to the registry's own defaults", () => {
+  const { limits } = registrySettings(context(["registry"]));
+  const defaults = Object.fromEntries(
+    Object.keys(limits).map((k) => [
+      k,
+      DEFAULT_REGISTRY_LIMITS[k as keyof typeof DEFAULT_REGISTRY_LIMITS],
+    ]),
+  );
+  assertEquals(limits, defaults);
+});
+
+Deno.test("chat registry's limit flags become the registry's limits", async (t) => {
+  await t.step("every flag sets its limit", () => {
+    const { limits } = registrySettings(context([
+      "registry",
+      "--trusted-address",
+      "10.0.0.0/8, fd00::/8,192.0.2.7",
+      "--login-failures=3",
+      "--signups-per-hour",
+      "5",
+      "--max-connections-per-address",
+      "16",
+      "--max-offline",
+      "50",
+      "--max-offline-per-sender",
+      "10",
+      "--max-rooms-owned",
+      "2",
+      "--max-invites-sent",
+      "7",
+      "--max-invites-received",
+      "8",
+      "--max-friend-requests-sent",
+      "9",
+      "--max-friend-requests-received",
+      "11",
+    ]));
+    assertEquals(limits, {
+      trustedAddresses: ["10.0.0.0/8", "fd00::/8", "192.0.2.7"],
+      loginFailuresPerPair: 3,
+      signupsPerHour: 5,
+      maxConnectionsPerAddress: 16,
+      maxOfflinePerRecipient: 50,
+      maxOfflinePerPair: 10,
+      maxRoomsOwned: 2,
+      maxInvitesPerSender: 7,
+      maxInvitesPerRecipient: 8,
+      maxFriendRequestsPerSender: 9,
+      maxFriendRequestsPerRecipient: 11,
+    });
+  });
+
+  await t.step("--trusted-address none trusts no address", () => {
+    const s = registrySettings(
+      context(["registry", "--trusted-address", "none"]),
+    );
+    assertEquals(s.limits.trustedAddresses, []);
+  });
+
+  await t.step("a prefix that is not one is refused, naming it", () => {
+    for (const bad of ["10.0.0.0/33", "example.org", "::1/129", "1.2.3/8"]) {
+      const err = refusal(() =>
+        registrySettings(context(["registry", "--trusted-address", bad]))
+      );
+      assertEquals(err.exitCode, 2);
+      assertEquals(
+        err.message,
+        `--trusted-address '${bad}' is not an IP address or prefix (like 10.0.0.0/8 or fd00::/8)`,
+      );
+    }
+    const empty = refusal(() =>
+      registrySettings(context(["registry", "--trusted-address", ","]))
+    );
+    assertIncludes(empty.message, "--trusted-address is empty");
+  });
+
+  await t.step("a count must be a whole number from 1", () => {
+    for (const bad of ["0", "-3", "1.5", "lots", "1000000000"]) {
+      const parsed = parseArgs(
+        ["registry", "--max-offline", bad],
+        envOf({}),
+      );
+      assertEquals(parsed.kind, "usage", bad);
+      if (parsed.kind === "usage") {
+        assertEquals(
+          parsed.error,
+          `--max-offline '${bad}' is not a whole number from 1 to 999999999`,
+        );
+      }
+    }
+  });
 });
