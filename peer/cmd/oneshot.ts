@@ -10,6 +10,7 @@ import {
   whoSettings,
 } from "../../cli/mod.ts";
 import type { ReplyData } from "../../wire/mod.ts";
+import { allPages } from "../core/mod.ts";
 import { formatSearch, formatWho } from "../front/mod.ts";
 import { RegistryClient, RegistryError, RegistrySession } from "../net/mod.ts";
 import { oneLineErrors } from "./errors.ts";
@@ -56,7 +57,12 @@ export function whoMain(ctx: CommandContext): Promise<number> {
   return oneLineErrors(() => {
     const s = whoSettings(ctx);
     return withToolSession(s, async (session) => {
-      const r = await session.request("who", { detailed: s.detailed });
+      // Every page: a script asking who is online wants all of them.
+      const users = await allPages(
+        (page) => session.request("who", { detailed: s.detailed, ...page }),
+        (r) => r.users,
+      );
+      const r: ReplyData<"who"> = { users, total: users.length };
       console.log(s.json ? JSON.stringify(r) : formatWho(r, s.detailed));
       return 0;
     });

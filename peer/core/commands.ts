@@ -6,29 +6,33 @@
 import {
   MAX_DESCRIPTION_CHARS,
   MAX_ROOM_CAPACITY,
+  MAX_SEARCH_CHARS,
   MAX_STATUS_CHARS,
   MAX_TEXT_CHARS,
   NAME_PATTERN,
 } from "../../wire/mod.ts";
 
-/** A parsed command. */
+/**
+ * A parsed command. A list command's `offset` asks for the page that starts
+ * there (its reply's `more` names the next one).
+ */
 export type Command =
   | { name: "help"; topic?: string }
   | { name: "quit" }
-  | { name: "who"; detailed: boolean }
+  | { name: "who"; detailed: boolean; offset?: number }
   | { name: "search"; user: string }
   | { name: "profile"; user: string }
   | { name: "status"; text?: string }
-  | { name: "friends" }
+  | { name: "friends"; offset?: number }
   | {
     name: "friend";
     action: "add" | "remove" | "accept" | "decline";
     user: string;
   }
-  | { name: "requests" }
+  | { name: "requests"; offset?: number }
   | { name: "block"; user: string }
   | { name: "unblock"; user: string }
-  | { name: "blocks" }
+  | { name: "blocks"; offset?: number }
   | { name: "chat"; user: string }
   | { name: "accept"; user: string; save: boolean }
   | { name: "reject"; user: string }
@@ -36,7 +40,7 @@ export type Command =
   | { name: "close"; user: string }
   | { name: "save"; user: string; on: boolean }
   | { name: "inbox" }
-  | { name: "rooms"; detailed: boolean }
+  | { name: "rooms"; detailed: boolean; search?: string; offset?: number }
   | {
     name: "room_create";
     room: string;
@@ -46,13 +50,17 @@ export type Command =
   }
   | { name: "join"; room: string; password?: string }
   | { name: "leave"; room: string }
-  | { name: "members"; room: string }
+  | { name: "members"; room: string; offset?: number }
   | { name: "say"; room: string; text: string }
   | { name: "invite"; room: string; user: string }
-  | { name: "invites" }
+  | { name: "invites"; offset?: number }
   | { name: "invite_answer"; room: string; accept: boolean }
+  | { name: "invite_withdraw"; room: string; user: string }
   | { name: "kick"; room: string; user: string }
+  | { name: "unban"; room: string; user: string }
   | { name: "owner"; room: string; user: string }
+  /** Sets the room's password, or removes it when there is none. */
+  | { name: "room_password"; room: string; password?: string }
   | { name: "send"; to: string; room: boolean; path: string }
   | { name: "files" }
   | { name: "file"; action: "accept" | "reject" | "cancel"; id: string }
@@ -73,7 +81,10 @@ export interface CommandHelp {
 export const COMMAND_HELP: Record<string, CommandHelp> = {
   help: { usage: "/help [COMMAND]", help: "list commands, or explain one" },
   quit: { usage: "/quit", help: "log out and exit (also /logout, Ctrl-D)" },
-  who: { usage: "/who [-l]", help: "online users; -l adds address and status" },
+  who: {
+    usage: "/who [-l] [--offset N]",
+    help: "online users; -l adds address and status",
+  },
   search: {
     usage: "/search NAME",
     help: "is NAME online (with address), offline or unknown",
@@ -84,20 +95,23 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
   },
   status: { usage: "/status [TEXT]", help: "show or set your status text" },
   friends: {
-    usage: "/friends",
+    usage: "/friends [--offset N]",
     help: "your friends and whether they are online",
   },
   friend: {
     usage: "/friend add|remove|accept|decline NAME",
     help: "send, withdraw, accept or decline a friend request",
   },
-  requests: { usage: "/requests", help: "pending friend requests, both ways" },
+  requests: {
+    usage: "/requests [--offset N]",
+    help: "pending friend requests, both ways",
+  },
   block: {
     usage: "/block NAME",
     help: "NAME can no longer reach you (they are not told)",
   },
   unblock: { usage: "/unblock NAME", help: "undo /block" },
-  blocks: { usage: "/blocks", help: "users you have blocked" },
+  blocks: { usage: "/blocks [--offset N]", help: "users you have blocked" },
   chat: { usage: "/chat NAME", help: "ask NAME for a direct chat" },
   accept: {
     usage: "/accept NAME [--save]",
@@ -119,13 +133,15 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
     help: "offline messages delivered in this session",
   },
   rooms: {
-    usage: "/rooms [-l]",
-    help: "all rooms; -l adds description, members, lock",
+    usage: "/rooms [-l] [WORD] [--offset N]",
+    help:
+      "all rooms, or those whose name contains WORD; -l adds description, members, lock",
   },
   room: {
     usage:
-      "/room create NAME [--password P] [--capacity N] [--description TEXT]",
-    help: "create a room you own",
+      "/room create NAME [--password P] [--capacity N] [--description TEXT] | /room password ROOM [P]",
+    help:
+      "create a room you own, or set or (without P) remove its password; the shell asks for P",
   },
   join: {
     usage: "/join ROOM [--password P]",
@@ -133,16 +149,28 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
   },
   leave: { usage: "/leave ROOM", help: "leave a room" },
   members: {
-    usage: "/members ROOM",
+    usage: "/members ROOM [--offset N]",
     help: "members of a room and who is online",
   },
   say: { usage: "/say ROOM TEXT", help: "send TEXT to everyone in ROOM" },
   invite: {
-    usage: "/invite ROOM NAME | /invite accept|decline ROOM",
-    help: "invite NAME to your room, or answer an invitation",
+    usage:
+      "/invite ROOM NAME | /invite accept|decline ROOM | /invite withdraw ROOM NAME",
+    help:
+      "invite NAME to your room, answer an invitation, or withdraw one you sent",
   },
-  invites: { usage: "/invites", help: "invitations waiting for you" },
-  kick: { usage: "/kick ROOM NAME", help: "remove NAME from your room" },
+  invites: {
+    usage: "/invites [--offset N]",
+    help: "invitations waiting for you",
+  },
+  kick: {
+    usage: "/kick ROOM NAME",
+    help: "remove NAME from your room; they cannot rejoin until /unban",
+  },
+  unban: {
+    usage: "/unban ROOM NAME",
+    help: "let a user you removed join your room again",
+  },
   owner: {
     usage: "/owner ROOM NAME",
     help: "hand your room to another member",
@@ -240,7 +268,36 @@ function parseCommand(word: string, rest: string): Command {
   if (words === null) {
     usage(word in COMMAND_HELP ? word : "help", "unclosed quote");
   }
-  const args = words!;
+  // A list command's page: --offset N anywhere after the command word.
+  let offset: number | undefined;
+  const args: string[] = [];
+  const paged = [
+    "who",
+    "friends",
+    "requests",
+    "blocks",
+    "rooms",
+    "members",
+    "names",
+    "invites",
+  ].includes(word);
+  for (let i = 0; i < words!.length; i++) {
+    const w = words![i]!;
+    const m = paged ? /^--offset(?:=(.*))?$/.exec(w) : null;
+    if (!m) {
+      args.push(w);
+      continue;
+    }
+    const v = m[1] ?? words![++i];
+    const key = word === "names" ? "members" : word;
+    if (v === undefined) usage(key, "--offset needs a value");
+    if (!/^\d{1,9}$/.test(v!)) {
+      usage(key, `--offset '${v}' is not a whole number`);
+    }
+    offset = Number(v);
+  }
+  const withOffset = <C extends Command>(c: C): C =>
+    offset === undefined ? c : { ...c, offset };
   const exactly = (key: string, n: number) => {
     if (args.length !== n) usage(key);
   };
@@ -279,7 +336,7 @@ function parseCommand(word: string, rest: string): Command {
       if (args.length > 1 || (args[0] !== undefined && args[0] !== "-l")) {
         usage("who");
       }
-      return { name: "who", detailed: args[0] === "-l" };
+      return withOffset({ name: "who", detailed: args[0] === "-l" });
     case "search":
     case "profile":
     case "block":
@@ -298,10 +355,12 @@ function parseCommand(word: string, rest: string): Command {
     }
     case "friends":
     case "requests":
-    case "inbox":
     case "invites":
-    case "files":
     case "blocks":
+      exactly(word, 0);
+      return withOffset({ name: word });
+    case "inbox":
+    case "files":
       exactly(word, 0);
       return { name: word };
     case "friend": {
@@ -336,12 +395,31 @@ function parseCommand(word: string, rest: string): Command {
       if (v !== "on" && v !== "off") usage("save", "say on or off");
       return { name: "save", user: name("save", args[0]), on: v === "on" };
     }
-    case "rooms":
-      if (args.length > 1 || (args[0] !== undefined && args[0] !== "-l")) {
-        usage("rooms");
+    case "rooms": {
+      const detailed = args.includes("-l");
+      const words = args.filter((a) => a !== "-l");
+      if (
+        words.length > 1 || args.length - words.length > 1 ||
+        words.some((w) => w.startsWith("-"))
+      ) usage("rooms");
+      const search = words[0]?.toLowerCase();
+      if (search !== undefined && search.length > MAX_SEARCH_CHARS) {
+        usage("rooms", `WORD is longer than ${MAX_SEARCH_CHARS} characters`);
       }
-      return { name: "rooms", detailed: args[0] === "-l" };
+      return withOffset(
+        search === undefined
+          ? { name: "rooms", detailed }
+          : { name: "rooms", detailed, search },
+      );
+    }
     case "room": {
+      if (args[0]?.toLowerCase() === "password") {
+        if (args.length < 2 || args.length > 3) usage("room");
+        const r = room("room", args[1]);
+        return args[2] === undefined
+          ? { name: "room_password", room: r }
+          : { name: "room_password", room: r, password: args[2] };
+      }
       if (args[0]?.toLowerCase() !== "create" || args.length < 2) usage("room");
       const flags = options("room", args.slice(2), [
         "password",
@@ -389,7 +467,7 @@ function parseCommand(word: string, rest: string): Command {
     case "members":
     case "names":
       exactly("members", 1);
-      return { name: "members", room: room("members", args[0]) };
+      return withOffset({ name: "members", room: room("members", args[0]) });
     case "say":
       if (args.length < 2) usage("say");
       return {
@@ -398,6 +476,14 @@ function parseCommand(word: string, rest: string): Command {
         text: text("say", restAfter(1)),
       };
     case "invite": {
+      if (args[0]?.toLowerCase() === "withdraw") {
+        exactly("invite", 3);
+        return {
+          name: "invite_withdraw",
+          room: room("invite", args[1]),
+          user: name("invite", args[2]),
+        };
+      }
       exactly("invite", 2);
       const first = args[0]!.toLowerCase();
       if (first === "accept" || first === "decline") {
@@ -414,6 +500,7 @@ function parseCommand(word: string, rest: string): Command {
       };
     }
     case "kick":
+    case "unban":
     case "owner":
       exactly(word, 2);
       return {

@@ -26,6 +26,13 @@ export type PeerEvent =
   | { type: "delivered"; to: string; id: number; room?: string }
   | { type: "offline_message"; from: string; text: string; sent_at: string }
   | { type: "room_invite"; room: string; from: string }
+  /** The room's owner withdrew our invitation (or the room changed hands). */
+  | { type: "invite_withdrawn"; room: string }
+  /**
+   * At login, more friend requests or invitations wait than were pushed:
+   * /requests and /invites list them all.
+   */
+  | { type: "pending"; friend_requests: number; invites: number }
   | { type: "room_joined"; room: string; user: string }
   | {
     type: "room_left";

@@ -17,6 +17,7 @@ export type { Conversation } from "./context.ts";
 export { CHAT_REQUEST_TTL_MS } from "./conversations.ts";
 export { type PeerErrorCode, UserError } from "./errors.ts";
 export type { EventSink, PeerEvent, PeerEventType } from "./events.ts";
+export { allPages } from "./pages.ts";
 export { Peer, type PeerOptions, type SessionEnd } from "./peer.ts";
 export {
   type Answered,
@@ -25,6 +26,7 @@ export {
   type InboxEntry,
   isReply,
   type MessageReply,
+  type Paged,
   type ReplyDataMap,
   spelling,
   type Success,

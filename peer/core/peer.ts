@@ -34,6 +34,7 @@ import { type PeerErrorCode, UserError } from "./errors.ts";
 import type { EventSink, PeerEvent } from "./events.ts";
 import { answer } from "./handlers/mod.ts";
 import { Inbox } from "./inbox.ts";
+import { allPages, wholeRoom } from "./pages.ts";
 import {
   type Answered,
   type CommandMap,
@@ -227,12 +228,20 @@ export class Peer implements AsyncDisposable {
   }
 
   async #loadState(): Promise<void> {
-    const blocks = await this.#request("blocks", {});
+    // Every page: a block left off would let that user's links in, a room
+    // left off would drop its messages.
+    const blocks = await allPages(
+      (page) => this.#request("blocks", page),
+      (r) => r.users,
+    );
     this.#blocked.clear();
-    for (const u of blocks.users) this.#blocked.add(u);
-    const mine = await this.#request("rooms", { mine: true });
+    for (const u of blocks) this.#blocked.add(u);
+    const mine = await allPages(
+      (page) => this.#request("rooms", { mine: true, ...page }),
+      (r) => r.rooms,
+    );
     // After a reconnection: rooms we were removed from meanwhile are gone.
-    const still = new Set(mine.rooms.map((r) => r.room));
+    const still = new Set(mine.map((r) => r.room));
     for (const room of this.rooms.names()) {
       if (still.has(room)) continue;
       this.rooms.drop(room);
@@ -247,9 +256,15 @@ export class Peer implements AsyncDisposable {
         });
       }
     }
-    for (const r of mine.rooms) {
+    for (const r of mine) {
       try {
-        this.rooms.load(await this.#request("room_members", { room: r.room }));
+        const request = this.#context.request;
+        this.rooms.load(
+          await wholeRoom(
+            request,
+            await request("room_members", { room: r.room }),
+          ),
+        );
       } catch (err) {
         this.#o.logger.warn("room load failed", {
           room: r.room,
@@ -386,6 +401,16 @@ export class Peer implements AsyncDisposable {
         this.#knownRooms.add(ev.room);
         this.#event({ type: "room_invite", room: ev.room, from: ev.from });
         return;
+      case "invite_withdrawn":
+        this.#event({ type: "invite_withdrawn", room: ev.room });
+        return;
+      case "pending":
+        this.#event({
+          type: "pending",
+          friend_requests: ev.friend_requests,
+          invites: ev.invites,
+        });
+        return;
       case "room_joined":
         this.rooms.joined(ev.room, ev.user);
         this.#event({ type: "room_joined", room: ev.room, user: ev.user });
@@ -461,18 +486,28 @@ export class Peer implements AsyncDisposable {
   /** Parses and runs one command line. Never throws for bad input. */
   async run(line: string): Promise<CommandReply> {
     const parsed = parseLine(line);
-    const inRoom = this.#context.current?.kind === "room";
     if (!parsed.ok) {
       // A bad plain line reports what it would have become (/msg or /say).
+      const inRoom = this.#context.current?.kind === "room";
       const command = parsed.command ||
         commandName({ name: "text", text: "" }, inRoom);
       return failure(command, parsed.error, "usage");
     }
-    const command = commandName(parsed.command, inRoom);
+    return await this.runCommand(parsed.command);
+  }
+
+  /**
+   * Runs a command already parsed (as `run` does after parsing): for a
+   * front end that filled in part of it itself, such as a password it asked
+   * for rather than took from the typed line.
+   */
+  async runCommand(cmd: Command): Promise<CommandReply> {
+    const inRoom = this.#context.current?.kind === "room";
+    const command = commandName(cmd, inRoom);
     try {
       if (this.#stopped) throw new UserError("logged out", "logged_out");
-      this.#touch(parsed.command.name);
-      return await this.#answer(this.#resolve(parsed.command), command);
+      this.#touch(cmd.name);
+      return await this.#answer(this.#resolve(cmd), command);
     } catch (err) {
       if (err instanceof UserError) {
         return failure(command, err.message, err.code);

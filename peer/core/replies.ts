@@ -27,24 +27,31 @@ export type MessageReply =
   | { to: string; id?: number; state: "requested" }
   | { to: string; state: "stored"; sent_at: string; notice: string };
 
+/**
+ * A page of a list: the registry's reply (with `total` and `next_offset`
+ * when the list did not fit or a page was asked for) and, when entries
+ * follow, `more`: the command line that shows the next page.
+ */
+export type Paged<T> = T & { more?: string };
+
 /** The reply data of every command a handler answers. */
 export interface ReplyDataMap {
   help: { text: string };
   quit: Record<never, never>;
-  who: ReplyData<"who">;
+  who: Paged<ReplyData<"who">>;
   search: ReplyData<"search">;
   profile: ReplyData<"profile">;
   status: ReplyData<"status">;
-  friends: ReplyData<"friends">;
+  friends: Paged<ReplyData<"friends">>;
   friend:
     | (ReplyData<"friend_request"> & { action: "add" })
     | (ReplyData<"friend_remove"> & { action: "remove" })
     | (ReplyData<"friend_accept"> & { action: "accept" })
     | (ReplyData<"friend_decline"> & { action: "decline" });
-  requests: ReplyData<"requests">;
+  requests: Paged<ReplyData<"requests">>;
   block: ReplyData<"block">;
   unblock: ReplyData<"unblock">;
-  blocks: ReplyData<"blocks">;
+  blocks: Paged<ReplyData<"blocks">>;
   chat: { with: string; state: "requested" | "open" };
   accept: { with: string; saving: boolean };
   reject: { with: string };
@@ -52,19 +59,22 @@ export interface ReplyDataMap {
   close: { with: string };
   save: { with: string; saving: boolean; path: string };
   inbox: { messages: InboxEntry[] };
-  rooms: ReplyData<"rooms">;
+  rooms: Paged<ReplyData<"rooms">>;
   room_create: ReplyData<"room_create">;
   join: ReplyData<"room_join">;
   leave: ReplyData<"room_leave">;
-  members: ReplyData<"room_members">;
+  members: Paged<ReplyData<"room_members">>;
   say: { room: string; id: number; recipients: string[]; unreached: string[] };
   invite: ReplyData<"room_invite">;
-  invites: ReplyData<"invites">;
+  invites: Paged<ReplyData<"invites">>;
   invite_answer:
     | (ReplyData<"invite_accept"> & { action: "accept" })
     | (ReplyData<"invite_decline"> & { action: "decline" });
+  invite_withdraw: ReplyData<"invite_withdraw">;
   kick: ReplyData<"room_kick">;
+  unban: ReplyData<"room_unban">;
   owner: ReplyData<"room_owner">;
+  room_password: ReplyData<"room_password">;
   send: FileOffered | RoomFileOffered;
   files: { transfers: TransferInfo[] };
   file: FileAnswer;
@@ -110,8 +120,10 @@ export function isReply<N extends Answered>(
 export function spelling(name: Answered): string {
   switch (name) {
     case "room_create":
+    case "room_password":
       return "/room";
     case "invite_answer":
+    case "invite_withdraw":
       return "/invite";
     default:
       return `/${name}`;

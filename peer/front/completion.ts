@@ -38,13 +38,17 @@ function slotsOf(command: string, args: string[]): (readonly string[])[] {
     case "/friend":
       return [["add", "remove", ...answers], [USERS]];
     case "/invite":
-      return answers.includes(args[0] ?? "")
+      return args[0] === "withdraw"
+        ? [["withdraw"], [ROOMS], [USERS]]
+        : answers.includes(args[0] ?? "")
         ? [answers, [ROOMS]]
-        : [[ROOMS, ...answers], [USERS]];
+        : [[ROOMS, ...answers, "withdraw"], [USERS]];
     case "/file":
       return [["accept", "reject", "cancel"]];
     case "/room":
-      return [["create"]];
+      return args[0] === "password"
+        ? [["password"], [ROOMS]]
+        : [["create", "password"]];
     case "/save":
       return [[USERS], ["on", "off"]];
     case "/accept":
@@ -58,6 +62,7 @@ function slotsOf(command: string, args: string[]): (readonly string[])[] {
     case "/say":
       return [[ROOMS]];
     case "/kick":
+    case "/unban":
     case "/owner":
       return [[ROOMS], [USERS]];
     case "/send":

@@ -182,6 +182,23 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
       return style.magenta(
         `* ${ev.from} invites you to #${ev.room} — /invite accept ${ev.room}`,
       );
+    case "invite_withdrawn":
+      return style.yellow(`* your invitation to #${ev.room} was withdrawn`);
+    case "pending": {
+      const waiting = [
+        ev.friend_requests > 0
+          ? `${ev.friend_requests} friend request${
+            ev.friend_requests === 1 ? "" : "s"
+          } (/requests)`
+          : "",
+        ev.invites > 0
+          ? `${ev.invites} invitation${ev.invites === 1 ? "" : "s"} (/invites)`
+          : "",
+      ].filter(Boolean);
+      return waiting.length === 0
+        ? null
+        : style.magenta(`* waiting for you: ${waiting.join(" and ")}`);
+    }
     case "room_joined":
       return style.green(`* ${ev.user} joined #${ev.room}`);
     case "room_left":
@@ -240,6 +257,23 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
 
 /** Text for a command's reply; null when the reply needs no words. */
 export function formatReply(r: CommandReply, style: Style): string | null {
+  const text = replyText(r, style);
+  if (!r.ok || !("more" in r.data) || r.data.more === undefined) return text;
+  return [text, moreLine(r.data, style)].filter((t) => t !== null).join("\n");
+}
+
+/** "… 300 more — /rooms --offset 200" under a page that is not the last. */
+function moreLine(
+  page: { more?: string; total?: number; next_offset?: number },
+  style: Style,
+): string {
+  const left = page.total !== undefined && page.next_offset !== undefined
+    ? `${page.total - page.next_offset} more`
+    : "more";
+  return style.dim(`… ${left} — ${page.more}`);
+}
+
+function replyText(r: CommandReply, style: Style): string | null {
   if (!r.ok) return style.red(r.error);
   switch (r.name) {
     case "help":
@@ -248,9 +282,9 @@ export function formatReply(r: CommandReply, style: Style): string | null {
       return null;
     case "who": {
       const users = r.data.users;
-      if (users.length === 0) return "nobody is online";
+      if (users.length === 0) return empty(r.data.total, "nobody is online");
       if (users[0]!.host === undefined) {
-        return `${users.length} online: ${
+        return `${r.data.total} online: ${
           users.map((x) => style.user(x.user)).join(", ")
         }`;
       }
@@ -293,7 +327,9 @@ export function formatReply(r: CommandReply, style: Style): string | null {
       return `status: ${stripControls(r.data.status)}`;
     case "friends": {
       const fs = r.data.friends;
-      if (fs.length === 0) return "no friends yet — /friend add NAME";
+      if (fs.length === 0) {
+        return empty(r.data.total, "no friends yet — /friend add NAME");
+      }
       return fs.map((f) =>
         `${f.online ? style.green("●") : style.dim("○")} ${
           style.user(f.user)
@@ -321,7 +357,10 @@ export function formatReply(r: CommandReply, style: Style): string | null {
     case "requests": {
       const { incoming, outgoing } = r.data;
       if (incoming.length + outgoing.length === 0) {
-        return "no pending friend requests";
+        return empty(
+          (r.data.incoming_total ?? 0) + (r.data.outgoing_total ?? 0),
+          "no pending friend requests",
+        );
       }
       return [
         incoming.length ? `waiting for you: ${incoming.join(", ")}` : "",
@@ -336,7 +375,7 @@ export function formatReply(r: CommandReply, style: Style): string | null {
       const us = r.data.users;
       return us.length
         ? `blocked: ${us.join(", ")}`
-        : "you have not blocked anyone";
+        : empty(r.data.total, "you have not blocked anyone");
     }
     case "chat":
       return r.data.state === "open"
@@ -373,7 +412,9 @@ export function formatReply(r: CommandReply, style: Style): string | null {
     }
     case "rooms": {
       const rooms = r.data.rooms;
-      if (rooms.length === 0) return "no rooms yet — /room create NAME";
+      if (rooms.length === 0) {
+        return empty(r.data.total, "no rooms — /room create NAME");
+      }
       return rooms.map((x) =>
         x.members === undefined
           ? `#${x.room}${x.joined ? style.dim(" (joined)") : ""}`
@@ -406,13 +447,25 @@ export function formatReply(r: CommandReply, style: Style): string | null {
         : `declined the invitation to #${r.data.room}`;
     case "invites": {
       const inv = r.data.invites;
-      if (inv.length === 0) return "no invitations";
+      if (inv.length === 0) return empty(r.data.total, "no invitations");
       return inv.map((i) =>
         `#${i.room} from ${i.from} — /invite accept ${i.room}`
       ).join("\n");
     }
+    case "invite_withdraw":
+      return `withdrew the invitation of ${r.data.user} to #${r.data.room}`;
     case "kick":
-      return `removed ${r.data.user} from #${r.data.room}`;
+      return `removed ${r.data.user} from #${r.data.room} — /unban ${r.data.room} ${r.data.user} lets them back`;
+    case "unban":
+      return style.green(
+        `${r.data.user} may join #${r.data.room} again`,
+      );
+    case "room_password":
+      return style.green(
+        r.data.locked
+          ? `#${r.data.room} now has a new password`
+          : `#${r.data.room} has no password now`,
+      );
     case "owner":
       return style.green(`${r.data.user} now owns #${r.data.room}`);
     case "send": {
@@ -441,6 +494,11 @@ export function formatReply(r: CommandReply, style: Style): string | null {
         : `cancelled ${d.id}`;
     }
   }
+}
+
+/** What an empty page says: nothing at all, or nothing past the end. */
+function empty(total: number | undefined, none: string): string {
+  return total ? `nothing past the end of the list (${total} in all)` : none;
 }
 
 function memberList(

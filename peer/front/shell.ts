@@ -9,7 +9,13 @@ import readline from "node:readline";
 import process from "node:process";
 import { join } from "node:path";
 import { aborted } from "../../common/signals.ts";
-import type { CommandReply, EventSink, Peer, PeerEvent } from "../core/mod.ts";
+import {
+  type CommandReply,
+  type EventSink,
+  parseLine,
+  type Peer,
+  type PeerEvent,
+} from "../core/mod.ts";
 import { complete, completesRooms } from "./completion.ts";
 import { formatEvent, formatOwn, formatReply, Style } from "./format.ts";
 import { ProgressLine } from "./progress.ts";
@@ -17,6 +23,8 @@ import { stdinIsTerminal } from "./terminal.ts";
 
 const HISTORY_FILE = "history";
 const HISTORY_LINES = 500;
+/** Lines that carry a password: never kept in the history, not even for now. */
+const SECRET_LINE = /--password|^\/room\s+password\s+\S+\s+\S/i;
 
 /** What the shell needs from the command that runs it. */
 export interface ShellOptions {
@@ -128,6 +136,7 @@ export async function runShell(o: ShellOptions): Promise<number> {
           rl!.prompt();
           return;
         }
+        if (SECRET_LINE.test(text)) forget(rl!, line);
         const plain = !text.startsWith("/");
         if (tty) {
           // Replace the echoed input with a formatted line for messages.
@@ -135,7 +144,12 @@ export async function runShell(o: ShellOptions): Promise<number> {
             process.stdout.write("\x1b[1A\x1b[2K");
           }
         }
-        const reply: CommandReply = await peer.run(line);
+        const reply: CommandReply | null = await runLine(line, text);
+        if (reply === null) {
+          rl!.setPrompt(promptFor());
+          rl!.prompt();
+          return;
+        }
         if (tty && (plain || /^\/(msg|m|say)\s/i.test(text))) {
           echoOwn(reply, text, peer, style, print);
         }
@@ -149,12 +163,96 @@ export async function runShell(o: ShellOptions): Promise<number> {
         rl!.prompt();
       });
     });
-    rl!.on("SIGINT", () => void finish(0, style.dim("logging out…")));
+    /**
+     * Runs the line; on a terminal `/room password ROOM` asks for the password
+     * (masked) rather than taking it from the line. Null when the question
+     * was given up (Ctrl-C).
+     */
+    const runLine = async (
+      line: string,
+      text: string,
+    ): Promise<CommandReply | null> => {
+      const parsed = parseLine(text);
+      if (
+        !tty || !parsed.ok || parsed.command.name !== "room_password" ||
+        parsed.command.password !== undefined
+      ) return await peer.run(line);
+      asking = new AbortController();
+      const answer = await askHidden(
+        rl!,
+        `new password for #${parsed.command.room} (Enter alone removes it): `,
+        asking.signal,
+      );
+      asking = null;
+      if (answer === null) return null;
+      return await peer.runCommand(
+        answer === ""
+          ? parsed.command
+          : { ...parsed.command, password: answer },
+      );
+    };
+    // Ctrl-C while a password is asked gives up the question only.
+    let asking: AbortController | null = null;
+    rl!.on("SIGINT", () => {
+      if (asking !== null) asking.abort();
+      else void finish(0, style.dim("logging out…"));
+    });
     rl!.on("close", () => void finish(0));
     peer.ended.then((end) => finish(end.code === "logged_out" ? 0 : 1));
     void aborted(o.signal).then(() => finish(0));
   });
   return await exit;
+}
+
+/**
+ * Asks `question` on the shell's own readline, echoing a `*` per character
+ * typed, and keeps the answer out of the history. Null when `signal` gives
+ * it up.
+ */
+function askHidden(
+  rl: readline.Interface,
+  question: string,
+  signal: AbortSignal,
+): Promise<string | null> {
+  // readline writes the prompt and what is typed through _writeToOutput:
+  // while the question is open, everything but line breaks becomes stars.
+  const inner = rl as unknown as {
+    _writeToOutput(s: string): void;
+    history?: string[];
+  };
+  const write = inner._writeToOutput;
+  let masking = false;
+  inner._writeToOutput = function (this: unknown, s: string) {
+    if (!masking || s === "\r\n" || s === "\n") return write.call(this, s);
+    const typed = s.startsWith(question) ? s.slice(question.length) : s;
+    const head = s.startsWith(question) ? question : "";
+    write.call(this, head + "*".repeat([...typed].length));
+  };
+  return new Promise((resolve) => {
+    const done = (answer: string | null) => {
+      masking = false;
+      inner._writeToOutput = write;
+      if (answer !== null) forget(rl, answer);
+      resolve(answer);
+    };
+    signal.addEventListener("abort", () => {
+      // What was typed goes, and the question with it.
+      rl.write(null, { ctrl: true, name: "u" });
+      masking = false;
+      process.stdout.write("\n");
+      done(null);
+    }, { once: true });
+    rl.question(question, { signal }, (answer) => done(answer));
+    masking = true;
+  });
+}
+
+/** Drops `line` from readline's history (it is the newest entry). */
+function forget(rl: readline.Interface, line: string): void {
+  const h = (rl as unknown as { history?: string[] }).history;
+  if (!h) return;
+  const i = h.indexOf(line);
+  if (i >= 0) h.splice(i, 1);
 }
 
 function echoOwn(
@@ -190,7 +288,7 @@ async function saveHistory(
   const entries = (rl as unknown as { history?: string[] } | null)?.history ??
     [];
   const kept = entries.filter((l) =>
-    l.startsWith("/") && !/--password|^\/(msg|m|say)\s/i.test(l)
+    l.startsWith("/") && !SECRET_LINE.test(l) && !/^\/(msg|m|say)\s/i.test(l)
   )
     .slice(0, HISTORY_LINES).reverse();
   try {

@@ -1,6 +1,7 @@
 /** Handlers of the commands about the session and the directory: /help, /quit, /who, /search, /profile, /status. */
 import { helpText } from "../commands.ts";
 import type { HandlerTable } from "../context.ts";
+import { offsetField, withMore } from "../pages.ts";
 
 /** See the module doc. */
 export const ACCOUNT: HandlerTable<
@@ -12,9 +13,12 @@ export const ACCOUNT: HandlerTable<
     return {};
   },
   who: async (p, cmd) => {
-    const r = await p.request("who", { detailed: cmd.detailed });
+    const r = await p.request("who", {
+      detailed: cmd.detailed,
+      ...offsetField(cmd.offset),
+    });
     for (const u of r.users) p.knownUsers.add(u.user);
-    return r;
+    return withMore(r, cmd.detailed ? "/who -l" : "/who");
   },
   search: (p, cmd) => p.request("search", { user: cmd.user }),
   profile: (p, cmd) => p.request("profile", { user: cmd.user }),

@@ -1,11 +1,16 @@
 /** Handlers of friends and blocks: /friends, /friend, /requests, /block, /unblock, /blocks. */
 import { type HandlerTable, leaveIfCurrent } from "../context.ts";
+import { offsetField, withMore } from "../pages.ts";
 
 /** See the module doc. */
 export const SOCIAL: HandlerTable<
   "friends" | "friend" | "requests" | "block" | "unblock" | "blocks"
 > = {
-  friends: (p) => p.request("friends", {}),
+  friends: async (p, cmd) =>
+    withMore(
+      await p.request("friends", offsetField(cmd.offset)),
+      "/friends",
+    ),
   friend: async (p, cmd) => {
     const user = { user: cmd.user };
     switch (cmd.action) {
@@ -28,7 +33,11 @@ export const SOCIAL: HandlerTable<
         };
     }
   },
-  requests: (p) => p.request("requests", {}),
+  requests: async (p, cmd) =>
+    withMore(
+      await p.request("requests", offsetField(cmd.offset)),
+      "/requests",
+    ),
   block: async (p, cmd) => {
     const r = await p.request("block", { user: cmd.user });
     p.blocked.add(cmd.user);
@@ -42,5 +51,6 @@ export const SOCIAL: HandlerTable<
     p.blocked.delete(cmd.user);
     return r;
   },
-  blocks: (p) => p.request("blocks", {}),
+  blocks: async (p, cmd) =>
+    withMore(await p.request("blocks", offsetField(cmd.offset)), "/blocks"),
 };

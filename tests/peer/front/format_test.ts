@@ -164,6 +164,12 @@ const EVENTS: Record<PeerEventType, PeerEvent[]> = {
     sent_at: AT,
   }],
   room_invite: [{ type: "room_invite", room: "lobby", from: "bob" }],
+  invite_withdrawn: [{ type: "invite_withdrawn", room: "lobby" }],
+  pending: [
+    { type: "pending", friend_requests: 35, invites: 0 },
+    { type: "pending", friend_requests: 0, invites: 120 },
+    { type: "pending", friend_requests: 1, invites: 1 },
+  ],
   room_joined: [{ type: "room_joined", room: "lobby", user: "bob" }],
   room_left: [
     { type: "room_left", room: "lobby", user: "bob", reason: "left" },
@@ -285,6 +291,13 @@ const REPLIES: { [N in Answered]: ReplyDataMap[N][] } = {
     { users: [], total: 0 },
     { users: [{ user: "alice" }, { user: "bob" }], total: 2 },
     {
+      users: [{ user: "alice" }],
+      total: 300,
+      next_offset: 200,
+      more: "/who --offset 200",
+    },
+    { users: [], total: 300 },
+    {
       users: [{
         user: "bob",
         host: "127.0.0.1",
@@ -344,10 +357,18 @@ const REPLIES: { [N in Answered]: ReplyDataMap[N][] } = {
   requests: [
     { incoming: [], outgoing: [] },
     { incoming: ["bob"], outgoing: ["carol"] },
+    {
+      incoming: ["bob"],
+      outgoing: [],
+      incoming_total: 250,
+      outgoing_total: 0,
+      next_offset: 200,
+      more: "/requests --offset 200",
+    },
   ],
   block: [{ user: "bob" }],
   unblock: [{ user: "bob" }],
-  blocks: [{ users: [] }, { users: ["bob"] }],
+  blocks: [{ users: [] }, { users: ["bob"] }, { users: [], total: 3 }],
   chat: [{ with: "bob", state: "requested" }, {
     with: "bob",
     state: "open",
@@ -376,6 +397,12 @@ const REPLIES: { [N in Answered]: ReplyDataMap[N][] } = {
   ],
   rooms: [
     { rooms: [] },
+    {
+      rooms: [{ room: "lobby1" }],
+      total: 201,
+      next_offset: 200,
+      more: "/rooms lobby --offset 200",
+    },
     { rooms: [{ room: "lobby", joined: true }, { room: "den" }] },
     {
       rooms: [{
@@ -392,7 +419,15 @@ const REPLIES: { [N in Answered]: ReplyDataMap[N][] } = {
   room_create: [{ room: "lobby" }],
   join: [ROOM_STATE],
   leave: [{ room: "lobby" }],
-  members: [ROOM_STATE],
+  members: [
+    ROOM_STATE,
+    {
+      ...ROOM_STATE,
+      total: 500,
+      next_offset: 200,
+      more: "/members lobby --offset 200",
+    },
+  ],
   say: [
     { room: "lobby", id: 5, recipients: ["bob"], unreached: [] },
     { room: "lobby", id: 6, recipients: [], unreached: ["bob"] },
@@ -405,9 +440,16 @@ const REPLIES: { [N in Answered]: ReplyDataMap[N][] } = {
   invites: [
     { invites: [] },
     { invites: [{ room: "lobby", from: "alice", sent_at: AT }] },
+    { invites: [], total: 201 },
   ],
+  invite_withdraw: [{ room: "lobby", user: "bob" }],
   kick: [{ room: "lobby", user: "bob" }],
+  unban: [{ room: "lobby", user: "bob" }],
   owner: [{ room: "lobby", user: "bob" }],
+  room_password: [
+    { room: "lobby", locked: true },
+    { room: "lobby", locked: false },
+  ],
   send: [
     { id: "a1b2c3", to: "bob", name: "notes.txt", size: 2048 },
     {
@@ -528,6 +570,29 @@ Deno.test("replies say what happened in words people read", () => {
   assertIncludes(say("friends", 0), "no friends yet");
   assertIncludes(say("members", 0), "#lobby: ● alice (owner)  ○ bob");
   assertIncludes(say("say", 1), "not delivered to bob");
+  assertIncludes(say("kick", 0), "/unban lobby bob lets them back");
+  assertIncludes(say("room_password", 1), "#lobby has no password now");
+});
+
+Deno.test("a page that is not the last names the command of the next one", () => {
+  const say = (name: Answered, i: number) =>
+    formatReply(samplesOf(name)[i]!, PLAIN)!;
+  assertEquals(
+    say("who", 2),
+    "300 online: alice\n… 100 more — /who --offset 200",
+  );
+  assertIncludes(say("rooms", 1), "… 1 more — /rooms lobby --offset 200");
+  assertIncludes(say("members", 1), "… 300 more — /members lobby --offset 200");
+  assertIncludes(say("requests", 2), "… more — /requests --offset 200");
+  assertEquals(say("who", 3), "nothing past the end of the list (300 in all)");
+  assertEquals(
+    say("invites", 2),
+    "nothing past the end of the list (201 in all)",
+  );
+  assertEquals(
+    formatEvent(EVENTS.pending[2]!, PLAIN),
+    "* waiting for you: 1 friend request (/requests) and 1 invitation (/invites)",
+  );
 });
 
 Deno.test("your own message echo is formatted like anyone else's", () => {

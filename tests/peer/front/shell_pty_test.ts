@@ -427,3 +427,84 @@ Deno.test({
     assertEquals(search.online, false, "alice went offline at the registry");
   },
 });
+
+Deno.test({
+  name:
+    "/room password asks for the password masked, a typed one is kept out of the history, Ctrl-C gives up the question only",
+  ignore: !TMUX_FOUND,
+  fn: async () => {
+    await using reg = await spawnRegistry();
+    await withAccount(reg, "alice");
+    await using bob = await spawnPeer(reg, { user: "bob" });
+    await using sh = await ShellSession.start(reg, "alice", { NO_COLOR: "1" });
+    await sh.logIn("alice");
+    await sh.type("/room create den");
+    await sh.press("Enter");
+    await sh.waitFor("created #den", "the room created");
+
+    // Asked, not typed: each character shows as a star.
+    await sh.type("/room password den");
+    await sh.press("Enter");
+    await sh.waitFor(
+      "new password for #den (Enter alone removes it):",
+      "the question",
+    );
+    await sh.type("s3cret pw");
+    await sh.waitFor(/\(Enter alone removes it\): \*{9}\s*$/m, "nine stars");
+    await sh.press("Enter");
+    const set = await sh.waitFor("#den now has a new password", "the reply");
+    assert(!set.includes("s3cret"), `the password was echoed:\n${set}`);
+    const joined = await bob.send("/join den --password 's3cret pw'");
+    assertEquals(joined.ok, true, JSON.stringify(joined));
+
+    // Typed on the line: it works, but Up does not bring it back.
+    await sh.type("/room password den typed-pw");
+    await sh.press("Enter");
+    await sh.waitFor(
+      /now has a new password(.*\n)*.*now has a new password/,
+      "the second reply",
+    );
+    await sh.press("Up");
+    await until(
+      async () => (await sh.cursorLine()).includes("/room password den"),
+      "the question line from the history",
+    );
+    assert(
+      !(await sh.cursorLine()).includes("typed-pw"),
+      `a password came back from the history: ${await sh.cursorLine()}`,
+    );
+    await sh.press("C-u");
+
+    // Ctrl-C while asked gives up the question, not the session.
+    await sh.type("/room password den");
+    await sh.press("Enter");
+    await until(
+      async () => (await sh.cursorLine()).includes("(Enter alone removes it):"),
+      "the question again",
+    );
+    await sh.type("abc");
+    await sh.press("C-c");
+    await until(
+      async () => /^alice> ?$/.test((await sh.cursorLine()).trimEnd() + " "),
+      "the prompt back",
+    );
+    await sh.type("/who");
+    await sh.press("Enter");
+    await sh.waitFor(/\d online: .*alice/, "a command after the question");
+    const rooms = await bob.send("/rooms -l den");
+    assertEquals(
+      (rooms.rooms as { locked: boolean }[]).map((r) => r.locked),
+      [true],
+      "the given-up question changed nothing",
+    );
+
+    await sh.press("C-d");
+    assertEquals(await sh.exitCode(), 0);
+    const history = await Deno.readTextFile(join(sh.dir, "history"));
+    assert(
+      !history.includes("typed-pw") && !history.includes("s3cret"),
+      `a password in the history file:\n${history}`,
+    );
+    assert(history.includes("/room create den"), history);
+  },
+});

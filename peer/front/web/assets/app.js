@@ -750,10 +750,25 @@ function renderMembers(room, r) {
   const inviteInput = h("input", {
     id: "invite-input",
     placeholder: "user name",
-    "aria-label": "User to invite",
+    "aria-label": "User to invite, uninvite or let back in",
     autocapitalize: "none",
     "data-focus": "invite-input",
   });
+  /** Runs an owner's action on the typed name; clears it when done. @param {(name: string) => string} line @param {string} done */
+  const onName = (line, done) => () => {
+    const input = /** @type {HTMLInputElement} */ (inviteInput);
+    const name = input.value.trim();
+    if (!name) {
+      input.focus();
+      return;
+    }
+    void act(line(name)).then((rep) => {
+      if (rep.ok) {
+        input.value = "";
+        flash(done.replace("NAME", name));
+      }
+    });
+  };
   show(box, [
     h("h2", { id: "h-members", text: `Members of #${room}` }),
     h(
@@ -785,7 +800,7 @@ function renderMembers(room, r) {
               () =>
                 confirmThen(
                   `Remove ${name} from #${room}?`,
-                  "",
+                  `${name} cannot rejoin until you let them back in.`,
                   () => act(`/kick ${room} ${name}`),
                 ),
               { "data-focus": `kick-${name}`, "aria-label": `Remove ${name}` },
@@ -814,9 +829,65 @@ function renderMembers(room, r) {
         },
         inviteInput,
         h("button", { type: "submit", "data-focus": "invite-btn" }, "Invite"),
+        button(
+          "Withdraw invitation",
+          onName(
+            (name) => `/invite withdraw ${room} ${name}`,
+            "withdrew the invitation of NAME",
+          ),
+          { "data-focus": "withdraw-btn" },
+        ),
+        button(
+          "Let back in",
+          onName(
+            (name) => `/unban ${room} ${name}`,
+            `NAME may join #${room} again`,
+          ),
+          { "data-focus": "unban-btn" },
+        ),
+      )
+      : null,
+    owner
+      ? h(
+        "div",
+        { class: "row" },
+        button("Room password…", () => roomPassword(room), {
+          "data-focus": "password-btn",
+        }),
       )
       : null,
   ]);
+}
+
+/** The owner sets the room's password, or removes it with an empty one. @param {string} room */
+function roomPassword(room) {
+  const pw = field("room-new-password", `New password of #${room}`, {
+    type: "password",
+    autocomplete: "new-password",
+  });
+  dialog(
+    `Password of #${room}`,
+    [
+      ...pw.nodes,
+      h("p", { text: "Leave it empty to remove the password." }),
+    ],
+    async () => {
+      const value = pw.input.value;
+      const r = await command(
+        value === ""
+          ? `/room password ${room}`
+          : `/room password ${room} ${quote(value)}`,
+      );
+      if (!r.ok) return r.error;
+      flash(
+        r.locked
+          ? `#${room} has a new password`
+          : `#${room} has no password now`,
+      );
+      return null;
+    },
+    "Save",
+  );
 }
 
 /** @param {import("./state.js").Conv} c */

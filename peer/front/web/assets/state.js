@@ -460,6 +460,12 @@ export class ChatState {
           `${ev.from} invites you to #${ev.room}`,
           `invite:${ev.room}`,
         );
+      case "invite_withdrawn":
+        this.invites.delete(ev.room);
+        return null;
+      case "pending":
+        // The page lists requests and invitations itself (/requests, /invites).
+        return null;
       case "room_joined": {
         const c = this.conv("room", ev.room);
         if (ev.user === this.me) {

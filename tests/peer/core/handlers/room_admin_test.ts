@@ -285,3 +285,120 @@ Deno.test("an invitation waits for an offline user, is delivered at login, and o
     },
   );
 });
+
+Deno.test("a kick lasts until /unban; the owner changes the password and withdraws invitations", async (t) => {
+  await using reg = await spawnRegistry();
+  await using c = await crowd(reg);
+  const [alice, bob, carol, dave] = await c.spawnAll([
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+  ]) as [JsonPeer, JsonPeer, JsonPeer, JsonPeer];
+  await ok(alice, "/room create club --password one-pass");
+  await ok(bob, "/join club --password one-pass");
+
+  await t.step("a kicked member cannot rejoin, nor be invited", async () => {
+    const kicked = await ok(alice, "/kick club bob");
+    assertEquals([kicked.room, kicked.user], ["club", "bob"]);
+    await bob.waitFor(
+      (l) => l.type === "room_left" && l.user === "bob",
+      "bob told he was removed",
+    );
+    assertEquals(
+      await refused(bob, "/join club --password one-pass"),
+      "you were removed from room 'club' and cannot rejoin until its owner unbans you",
+    );
+    assertEquals(
+      await refused(alice, "/invite club bob"),
+      "bob is banned from room 'club' — unban them before inviting",
+    );
+  });
+
+  await t.step("only the owner unbans, and only the banned", async () => {
+    assertIncludes(await refused(carol, "/unban club bob"), "only the owner");
+    assertEquals(
+      await refused(alice, "/unban club carol"),
+      "carol is not banned from room 'club'",
+    );
+    const r = await ok(alice, "/unban club bob");
+    assertEquals([r.command, r.room, r.user], ["/unban", "club", "bob"]);
+    await ok(bob, "/join club --password one-pass");
+    await ok(bob, "/leave club");
+  });
+
+  await t.step("a new password replaces the old one", async () => {
+    const r = await ok(alice, "/room password club 'two pass'");
+    assertEquals([r.command, r.room, r.locked], ["/room", "club", true]);
+    assertEquals(
+      await refused(bob, "/join club --password one-pass"),
+      "wrong password for room 'club'",
+    );
+    await ok(bob, "/join club --password 'two pass'");
+    await ok(bob, "/leave club");
+    assertIncludes(
+      await refused(carol, "/room password club mine"),
+      "only the owner",
+    );
+  });
+
+  await t.step("without a password the room opens to anyone", async () => {
+    const r = await ok(alice, "/room password club");
+    assertEquals(r.locked, false);
+    await ok(carol, "/join club");
+    const rooms = await ok(carol, "/rooms -l club");
+    assertEquals(
+      (rooms.rooms as { room: string; locked: boolean }[]).map((
+        x,
+      ) => [x.room, x.locked]),
+      [["club", false]],
+    );
+  });
+
+  await t.step(
+    "a withdrawn invitation is gone, and the invitee is told",
+    async () => {
+      assertEquals(
+        await refused(alice, "/invite withdraw club dave"),
+        "dave has no pending invitation to 'club'",
+      );
+      await ok(alice, "/invite club dave");
+      await dave.waitFor(
+        (l) => l.type === "room_invite" && l.room === "club",
+        "the invitation",
+      );
+      const w = await ok(alice, "/invite withdraw club dave");
+      assertEquals([w.command, w.room, w.user], ["/invite", "club", "dave"]);
+      const gone = await dave.waitFor(
+        (l) => l.type === "invite_withdrawn",
+        "invite_withdrawn",
+      );
+      assertEquals(gone, { type: "invite_withdrawn", room: "club" });
+      assertEquals((await ok(dave, "/invites")).invites, []);
+      assertEquals(
+        await refused(dave, "/invite accept club"),
+        "you have no invitation to 'club'",
+      );
+    },
+  );
+
+  await t.step(
+    "handing the room over withdraws every pending invitation",
+    async () => {
+      await ok(alice, "/invite club dave");
+      await dave.waitFor(
+        (l) => l.type === "room_invite" && l.room === "club",
+        "the second invitation",
+      );
+      const mark = dave.lines.length;
+      await ok(alice, "/owner club carol");
+      await dave.waitFor(
+        (l) => l.type === "invite_withdrawn" && l.room === "club",
+        "invite_withdrawn on the hand-over",
+        undefined,
+        mark,
+      );
+      assertEquals((await ok(dave, "/invites")).invites, []);
+    },
+  );
+});

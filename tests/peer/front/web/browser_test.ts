@@ -363,6 +363,65 @@ Deno.test({
       },
     );
 
+    await t.step(
+      "the owner removes a member for good, lets them back in, changes the password and withdraws an invitation",
+      async () => {
+        const back = await bob2.send("/join den --password 'pass word'");
+        assertEquals(back.ok, true, JSON.stringify(back));
+        await click(page, '[data-focus="act-members"]');
+        await waitText(page, "#members", "bob");
+        await click(page, '[data-focus="kick-bob"]');
+        await click(page, "#dialog-ok");
+        await bob2.waitFor(
+          (l) => l.type === "room_left" && l.room === "den" && l.user === "bob",
+          "bob removed from den",
+        );
+        const shut = await bob2.send("/join den --password 'pass word'");
+        assertEquals(
+          shut.error,
+          "you were removed from room 'den' and cannot rejoin until its owner unbans you",
+        );
+
+        await page.type("#invite-input", "bob");
+        await click(page, '[data-focus="unban-btn"]');
+        await waitText(page, "#banner", "bob may join #den again");
+
+        await click(page, '[data-focus="password-btn"]');
+        await page.type("#room-new-password", "new word");
+        await click(page, "#dialog-ok");
+        await waitText(page, "#banner", "#den has a new password");
+        const old = await bob2.send("/join den --password 'pass word'");
+        assertEquals(old.ok, false, JSON.stringify(old));
+        const fresh = await bob2.send("/join den --password 'new word'");
+        assertEquals(fresh.ok, true, JSON.stringify(fresh));
+        assertEquals((await bob2.send("/leave den")).ok, true);
+
+        await page.type("#invite-input", "bob");
+        await page.keyboard.press("Enter");
+        await bob2.waitFor(
+          (l) => l.type === "room_invite" && l.room === "den",
+          "the invitation to den",
+        );
+        await page.type("#invite-input", "bob");
+        await click(page, '[data-focus="withdraw-btn"]');
+        await bob2.waitFor(
+          (l) => l.type === "invite_withdrawn" && l.room === "den",
+          "the invitation withdrawn",
+        );
+        assertEquals((await bob2.send("/invites")).invites, []);
+
+        await click(page, '[data-focus="password-btn"]');
+        await click(page, "#dialog-ok");
+        await waitText(page, "#banner", "#den has no password now");
+        const open = await bob2.send("/rooms -l den");
+        assertEquals(
+          (open.rooms as Record<string, unknown>[]).map((r) => r.locked),
+          [false],
+        );
+        await click(page, '[data-focus="act-members"]');
+      },
+    );
+
     await t.step("a file from the page arrives byte for byte", async () => {
       const src = join(tb.dir, "from page.bin");
       const bytes = crypto.getRandomValues(new Uint8Array(65536));

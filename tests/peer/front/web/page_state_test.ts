@@ -163,6 +163,20 @@ Deno.test("page state", async (t) => {
     assertEquals(s.list("room"), []);
   });
 
+  await t.step("a withdrawn invitation leaves the list", () => {
+    const s = new ChatState();
+    s.apply({ type: "ready", user: "alice", port: 1 }, live);
+    s.apply({ type: "room_invite", room: "lobby", from: "bob" }, live);
+    s.apply({ type: "room_invite", room: "den", from: "carol" }, live);
+    s.apply({ type: "pending", friend_requests: 0, invites: 40 }, live);
+    assertEquals([...s.invites.keys()], ["lobby", "den"]);
+    assertEquals(
+      s.apply({ type: "invite_withdrawn", room: "lobby" }, hidden),
+      null,
+    );
+    assertEquals([...s.invites.keys()], ["den"]);
+  });
+
   await t.step("transfers from offer to done or failed", () => {
     const s = new ChatState();
     s.apply({ type: "ready", user: "alice", port: 1 }, live);
