@@ -354,6 +354,11 @@ Deno.test({
     // A user name (bob asked for friendship, so alice knows him).
     await sh.type("/friend acc");
     await sh.press("Tab");
+    // Completion answers asynchronously: wait for it before typing on.
+    await until(
+      async () => (await sh.cursorLine()).trimEnd().endsWith("/friend accept"),
+      "the sub-command completed",
+    );
     await sh.type("b");
     await sh.press("Tab");
     await sh.waitFor(

@@ -754,6 +754,11 @@ function renderMembers(room, r) {
     autocapitalize: "none",
     "data-focus": "invite-input",
   });
+  // A redraw (someone joined, went offline) keeps what is being typed.
+  const typed = document.getElementById("invite-input");
+  if (typed instanceof HTMLInputElement) {
+    /** @type {HTMLInputElement} */ (inviteInput).value = typed.value;
+  }
   /** Runs an owner's action on the typed name; clears it when done. @param {(name: string) => string} line @param {string} done */
   const onName = (line, done) => () => {
     const input = /** @type {HTMLInputElement} */ (inviteInput);

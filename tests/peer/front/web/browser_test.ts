@@ -402,6 +402,11 @@ Deno.test({
           (l) => l.type === "room_invite" && l.room === "den",
           "the invitation to den",
         );
+        // The page empties the field once the invitation's reply is in.
+        await waitFor(
+          page,
+          "document.querySelector('#invite-input').value === ''",
+        );
         await page.type("#invite-input", "bob");
         await click(page, '[data-focus="withdraw-btn"]');
         await bob2.waitFor(
