@@ -167,6 +167,10 @@ export async function webUiMetrics(opts: RunOptions): Promise<Metric[]> {
       timeout: 20_000,
     });
     await page.click('[data-focus="cr-open-bob"]');
+    // The pane with the request's buttons is drawn after the click.
+    await page.waitForSelector('[data-focus="req-accept"]', {
+      timeout: 20_000,
+    });
     await page.click('[data-focus="req-accept"]');
     await bob.out.next((l) => l.includes(`"type":"chat_started"`));
     await page.focus("#text");

@@ -635,11 +635,15 @@ Deno.test("relay timeouts and caps", async (t) => {
       // b reads nothing: the writer must come to a standstill well short.
       let last = -1;
       let still = 0;
-      await until(() => {
-        still = written === last ? still + 1 : 0;
-        last = written;
-        return still >= 40 && f.relay.stats().bufferedBytes === bufferBytes;
-      }, "the writer to stall");
+      await until(
+        () => {
+          still = written === last ? still + 1 : 0;
+          last = written;
+          return still >= 40 && f.relay.stats().bufferedBytes === bufferBytes;
+        },
+        "the writer to stall",
+        60_000,
+      );
       assert.ok(
         written < total,
         `${written} of ${total} bytes written without a reader`,
