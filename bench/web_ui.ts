@@ -166,11 +166,20 @@ export async function webUiMetrics(opts: RunOptions): Promise<Metric[]> {
     await page.waitForSelector('[data-focus="cr-open-bob"]', {
       timeout: 20_000,
     });
-    await page.click('[data-focus="cr-open-bob"]');
-    // The pane with the request's buttons is drawn after the click.
-    await page.waitForSelector('[data-focus="req-accept"]', {
-      timeout: 20_000,
-    });
+    // The side bar is redrawn as events arrive, so a click can land on a
+    // node that was just replaced: click again until the request's pane
+    // with its buttons is shown.
+    for (let i = 0;; i++) {
+      try {
+        await page.click('[data-focus="cr-open-bob"]');
+        await page.waitForSelector('[data-focus="req-accept"]', {
+          timeout: 2_000,
+        });
+        break;
+      } catch (err) {
+        if (i >= 10) throw err;
+      }
+    }
     await page.click('[data-focus="req-accept"]');
     await bob.out.next((l) => l.includes(`"type":"chat_started"`));
     await page.focus("#text");
