@@ -406,6 +406,7 @@ Deno.test("hostile clients are dropped and leave the registry as they found it",
             drops(reg.stderr, "frame") + drops(reg.stderr, "kind") - before >=
               200,
           "a drop logged for each",
+          60_000,
         );
         await settle();
       },
