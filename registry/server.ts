@@ -124,6 +124,7 @@ export class Registry implements AsyncDisposable {
       logger: this.#logger,
       signingKey: opts.identity.signingKey,
       signingPublicKey: opts.identity.signingPublicKey,
+      fingerprint: opts.identity.fingerprint,
       config,
     });
     udp.onDatagram = (msg) => this.#datagram(msg);

@@ -57,6 +57,8 @@ export interface ServiceDeps {
   logger: Logger;
   signingKey: CryptoKey;
   signingPublicKey: string;
+  /** SHA-256 hex of the registry's TLS certificate (device logins sign it). */
+  fingerprint: string;
   config: ServiceConfig;
 }
 
@@ -111,6 +113,7 @@ export class RegistryService implements Disposable {
       }),
       logLimiter: new LogLimiter(cfg.logLinesPerSource, cfg.logWindowMs),
       signingKey: deps.signingKey,
+      fingerprint: deps.fingerprint,
       stats: this.stats,
     };
     const every = deps.config.sweepEveryMs;
@@ -152,6 +155,7 @@ export class RegistryService implements Disposable {
       busy: 0,
       greeted: false,
       session: null,
+      challenge: null,
       bucket: new TokenBucket(
         config.requestRate,
         config.requestBurst,

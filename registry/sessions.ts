@@ -41,6 +41,8 @@ export interface Session {
   certFingerprint: string | null;
   /** Ed25519 session public key, raw base64url. */
   key: string | null;
+  /** The device it logged in with or added; null for a password-only login. */
+  device: string | null;
   loginAt: number;
   lastBeat: number;
   lastSeq: number;

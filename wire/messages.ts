@@ -19,6 +19,7 @@ import {
   type Shape,
   str,
 } from "./schema.ts";
+import { DEVICE_NAME_PATTERN } from "./device_login.ts";
 import {
   MAX_CERT_CHARS,
   MAX_DESCRIPTION_CHARS,
@@ -65,6 +66,15 @@ const transferId = str({
 const b64url = (min: number, max: number) =>
   str({ min, max, pattern: /^[A-Za-z0-9_-]*$/, what: "base64url value" });
 const reason = str({ max: 500 });
+/** A device's name, as its owner gave it or as its host is called. */
+const deviceName = str({
+  min: 1,
+  max: 32,
+  pattern: DEVICE_NAME_PATTERN,
+  what: "device name (letters, digits, _ . - up to 32)",
+});
+/** A raw 32-byte public key (Ed25519 or X25519), base64url. */
+const rawKey = b64url(43, 43);
 /**
  * Session kinds: "peer" is an interactive session with presence; "tool" is a
  * one-shot command (who, search, send) that is never shown online; "receive"
@@ -91,15 +101,34 @@ const pageInfo = { total: opt(counter), next_offset: opt(counter) };
 export const REQUESTS = {
   hello: { v: int(0, 65535), client: opt(str({ max: 100 })) },
   signup: { user: userName, password },
+  /** A fresh nonce for a device login on this connection (single use). */
+  challenge: {},
+  /**
+   * A login by password (optionally enrolling this machine as `device`
+   * with its public keys `device_sign` and `device_dh`) or by device (`device`
+   * and `sig`, the device's signature over the challenge: wire/device_login.ts).
+   */
   login: {
     user: userName,
-    password,
+    password: opt(password),
     kind: sessionKind,
     p2p_port: opt(port),
     cert: opt(str({ min: 1, max: MAX_CERT_CHARS })),
     key: opt(b64url(43, 43)),
     replace: opt(bool),
+    device: opt(deviceName),
+    device_sign: opt(rawKey),
+    device_dh: opt(rawKey),
+    sig: opt(b64url(86, 86)),
   },
+  /** The user's devices. */
+  devices: {},
+  /** Removes a device: its sessions end at once and its keys stop working. */
+  device_revoke: { name: deviceName },
+  /** Ends the live sessions of one device, keeping it. */
+  device_logout: { name: deviceName },
+  /** Changes the password (the old one is checked). */
+  passwd: { old: password, new: password },
   logout: {},
   active: {},
   search: { user: userName },
@@ -185,13 +214,28 @@ export const REPLIES = {
     heartbeat_ttl_ms: int(1, 3_600_000),
   },
   signup: { user: userName },
+  challenge: { nonce: b64url(43, 43) },
   login: {
     user: userName,
     session: str({ min: 32, max: 32, pattern: /^[0-9a-f]{32}$/ }),
     token: b64url(43, 43),
     status: statusText,
     host: host,
+    /** The device this session belongs to, if any. */
+    device: opt(deviceName),
   },
+  devices: {
+    devices: list(obj({
+      name: deviceName,
+      created_at: isoTime,
+      last_used: nullable(isoTime),
+      /** True for the device of the session asking. */
+      current: bool,
+    })),
+  },
+  device_revoke: { name: deviceName, sessions: counter },
+  device_logout: { name: deviceName, sessions: counter },
+  passwd: {},
   logout: {},
   active: {},
   search: {
@@ -314,7 +358,7 @@ export const EVENTS = {
   room_owner: { room: roomName, user: userName },
   offline_waiting: { count: counter },
   timeout: { reason: oneOf("heartbeat", "idle") },
-  session_ended: { reason: oneOf("replaced", "shutdown") },
+  session_ended: { reason: oneOf("replaced", "shutdown", "revoked") },
   error: { reason },
 } as const satisfies Record<string, Shape>;
 

@@ -81,6 +81,8 @@ export interface ServiceContext {
   readonly logLimiter: LogLimiter;
   /** The registry's Ed25519 key that signs introduction tickets. */
   readonly signingKey: CryptoKey;
+  /** SHA-256 hex of the registry's TLS certificate, which device logins sign. */
+  readonly fingerprint: string;
   readonly stats: ServiceStats;
 }
 
@@ -96,6 +98,8 @@ export interface ClientState {
   busy: number;
   greeted: boolean;
   session: Session | null;
+  /** The nonce a device login on this connection must sign, and when it was made. */
+  challenge: { nonce: string; at: number } | null;
   bucket: TokenBucket;
   /** Requests refused for rate since the last accepted one. */
   refused: number;
