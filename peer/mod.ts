@@ -4,6 +4,10 @@
  * load generators share with the product.
  */
 export {
+  devicesMain,
+  loginMain,
+  logoutMain,
+  passwdMain,
   peerMain,
   receiveMain,
   searchMain,

@@ -20,7 +20,6 @@ import { hashPassword } from "../passwords.ts";
 import type { Session } from "../sessions.ts";
 import type { UserRecord } from "../store.ts";
 import { type ClientState, logFrom, type ServiceContext } from "./context.ts";
-import { endDeviceSessions } from "./devices.ts";
 import { checkPassword, seconds } from "./password_check.ts";
 import { announce, endSession, welcome } from "./presence.ts";
 import {
@@ -131,9 +130,10 @@ async function logIn(
       refuse("invalid", "a device is added with device_sign and device_dh");
     }
     record = await checkPassword(ctx, c, user, req.password, "login");
-    device = await enrol(ctx, user, req);
+    device = null;
   }
   if (req.kind === "peer") await replaceOlder(ctx, c, user, req.replace);
+  if (req.sig === undefined) device = await enrol(ctx, user, req);
   const token = crypto.getRandomValues(new Uint8Array(32));
   const session: Session = {
     id: bytesToHex(crypto.getRandomValues(new Uint8Array(16))),
@@ -247,7 +247,12 @@ async function checkDevice(
   return { record, device: dev.name };
 }
 
-/** Adds (or re-keys) the device a password login names; its name or null. */
+/**
+ * Adds the device a password login names; returns its name or null. A name
+ * the user has already (another machine with the same host name, or this
+ * one after it lost its keys) gets a number: laptop-2, laptop-3, … so a
+ * login never takes over another device.
+ */
 async function enrol(
   ctx: ServiceContext,
   user: string,
@@ -257,18 +262,21 @@ async function enrol(
     req.device === undefined || req.device_sign === undefined ||
     req.device_dh === undefined
   ) return null;
-  const name = req.device.toLowerCase();
-  const how = await ctx.store.addDevice(
+  const base = req.device.toLowerCase();
+  const taken = new Set(
+    (await ctx.store.devicesOf(user)).map((d) => d.name.toLowerCase()),
+  );
+  let name = base;
+  for (let n = 2; taken.has(name); n++) {
+    const suffix = `-${n}`;
+    name = base.slice(0, 32 - suffix.length) + suffix;
+  }
+  await ctx.store.addDevice(
     { user, name, signKey: req.device_sign, dhKey: req.device_dh },
     ctx.now(),
     ctx.config.maxDevicesPerUser,
   );
-  // The old keys of a device added again stop working now.
-  if (how === "replaced") await endDeviceSessions(ctx, user, name, "revoked");
-  ctx.logger.info(how === "added" ? "device added" : "device replaced", {
-    user,
-    device: name,
-  });
+  ctx.logger.info("device added", { user, device: name });
   return name;
 }
 

@@ -19,8 +19,8 @@ import {
 
 /**
  * Ends every session `user` has on device `name`, each told why; returns
- * how many. The connection of `except` (the one asking) is told but kept
- * open, so its reply still reaches it.
+ * how many besides that of `except` (the connection asking), which is
+ * told and ended but kept open, so its reply still reaches it.
  */
 export async function endDeviceSessions(
   ctx: ServiceContext,
@@ -32,7 +32,7 @@ export async function endDeviceSessions(
   let n = 0;
   for (const s of ctx.sessions.of(user)) {
     if (s.device !== name) continue;
-    n++;
+    if (s.client !== except) n++;
     if (reason === "revoked") {
       s.link.send(event({ type: "session_ended", reason: "revoked" }));
     }

@@ -199,6 +199,24 @@ Deno.test("device login", async (t) => {
     await c.disconnect();
   });
 
+  await t.step(
+    "another machine of the same name gets a number and takes nothing over",
+    async () => {
+      const live = await deviceLogin(fx, "alice", laptop);
+      const twin = await newDevice("laptop");
+      const c = await fx.greeted();
+      const r = await c.request("login", enrolFields("alice", twin));
+      assert.equal(r.device, "laptop-2");
+      assert.ok(live.state.session, "the first laptop's session lives on");
+      assert.equal(
+        (await fx.store.getDevice("alice", "laptop"))?.signKey,
+        laptop.signPublic,
+      );
+      await c.disconnect();
+      await live.disconnect();
+    },
+  );
+
   await t.step("a login needs a password or a signature", async () => {
     const c = await fx.greeted();
     const { password: _, ...bare } = loginFields("alice", { kind: "tool" });
@@ -257,7 +275,7 @@ Deno.test("revoking a device ends its live sessions at once", async () => {
   // Revoking the device one is on ends that session too, after its reply.
   assert.deepEqual(
     await admin.request("device_revoke", { name: "phone" }),
-    { name: "phone", sessions: 1 },
+    { name: "phone", sessions: 0 },
   );
   assert.equal(admin.state.session, null);
   await again.disconnect();
