@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { assert, assertEquals, assertIncludes } from "../../helpers/assert.ts";
 import { runChat, spawnPeer } from "../../helpers/peer_process.ts";
+import { spawnWeb } from "../../helpers/web_process.ts";
 import { spawnRegistry, until } from "../../helpers/registry.ts";
 
 Deno.test("a device logs in with its key for every command", async (t) => {
@@ -127,6 +128,19 @@ Deno.test("a device logs in with its key for every command", async (t) => {
         assert(byKey("bob", "tool") >= 1, "chat send used the key");
       },
     );
+
+    await t.step("chat web logs in with the key", async () => {
+      const before = byKey("bob", "peer");
+      await using web = await spawnWeb(reg, {
+        user: "bob",
+        home: bobHome,
+        password: null,
+        signup: false,
+        waitReady: true,
+      });
+      assert(web.port > 0);
+      assertEquals(byKey("bob", "peer"), before + 1);
+    });
 
     await t.step("chat devices lists them, this one marked", async () => {
       const add = await alice(["login", "--device", "alice-desk"], {
