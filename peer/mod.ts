@@ -29,6 +29,8 @@ export {
   connectTlsUnverified,
   createPeerIdentity,
   DEFAULT_BACKOFF,
+  Device,
+  deviceLoginFields,
   HeartbeatSender,
   LOGIN_TIMEOUT_MS,
   RegistryClient,

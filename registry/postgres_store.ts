@@ -26,6 +26,7 @@ import type { PostgresTarget } from "./postgres_url.ts";
 import {
   DEFAULT_STATUS,
   type DeviceRecord,
+  type DeviceUse,
   type InviteRecord,
   type MemberRecord,
   type OfflineLimits,
@@ -360,10 +361,25 @@ export class PostgresStore implements Store {
     return rows.map(toDevice);
   }
 
-  async touchDevice(user: string, name: string, now: number): Promise<void> {
-    await this.#sql`
-      UPDATE devices SET last_used = ${now}
-      WHERE member = ${user} AND name = ${name}`;
+  async touchDevices(uses: DeviceUse[]): Promise<void> {
+    if (uses.length === 0) return;
+    // One statement; rows sorted by key, so overlapping batches of two
+    // registries wait for each other instead of deadlocking.
+    const sorted = [...uses].sort((a, b) =>
+      a.user === b.user
+        ? (a.name < b.name ? -1 : 1)
+        : (a.user < b.user ? -1 : 1)
+    );
+    await this.#retry(() =>
+      this.#sql`
+        UPDATE devices d SET last_used = GREATEST(COALESCE(d.last_used, 0), u.at)
+        FROM (SELECT * FROM unnest(
+          ${this.#sql.array(sorted.map((u) => u.user.toLowerCase()))}::text[],
+          ${this.#sql.array(sorted.map((u) => u.name.toLowerCase()))}::text[],
+          ${this.#sql.array(sorted.map((u) => u.at))}::bigint[]
+        ) AS t(member, name, at)) u
+        WHERE d.member = u.member::citext AND d.name = u.name::citext`
+    );
   }
 
   async removeDevice(user: string, name: string): Promise<boolean> {

@@ -114,6 +114,7 @@ export class RegistryService implements Disposable {
       logLimiter: new LogLimiter(cfg.logLinesPerSource, cfg.logWindowMs),
       signingKey: deps.signingKey,
       fingerprint: deps.fingerprint,
+      deviceUses: new Map(),
       stats: this.stats,
     };
     const every = deps.config.sweepEveryMs;

@@ -13,6 +13,7 @@ import { ownerAfterLeave } from "./rooms.ts";
 import {
   DEFAULT_STATUS,
   type DeviceRecord,
+  type DeviceUse,
   type InviteRecord,
   type MemberRecord,
   type OfflineLimits,
@@ -258,15 +259,20 @@ export class SqliteStore implements Store {
     );
   }
 
-  touchDevice(user: string, name: string, now: number): Promise<void> {
-    return attempt(() => {
-      this.#run(
-        "UPDATE devices SET last_used = ? WHERE user = ? AND name = ?",
-        now,
-        user,
-        name,
-      );
-    });
+  touchDevices(uses: DeviceUse[]): Promise<void> {
+    if (uses.length === 0) return Promise.resolve();
+    return attempt(() =>
+      this.#tx(() => {
+        for (const u of uses) {
+          this.#run(
+            "UPDATE devices SET last_used = ? WHERE user = ? AND name = ?",
+            u.at,
+            u.user,
+            u.name,
+          );
+        }
+      })
+    );
   }
 
   removeDevice(user: string, name: string): Promise<boolean> {

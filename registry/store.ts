@@ -68,6 +68,13 @@ export interface DeviceRecord {
   lastUsed: number | null;
 }
 
+/** A device's latest login, for `touchDevices`. */
+export interface DeviceUse {
+  user: string;
+  name: string;
+  at: number;
+}
+
 /** A page of a list: skip `offset` entries, return at most `limit`. */
 export interface Page {
   offset: number;
@@ -152,8 +159,11 @@ export interface Store {
   getDevice(user: string, name: string): Promise<DeviceRecord | null>;
   /** The user's devices, oldest first. */
   devicesOf(user: string): Promise<DeviceRecord[]>;
-  /** Records that a device logged in. */
-  touchDevice(user: string, name: string, now: number): Promise<void>;
+  /**
+   * Records when devices last logged in, all in one transaction (the
+   * registry collects them and writes them with its presence sweep).
+   */
+  touchDevices(uses: DeviceUse[]): Promise<void>;
   /** Removes a device; true if there was one. */
   removeDevice(user: string, name: string): Promise<boolean>;
 

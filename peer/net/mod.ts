@@ -42,6 +42,7 @@ export {
 } from "./registry_client.ts";
 export {
   type Credentials,
+  deviceLoginFields,
   LOGIN_TIMEOUT_MS,
   RegistrySession,
   type RegistrySessionOptions,

@@ -202,21 +202,11 @@ export class RegistrySession implements AsyncDisposable {
     const creds = o.credentials;
     const device = creds.device;
     if (device?.enrolled) {
-      const { nonce } = await client.request("challenge", {});
-      const sig = await device.sign(deviceLoginPayload({
-        registry: client.fingerprint,
-        nonce,
-        user: fields.user,
-        device: device.name,
-        kind: fields.kind,
-        cert: fields.cert ? fingerprintPem(fields.cert) ?? "" : "",
-        key: fields.key ?? "",
-      }));
-      const r = await client.request("login", {
-        ...fields,
-        device: device.name,
-        sig: base64url(sig),
-      }, LOGIN_TIMEOUT_MS);
+      const r = await client.request(
+        "login",
+        await deviceLoginFields(client, device, fields),
+        LOGIN_TIMEOUT_MS,
+      );
       // Held only until the device was known: never kept in memory after.
       delete creds.password;
       return r;
@@ -442,6 +432,29 @@ export class RegistrySession implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/**
+ * The fields of a device login on `client`: asks the registry for a fresh
+ * challenge and signs it with the device key together with the registry's
+ * certificate fingerprint and the login's own fields (wire/device_login.ts).
+ */
+export async function deviceLoginFields(
+  client: RegistryClient,
+  device: Device,
+  fields: Omit<RequestFields<"login">, "password">,
+): Promise<RequestFields<"login">> {
+  const { nonce } = await client.request("challenge", {});
+  const sig = await device.sign(deviceLoginPayload({
+    registry: client.fingerprint,
+    nonce,
+    user: fields.user,
+    device: device.name,
+    kind: fields.kind,
+    cert: fields.cert ? fingerprintPem(fields.cert) ?? "" : "",
+    key: fields.key ?? "",
+  }));
+  return { ...fields, device: device.name, sig: base64url(sig) };
 }
 
 async function importRegistryKey(b64: string): Promise<CryptoKey> {

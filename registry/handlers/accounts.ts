@@ -243,7 +243,13 @@ async function checkDevice(
       "bad device signature",
     );
   }
-  await ctx.store.touchDevice(user, dev.name, ctx.now());
+  // Written with the next presence sweep, in one batch: a restart's storm
+  // of re-logins costs no write each.
+  ctx.deviceUses.set(`${user} ${dev.name}`, {
+    user,
+    name: dev.name,
+    at: ctx.now(),
+  });
   return { record, device: dev.name };
 }
 

@@ -10,7 +10,7 @@ import type { LogLimiter } from "../log_limit.ts";
 import type { ScryptParams, ScryptPool } from "../passwords.ts";
 import type { KeyedBuckets, TokenBucket } from "../rate_limit.ts";
 import type { ClientLink, Session, SessionTable } from "../sessions.ts";
-import type { Store } from "../store.ts";
+import type { DeviceUse, Store } from "../store.ts";
 import type { FailureThrottle } from "../throttle.ts";
 
 /** Settings of the service: its timing and its limits. */
@@ -83,6 +83,8 @@ export interface ServiceContext {
   readonly signingKey: CryptoKey;
   /** SHA-256 hex of the registry's TLS certificate, which device logins sign. */
   readonly fingerprint: string;
+  /** Device logins since the last sweep, by "user device", to record in one batch. */
+  readonly deviceUses: Map<string, DeviceUse>;
   readonly stats: ServiceStats;
 }
 

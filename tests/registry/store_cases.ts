@@ -895,7 +895,11 @@ export const STORE_CASES: readonly StoreCase[] = [
           lastUsed: 10,
         });
         assert.equal(await store.getDevice("bob", "laptop"), null);
-        await store.touchDevice("alice", "phone", 99);
+        await store.touchDevices([
+          { user: "alice", name: "phone", at: 99 },
+          { user: "Alice", name: "nosuch", at: 98 },
+        ]);
+        await store.touchDevices([]);
         assert.deepEqual(
           (await store.devicesOf("alice")).map((x) => [x.name, x.lastUsed]),
           [["laptop", 10], ["phone", 99]],
