@@ -88,13 +88,31 @@ export async function credentials(
       );
     }
   }
-  if (s.env.password) return { user, password: s.env.password };
+  if (s.env.password) {
+    return { user, password: wellFormed(s.env.password, "CHAT_PASSWORD") };
+  }
   if (!c.interactive) {
     throw new UserError(
       "no password: set CHAT_PASSWORD (or run on a terminal to be asked)",
     );
   }
-  return { user, password: await askPassword(user, confirm) };
+  return {
+    user,
+    password: wellFormed(await askPassword(user, confirm), "the password"),
+  };
+}
+
+/**
+ * Refuses a password with half a character in it (a lone surrogate): the
+ * registry would turn it into another password that others share.
+ */
+function wellFormed(password: string, what: string): string {
+  if (!password.isWellFormed()) {
+    throw new UserError(
+      `${what} has half a character (a lone surrogate) — use another password`,
+    );
+  }
+  return password;
 }
 
 /** Asks for a password (twice when creating an account). */
