@@ -10,7 +10,7 @@ import type {
   PeerEnvironment,
   PeerSettings,
 } from "../../cli/mod.ts";
-import { fileSink, Logger } from "../../common/log.ts";
+import { fileSink, Logger, PEER_LOG_LIMITS } from "../../common/log.ts";
 import { ensurePrivateDir } from "../../common/paths.ts";
 import { showFingerprint } from "../../common/fingerprint.ts";
 import { MIN_PASSWORD_CHARS, NAME_PATTERN } from "../../wire/mod.ts";
@@ -40,7 +40,14 @@ export async function setUp(
 ): Promise<Common> {
   const home = s.env.home;
   await ensurePrivateDir(home);
-  const logger = new Logger(s.env.logLevel, fileSink(join(home, "peer.log")));
+  // Capped and rotated (peer.log.1), written in the background, and what
+  // other users make it say is limited per user or address.
+  const logger = new Logger(
+    s.env.logLevel,
+    fileSink(join(home, "peer.log")),
+    Date.now,
+    PEER_LOG_LIMITS,
+  );
   const target: RegistryTarget = {
     host: s.registry.host,
     port: s.registry.port,

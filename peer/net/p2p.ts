@@ -141,7 +141,7 @@ export class P2PNode implements AsyncDisposable {
     this.#track(fc);
     const frames = fc.frames();
     const refuse = (why: string) => {
-      this.#o.logger.warn("p2p refused", { addr, reason: why });
+      this.#o.logger.from(addr, "warn", "p2p refused", { addr, reason: why });
       fc.close();
     };
     const first = await firstFrame(
