@@ -373,7 +373,17 @@ async function chatRun(
 ) {
   const start = performance.now();
   const reg = ["--registry", world.address];
-  const receiveArgs = [MAIN, "receive", ...reg, "--user", "bob", "-o", "-"];
+  const receiveArgs = [
+    MAIN,
+    "receive",
+    ...reg,
+    "--user",
+    "bob",
+    "--from",
+    "alice",
+    "-o",
+    "-",
+  ];
   const recv = pipeline(receiveArgs, [SELF, "--count"], world.env("bob"));
   const recvRss = await watchRss(receiveArgs);
   // The receiver must be logged in before the sender looks bob up: retry

@@ -108,6 +108,15 @@ export class FramedConn {
     this.#decoder?.setLimits(maxFrameBytes, budget);
   }
 
+  /**
+   * Changes the size of the buffer each read fills, from the next read on:
+   * a listener reads an unauthenticated connection with a small one and
+   * gives it a big one once it knows who is there.
+   */
+  setReadBufferBytes(bytes: number): void {
+    this.#limits = { ...this.#limits, readBufferBytes: bytes };
+  }
+
   /** Calls `fn` once when the connection closes. */
   onClose(fn: (reason: CloseReason) => void): void {
     if (this.#closed) fn(this.#closeReason!);
@@ -142,6 +151,10 @@ export class FramedConn {
 
   async *#read(decoder: FrameDecoder, buf: Uint8Array): AsyncGenerator<Frame> {
     while (!this.#closed) {
+      // Every frame of the last read has been consumed: the buffer may change.
+      if (buf.length !== this.#limits.readBufferBytes) {
+        buf = new Uint8Array(this.#limits.readBufferBytes);
+      }
       let n: number | null;
       try {
         n = await this.#conn.read(buf);

@@ -29,7 +29,9 @@ export async function registryMain(ctx: CommandContext): Promise<number> {
     );
     return err.exitCode;
   }
-  const sink = s.logFile ? fileSink(s.logFile) : stderrSink();
+  // A log file is capped and rotated (LOG_FILE_MAX_BYTES, LOG_FILES_KEPT).
+  const file = s.logFile ? fileSink(s.logFile) : null;
+  const sink = file ?? stderrSink();
   const logger = new Logger(s.logLevel, sink);
   let registry: Registry;
   try {
@@ -64,5 +66,6 @@ export async function registryMain(ctx: CommandContext): Promise<number> {
   await aborted(ctx.signal);
   logger.info("shutting down");
   await registry.close();
+  await file?.close();
   return 0;
 }

@@ -19,7 +19,7 @@ import {
 import type { Level, LogFields, Logger } from "../common/log.ts";
 import type { Clock } from "./clock.ts";
 import { addressKey, inPrefixes } from "./address.ts";
-import { LogLimiter } from "./log_limit.ts";
+import { LogLimiter } from "../common/log_limit.ts";
 import { AbandonedError, BusyError, ScryptPool } from "./passwords.ts";
 import { KeyedBuckets, TokenBucket } from "./rate_limit.ts";
 import { type ClientLink, SessionTable } from "./sessions.ts";

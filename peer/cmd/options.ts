@@ -10,7 +10,7 @@ import type {
   PeerEnvironment,
   PeerSettings,
 } from "../../cli/mod.ts";
-import { fileSink, Logger } from "../../common/log.ts";
+import { fileSink, Logger, PEER_LOG_LIMITS } from "../../common/log.ts";
 import { ensurePrivateDir } from "../../common/paths.ts";
 import { showFingerprint } from "../../common/fingerprint.ts";
 import {
@@ -49,7 +49,14 @@ export async function setUp(
 ): Promise<Common> {
   const home = s.env.home;
   await ensurePrivateDir(home);
-  const logger = new Logger(s.env.logLevel, fileSink(join(home, "peer.log")));
+  // Capped and rotated (peer.log.1), written in the background, and what
+  // other users make it say is limited per user or address.
+  const logger = new Logger(
+    s.env.logLevel,
+    fileSink(join(home, "peer.log")),
+    Date.now,
+    PEER_LOG_LIMITS,
+  );
   const target: RegistryTarget = {
     host: s.registry.host,
     port: s.registry.port,
@@ -149,7 +156,9 @@ export async function credentials(
           : "no password: set CHAT_PASSWORD (or run on a terminal to be asked)",
       );
     }
-    password = await askPassword(user, confirm);
+    password = wellFormed(await askPassword(user, confirm), "the password");
+  } else {
+    password = wellFormed(password, "CHAT_PASSWORD");
   }
   if (!withDevice) return { user, password };
   return {
@@ -237,6 +246,19 @@ export function hostDeviceName(): string {
     }
   }
   return deviceNameFrom(host);
+}
+
+/**
+ * Refuses a password with half a character in it (a lone surrogate): the
+ * registry would turn it into another password that others share.
+ */
+function wellFormed(password: string, what: string): string {
+  if (!password.isWellFormed()) {
+    throw new UserError(
+      `${what} has half a character (a lone surrogate) — use another password`,
+    );
+  }
+  return password;
 }
 
 /** Asks for a password (twice when creating an account). */

@@ -23,8 +23,14 @@ import {
   Transfers,
   UserError,
 } from "../core/mod.ts";
-import { ProgressLine, stdinIsTerminal } from "../front/mod.ts";
-import { Endpoint, LinkError, type SessionStatus } from "../net/mod.ts";
+import { askYesNo, ProgressLine, stdinIsTerminal } from "../front/mod.ts";
+import {
+  Endpoint,
+  LinkError,
+  RegistryError,
+  type SessionStatus,
+} from "../net/mod.ts";
+import { MAX_PAGE_ITEMS } from "../../wire/mod.ts";
 import { oneLineErrors } from "./errors.ts";
 import { credentials, setUp } from "./options.ts";
 
@@ -117,44 +123,90 @@ export function receive(ctx: CommandContext): Promise<number> {
     const creds = await credentials(s, c);
     const progress = new ProgressLine(Deno.stderr);
     let chosen: string | null = null;
-    let offered!: (id: string) => void;
-    const firstOffer = new Promise<string>((resolve) => offered = resolve);
+    let offered!: (offer: Offer) => void;
+    const firstOffer = new Promise<Offer>((resolve) => offered = resolve);
     let ended: string | null = null;
+    let endpoint: Endpoint | null = null;
+    let opened!: () => void;
+    const ready = new Promise<void>((resolve) => opened = resolve);
+    const say = (line: string) => {
+      progress.done();
+      console.error(line);
+    };
+    const refuse = (ev: Offer, reason: string) =>
+      void transfers.answer(ev.id, "reject", reason).catch(() => {});
+    // Offers are considered one at a time: a question on the terminal, or
+    // the registry's word on who is a friend, settles one before the next.
+    let considering = Promise.resolve();
+    const consider = async (ev: Offer): Promise<void> => {
+      if (chosen !== null) {
+        return refuse(ev, `${creds.user} is busy receiving another file`);
+      }
+      if (from !== undefined) {
+        if (ev.from === from) return take(ev);
+        return refuse(ev, `${creds.user} is waiting for a file from ${from}`);
+      }
+      // Without --from, only friends get in silently (F17): anyone can
+      // find a receive session and push a tar into `| tar x`.
+      await ready;
+      if (await isFriend(endpoint!, ev.from)) return take(ev);
+      if (chosen !== null) {
+        return refuse(ev, `${creds.user} is busy receiving another file`);
+      }
+      const what = `${ev.name} (${
+        ev.size === null ? "size unknown" : `${ev.size} bytes`
+      })`;
+      if (c.interactive) {
+        progress.done();
+        const yes = await askYesNo(
+          `${ev.from}, who is not your friend, offers ${what}. Take it?`,
+        );
+        if (chosen !== null) {
+          return refuse(ev, `${creds.user} is busy receiving another file`);
+        }
+        if (yes) return take(ev);
+        return refuse(ev, `${creds.user} turned the file down`);
+      }
+      say(
+        `chat: refused ${what} from ${ev.from}: not a friend — ` +
+          `chat receive --from ${ev.from} takes it`,
+      );
+      refuse(
+        ev,
+        `${creds.user} takes files only from friends — ask them to run chat receive --from ${ev.from}`,
+      );
+    };
+    const take = (ev: Offer) => {
+      chosen = ev.id;
+      offered(ev);
+    };
     const transfers: Transfers = new Transfers({
       self: () => creds.user,
       dial: () => Promise.reject(new UserError("chat receive does not send")),
       emit: (ev: PeerEvent) => {
         if (ev.type === "file_progress") progress.update(ev);
         if (ev.type === "error") {
-          // An offer over CHAT_MAX_FILE_BYTES was refused: say so, wait on.
-          progress.done();
-          console.error(`chat: ${ev.message}`);
+          // An offer over CHAT_MAX_FILE_BYTES or a limit was refused: say
+          // so, wait on.
+          say(`chat: ${ev.message}`);
         }
         if (ev.type !== "file_offer") return;
-        if (from !== undefined && ev.from !== from) {
-          void transfers.answer(
-            ev.id,
-            "reject",
-            `${creds.user} is waiting for a file from ${from}`,
-          ).catch(() => {});
-          return;
-        }
-        if (chosen !== null) {
-          void transfers.answer(
-            ev.id,
-            "reject",
-            `${creds.user} is busy receiving another file`,
-          ).catch(() => {});
-          return;
-        }
-        chosen = ev.id;
-        offered(ev.id);
+        considering = considering.then(() => consider(ev)).catch((err) => {
+          refuse(ev, `${creds.user} could not check the offer`);
+          c.logger.warn("offer check failed", { error: String(err) });
+        });
       },
       downloads: c.home,
       maxBytes: s.maxFileBytes,
       logger: c.logger,
+      // A room file is taken only from a member of a room we are in, which
+      // the registry's member list says (see Transfers' room check).
+      checkRoom: async (room, user) => {
+        await ready;
+        return await roomRefusal(endpoint!, room, user);
+      },
     });
-    await using _endpoint = await Endpoint.open({
+    endpoint = await Endpoint.open({
       target: c.target,
       credentials: creds,
       kind: "receive",
@@ -167,6 +219,8 @@ export function receive(ctx: CommandContext): Promise<number> {
       },
       onStatus: (st) => ended ??= loggedOut(st),
     });
+    opened();
+    await using _endpoint = endpoint;
     await using _transfers = closing(transfers, "the receiver stopped");
     try {
       if (progress.enabled) {
@@ -190,7 +244,7 @@ export function receive(ctx: CommandContext): Promise<number> {
       if (first === "timeout") {
         throw new UserError(`no file arrived within ${timeoutMs / 1000} s`);
       }
-      const id = first;
+      const { id, from: sender } = first;
       const result = transfers.result(id);
       if (!result) {
         throw new UserError("the sender went away before the transfer started");
@@ -212,7 +266,7 @@ export function receive(ctx: CommandContext): Promise<number> {
       if (!r.ok) throw new UserError(r.reason);
       if (ended) throw new UserError(ended);
       console.error(
-        `received ${r.size} bytes, sha256 ${r.sha256} verified${
+        `received ${r.size} bytes from ${sender}, sha256 ${r.sha256} verified${
           r.path && output !== "-" ? ` → ${r.path}` : ""
         }`,
       );
@@ -221,6 +275,42 @@ export function receive(ctx: CommandContext): Promise<number> {
       progress.done();
     }
   });
+}
+
+/** A file offer as `chat receive` weighs it. */
+type Offer = Extract<PeerEvent, { type: "file_offer" }>;
+
+/** True if the registry says `user` is our friend. */
+async function isFriend(endpoint: Endpoint, user: string): Promise<boolean> {
+  const p = await endpoint.session.request("profile", { user });
+  return p.friend === "friends";
+}
+
+/**
+ * Why a file offered in `room` by `user` is refused, or null: the room must
+ * exist, and both we and the sender must be members of it.
+ */
+async function roomRefusal(
+  endpoint: Endpoint,
+  room: string,
+  user: string,
+): Promise<string | null> {
+  let state;
+  try {
+    state = await endpoint.session.request("room_members", {
+      room,
+      limit: MAX_PAGE_ITEMS,
+    });
+  } catch (err) {
+    if (!(err instanceof RegistryError) || err.code === "network") throw err;
+    return `there is no room #${room} that ${endpoint.user} is in`;
+  }
+  const members = new Set(state.members.map((m) => m.user));
+  if (!members.has(endpoint.user)) {
+    return `${endpoint.user} is not a member of #${room}`;
+  }
+  if (!members.has(user)) return `${user} is not a member of #${room}`;
+  return null;
 }
 
 /** Why a session status ends a pipe command, or null if it does not. */

@@ -268,6 +268,14 @@ function parseCommand(word: string, rest: string): Command {
   if (words === null) {
     usage(word in COMMAND_HELP ? word : "help", "unclosed quote");
   }
+  // Half a character (a lone surrogate) in a password would be changed on
+  // the way and match other passwords: refused here, as the registry does.
+  const pw = (key: string, p: string | undefined): string | undefined => {
+    if (p !== undefined && !p.isWellFormed()) {
+      usage(key, "the password has half a character (a lone surrogate)");
+    }
+    return p;
+  };
   // A list command's page: --offset N anywhere after the command word.
   let offset: number | undefined;
   const args: string[] = [];
@@ -418,7 +426,7 @@ function parseCommand(word: string, rest: string): Command {
         const r = room("room", args[1]);
         return args[2] === undefined
           ? { name: "room_password", room: r }
-          : { name: "room_password", room: r, password: args[2] };
+          : { name: "room_password", room: r, password: pw("room", args[2])! };
       }
       if (args[0]?.toLowerCase() !== "create" || args.length < 2) usage("room");
       const flags = options("room", args.slice(2), [
@@ -427,7 +435,9 @@ function parseCommand(word: string, rest: string): Command {
         "description",
       ], usage);
       const out: Command = { name: "room_create", room: room("room", args[1]) };
-      if (flags.password !== undefined) out.password = flags.password;
+      if (flags.password !== undefined) {
+        out.password = pw("room", flags.password)!;
+      }
       if (flags.description !== undefined) {
         if (flags.description.length > MAX_DESCRIPTION_CHARS) {
           usage(
@@ -456,7 +466,7 @@ function parseCommand(word: string, rest: string): Command {
         ? {
           name: "join",
           room: room("join", args[0]),
-          password: flags.password,
+          password: pw("join", flags.password)!,
         }
         : { name: "join", room: room("join", args[0]) };
     }

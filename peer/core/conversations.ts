@@ -351,7 +351,7 @@ export class Conversations {
         await this.#handle(link, d.msg);
       }
     } catch (err) {
-      this.#d.logger.warn("p2p link dropped", {
+      this.#d.logger.from(link.user, "warn", "p2p link dropped", {
         user: link.user,
         error: String(err),
       });
@@ -491,7 +491,7 @@ export class Conversations {
         });
         return;
       case "error":
-        this.#d.logger.warn("peer reported an error", {
+        this.#d.logger.from(user, "warn", "peer reported an error", {
           user,
           reason: msg.reason,
         });
@@ -574,10 +574,12 @@ export class Conversations {
       !this.#d.rooms.isMember(room, me) ||
       !this.#d.rooms.isMember(room, link.user)
     ) {
-      this.#d.logger.warn("room message from a non-member dropped", {
-        room,
-        user: link.user,
-      });
+      this.#d.logger.from(
+        link.user,
+        "warn",
+        "room message from a non-member dropped",
+        { room, user: link.user },
+      );
       return;
     }
     this.#d.emit({

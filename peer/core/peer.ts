@@ -85,6 +85,8 @@ export interface SessionEnd {
 
 /** How often unanswered chat requests are looked for. */
 const SWEEP_EVERY_MS = 1000;
+/** How often a file offer may make us re-read a room's members. */
+const ROOM_RECHECK_MS = 5000;
 /** How often user activity is reported to the registry at most. */
 const ACTIVE_EVERY_MS = 10_000;
 
@@ -94,6 +96,8 @@ export class Peer implements AsyncDisposable {
   readonly #emit: EventSink;
   readonly #clock: Clock;
   readonly rooms: RoomBook = new RoomBook();
+  /** When each room was last re-read for a file offer (see #roomFileRefusal). */
+  readonly #roomChecked = new Map<string, number>();
   readonly conversations: Conversations;
   readonly transfers: Transfers;
   readonly #transcripts: Transcripts;
@@ -151,6 +155,7 @@ export class Peer implements AsyncDisposable {
       maxBytes: o.maxFileBytes ?? 0,
       logger: o.logger,
       clock: this.#clock,
+      checkRoom: (room, user) => this.#roomFileRefusal(room, user),
       ...(o.corruptAt !== undefined ? { corruptAt: o.corruptAt } : {}),
     });
     this.#inbox = new Inbox({
@@ -305,6 +310,32 @@ export class Peer implements AsyncDisposable {
     }
     names.delete(this.user);
     return [...names].sort();
+  }
+
+  /**
+   * Why a file offered for `room` by `user` is refused, or null. The room
+   * book may not know a member who joined a moment ago: it is read again
+   * then, at most every ROOM_RECHECK_MS per room, so a stranger's claims
+   * cannot make us ask the registry on every offer.
+   */
+  async #roomFileRefusal(room: string, user: string): Promise<string | null> {
+    if (!this.rooms.get(room)) return `${this.user} is not in #${room}`;
+    if (this.rooms.isMember(room, user)) return null;
+    const now = this.#clock.now();
+    if ((this.#roomChecked.get(room) ?? -Infinity) + ROOM_RECHECK_MS <= now) {
+      this.#roomChecked.set(room, now);
+      try {
+        const request = this.#context.request;
+        this.rooms.load(
+          await wholeRoom(request, await request("room_members", { room })),
+        );
+      } catch {
+        // Not re-read (the registry is away, or we left): the book decides.
+      }
+    }
+    return this.rooms.isMember(room, user)
+      ? null
+      : `${user} is not a member of #${room}`;
   }
 
   /** Rooms worth completing: our own, listed by /rooms, or invited to. */

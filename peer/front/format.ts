@@ -4,8 +4,13 @@
  * warnings, magenta for questions; a stable colour per user. Pure functions;
  * with colour off every function returns plain text.
  *
- * Text from other people is stripped of control characters first, so nobody
- * can move the cursor or retitle a terminal by sending escape sequences.
+ * Text from other people is stripped of control characters and
+ * bidirectional controls first, so nobody can move the cursor, retitle a
+ * terminal or reorder a line by sending them, and its line breaks are shown
+ * so that no line of it can pass for a line of its own: continuation lines
+ * of a message are indented under the sender (`continued`), and a break in
+ * a one-line field (a status, a description, a reason, a file name) is shown
+ * as ⏎ (`oneLine`).
  */
 import { stripControls } from "../../common/text.ts";
 import type { CommandReply, PeerEvent } from "../core/mod.ts";
@@ -83,12 +88,41 @@ function hash(s: string): number {
   return h >>> 0;
 }
 
+/** How a line break in a one-line field is shown. */
+export const LINE_BREAK_MARK = " ⏎ ";
+
+/** Untrusted text for a one-line field: cleaned, line breaks shown as ⏎. */
+export function oneLine(raw: string): string {
+  return stripControls(raw).replace(/\n/g, LINE_BREAK_MARK);
+}
+
+/**
+ * Untrusted text of several lines, cleaned, each line after the first
+ * starting with `indent`: every line the shell prints for someone else's
+ * text begins either with a time stamp or `*` it chose, or with blanks.
+ */
+export function continued(raw: string, indent: string): string {
+  return stripControls(raw).replace(/\n/g, `\n${indent}`);
+}
+
+/** Blanks as wide as the time stamp in front of a message line. */
+const UNDER_SENDER = " ".repeat("[00:00] ".length);
+/** The same under an offline message's stamp (`[2024-05-01 12:34] `). */
+const UNDER_OFFLINE = " ".repeat("[0000-00-00 00:00] ".length);
+
 const URL_RE = /\bhttps?:\/\/[^\s<>"')\]]+[^\s<>"')\].,;:!?]/g;
 
-/** Formats message text: *bold*, _italic_, `code`, URLs. */
-export function formatText(raw: string, style: Style): string {
+/**
+ * Formats message text: *bold*, _italic_, `code`, URLs; lines after the
+ * first start with `indent` (see `continued`).
+ */
+export function formatText(
+  raw: string,
+  style: Style,
+  indent = UNDER_SENDER,
+): string {
   const text = stripControls(raw);
-  if (!style.color) return text;
+  if (!style.color) return text.replace(/\n/g, `\n${indent}`);
   // Code spans first, so nothing inside them is interpreted.
   return text.split(/(`[^`\n]+`)/).map((part) => {
     if (/^`[^`\n]+`$/.test(part)) return style.code(part.slice(1, -1));
@@ -109,7 +143,7 @@ export function formatText(raw: string, style: Style): string {
       /\ue000(\d+)\ue000/g,
       (_m, i) => style.url(urls[Number(i)]!),
     );
-  }).join("");
+  }).join("").replace(/\n/g, `\n${indent}`);
 }
 
 function clock(iso: string): string {
@@ -142,7 +176,7 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
     case "chat_request":
       return style.magenta(
         `* ${ev.from} wants to chat${
-          ev.text !== undefined ? `: "${stripControls(ev.text)}"` : ""
+          ev.text !== undefined ? `: "${continued(ev.text, "  ")}"` : ""
         } — ` +
           `/accept ${ev.from} [--save] or /reject ${ev.from}`,
       );
@@ -158,11 +192,13 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
       );
     case "chat_rejected":
       return style.yellow(
-        `* ${ev.by} did not take the chat${ev.reason ? ` (${ev.reason})` : ""}`,
+        `* ${ev.by} did not take the chat${
+          ev.reason ? ` (${oneLine(ev.reason)})` : ""
+        }`,
       );
     case "chat_closed":
       return style.yellow(
-        `* chat with ${ev.with} closed: ${stripControls(ev.reason)}`,
+        `* chat with ${ev.with} closed: ${oneLine(ev.reason)}`,
       );
     case "message": {
       const where = ev.room !== undefined ? `${style.dim(`#${ev.room}`)} ` : "";
@@ -177,7 +213,9 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
     case "offline_message":
       return `${style.dim(`[${ev.sent_at.slice(0, 16).replace("T", " ")}]`)} ${
         u(ev.from)
-      } ${style.dim("(while you were away)")}: ${formatText(ev.text, style)}`;
+      } ${style.dim("(while you were away)")}: ${
+        formatText(ev.text, style, UNDER_OFFLINE)
+      }`;
     case "room_invite":
       return style.magenta(
         `* ${ev.from} invites you to #${ev.room} — /invite accept ${ev.room}`,
@@ -211,7 +249,7 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
       return style.green(`* ${ev.user} now owns #${ev.room}`);
     case "file_offer":
       return style.magenta(
-        `* ${ev.from} offers ${stripControls(ev.name)} (${
+        `* ${ev.from} offers ${oneLine(ev.name)} (${
           ev.size === null ? "size unknown" : showBytes(ev.size)
         })` +
           `${
@@ -234,7 +272,7 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
       );
     case "transfer_failed":
       return style.red(
-        `* transfer ${ev.id} failed: ${stripControls(ev.reason)}`,
+        `* transfer ${ev.id} failed: ${oneLine(ev.reason)}`,
       );
     case "registry_lost":
       return style.yellow(
@@ -249,9 +287,9 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
         })`,
       );
     case "session_ended":
-      return style.red(`* session ended: ${ev.reason}`);
+      return style.red(`* session ended: ${oneLine(ev.reason)}`);
     case "error":
-      return style.red(`* ${stripControls(ev.message)}`);
+      return style.red(`* ${continued(ev.message, "  ")}`);
   }
 }
 
@@ -289,9 +327,7 @@ function replyText(r: CommandReply, style: Style): string | null {
         }`;
       }
       return users.map((x) =>
-        `${style.user(x.user)}  ${x.host}:${x.port}  ${
-          stripControls(x.status ?? "")
-        }`
+        `${style.user(x.user)}  ${x.host}:${x.port}  ${oneLine(x.status ?? "")}`
       )
         .join("\n");
     }
@@ -300,10 +336,10 @@ function replyText(r: CommandReply, style: Style): string | null {
       return s.online
         ? `${style.user(s.user)} is ${
           style.green("online")
-        } at ${s.host}:${s.port} — ${stripControls(s.status)}`
+        } at ${s.host}:${s.port} — ${oneLine(s.status)}`
         : `${style.user(s.user)} is offline (${
           s.last_seen ? `last seen ${s.last_seen}` : "never seen online"
-        }) — ${stripControls(s.status)}`;
+        }) — ${oneLine(s.status)}`;
     }
     case "profile": {
       const p = r.data;
@@ -315,7 +351,7 @@ function replyText(r: CommandReply, style: Style): string | null {
         you: "that's you",
       }[p.friend];
       return [
-        `${style.bold(p.user)} — ${stripControls(p.status)}`,
+        `${style.bold(p.user)} — ${oneLine(p.status)}`,
         `  ${
           p.online
             ? style.green("online")
@@ -324,7 +360,7 @@ function replyText(r: CommandReply, style: Style): string | null {
       ].join("\n");
     }
     case "status":
-      return `status: ${stripControls(r.data.status)}`;
+      return `status: ${oneLine(r.data.status)}`;
     case "friends": {
       const fs = r.data.friends;
       if (fs.length === 0) {
@@ -333,7 +369,7 @@ function replyText(r: CommandReply, style: Style): string | null {
       return fs.map((f) =>
         `${f.online ? style.green("●") : style.dim("○")} ${
           style.user(f.user)
-        }  ${style.dim(stripControls(f.status))}`
+        }  ${style.dim(oneLine(f.status))}`
       ).join("\n");
     }
     case "friend": {
@@ -407,7 +443,7 @@ function replyText(r: CommandReply, style: Style): string | null {
       return ms.map((m) =>
         `${style.dim(`[${m.sent_at.slice(0, 16).replace("T", " ")}]`)} ${
           style.user(m.from)
-        }: ${formatText(m.text, style)}`
+        }: ${formatText(m.text, style, UNDER_OFFLINE)}`
       ).join("\n");
     }
     case "rooms": {
@@ -420,7 +456,7 @@ function replyText(r: CommandReply, style: Style): string | null {
           ? `#${x.room}${x.joined ? style.dim(" (joined)") : ""}`
           : `#${x.room}  ${x.members}/${x.capacity}${x.locked ? " 🔒" : ""}${
             x.joined ? style.dim(" (joined)") : ""
-          }  ${stripControls(x.description ?? "")}`
+          }  ${oneLine(x.description ?? "")}`
       ).join("\n");
     }
     case "room_create":
@@ -480,7 +516,7 @@ function replyText(r: CommandReply, style: Style): string | null {
       return ts.map((t) =>
         `${t.id}  ${
           t.direction === "in" ? `from ${t.peer}` : `to ${t.peer}`
-        }  ${stripControls(t.name)}  ${
+        }  ${oneLine(t.name)}  ${
           t.size === null ? "?" : showBytes(t.size)
         }  ${t.state}${t.state === "active" ? ` ${showBytes(t.bytes)}` : ""}`
       ).join("\n");

@@ -16,6 +16,9 @@ import type { Logger } from "../../common/log.ts";
 import {
   decodeP2P,
   type Frame,
+  FramingError,
+  MAX_FRAME_BYTES,
+  MemoryBudget,
   openTicket,
   type P2PMessage,
   PROTOCOL_VERSION,
@@ -61,9 +64,44 @@ export interface P2PNodeOptions {
   /** Bytes queued per connection before a non-reading peer is dropped. */
   maxQueuedBytes?: number;
   handshakeTimeoutMs?: number;
+  /** Overrides of the listener's limits (tests use small ones). */
+  limits?: Partial<P2PLimits>;
 }
 
 const HANDSHAKE_MS = 10_000;
+
+/** What the P2P listener lets other people hold of this peer. */
+export interface P2PLimits {
+  /**
+   * Connections that have not yet said a valid hello. Past it the oldest
+   * is closed to make room, so a flood cannot keep a real dialer out for
+   * longer than it takes the flood to open this many more.
+   */
+  maxUnauthenticated: number;
+  /** Largest frame before the hello is accepted (a hello is under 2 KiB). */
+  preAuthFrameBytes: number;
+  /** What partial frames of all unauthenticated connections may hold together. */
+  preAuthMemoryBytes: number;
+  /** Inbound links one remote user may hold open at once. */
+  maxLinksPerUser: number;
+  /** Time an accepted link may take to send its first frame. */
+  firstFrameMs: number;
+}
+
+/** The defaults; each is documented in docs/security.md. */
+export const P2P_LIMITS: P2PLimits = {
+  maxUnauthenticated: 64,
+  preAuthFrameBytes: 16 * 1024,
+  preAuthMemoryBytes: 4 * 1024 * 1024,
+  maxLinksPerUser: 16,
+  firstFrameMs: 30_000,
+};
+
+/** The read buffer of a connection before its hello, and of a chat link. */
+const SMALL_READ_BYTES = 4 * 1024;
+const CHAT_READ_BYTES = 16 * 1024;
+/** A file link reads big chunks: data frames are up to 256 KiB. */
+const FILE_READ_BYTES = 256 * 1024;
 
 /** The P2P listener and dialer of one peer. */
 export class P2PNode implements AsyncDisposable {
@@ -75,11 +113,29 @@ export class P2PNode implements AsyncDisposable {
   readonly #open = new Set<FramedConn>();
   /** Nonces of accepted tickets, until they expire: a ticket works once. */
   readonly #seen = new Map<string, number>();
+  readonly #limits: P2PLimits;
+  /** Connections before their hello, oldest first. */
+  readonly #unauthenticated = new Set<FramedConn>();
+  readonly #preAuthBudget: MemoryBudget;
+  /** Inbound authenticated links open, per remote user. */
+  readonly #linksOf = new Map<string, number>();
   #closed = false;
 
   constructor(o: P2PNodeOptions) {
     this.#o = o;
     this.#clock = o.clock ?? SYSTEM_CLOCK;
+    this.#limits = { ...P2P_LIMITS, ...o.limits };
+    this.#preAuthBudget = new MemoryBudget(this.#limits.preAuthMemoryBytes);
+  }
+
+  /** Connections open now that have not said a valid hello (for tests). */
+  get unauthenticated(): number {
+    return this.#unauthenticated.size;
+  }
+
+  /** Inbound authenticated links open now from `user` (for tests). */
+  linksFrom(user: string): number {
+    return this.#linksOf.get(user) ?? 0;
   }
 
   /** Starts listening on `port` (0 = any free port); returns the port. */
@@ -134,14 +190,40 @@ export class P2PNode implements AsyncDisposable {
 
   async #handshakeInbound(conn: Deno.TlsConn): Promise<void> {
     const addr = (conn.remoteAddr as Deno.NetAddr).hostname;
+    const lim = this.#limits;
+    // Until the hello is checked, nothing needs more than a few KiB: a
+    // small read buffer, small frames, and one budget for all such.
     const fc = new FramedConn(conn, {
-      readBufferBytes: 256 * 1024,
+      readBufferBytes: SMALL_READ_BYTES,
       maxQueuedBytes: this.#o.maxQueuedBytes ?? 8 * 1024 * 1024,
+      maxFrameBytes: lim.preAuthFrameBytes,
+      budget: this.#preAuthBudget,
     });
     this.#track(fc);
+    if (this.#unauthenticated.size >= lim.maxUnauthenticated) {
+      const [oldest] = this.#unauthenticated;
+      this.#unauthenticated.delete(oldest!);
+      oldest!.close();
+      this.#o.logger.from(addr, "warn", "p2p refused", {
+        addr,
+        reason:
+          `an older connection closed: ${lim.maxUnauthenticated} unauthenticated connections at once is the limit`,
+      });
+    }
+    this.#unauthenticated.add(fc);
+    fc.onClose(() => this.#unauthenticated.delete(fc));
+    try {
+      await this.#hello(fc, addr);
+    } finally {
+      this.#unauthenticated.delete(fc);
+    }
+  }
+
+  async #hello(fc: FramedConn, addr: string): Promise<void> {
+    const lim = this.#limits;
     const frames = fc.frames();
     const refuse = (why: string) => {
-      this.#o.logger.warn("p2p refused", { addr, reason: why });
+      this.#o.logger.from(addr, "warn", "p2p refused", { addr, reason: why });
       fc.close();
     };
     const first = await firstFrame(
@@ -150,7 +232,7 @@ export class P2PNode implements AsyncDisposable {
       this.#o.handshakeTimeoutMs ?? HANDSHAKE_MS,
       this.#clock,
     );
-    if (!first) return refuse("no hello in time");
+    if (typeof first === "string") return refuse(first);
     if (first.kind !== "control") return refuse("data before hello");
     const d = decodeP2P(first.payload);
     if (!d.ok) return refuse(d.reason);
@@ -158,6 +240,23 @@ export class P2PNode implements AsyncDisposable {
     const claims = await this.#check(d.msg);
     if (typeof claims === "string") return refuse(claims);
     if (this.#o.isBlocked(claims.from)) return refuse("blocked user");
+    const held = this.#linksOf.get(claims.from) ?? 0;
+    if (held >= lim.maxLinksPerUser) {
+      return refuse(
+        `${claims.from} has ${held} links open (${lim.maxLinksPerUser}, the limit per user)`,
+      );
+    }
+    if (fc.closed) return;
+    this.#linksOf.set(claims.from, held + 1);
+    fc.onClose(() => {
+      const n = (this.#linksOf.get(claims.from) ?? 1) - 1;
+      if (n > 0) this.#linksOf.set(claims.from, n);
+      else this.#linksOf.delete(claims.from);
+    });
+    fc.setFrameLimits(MAX_FRAME_BYTES, null);
+    fc.setReadBufferBytes(
+      claims.purpose === "file" ? FILE_READ_BYTES : CHAT_READ_BYTES,
+    );
     fc.send({
       type: "p2p_welcome",
       v: PROTOCOL_VERSION,
@@ -173,7 +272,7 @@ export class P2PNode implements AsyncDisposable {
       purpose: claims.purpose,
       inbound: true,
       conn: fc,
-      frames,
+      frames: firstFrameWithin(frames, fc, lim.firstFrameMs, this.#clock),
     });
   }
 
@@ -254,7 +353,7 @@ export class P2PNode implements AsyncDisposable {
       );
     }
     const fc = new FramedConn(tls, {
-      readBufferBytes: 256 * 1024,
+      readBufferBytes: purpose === "file" ? FILE_READ_BYTES : CHAT_READ_BYTES,
       maxQueuedBytes: this.#o.maxQueuedBytes ?? 8 * 1024 * 1024,
     });
     this.#track(fc);
@@ -268,7 +367,9 @@ export class P2PNode implements AsyncDisposable {
     });
     const frames = fc.frames();
     const first = await firstFrame(frames, fc, timeoutMs, this.#clock);
-    const d = first?.kind === "control" ? decodeP2P(first.payload) : null;
+    const d = typeof first !== "string" && first.kind === "control"
+      ? decodeP2P(first.payload)
+      : null;
     if (
       !d || !d.ok || d.msg.type !== "p2p_welcome" || d.msg.user !== intro.user
     ) {
@@ -298,18 +399,51 @@ export class P2PNode implements AsyncDisposable {
   }
 }
 
+/**
+ * The frames of an accepted link, closing it if the first one does not come
+ * within `ms`: every real link opens with a chat request or a file offer,
+ * and a link that says nothing would otherwise be held for good.
+ */
+function firstFrameWithin(
+  frames: AsyncGenerator<Frame>,
+  fc: FramedConn,
+  ms: number,
+  clock: Clock,
+): AsyncGenerator<Frame> {
+  // Started now, not at the first read: a link nobody reads is idle too.
+  const cancel = clock.after(ms, () => fc.close());
+  fc.onClose(() => cancel());
+  async function* watched(): AsyncGenerator<Frame> {
+    try {
+      for await (const frame of frames) {
+        cancel();
+        yield frame;
+      }
+    } finally {
+      cancel();
+    }
+  }
+  return watched();
+}
+
+/** The first frame, or why there is none (a framing error, or no frame in time). */
 async function firstFrame(
   frames: AsyncGenerator<Frame>,
   fc: FramedConn,
   timeoutMs: number,
   clock: Clock,
-): Promise<Frame | null> {
-  const cancel = clock.after(timeoutMs, () => fc.close());
+): Promise<Frame | string> {
+  let late = false;
+  const cancel = clock.after(timeoutMs, () => {
+    late = true;
+    fc.close();
+  });
   try {
     const next = await frames.next();
-    return next.done ? null : next.value;
-  } catch {
-    return null;
+    if (!next.done) return next.value;
+    return late ? "no hello in time" : "closed before hello";
+  } catch (err) {
+    return err instanceof FramingError ? err.message : "no hello in time";
   } finally {
     cancel();
   }

@@ -6,7 +6,7 @@ import type { Level, LogFields, Logger } from "../../common/log.ts";
 import { addressKey, inPrefixes } from "../address.ts";
 import type { RegistryLimits } from "../limits.ts";
 import { DEFAULT_REGISTRY_LIMITS } from "../limits.ts";
-import type { LogLimiter } from "../log_limit.ts";
+import type { LogLimiter } from "../../common/log_limit.ts";
 import type { ScryptParams, ScryptPool } from "../passwords.ts";
 import type { KeyedBuckets, TokenBucket } from "../rate_limit.ts";
 import type { ClientLink, Session, SessionTable } from "../sessions.ts";

@@ -15,6 +15,7 @@ import { type Destination, openSink } from "./sink.ts";
 import {
   cancelledBy,
   describe,
+  MAX_OFFERS_PER_SENDER,
   type Transfer,
   type TransferDeps,
   type TransferInfo,
@@ -25,6 +26,8 @@ import {
 export class Receiver {
   readonly #t: TransferTable;
   readonly #d: TransferDeps;
+  /** Offers per sender whose room is being checked. */
+  readonly #checking = new Map<string, number>();
 
   constructor(table: TransferTable, deps: TransferDeps) {
     this.#t = table;
@@ -79,7 +82,7 @@ export class Receiver {
         const msg: P2PMessage = d.msg;
         if (!t) {
           if (msg.type !== "file_offer") break;
-          t = this.#offer(link, msg);
+          t = await this.#offer(link, msg);
           if (!t) break;
           continue;
         }
@@ -110,10 +113,10 @@ export class Receiver {
     }
   }
 
-  #offer(
+  async #offer(
     link: P2PLink,
     msg: Extract<P2PMessage, { type: "file_offer" }>,
-  ): Transfer | null {
+  ): Promise<Transfer | null> {
     if (this.#t.get(msg.id)) {
       link.conn.send({
         type: "file_reject",
@@ -123,6 +126,44 @@ export class Receiver {
       return null;
     }
     const name = sanitizeFileName(msg.name);
+    const refuse = (reason: string): null => {
+      link.conn.send({ type: "file_reject", id: msg.id, reason });
+      this.#d.logger.from(link.user, "info", "file offer refused", {
+        user: link.user,
+        reason,
+      });
+      return null;
+    };
+    const cap = this.#d.maxOffersPerSender ?? MAX_OFFERS_PER_SENDER;
+    const checking = this.#checking.get(link.user) ?? 0;
+    const waiting = checking +
+      this.#t.list().filter((x) =>
+        x.direction === "in" && x.peer === link.user && x.state === "offered"
+      ).length;
+    if (waiting >= cap) {
+      return refuse(
+        `${this.#d.self()} has ${waiting} offers from ${link.user} waiting already (the limit is ${cap}); wait for an answer`,
+      );
+    }
+    if (msg.room !== undefined) {
+      // Counted while the room is checked, so parallel offers cannot all
+      // pass the cap above.
+      this.#checking.set(link.user, checking + 1);
+      let why: string | null;
+      try {
+        why = this.#d.checkRoom
+          ? await this.#d.checkRoom(msg.room, link.user)
+          : `${this.#d.self()} takes no files for rooms here`;
+      } catch (err) {
+        why = `the room could not be checked (${describe(err)})`;
+      } finally {
+        const n = (this.#checking.get(link.user) ?? 1) - 1;
+        if (n > 0) this.#checking.set(link.user, n);
+        else this.#checking.delete(link.user);
+      }
+      if (why !== null) return refuse(`refused: ${why}`);
+      if (link.conn.closed || this.#t.get(msg.id)) return null;
+    }
     if (
       this.#d.maxBytes > 0 && msg.size !== null && msg.size > this.#d.maxBytes
     ) {

@@ -49,7 +49,25 @@ export interface TransferDeps {
   clock: Clock;
   /** Fault injection for tests: flip one byte at this offset after hashing. */
   corruptAt?: number;
+  /**
+   * Why an offer that says it is for `room` is refused (the room does not
+   * exist, or we or the sender are not in it), or null to let it through.
+   * Absent: every offer for a room is refused.
+   */
+  checkRoom?: (
+    room: string,
+    user: string,
+  ) => Promise<string | null> | string | null;
+  /** Offers one sender may have waiting for an answer (MAX_OFFERS_PER_SENDER). */
+  maxOffersPerSender?: number;
 }
+
+/**
+ * Offers from one sender that may wait for an answer at once. Each holds a
+ * link for up to OFFER_TTL_MS, so without a cap one user could open
+ * thousands; past it an offer is refused with this limit named.
+ */
+export const MAX_OFFERS_PER_SENDER = 8;
 
 /** One transfer's record. */
 export interface Transfer extends TransferInfo {

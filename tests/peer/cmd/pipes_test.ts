@@ -117,6 +117,24 @@ async function startReceive(
   return r;
 }
 
+/** Makes `a` and `b` friends: a asks, b accepts, each in a peer of its own. */
+async function befriend(w: World, a: string, b: string): Promise<void> {
+  const reg = { port: w.reg.port, fingerprint: w.reg.fingerprint };
+  const as = (user: string) => ({
+    user,
+    password: PASSWORD,
+    signup: false,
+    home: w.home(user),
+  });
+  {
+    await using pa = await spawnPeer(reg, as(a));
+    assertEquals((await pa.send(`/friend add ${b}`)).ok, true);
+  }
+  await using pb = await spawnPeer(reg, as(b));
+  const r = await pb.send(`/friend accept ${a}`);
+  assertEquals(r.ok, true, JSON.stringify(r));
+}
+
 /** Seeded bytes, fast: xorshift32 words. The same seed gives the same bytes. */
 function seeded(seed: number) {
   let x = seed >>> 0 || 1;
@@ -227,7 +245,7 @@ async function pipeThrough(
   );
   assertEquals(
     r.stderr,
-    `received ${total} bytes, sha256 ${sentHash} verified`,
+    `received ${total} bytes from alice, sha256 ${sentHash} verified`,
   );
 }
 
@@ -268,7 +286,7 @@ Deno.test("files go from a file to a file, a folder or the downloads folder", as
       const dir = join(w.root, "out-file");
       await Deno.mkdir(dir);
       const out = join(dir, "copy.pdf");
-      const recv = await startReceive(w, "bob", ["-o", out]);
+      const recv = await startReceive(w, "bob", ["--from", "alice", "-o", out]);
       const s = await send();
       const r = await recv.done;
       assertEquals(r.code, 0, r.stderr);
@@ -282,7 +300,9 @@ Deno.test("files go from a file to a file, a folder or the downloads folder", as
       );
       assertEquals(
         r.stderr,
-        `received ${MiB + 1} bytes, sha256 ${hash} verified → ${out}`,
+        `received ${
+          MiB + 1
+        } bytes from alice, sha256 ${hash} verified → ${out}`,
       );
     },
   );
@@ -293,7 +313,7 @@ Deno.test("files go from a file to a file, a folder or the downloads folder", as
       const dir = join(w.root, "out-dir");
       await Deno.mkdir(dir);
       await Deno.writeTextFile(join(dir, "report.pdf"), "mine");
-      const recv = await startReceive(w, "bob", ["-o", dir]);
+      const recv = await startReceive(w, "bob", ["--from", "alice", "-o", dir]);
       await send();
       assertEquals((await recv.done).code, 0);
       assertEquals(await listDir(dir), ["report (1).pdf", "report.pdf"]);
@@ -305,7 +325,7 @@ Deno.test("files go from a file to a file, a folder or the downloads folder", as
   await t.step(
     "with no -o the file lands in $CHAT_HOME/downloads",
     async () => {
-      const recv = await startReceive(w, "bob", []);
+      const recv = await startReceive(w, "bob", ["--from", "alice"]);
       await send(["--name", "renamed.pdf"]);
       assertEquals((await recv.done).code, 0);
       const downloads = join(w.home("bob"), "downloads");
@@ -318,7 +338,7 @@ Deno.test("files go from a file to a file, a folder or the downloads folder", as
     const empty = join(w.root, "empty.txt");
     await Deno.writeFile(empty, new Uint8Array());
     const out = join(w.root, "empty-copy.txt");
-    const recv = await startReceive(w, "bob", ["-o", out]);
+    const recv = await startReceive(w, "bob", ["--from", "alice", "-o", out]);
     const s = await runChat(["send", "--user", "alice", "bob", empty], {
       env: w.env("alice"),
     });
@@ -330,7 +350,12 @@ Deno.test("files go from a file to a file, a folder or the downloads folder", as
   await t.step(
     "-o /dev/null takes the bytes and leaves /dev/null alone",
     async () => {
-      const recv = await startReceive(w, "bob", ["-o", "/dev/null"]);
+      const recv = await startReceive(w, "bob", [
+        "--from",
+        "alice",
+        "-o",
+        "/dev/null",
+      ]);
       await send();
       const r = await recv.done;
       assertEquals(r.code, 0, r.stderr);
@@ -341,7 +366,7 @@ Deno.test("files go from a file to a file, a folder or the downloads folder", as
 
 Deno.test("a hostile --name lands inside $CHAT_HOME/downloads under a plain name", async () => {
   await using w = await world(["alice", "bob"]);
-  const recv = await startReceive(w, "bob", []);
+  const recv = await startReceive(w, "bob", ["--from", "alice"]);
   const s = await runChat(
     ["send", "--user", "alice", "bob", "-", "--name", "../../etc/passwd"],
     { env: w.env("alice"), stdin: new TextEncoder().encode("root:x:0:0\n") },
@@ -366,7 +391,7 @@ Deno.test("an injected corruption makes both sides exit 1 with one line and the 
   await seededFile(src, 3 * MiB, 9);
   const dir = join(w.root, "in");
   await Deno.mkdir(dir);
-  const recv = await startReceive(w, "bob", ["-o", dir]);
+  const recv = await startReceive(w, "bob", ["--from", "alice", "-o", dir]);
   const s = await runChat(["send", "--user", "alice", "bob", src], {
     env: w.env("alice", { CHAT_FAULT_CORRUPT_AT: String(2 * MiB + 17) }),
   });
@@ -386,7 +411,7 @@ Deno.test("an injected corruption makes both sides exit 1 with one line and the 
 
 /** Starts a sender fed by hand from the test, and a receiver into `-o`. */
 async function heldTransfer(w: World, out: string) {
-  const recv = await startReceive(w, "bob", ["-o", out]);
+  const recv = await startReceive(w, "bob", ["--from", "alice", "-o", out]);
   const send = spawnChat(
     ["send", "--user", "alice", "bob", "-", "--name", "stream.bin"],
     w.env("alice"),
@@ -592,7 +617,7 @@ Deno.test("CHAT_MAX_FILE_BYTES bounds what chat receive takes, offered or stream
   await using w = await world(["alice", "bob"]);
   const dir = join(w.root, "in");
   await Deno.mkdir(dir);
-  const recv = await startReceive(w, "bob", ["-o", dir], {
+  const recv = await startReceive(w, "bob", ["--from", "alice", "-o", dir], {
     env: { CHAT_MAX_FILE_BYTES: "1000" },
   });
   // A file of known size over the limit is refused without asking...
@@ -643,6 +668,7 @@ Deno.test("a user bob has blocked cannot send to bob's chat receive and is only 
     );
     assertEquals((await bob.send("/block carol")).ok, true);
   }
+  await befriend(w, "alice", "bob");
   const recv = await startReceive(w, "bob", ["-o", "-"], { stdout: "piped" });
   const got = drain(recv.child.stdout);
   const carol = await runChat(["send", "--user", "carol", "bob", "-"], {
@@ -661,4 +687,35 @@ Deno.test("a user bob has blocked cannot send to bob's chat receive and is only 
   const r = await recv.done;
   assertEquals(r.code, 0, r.stderr);
   assertEquals((await got).bytes, 5);
+});
+
+Deno.test("chat receive without --from takes a friend's file and refuses a stranger's, naming them", async () => {
+  await using w = await world(["alice", "bob", "carol"]);
+  await befriend(w, "alice", "bob");
+  const recv = await startReceive(w, "bob", ["-o", "-"], { stdout: "piped" });
+  const got = drain(recv.child.stdout);
+  // A stranger who found bob's receive session first gets nothing in.
+  const carol = await runChat(["send", "--user", "carol", "bob", "-"], {
+    env: w.env("carol"),
+    stdin: new TextEncoder().encode("echo pwned >> ~/.bashrc"),
+  });
+  assertEquals(carol.code, 1);
+  assertOneLine(
+    carol.stderr.trim(),
+    "bob takes files only from friends — ask them to run chat receive --from carol",
+  );
+  // The friend still gets through, and the summary names them.
+  const alice = await runChat(["send", "--user", "alice", "bob", "-"], {
+    env: w.env("alice"),
+    stdin: new TextEncoder().encode("hello"),
+  });
+  assertEquals(alice.code, 0, alice.stderr);
+  const r = await recv.done;
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals((await got).bytes, 5);
+  const lines = r.stderr.trim().split("\n");
+  assertEquals(lines.length, 2, r.stderr);
+  assertIncludes(lines[0]!, "from carol: not a friend");
+  assertIncludes(lines[0]!, "chat receive --from carol takes it");
+  assertIncludes(lines[1]!, "received 5 bytes from alice, sha256 ");
 });

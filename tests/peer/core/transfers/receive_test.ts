@@ -240,3 +240,124 @@ Deno.test("a sender that disconnects midway leaves no part file", async () => {
     "no part file",
   );
 });
+
+Deno.test("an offer for a room that does not exist or the sender is not in is refused with its reason", async (t) => {
+  // bob is in #crew with alice; #lonely has only bob.
+  const members: Record<string, string[]> = {
+    crew: ["alice", "bob"],
+    lonely: ["bob"],
+  };
+  const checkRoom = (room: string, user: string) =>
+    !members[room]
+      ? `bob is not in #${room}`
+      : members[room]!.includes(user)
+      ? null
+      : `${user} is not a member of #${room}`;
+  for (
+    const [room, reason] of [
+      ["nowhere", "bob is not in #nowhere"],
+      ["lonely", "alice is not a member of #lonely"],
+    ]
+  ) {
+    await t.step(`#${room}`, async () => {
+      await using recv = await side("bob", { checkRoom });
+      const { sending, receiving } = await linkPair();
+      await using alice = rawPeer(sending);
+      recv.transfers.adoptInbound(receiving);
+      alice.send({ type: "file_offer", id: "r1", name: "x", size: 1, room });
+      const reject = await alice.waitFor("file_reject");
+      assertEquals(reject.reason, `refused: ${reason}`);
+      assert(!reject.reason!.includes("\n"));
+      await alice.closed();
+      assertEquals(recv.events.filter((e) => e.type === "file_offer"), []);
+    });
+  }
+  await t.step(
+    "a receiver with no way to check refuses every room offer",
+    async () => {
+      await using recv = await side("bob");
+      const { sending, receiving } = await linkPair();
+      await using alice = rawPeer(sending);
+      recv.transfers.adoptInbound(receiving);
+      alice.send({
+        type: "file_offer",
+        id: "r1",
+        name: "x",
+        size: 1,
+        room: "crew",
+      });
+      assertIncludes(
+        (await alice.waitFor("file_reject")).reason ?? "",
+        "no files for rooms",
+      );
+    },
+  );
+  await t.step(
+    "a member's offer for the room is shown with the room",
+    async () => {
+      await using recv = await side("bob", { checkRoom });
+      const { sending, receiving } = await linkPair();
+      await using alice = rawPeer(sending);
+      recv.transfers.adoptInbound(receiving);
+      alice.send({
+        type: "file_offer",
+        id: "r3",
+        name: "x",
+        size: 1,
+        room: "crew",
+      });
+      const offer = await recv.event("file_offer");
+      assertEquals(offer.room, "crew");
+      assertEquals(alice.msgs.filter((m) => m.type === "file_reject"), []);
+    },
+  );
+});
+
+Deno.test("offers in flight from one sender are capped, each refusal naming the limit", async () => {
+  await using recv = await side("bob", { maxOffersPerSender: 3 });
+  const links = await Promise.all(
+    Array.from({ length: 5 }, () => linkPair("mallory")),
+  );
+  const raws = links.map(({ sending }) => rawPeer(sending));
+  try {
+    for (const [i, { receiving }] of links.entries()) {
+      recv.transfers.adoptInbound(receiving);
+      raws[i]!.send({ type: "file_offer", id: `m${i}`, name: "x", size: 1 });
+      if (i < 3) {
+        await until(
+          () => recv.transfers.list().length === i + 1,
+          `offer ${i} to be waiting`,
+        );
+      }
+    }
+    for (const raw of raws.slice(3)) {
+      const reject = await raw.waitFor("file_reject");
+      assertEquals(
+        reject.reason,
+        "bob has 3 offers from mallory waiting already (the limit is 3); wait for an answer",
+      );
+    }
+    assertEquals(recv.transfers.list().length, 3);
+    // Another sender is not held back by mallory's.
+    const { sending, receiving } = await linkPair("alice");
+    await using alice = rawPeer(sending);
+    recv.transfers.adoptInbound(receiving);
+    await rawOffer(alice, recv, "fine.txt", new Uint8Array([7]), "a1");
+    await until(
+      () => recv.events.some((e) => e.type === "file_received"),
+      "alice's file",
+    );
+    // An answered offer frees its place.
+    await recv.transfers.answer("m0", "reject");
+    const { sending: s2, receiving: r2 } = await linkPair("mallory");
+    await using again = rawPeer(s2);
+    recv.transfers.adoptInbound(r2);
+    again.send({ type: "file_offer", id: "m9", name: "x", size: 1 });
+    await until(
+      () => recv.transfers.list().some((x) => x.id === "m9"),
+      "mallory's next offer once one was answered",
+    );
+  } finally {
+    for (const raw of raws) await raw[Symbol.asyncDispose]();
+  }
+});

@@ -80,6 +80,8 @@ export async function side(
     corruptAt?: number;
     dial?: () => P2PLink;
     clock?: Clock;
+    checkRoom?: (room: string, user: string) => string | null;
+    maxOffersPerSender?: number;
   } = {},
 ) {
   const dir = await Deno.makeTempDir({ prefix: `chat-files-${self}-` });
@@ -97,6 +99,10 @@ export async function side(
     logger: silentLogger,
     ...(o.corruptAt !== undefined ? { corruptAt: o.corruptAt } : {}),
     ...(o.clock ? { clock: o.clock } : {}),
+    ...(o.checkRoom ? { checkRoom: o.checkRoom } : {}),
+    ...(o.maxOffersPerSender !== undefined
+      ? { maxOffersPerSender: o.maxOffersPerSender }
+      : {}),
   });
   const event = <K extends PeerEvent["type"]>(type: K, what = type) =>
     until(
