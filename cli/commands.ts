@@ -13,7 +13,11 @@ export type FlagType =
   | "address"
   | "name"
   | "level"
-  | "fingerprint";
+  | "fingerprint"
+  /** `on` or `off`. */
+  | "switch"
+  /** Bytes per second: 500k, 10M, 1G (binary multiples), 0 for no cap. */
+  | "rate";
 
 /** One flag of one command. */
 export interface FlagSpec {
@@ -78,7 +82,9 @@ export const COMMANDS: CommandSpec[] = [
       "              [--tls-cert FILE --tls-key FILE] [--heartbeat-interval 1s]\n" +
       "              [--heartbeat-ttl 3s] [--idle-timeout 0]\n" +
       "              [--trusted-address LIST] [--login-failures N] [--signups-per-hour N]\n" +
-      "              [--max-offline N] [--max-rooms-owned N] [--max-… N] (limits: see below)",
+      "              [--max-offline N] [--max-rooms-owned N] [--max-… N] (limits: see below)\n" +
+      "              [--relay on|off] [--relay-port 15601] [--relay-per-user N]\n" +
+      "              [--relay-rate RATE] [--relay-total RATE]",
     positionals: [],
     flags: [
       {
@@ -238,6 +244,42 @@ export const COMMANDS: CommandSpec[] = [
         value: "N",
         default: "100",
         help: "pending friend requests one user may have received",
+      },
+      {
+        name: "relay",
+        type: "switch",
+        value: "on|off",
+        default: "on",
+        help:
+          "relay links between peers that cannot reach each other (ciphertext only)",
+      },
+      {
+        name: "relay-port",
+        type: "port",
+        value: "PORT",
+        help:
+          "TCP port of the relay on --host (default the --port after it: 15601; with --port 0 a free one)",
+      },
+      {
+        name: "relay-per-user",
+        type: "count",
+        value: "N",
+        default: "8",
+        help: "relayed links one user may hold at once",
+      },
+      {
+        name: "relay-rate",
+        type: "rate",
+        value: "RATE",
+        default: "0",
+        help: "bytes per second per relayed link, like 1M (0 = no cap)",
+      },
+      {
+        name: "relay-total",
+        type: "rate",
+        value: "RATE",
+        default: "0",
+        help: "bytes per second over all relayed links, like 50M (0 = no cap)",
       },
     ],
     notes: [

@@ -339,6 +339,16 @@ export class RelayListener implements AsyncDisposable {
     return this.#listener.addr.port;
   }
 
+  /** Links `user` holds now, waiting or spliced (what --relay-per-user caps). */
+  linksOf(user: string): number {
+    return this.#userLinks.get(user) ?? 0;
+  }
+
+  /** The most links a user may hold at once. */
+  get perUser(): number {
+    return this.#o.perUser;
+  }
+
   /** A snapshot of the counters. */
   stats(): RelayStats {
     return {

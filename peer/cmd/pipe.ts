@@ -23,7 +23,7 @@ import {
   Transfers,
   UserError,
 } from "../core/mod.ts";
-import { ProgressLine, stdinIsTerminal } from "../front/mod.ts";
+import { pathWords, ProgressLine, stdinIsTerminal } from "../front/mod.ts";
 import { Endpoint, LinkError, type SessionStatus } from "../net/mod.ts";
 import { oneLineErrors } from "./errors.ts";
 import { credentials, setUp } from "./options.ts";
@@ -97,7 +97,9 @@ export function send(ctx: CommandContext): Promise<number> {
       if (!r.ok) throw new UserError(r.reason);
       if (failed) throw new UserError(failed);
       console.error(
-        `sent ${t.name} to ${to}: ${r.size} bytes, sha256 ${r.sha256} verified by ${to}`,
+        `sent ${t.name} to ${to}: ${r.size} bytes, sha256 ${r.sha256} verified by ${to} (${
+          pathWords(r.via)
+        })`,
       );
       return 0;
     } finally {
@@ -212,7 +214,7 @@ export function receive(ctx: CommandContext): Promise<number> {
       console.error(
         `received ${r.size} bytes, sha256 ${r.sha256} verified${
           r.path && output !== "-" ? ` → ${r.path}` : ""
-        }`,
+        } (${pathWords(r.via)})`,
       );
       return 0;
     } finally {

@@ -81,6 +81,13 @@ export class Conversations {
     const list = this.#links.get(link.user) ?? [];
     list.push(link);
     this.#links.set(link.user, list);
+    this.#d.emit({
+      type: "link",
+      with: link.user,
+      purpose: "chat",
+      path: link.path,
+      inbound: link.inbound,
+    });
     const reader = this.#read(link);
     this.#readers.add(reader);
     reader.finally(() => this.#readers.delete(reader));
@@ -162,7 +169,12 @@ export class Conversations {
     chat.saving = save;
     chat.since = this.#d.now();
     this.#send(link, { type: "chat_accept" });
-    this.#d.emit({ type: "chat_started", with: user, saving: save });
+    this.#d.emit({
+      type: "chat_started",
+      with: user,
+      saving: save,
+      path: link.path,
+    });
     if (save) {
       await this.#d.transcripts.note(
         user,
@@ -412,6 +424,7 @@ export class Conversations {
               type: "chat_started",
               with: user,
               saving: chat.saving,
+              path: link.path,
             });
           }
           if (msg.text !== undefined && msg.id !== undefined) {
@@ -445,7 +458,12 @@ export class Conversations {
         if (chat.state !== "outgoing") return;
         chat.state = "open";
         chat.since = now;
-        this.#d.emit({ type: "chat_started", with: user, saving: chat.saving });
+        this.#d.emit({
+          type: "chat_started",
+          with: user,
+          saving: chat.saving,
+          path: link.path,
+        });
         await this.#flush(link, chat);
         return;
       }

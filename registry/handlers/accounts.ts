@@ -191,6 +191,12 @@ async function logIn(
     cert: req.cert ?? null,
     certFingerprint,
     key: req.key ?? null,
+    candidates: (req.candidates ?? []).map((e) => ({
+      host: e.host,
+      port: e.port,
+    })),
+    reachable: null,
+    probe: null,
     loginAt: ctx.now(),
     lastBeat: ctx.now(),
     lastSeq: 0,
@@ -201,6 +207,7 @@ async function logIn(
   ctx.sessions.add(session);
   ctx.stats.logins++;
   ctx.logger.info("login", { user, kind: req.kind, addr: c.address });
+  startProbe(ctx, session);
   return {
     user,
     session: session.id,
@@ -208,6 +215,20 @@ async function logIn(
     status: record.status,
     host: c.address,
   };
+}
+
+/**
+ * Starts the connect-back probe of a session that listens: the address its
+ * connection came from, the port and certificate it registered (registry/probe.ts).
+ */
+function startProbe(ctx: ServiceContext, s: Session): void {
+  if (s.p2pPort === null || !s.cert || s.p2pPort === 0) return;
+  s.probe = ctx.probe(s.host, s.p2pPort, s.cert).then((ok) => {
+    s.reachable = ok;
+    s.probe = null;
+    ctx.logger.debug("probe", { user: s.user, addr: s.host, reachable: ok });
+    return ok;
+  });
 }
 
 /**
