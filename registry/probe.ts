@@ -39,7 +39,12 @@ export async function probePeer(
     }
   }, timeoutMs);
   try {
-    tcp = await Deno.connect({ hostname: host, port });
+    tcp = await Deno.connect({
+      hostname: host,
+      port,
+      // A filtered port never answers: the timer cannot close what is not there yet.
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     if (timedOut) return false;
     tls = await Deno.startTls(tcp, {
       hostname: PEER_CERT_NAME,

@@ -317,7 +317,7 @@ export class P2PNode implements AsyncDisposable {
       tls = await raceStaggered(
         endpoints.map((e) => () =>
           withTimeout(
-            this.#tlsTo(e.host, e.port, target.cert),
+            this.#tlsTo(e.host, e.port, target.cert, timing.attemptMs),
             timing.attemptMs,
             this.#clock,
           )
@@ -433,8 +433,14 @@ export class P2PNode implements AsyncDisposable {
     host: string,
     port: number,
     cert: string,
+    ms: number,
   ): Promise<Deno.TlsConn> {
-    const tcp = await Deno.connect({ hostname: host, port });
+    // A filtered address never answers: give its SYNs up with the attempt.
+    const tcp = await Deno.connect({
+      hostname: host,
+      port,
+      signal: AbortSignal.timeout(ms),
+    });
     return await this.#startTls(tcp, cert);
   }
 

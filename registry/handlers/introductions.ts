@@ -190,7 +190,9 @@ const relay: Handler<"relay"> = async (ctx, c, req) => {
         "limit",
         `${
           whose ? "you already have" : `${user} already has`
-        } ${n} relayed links (the most this registry allows) — close one and try again`,
+        } ${n} relayed link${
+          n === 1 ? "" : "s"
+        } (the most this registry allows) — close one and try again`,
       );
     }
   }
