@@ -23,6 +23,8 @@ export type PeerEvent =
     purpose: "chat";
     path: LinkPath;
     inbound: boolean;
+    /** Set when it replaces the lost link of an open chat. */
+    restored?: boolean;
   }
   | { type: "chat_rejected"; by: string; reason?: string }
   | { type: "chat_request_expired"; from: string }

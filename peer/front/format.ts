@@ -174,7 +174,11 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
         }${pathNote(ev.path)}`,
       );
     case "link":
-      return null;
+      return ev.restored
+        ? style.green(
+          `* connection to ${ev.with} restored${pathNote(ev.path)}`,
+        )
+        : null;
     case "chat_request_expired":
       return style.dim(
         `* ${ev.from}'s chat request expired (not answered within 60 s)`,
