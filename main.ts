@@ -22,6 +22,14 @@ async function load(name: string): Promise<CommandMain | null> {
       return (await import("./peer/mod.ts")).webMain;
     case "signup":
       return (await import("./peer/mod.ts")).signupMain;
+    case "login":
+      return (await import("./peer/mod.ts")).loginMain;
+    case "logout":
+      return (await import("./peer/mod.ts")).logoutMain;
+    case "devices":
+      return (await import("./peer/mod.ts")).devicesMain;
+    case "passwd":
+      return (await import("./peer/mod.ts")).passwdMain;
     case "who":
       return (await import("./peer/mod.ts")).whoMain;
     case "search":

@@ -46,7 +46,7 @@ import { DatabaseSync } from "node:sqlite";
 import type { ByteConn } from "../common/conn.ts";
 import { V8_FLAGS } from "../common/v8_flags.ts";
 import { fingerprintPem } from "../common/fingerprint.ts";
-import { createPeerIdentity, RegistryClient } from "../peer/mod.ts";
+import { createPeerIdentity, Device, RegistryClient } from "../peer/mod.ts";
 import {
   DEFAULT_SCRYPT,
   DEFAULT_STATUS,
@@ -574,11 +574,41 @@ export async function* linesOf(
   }
 }
 
-/** Writes the bench accounts into a fresh, migrated database. */
+/** The user name the shared bench device is filed under. */
+const BENCH_DEVICE_USER = "bench";
+
+/**
+ * The one device key pair every bench account shares (each account gets a
+ * device record with its public keys): made and saved in `dir`, where the
+ * load generators load it with `loadBenchDevice`.
+ */
+export async function benchDevice(dir: string): Promise<Device> {
+  const device = await Device.create(
+    dir,
+    BENCH_DEVICE_USER,
+    BENCH_DEVICE_USER,
+    "bench-device",
+  );
+  await device.save("");
+  return device;
+}
+
+/** The shared bench device saved in `dir` by `benchDevice`. */
+export async function loadBenchDevice(dir: string): Promise<Device> {
+  const d = await Device.load(dir, BENCH_DEVICE_USER, BENCH_DEVICE_USER);
+  if (!d) throw new Error(`no bench device in ${dir}`);
+  return d;
+}
+
+/**
+ * Writes the bench accounts into a fresh, migrated database; with `device`,
+ * each account also has that device, so it can log in with the device key.
+ */
 export async function seedDatabase(
   dbPath: string,
   n: number,
   slow: number,
+  device?: Device,
 ): Promise<void> {
   SqliteStore.open(dbPath).close(); // creates and migrates
   const cheap = await hashPassword(PASSWORD, RAMP_SCRYPT);
@@ -595,6 +625,20 @@ export async function seedDatabase(
     }
     for (let i = 0; i < slow; i++) {
       insert.run(slowUser(i), real, DEFAULT_STATUS, now);
+    }
+    if (device) {
+      const add = db.prepare(
+        "INSERT INTO devices (user, name, sign_key, dh_key, created_at) VALUES (?, ?, ?, ?, ?)",
+      );
+      for (let i = 0; i < n; i++) {
+        add.run(
+          benchUser(i),
+          device.name,
+          device.signPublic,
+          device.dhPublic,
+          now,
+        );
+      }
     }
     db.exec("COMMIT");
   } finally {

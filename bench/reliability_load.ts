@@ -25,9 +25,12 @@
  *    sessions not back by the deadline (lost).
  * 5. Window 2 (1 minute): the same figures after the recovery.
  *
- * The bench accounts' hashes use cheap scrypt parameters (N=1024, as in P1);
- * a real account costs about 16 times more per login, so with real accounts
- * the recovery takes proportionally longer (see docs/reliability.md).
+ * Sessions log in as peers on a device do: each bench account has a device
+ * (one shared key pair) and every login and re-login signs the registry's
+ * challenge, a signature check instead of scrypt (CHAT_BENCH_R1_AUTH=password
+ * logs in by password instead). The bench accounts' password hashes use
+ * cheap scrypt parameters (N=1024, as in P1); a real account costs about 16
+ * times more per password login (see docs/reliability.md).
  *
  * Run alone: `deno run -A bench/reliability_load.ts [--quick]`; the full run
  * takes about 6 minutes. CHAT_BENCH_R1_N overrides N, CHAT_BENCH_R1_WINDOW_S the
@@ -39,6 +42,8 @@ import {
   backoffDelay,
   connectTlsUnverified,
   DEFAULT_BACKOFF,
+  type Device,
+  deviceLoginFields,
   LOGIN_TIMEOUT_MS,
   type RegistryClient,
 } from "../peer/mod.ts";
@@ -61,9 +66,11 @@ import {
 import { LAG_FILE_ENV, LAG_PROBE, lagIn, readLag } from "./lag_probe.ts";
 import {
   beatAll,
+  benchDevice,
   benchUser,
   closeClient,
   countEvents,
+  loadBenchDevice,
   LoadGenerator,
   openClient,
   PASSWORD,
@@ -100,6 +107,14 @@ export interface Plan {
   churnPerSecond: number;
   /** Sessions not back this long after the restart count as lost. */
   backDeadlineMs: number;
+  /**
+   * How sessions log in: "device" signs the registry's challenge with the
+   * device key (what a peer does once its machine is a device), "password"
+   * checks the cheap bench password with scrypt.
+   */
+  auth: "device" | "password";
+  /** P8: device logins as fast as they go during window 1. */
+  burst?: { workers: number; ms: number };
 }
 
 /** The plan of a full or a quick run (CHAT_BENCH_R1_* may override it). */
@@ -114,6 +129,7 @@ export function planFor(quick: boolean): Plan {
       searchEveryMs: 10_000,
       churnPerSecond: 5,
       backDeadlineMs: 60_000,
+      auth: "device",
     }
     : {
       n: 10_000,
@@ -123,7 +139,11 @@ export function planFor(quick: boolean): Plan {
       searchEveryMs: 10_000,
       churnPerSecond: 20,
       backDeadlineMs: 300_000,
+      auth: "device",
     };
+  if (Deno.env.get("CHAT_BENCH_R1_AUTH") === "password") {
+    plan.auth = "password";
+  }
   const windowS = Number(Deno.env.get("CHAT_BENCH_R1_WINDOW_S") ?? "");
   if (windowS > 0) {
     plan.window1Ms = windowS * 1000;
@@ -144,6 +164,8 @@ interface LoaderConfig {
   total: number;
   searchEveryMs: number;
   churnPerSecond: number;
+  /** Where the shared bench device is saved; absent: password logins. */
+  deviceHome?: string;
 }
 
 /** One session slot of a load generator. */
@@ -189,6 +211,9 @@ function within<T>(
 async function loaderMain(config: LoaderConfig): Promise<void> {
   const caCerts = [await Deno.readTextFile(config.certFile)];
   const material = await peerMaterial();
+  const device = config.deviceHome
+    ? await loadBenchDevice(config.deviceHome)
+    : null;
   const slots: Slot[] = Array.from({ length: config.count }, (_, k) => ({
     i: config.first + k,
     conn: null,
@@ -247,13 +272,21 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     );
     const events = countEvents(conn);
     try {
+      const fields = {
+        user: benchUser(s.i),
+        kind: "peer" as const,
+        ...material,
+      };
+      // A peer's re-login (peer/net/registry_session.ts): the device key
+      // signs a fresh challenge, or the password.
       const r = await within(
-        conn.request("login", {
-          user: benchUser(s.i),
-          password: PASSWORD,
-          kind: "peer",
-          ...material,
-        }),
+        (async () =>
+          await conn.request(
+            "login",
+            device
+              ? await deviceLoginFields(conn, device, fields)
+              : { ...fields, password: PASSWORD },
+          ))(),
         loginMs,
         () => {},
       );
@@ -537,13 +570,119 @@ export interface Window {
   reports: LoaderReport[];
 }
 
+/** What P8's burst of device logins measured. */
+export interface Burst {
+  logins: number;
+  failed: number;
+  seconds: number;
+  perLoginMs: number[];
+  /** The same on a new TLS connection each (connect, TLS, hello, login). */
+  fresh: { logins: number; failed: number; seconds: number };
+  firstError: string | null;
+}
+
+/**
+ * Device logins as fast as `workers` clients go for `ms`, while the N
+ * sessions heartbeat and search: each worker keeps one connection and
+ * repeats challenge, signed login (a tool session, as a one-shot command
+ * makes) and logout, at most LOGINS_PER_CONNECTION a second (three
+ * requests each, within the registry's 50 requests a second per
+ * connection); then, for a quarter as long, each login on a new TLS
+ * connection.
+ */
+const LOGINS_PER_CONNECTION = 15;
+
+async function deviceLoginBurst(
+  port: number,
+  caCerts: string[],
+  device: Device,
+  n: number,
+  o: { workers: number; ms: number },
+): Promise<Burst> {
+  const perLoginMs: number[] = [];
+  let failed = 0;
+  let firstError: string | null = null;
+  const fail = (err: unknown) => {
+    failed++;
+    firstError ??= String(err);
+  };
+  const start = performance.now();
+  const until = start + o.ms;
+  await Promise.all(Array.from({ length: o.workers }, async (_, w) => {
+    const conn = await openClient(port, caCerts);
+    try {
+      const paced = performance.now();
+      for (let k = 0; performance.now() < until; k++) {
+        const due = paced + (k * 1000) / LOGINS_PER_CONNECTION;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        const user = benchUser((w * 7919 + k) % n);
+        const t0 = performance.now();
+        try {
+          await conn.request(
+            "login",
+            await deviceLoginFields(conn, device, { user, kind: "tool" }),
+          );
+          perLoginMs.push(performance.now() - t0);
+          await conn.request("logout", {});
+        } catch (err) {
+          fail(err);
+          if (conn.isClosed) return;
+        }
+      }
+    } finally {
+      await closeClient(conn);
+    }
+  }));
+  const seconds = (performance.now() - start) / 1000;
+  let freshLogins = 0;
+  let freshFailed = 0;
+  const freshStart = performance.now();
+  const freshUntil = freshStart + o.ms / 4;
+  await Promise.all(Array.from({ length: o.workers }, async (_, w) => {
+    for (let k = 0; performance.now() < freshUntil; k++) {
+      let conn: RegistryClient | null = null;
+      try {
+        conn = await openClient(port, caCerts);
+        await conn.request(
+          "login",
+          await deviceLoginFields(conn, device, {
+            user: benchUser((w * 104_729 + k) % n),
+            kind: "tool",
+          }),
+        );
+        freshLogins++;
+      } catch (err) {
+        freshFailed++;
+        firstError ??= String(err);
+      } finally {
+        if (conn) await closeClient(conn);
+      }
+    }
+  }));
+  return {
+    logins: perLoginMs.length,
+    failed,
+    seconds,
+    perLoginMs,
+    fresh: {
+      logins: freshLogins,
+      failed: freshFailed,
+      seconds: (performance.now() - freshStart) / 1000,
+    },
+    firstError,
+  };
+}
+
 /** Everything one run measured. */
 export interface Measured {
   n: number;
+  auth: Plan["auth"];
   online: number;
   rampSeconds: number;
   w1: Window;
   w2: Window;
+  burst: Burst | null;
   restart: {
     downMs: number;
     allBackMs: number;
@@ -586,7 +725,8 @@ export async function measure(plan: Plan): Promise<Measured> {
         } — raise it (ulimit -Hn) and run again`,
       );
     }
-    await seedDatabase(dbPath, plan.n, 0);
+    const device = plan.auth === "device" ? await benchDevice(dir) : undefined;
+    await seedDatabase(dbPath, plan.n, 0, device);
     const stderrFile = join(dir, "registry-stderr.txt");
     const registryDied = async (what: string) => {
       const tail = (await Deno.readTextFile(stderrFile).catch(() => ""))
@@ -619,6 +759,7 @@ export async function measure(plan: Plan): Promise<Measured> {
           total: plan.n,
           searchEveryMs: plan.searchEveryMs,
           churnPerSecond: plan.churnPerSecond / perLoader,
+          ...(device ? { deviceHome: dir } : {}),
         }),
       );
     }
@@ -663,12 +804,29 @@ export async function measure(plan: Plan): Promise<Measured> {
       };
     };
 
-    // Window 1.
-    const w1 = await steadyWindow(
+    // Window 1, with P8's burst of device logins in its middle.
+    const caCerts = [await Deno.readTextFile(certFile)];
+    const windowDone = steadyWindow(
       plan.window1Ms,
       join(dir, "lag-1.txt"),
       registry.child.pid,
     );
+    let burst: Burst | null = null;
+    if (plan.burst && device) {
+      const lead = Math.max(0, (plan.window1Ms - plan.burst.ms) / 2);
+      await new Promise((r) => setTimeout(r, lead));
+      burst = await deviceLoginBurst(
+        port,
+        caCerts,
+        device,
+        plan.n,
+        plan.burst,
+      );
+      progress(
+        `${burst.logins} device logins in ${burst.seconds.toFixed(1)} s`,
+      );
+    }
+    const w1 = await windowDone;
     progress(`window 1 done (${plan.window1Ms / 1000} s)`);
 
     // Restart under load.
@@ -739,10 +897,12 @@ export async function measure(plan: Plan): Promise<Measured> {
     const reportsAll = w2.reports;
     return {
       n: plan.n,
+      auth: plan.auth,
       online,
       rampSeconds,
       w1,
       w2,
+      burst,
       restart: {
         downMs: restartedAt - killedAt,
         allBackMs,
@@ -835,7 +995,11 @@ function metrics(m: Measured): Metric[] {
       "sessions logged in",
       m.online,
       "sessions",
-      `of ${m.n}, over TLS in ${m.rampSeconds.toFixed(1)} s`,
+      `of ${m.n}, over TLS in ${m.rampSeconds.toFixed(1)} s, ${
+        m.auth === "device"
+          ? "by device key (every re-login too)"
+          : "by password (cheap scrypt)"
+      }`,
     ),
     ...windowMetrics("before restart:", m.w1, m.n),
     info(

@@ -10,6 +10,7 @@ import { roomFanoutScenario } from "./room_fanout.ts";
 import { directMessageScenario } from "./direct_message.ts";
 import { registryLoadScenarios } from "./registry_load.ts";
 import { reliabilityLoadScenario } from "./reliability_load.ts";
+import { deviceLoginScenario } from "./device_login.ts";
 import { soakScenario } from "./soak.ts";
 import { webUiScenario } from "./web_ui.ts";
 
@@ -20,6 +21,7 @@ export const SCENARIOS: Scenario[] = [
   roomFanoutScenario,
   directMessageScenario,
   ...registryLoadScenarios,
+  deviceLoginScenario,
   reliabilityLoadScenario,
   soakScenario,
   webUiScenario,

@@ -64,7 +64,15 @@ const userFlag: FlagSpec = {
   type: "name",
   value: "NAME",
   env: "CHAT_USER",
-  help: "account name (the password comes from CHAT_PASSWORD or a prompt)",
+  help:
+    "account name (on a device of one account, that one; the password, when needed, comes from CHAT_PASSWORD or a prompt)",
+};
+const deviceFlag: FlagSpec = {
+  name: "device",
+  type: "name",
+  value: "NAME",
+  help:
+    "name of this machine as a device, when it becomes one (default: its host name)",
 };
 const jsonFlag: FlagSpec = {
   name: "json",
@@ -307,6 +315,7 @@ export const COMMANDS: CommandSpec[] = [
         help: "port for direct peer-to-peer connections; 0 picks a free one",
       },
       userFlag,
+      deviceFlag,
       {
         name: "signup",
         type: "boolean",
@@ -344,6 +353,7 @@ export const COMMANDS: CommandSpec[] = [
       },
       registryFlag,
       userFlag,
+      deviceFlag,
       {
         name: "signup",
         type: "boolean",
@@ -364,6 +374,68 @@ export const COMMANDS: CommandSpec[] = [
     notes: [
       "The URL printed carries a secret token; anyone with it can use your session, so do not share it.",
       "Without CHAT_PASSWORD the password is asked on the terminal, or by the page when there is none. See docs/web.md.",
+    ],
+  },
+  {
+    name: "login",
+    summary: "log in once with the password: this machine becomes a device",
+    usage:
+      "chat login [--registry HOST:PORT] [--user NAME] [--device NAME] [--json]",
+    positionals: [],
+    flags: [registryFlag, userFlag, deviceFlag, jsonFlag, fingerprintFlag],
+    notes: [
+      "Makes a key pair for this machine in $CHAT_HOME/devices/ and has the registry record",
+      "its public half. From then on every chat command here logs in with that key:",
+      "no password is asked. The first `chat peer` does the same if you skip this.",
+    ],
+  },
+  {
+    name: "logout",
+    summary: "end this device's sessions; --forget removes the device",
+    usage: "chat logout [--forget] [--registry HOST:PORT] [--user NAME]",
+    positionals: [],
+    flags: [
+      {
+        name: "forget",
+        type: "boolean",
+        help:
+          "also revoke this device at the registry and delete its keys here",
+      },
+      registryFlag,
+      userFlag,
+      jsonFlag,
+      fingerprintFlag,
+    ],
+  },
+  {
+    name: "devices",
+    summary: "list your devices, or revoke one",
+    usage: "chat devices [revoke NAME] [--json]",
+    positionals: ["ACTION?", "NAME?"],
+    flags: [jsonFlag, registryFlag, userFlag, fingerprintFlag],
+    notes: [
+      "`chat devices revoke NAME` ends that device's sessions at once and its keys stop",
+      "working; it needs the password to become a device again.",
+    ],
+  },
+  {
+    name: "passwd",
+    summary: "change your password",
+    usage: "chat passwd [--revoke-others] [--registry HOST:PORT] [--user NAME]",
+    positionals: [],
+    flags: [
+      {
+        name: "revoke-others",
+        type: "boolean",
+        help: "also revoke every other device (a terminal is asked)",
+      },
+      registryFlag,
+      userFlag,
+      fingerprintFlag,
+    ],
+    notes: [
+      "On a terminal both passwords are asked. Without one, the current password",
+      "comes from CHAT_PASSWORD and the new one is the first line of stdin.",
     ],
   },
   {

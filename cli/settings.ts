@@ -260,7 +260,34 @@ export interface ClientSettings {
   registry: RegistryAddress;
   /** --user / CHAT_USER, lower-cased; asked on a terminal when absent. */
   user?: string;
+  /** --device: this machine's name as a device, when it becomes one. */
+  device?: string;
   env: PeerEnvironment;
+}
+
+/** `chat login`. */
+export interface LoginSettings extends ClientSettings {
+  json: boolean;
+}
+
+/** `chat logout`. */
+export interface LogoutSettings extends ClientSettings {
+  /** --forget: revoke this device and delete its keys. */
+  forget: boolean;
+  json: boolean;
+}
+
+/** `chat devices [revoke NAME]`. */
+export interface DevicesSettings extends ClientSettings {
+  /** The device to revoke; absent: list them. */
+  revoke?: string;
+  json: boolean;
+}
+
+/** `chat passwd`. */
+export interface PasswdSettings extends ClientSettings {
+  /** --revoke-others */
+  revokeOthers: boolean;
 }
 
 /** `chat peer`. */
@@ -378,6 +405,7 @@ function clientSettings(
     { host: "127.0.0.1", port: 15600 };
   const fingerprint = text(f, "registry-fingerprint");
   const user = text(f, "user");
+  const device = text(f, "device");
   return {
     registry: {
       host: addr.host,
@@ -385,6 +413,7 @@ function clientSettings(
       ...(fingerprint !== undefined ? { fingerprint } : {}),
     },
     ...(user !== undefined ? { user } : {}),
+    ...(device !== undefined ? { device: device.toLowerCase() } : {}),
     env: peerEnvironment(ctx.env),
   };
 }
@@ -417,6 +446,66 @@ export function webSettings(
     desktop: Boolean(ctx.env("DISPLAY") || ctx.env("WAYLAND_DISPLAY")),
     maxFileBytes: maxFileBytes(ctx.env),
     faults: faults(ctx.env),
+  };
+}
+
+/** Reads `chat login`'s settings. */
+export function loginSettings(
+  ctx: Pick<CommandContext, "flags" | "env">,
+): LoginSettings {
+  return { ...clientSettings(ctx), json: bool(ctx.flags, "json") };
+}
+
+/** Reads `chat logout`'s settings. */
+export function logoutSettings(
+  ctx: Pick<CommandContext, "flags" | "env">,
+): LogoutSettings {
+  return {
+    ...clientSettings(ctx),
+    forget: bool(ctx.flags, "forget"),
+    json: bool(ctx.flags, "json"),
+  };
+}
+
+/** Reads `chat devices`' settings; throws SettingsError (exit 2) for a bad action. */
+export function devicesSettings(ctx: CommandContext): DevicesSettings {
+  const [action, name, ...rest] = ctx.positionals;
+  const usage = "chat devices [revoke NAME] [--json]";
+  if (action !== undefined && action !== "revoke") {
+    throw new SettingsError(
+      `unknown action '${action}': chat devices lists, chat devices revoke NAME revokes`,
+      2,
+      usage,
+    );
+  }
+  if (action === "revoke" && (name === undefined || rest.length > 0)) {
+    throw new SettingsError(
+      "chat devices revoke takes one device name",
+      2,
+      usage,
+    );
+  }
+  if (name !== undefined && !/^[A-Za-z0-9_.-]{1,32}$/.test(name)) {
+    throw new SettingsError(
+      `'${name}' is not a device name (letters, digits, _ . - up to 32)`,
+      2,
+      usage,
+    );
+  }
+  return {
+    ...clientSettings(ctx),
+    ...(name !== undefined ? { revoke: name.toLowerCase() } : {}),
+    json: bool(ctx.flags, "json"),
+  };
+}
+
+/** Reads `chat passwd`'s settings. */
+export function passwdSettings(
+  ctx: Pick<CommandContext, "flags" | "env">,
+): PasswdSettings {
+  return {
+    ...clientSettings(ctx),
+    revokeOthers: bool(ctx.flags, "revoke-others"),
   };
 }
 

@@ -4,6 +4,10 @@
  * load generators share with the product.
  */
 export {
+  devicesMain,
+  loginMain,
+  logoutMain,
+  passwdMain,
   peerMain,
   receiveMain,
   searchMain,
@@ -25,6 +29,8 @@ export {
   connectTlsUnverified,
   createPeerIdentity,
   DEFAULT_BACKOFF,
+  Device,
+  deviceLoginFields,
   HeartbeatSender,
   LOGIN_TIMEOUT_MS,
   RegistryClient,

@@ -97,6 +97,8 @@ export interface RegistryLimits {
   maxFriendRequestsPerRecipient: number;
   /** Friend requests and invitations each pushed at login; the rest are paged. */
   loginPushItems: number;
+  /** Devices one user may have (MAX_DEVICES_PER_USER). */
+  maxDevicesPerUser: number;
   /**
    * Open connections from one address (an IPv6 /64).
    * Flag: --max-connections-per-address.
@@ -115,6 +117,12 @@ export interface RegistryLimits {
   /** The window of logLinesPerSource. */
   logWindowMs: number;
 }
+
+/**
+ * Devices one user may have: each machine they log in from is one, and a
+ * password holder could otherwise fill the table.
+ */
+export const MAX_DEVICES_PER_USER = 20;
 
 /**
  * The defaults, each chosen so normal use never meets it. The flags' defaults
@@ -139,6 +147,7 @@ export const DEFAULT_REGISTRY_LIMITS: RegistryLimits = {
   maxFriendRequestsPerSender: 100,
   maxFriendRequestsPerRecipient: 100,
   loginPushItems: LOGIN_PUSH_ITEMS,
+  maxDevicesPerUser: MAX_DEVICES_PER_USER,
   maxConnectionsPerAddress: 128,
   preAuthFrameBytes: PRE_AUTH_FRAME_BYTES,
   maxRequestBytes: MAX_REQUEST_BYTES,

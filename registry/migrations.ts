@@ -428,4 +428,49 @@ export const MIGRATIONS: readonly Migration[] = [
   END $$;
   `,
   },
+  {
+    what: "devices: each machine's login and encryption public keys",
+    sqlite: `
+  CREATE TABLE devices (
+    user       TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    name       TEXT NOT NULL COLLATE NOCASE,
+    sign_key   TEXT NOT NULL,
+    dh_key     TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_used  INTEGER,
+    PRIMARY KEY (user, name)
+  ) STRICT;
+  `,
+    postgres: `
+  CREATE TABLE devices (
+    member     chat_name NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    name       chat_name NOT NULL,
+    sign_key   text NOT NULL,
+    dh_key     text NOT NULL,
+    created_at bigint NOT NULL,
+    last_used  bigint,
+    PRIMARY KEY (member, name)
+  );
+
+  -- Adds a device, or replaces the keys of the user's device of that name,
+  -- unless the user has p_max other devices (status limit, n the count).
+  CREATE FUNCTION chat_add_device(p_user chat_name, p_name chat_name,
+    p_sign text, p_dh text, p_now bigint, p_max integer,
+    OUT status text, OUT n integer)
+  LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+  BEGIN
+    PERFORM pg_advisory_xact_lock(
+      hashtextextended('chat:devices:' || lower(p_user::text), 0));
+    UPDATE devices SET sign_key = p_sign, dh_key = p_dh, created_at = p_now,
+      last_used = p_now
+     WHERE member = p_user AND name = p_name;
+    IF FOUND THEN status := 'replaced'; n := 0; RETURN; END IF;
+    SELECT count(*) INTO n FROM devices WHERE member = p_user;
+    IF n >= p_max THEN status := 'limit'; RETURN; END IF;
+    INSERT INTO devices (member, name, sign_key, dh_key, created_at, last_used)
+    VALUES (p_user, p_name, p_sign, p_dh, p_now, p_now);
+    status := 'added'; n := 0;
+  END $$;
+  `,
+  },
 ];

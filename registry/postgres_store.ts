@@ -25,6 +25,8 @@ import { MIGRATIONS } from "./migrations.ts";
 import type { PostgresTarget } from "./postgres_url.ts";
 import {
   DEFAULT_STATUS,
+  type DeviceRecord,
+  type DeviceUse,
   type InviteRecord,
   type MemberRecord,
   type OfflineLimits,
@@ -322,6 +324,68 @@ export class PostgresStore implements Store {
   async setPasswordHash(name: string, passwordHash: string): Promise<void> {
     await this.#sql`
       UPDATE users SET password_hash = ${passwordHash} WHERE name = ${name}`;
+  }
+
+  async addDevice(
+    d: Omit<DeviceRecord, "createdAt" | "lastUsed">,
+    now: number,
+    maxDevices: number,
+  ): Promise<"added" | "replaced"> {
+    const [r] = await this.#retry(() =>
+      this.#sql`SELECT * FROM chat_add_device(${d.user}, ${d.name},
+        ${d.signKey}, ${d.dhKey}, ${now}, ${maxDevices})`
+    );
+    if (r!.status === "added" || r!.status === "replaced") return r!.status;
+    if (r!.status === "limit") {
+      throw new StoreError(
+        "limit",
+        `${d.user} has ${
+          r!.n
+        } devices (the limit is ${maxDevices}) — revoke one with chat devices revoke NAME`,
+      );
+    }
+    throw new Error(`chat_add_device answered '${r!.status}'`);
+  }
+
+  async getDevice(user: string, name: string): Promise<DeviceRecord | null> {
+    const [r] = await this.#sql`
+      SELECT member, name, sign_key, dh_key, created_at, last_used
+      FROM devices WHERE member = ${user} AND name = ${name}`;
+    return r ? toDevice(r) : null;
+  }
+
+  async devicesOf(user: string): Promise<DeviceRecord[]> {
+    const rows = await this.#sql`
+      SELECT member, name, sign_key, dh_key, created_at, last_used
+      FROM devices WHERE member = ${user} ORDER BY created_at, name`;
+    return rows.map(toDevice);
+  }
+
+  async touchDevices(uses: DeviceUse[]): Promise<void> {
+    if (uses.length === 0) return;
+    // One statement; rows sorted by key, so overlapping batches of two
+    // registries wait for each other instead of deadlocking.
+    const sorted = [...uses].sort((a, b) =>
+      a.user === b.user
+        ? (a.name < b.name ? -1 : 1)
+        : (a.user < b.user ? -1 : 1)
+    );
+    await this.#retry(() =>
+      this.#sql`
+        UPDATE devices d SET last_used = GREATEST(COALESCE(d.last_used, 0), u.at)
+        FROM (SELECT * FROM unnest(
+          ${this.#sql.array(sorted.map((u) => u.user.toLowerCase()))}::text[],
+          ${this.#sql.array(sorted.map((u) => u.name.toLowerCase()))}::text[],
+          ${this.#sql.array(sorted.map((u) => u.at))}::bigint[]
+        ) AS t(member, name, at)) u
+        WHERE d.member = u.member::citext AND d.name = u.name::citext`
+    );
+  }
+
+  async removeDevice(user: string, name: string): Promise<boolean> {
+    const r = await this.#sql`
+      DELETE FROM devices WHERE member = ${user} AND name = ${name}`;
+    return r.count > 0;
   }
 
   async relation(a: string, b: string): Promise<Relation> {
@@ -861,6 +925,17 @@ function toInvite(r: Row): InviteRecord {
     inviter: r.inviter as string,
     state: r.state as InviteRecord["state"],
     createdAt: Number(r.created_at),
+  };
+}
+
+function toDevice(r: Row): DeviceRecord {
+  return {
+    user: String(r.member),
+    name: String(r.name),
+    signKey: r.sign_key as string,
+    dhKey: r.dh_key as string,
+    createdAt: Number(r.created_at),
+    lastUsed: r.last_used === null ? null : Number(r.last_used),
   };
 }
 

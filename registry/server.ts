@@ -151,6 +151,7 @@ export class Registry implements AsyncDisposable {
       logger: this.#logger,
       signingKey: opts.identity.signingKey,
       signingPublicKey: opts.identity.signingPublicKey,
+      fingerprint: opts.identity.fingerprint,
       config,
       ...(opts.probe ? { probe: opts.probe } : {}),
       relay: relay

@@ -61,6 +61,8 @@ export interface ServiceDeps {
   logger: Logger;
   signingKey: CryptoKey;
   signingPublicKey: string;
+  /** SHA-256 hex of the registry's TLS certificate (device logins sign it). */
+  fingerprint: string;
   config: ServiceConfig;
   /** The connect-back probe (default registry/probe.ts; tests inject one). */
   probe?: (host: string, port: number, cert: string) => Promise<boolean>;
@@ -122,6 +124,8 @@ export class RegistryService implements Disposable {
       verifyKey: importEd25519Public(fromBase64url(deps.signingPublicKey)!),
       probe: deps.probe ?? probePeer,
       relay: deps.relay ?? null,
+      fingerprint: deps.fingerprint,
+      deviceUses: new Map(),
       stats: this.stats,
     };
     const every = deps.config.sweepEveryMs;
@@ -163,6 +167,7 @@ export class RegistryService implements Disposable {
       busy: 0,
       greeted: false,
       session: null,
+      challenge: null,
       bucket: new TokenBucket(
         config.requestRate,
         config.requestBurst,

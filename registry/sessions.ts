@@ -50,6 +50,8 @@ export interface Session {
   reachable: boolean | null;
   /** The probe while it runs (resolves with `reachable`). */
   probe: Promise<boolean> | null;
+  /** The device it logged in with or added; null for a password-only login. */
+  device: string | null;
   loginAt: number;
   lastBeat: number;
   lastSeq: number;

@@ -12,6 +12,8 @@ import { MIGRATIONS } from "./migrations.ts";
 import { ownerAfterLeave } from "./rooms.ts";
 import {
   DEFAULT_STATUS,
+  type DeviceRecord,
+  type DeviceUse,
   type InviteRecord,
   type MemberRecord,
   type OfflineLimits,
@@ -192,6 +194,95 @@ export class SqliteStore implements Store {
         name,
       );
     });
+  }
+
+  addDevice(
+    d: Omit<DeviceRecord, "createdAt" | "lastUsed">,
+    now: number,
+    maxDevices: number,
+  ): Promise<"added" | "replaced"> {
+    return attempt(() =>
+      this.#tx(() => {
+        const replaced = this.#run(
+          `UPDATE devices SET sign_key = ?, dh_key = ?, created_at = ?, last_used = ?
+           WHERE user = ? AND name = ?`,
+          d.signKey,
+          d.dhKey,
+          now,
+          now,
+          d.user,
+          d.name,
+        );
+        if (replaced > 0) return "replaced" as const;
+        const n = this.#count(
+          "SELECT COUNT(*) AS n FROM devices WHERE user = ?",
+          d.user,
+        );
+        if (n >= maxDevices) {
+          throw new StoreError(
+            "limit",
+            `${d.user} has ${n} devices (the limit is ${maxDevices}) — revoke one with chat devices revoke NAME`,
+          );
+        }
+        this.#run(
+          `INSERT INTO devices (user, name, sign_key, dh_key, created_at, last_used)
+           VALUES (?, ?, ?, ?, ?, ?)`,
+          d.user,
+          d.name,
+          d.signKey,
+          d.dhKey,
+          now,
+          now,
+        );
+        return "added" as const;
+      })
+    );
+  }
+
+  getDevice(user: string, name: string): Promise<DeviceRecord | null> {
+    return attempt(() => {
+      const r = this.#get(
+        "SELECT user, name, sign_key, dh_key, created_at, last_used FROM devices WHERE user = ? AND name = ?",
+        user,
+        name,
+      );
+      return r ? toDevice(r) : null;
+    });
+  }
+
+  devicesOf(user: string): Promise<DeviceRecord[]> {
+    return attempt(() =>
+      this.#all(
+        "SELECT user, name, sign_key, dh_key, created_at, last_used FROM devices WHERE user = ? ORDER BY created_at, name",
+        user,
+      ).map(toDevice)
+    );
+  }
+
+  touchDevices(uses: DeviceUse[]): Promise<void> {
+    if (uses.length === 0) return Promise.resolve();
+    return attempt(() =>
+      this.#tx(() => {
+        for (const u of uses) {
+          this.#run(
+            "UPDATE devices SET last_used = ? WHERE user = ? AND name = ?",
+            u.at,
+            u.user,
+            u.name,
+          );
+        }
+      })
+    );
+  }
+
+  removeDevice(user: string, name: string): Promise<boolean> {
+    return attempt(() =>
+      this.#run(
+        "DELETE FROM devices WHERE user = ? AND name = ?",
+        user,
+        name,
+      ) > 0
+    );
   }
 
   relation(a: string, b: string): Promise<Relation> {
@@ -865,6 +956,17 @@ function toInvite(r: Row): InviteRecord {
     inviter: r.inviter as string,
     state: r.state as InviteRecord["state"],
     createdAt: Number(r.created_at),
+  };
+}
+
+function toDevice(r: Row): DeviceRecord {
+  return {
+    user: r.user as string,
+    name: r.name as string,
+    signKey: r.sign_key as string,
+    dhKey: r.dh_key as string,
+    createdAt: Number(r.created_at),
+    lastUsed: r.last_used === null ? null : Number(r.last_used),
   };
 }
 

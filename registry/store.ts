@@ -55,6 +55,26 @@ export interface OfflineRecord {
   sentAt: number;
 }
 
+/** A device of a user (a machine that logs in with its own key pair). */
+export interface DeviceRecord {
+  user: string;
+  /** Unique per user, any case. */
+  name: string;
+  /** Ed25519 public key that signs its logins, raw base64url. */
+  signKey: string;
+  /** X25519 public key that messages for it are encrypted to, raw base64url. */
+  dhKey: string;
+  createdAt: number;
+  lastUsed: number | null;
+}
+
+/** A device's latest login, for `touchDevices`. */
+export interface DeviceUse {
+  user: string;
+  name: string;
+  at: number;
+}
+
 /** A page of a list: skip `offset` entries, return at most `limit`. */
 export interface Page {
   offset: number;
@@ -125,6 +145,27 @@ export interface Store {
   setLastSeen(names: string[], at: number): Promise<void>;
   /** Replaces a password hash (used to upgrade hashing parameters). */
   setPasswordHash(name: string, passwordHash: string): Promise<void>;
+
+  /**
+   * Records a device, or replaces the keys of the user's device of that
+   * name (a password login from a machine that lost its keys). StoreError
+   * "limit" when the user has `maxDevices` other devices already.
+   */
+  addDevice(
+    device: Omit<DeviceRecord, "createdAt" | "lastUsed">,
+    now: number,
+    maxDevices: number,
+  ): Promise<"added" | "replaced">;
+  getDevice(user: string, name: string): Promise<DeviceRecord | null>;
+  /** The user's devices, oldest first. */
+  devicesOf(user: string): Promise<DeviceRecord[]>;
+  /**
+   * Records when devices last logged in, all in one transaction (the
+   * registry collects them and writes them with its presence sweep).
+   */
+  touchDevices(uses: DeviceUse[]): Promise<void>;
+  /** Removes a device; true if there was one. */
+  removeDevice(user: string, name: string): Promise<boolean>;
 
   relation(a: string, b: string): Promise<Relation>;
   /**

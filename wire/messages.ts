@@ -19,6 +19,7 @@ import {
   type Shape,
   str,
 } from "./schema.ts";
+import { DEVICE_NAME_PATTERN } from "./device_login.ts";
 import {
   MAX_CANDIDATES,
   MAX_CERT_CHARS,
@@ -78,6 +79,15 @@ const nonce = str({
   what: "nonce",
 });
 const purpose = oneOf("chat", "file");
+/** A device's name, as its owner gave it or as its host is called. */
+const deviceName = str({
+  min: 1,
+  max: 32,
+  pattern: DEVICE_NAME_PATTERN,
+  what: "device name (letters, digits, _ . - up to 32)",
+});
+/** A raw 32-byte public key (Ed25519 or X25519), base64url. */
+const rawKey = b64url(43, 43);
 /**
  * Session kinds: "peer" is an interactive session with presence; "tool" is a
  * one-shot command (who, search, send) that is never shown online; "receive"
@@ -104,9 +114,16 @@ const pageInfo = { total: opt(counter), next_offset: opt(counter) };
 export const REQUESTS = {
   hello: { v: int(0, 65535), client: opt(str({ max: 100 })) },
   signup: { user: userName, password },
+  /** A fresh nonce for a device login on this connection (single use). */
+  challenge: {},
+  /**
+   * A login by password (optionally enrolling this machine as `device`
+   * with its public keys `device_sign` and `device_dh`) or by device (`device`
+   * and `sig`, the device's signature over the challenge: wire/device_login.ts).
+   */
   login: {
     user: userName,
-    password,
+    password: opt(password),
     kind: sessionKind,
     p2p_port: opt(port),
     cert: opt(str({ min: 1, max: MAX_CERT_CHARS })),
@@ -114,7 +131,19 @@ export const REQUESTS = {
     replace: opt(bool),
     /** The peer's own interface addresses with its P2P port (LAN candidates). */
     candidates: opt(arr(endpoint, MAX_CANDIDATES)),
+    device: opt(deviceName),
+    device_sign: opt(rawKey),
+    device_dh: opt(rawKey),
+    sig: opt(b64url(86, 86)),
   },
+  /** The user's devices. */
+  devices: {},
+  /** Removes a device: its sessions end at once and its keys stop working. */
+  device_revoke: { name: deviceName },
+  /** Ends the live sessions of one device, keeping it. */
+  device_logout: { name: deviceName },
+  /** Changes the password (the old one is checked). */
+  passwd: { old: password, new: password },
   logout: {},
   active: {},
   search: { user: userName },
@@ -206,13 +235,28 @@ export const REPLIES = {
     relay_port: opt(port),
   },
   signup: { user: userName },
+  challenge: { nonce: b64url(43, 43) },
   login: {
     user: userName,
     session: str({ min: 32, max: 32, pattern: /^[0-9a-f]{32}$/ }),
     token: b64url(43, 43),
     status: statusText,
     host: host,
+    /** The device this session belongs to, if any. */
+    device: opt(deviceName),
   },
+  devices: {
+    devices: list(obj({
+      name: deviceName,
+      created_at: isoTime,
+      last_used: nullable(isoTime),
+      /** True for the device of the session asking. */
+      current: bool,
+    })),
+  },
+  device_revoke: { name: deviceName, sessions: counter },
+  device_logout: { name: deviceName, sessions: counter },
+  passwd: {},
   logout: {},
   active: {},
   search: {
@@ -364,7 +408,7 @@ export const EVENTS = {
     token: str({ min: 1, max: 2048 }),
     port: int(1, 65535),
   },
-  session_ended: { reason: oneOf("replaced", "shutdown") },
+  session_ended: { reason: oneOf("replaced", "shutdown", "revoked") },
   error: { reason },
 } as const satisfies Record<string, Shape>;
 

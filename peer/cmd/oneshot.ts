@@ -12,25 +12,36 @@ import {
 import type { ReplyData } from "../../wire/mod.ts";
 import { allPages } from "../core/mod.ts";
 import { formatSearch, formatWho } from "../front/mod.ts";
-import { RegistryClient, RegistryError, RegistrySession } from "../net/mod.ts";
+import {
+  type Credentials,
+  RegistryClient,
+  RegistryError,
+  RegistrySession,
+} from "../net/mod.ts";
 import { oneLineErrors } from "./errors.ts";
-import { canAsk, credentials, setUp } from "./options.ts";
+import { canAsk, type Common, credentials, setUp } from "./options.ts";
 
-async function withToolSession<T>(
+/**
+ * Runs `fn` in a tool session: the device key logs in when this machine is
+ * a device, else the password (which makes it one).
+ */
+export async function withToolSession<T>(
   s: ClientSettings,
-  fn: (session: RegistrySession) => Promise<T>,
+  fn: (session: RegistrySession, c: Common, creds: Credentials) => Promise<T>,
+  opts: { c?: Common; creds?: Credentials } = {},
 ): Promise<T> {
-  const c = await setUp(s, canAsk());
-  const creds = await credentials(s, c);
+  const c = opts.c ?? await setUp(s, canAsk());
+  const creds = opts.creds ?? await credentials(s, c);
   await using session = await RegistrySession.open({
     target: c.target,
     credentials: creds,
     kind: "tool",
+    home: c.home,
     logger: c.logger,
     onEvent: () => {},
     onStatus: () => {},
   });
-  return await fn(session);
+  return await fn(session, c, creds);
 }
 
 /** `chat signup`. */
@@ -38,9 +49,12 @@ export function signupMain(ctx: CommandContext): Promise<number> {
   return oneLineErrors(async () => {
     const s = signupSettings(ctx);
     const c = await setUp(s, canAsk());
-    const creds = await credentials(s, c, true);
+    const creds = await credentials(s, c, true, { device: false });
     await using client = await RegistryClient.connect(c.target);
-    const r = await client.request("signup", creds);
+    const r = await client.request("signup", {
+      user: creds.user,
+      password: creds.password ?? "",
+    });
     if (s.json) {
       console.log(JSON.stringify({ ok: true, user: r.user }));
     } else {

@@ -13,7 +13,11 @@ import type {
 import { fileSink, Logger } from "../../common/log.ts";
 import { ensurePrivateDir } from "../../common/paths.ts";
 import { showFingerprint } from "../../common/fingerprint.ts";
-import { MIN_PASSWORD_CHARS, NAME_PATTERN } from "../../wire/mod.ts";
+import {
+  deviceNameFrom,
+  MIN_PASSWORD_CHARS,
+  NAME_PATTERN,
+} from "../../wire/mod.ts";
 import { type PeerOptions, UserError } from "../core/mod.ts";
 import {
   askYesNo,
@@ -21,7 +25,12 @@ import {
   promptSecret,
   stdinIsTerminal,
 } from "../front/mod.ts";
-import type { Credentials, RegistryTarget } from "../net/mod.ts";
+import {
+  type Credentials,
+  Device,
+  DeviceFileError,
+  type RegistryTarget,
+} from "../net/mod.ts";
 
 /** What every peer command has once its settings are applied. */
 export interface Common {
@@ -65,36 +74,169 @@ async function askToTrust(
   return await askYesNo("Trust this registry and remember it?");
 }
 
+/** The registry as device files name it: "host:port". */
+export function registryName(c: Common): string {
+  return `${c.target.host}:${c.target.port}`;
+}
+
 /**
- * The user name and password: --user / CHAT_USER and CHAT_PASSWORD, else
- * asked on a terminal. `confirm` asks for the password twice (sign-up).
+ * The user name: --user / CHAT_USER, else the one account this machine is
+ * a device of at this registry, else asked on a terminal.
+ */
+export async function userName(
+  s: Pick<ClientSettings, "user">,
+  c: Common,
+): Promise<string> {
+  if (s.user) return s.user;
+  const known = await Device.usersOf(c.home, registryName(c));
+  if (known.length === 1) return known[0]!;
+  if (!c.interactive) {
+    throw new UserError(
+      known.length > 1
+        ? `this machine is a device of ${
+          known.join(", ")
+        }: pass --user NAME or set CHAT_USER`
+        : "no user name: pass --user NAME or set CHAT_USER",
+    );
+  }
+  const typed = await promptLine("user: ");
+  if (typed === null) throw new UserError("cancelled");
+  const user = typed.toLowerCase();
+  if (!NAME_PATTERN.test(user)) {
+    throw new UserError(
+      `'${typed}' is not a valid user name (letters, digits, _ . - up to 32)`,
+    );
+  }
+  return user;
+}
+
+/**
+ * How to log in: this machine's device key when it is a device of the user
+ * (no password asked; CHAT_PASSWORD, if set, only re-adds a device the
+ * registry forgot), else the password — CHAT_PASSWORD or asked on a
+ * terminal, twice with `confirm` (sign-up) — with fresh device keys that
+ * the login adds. `device: false` logs in by password only.
  */
 export async function credentials(
   s: ClientSettings,
   c: Common,
   confirm = false,
+  opts: { device?: boolean } = {},
 ): Promise<Credentials> {
-  let user = s.user;
-  if (!user) {
-    if (!c.interactive) {
-      throw new UserError("no user name: pass --user NAME or set CHAT_USER");
+  const user = await userName(s, c);
+  const withDevice = opts.device ?? true;
+  if (withDevice) {
+    let device: Device | null;
+    try {
+      device = await Device.load(c.home, registryName(c), user);
+    } catch (err) {
+      if (err instanceof DeviceFileError) throw new UserError(err.message);
+      throw err;
     }
-    const typed = await promptLine("user: ");
-    if (typed === null) throw new UserError("cancelled");
-    user = typed.toLowerCase();
-    if (!NAME_PATTERN.test(user)) {
+    if (device) {
+      return s.env.password ? { user, device, password: s.env.password } : {
+        user,
+        device,
+      };
+    }
+  }
+  let password = s.env.password;
+  if (!password) {
+    if (!c.interactive) {
       throw new UserError(
-        `'${typed}' is not a valid user name (letters, digits, _ . - up to 32)`,
+        withDevice
+          ? `no password: set CHAT_PASSWORD, or run chat login on a terminal once (this machine is not a device of ${user} yet)`
+          : "no password: set CHAT_PASSWORD (or run on a terminal to be asked)",
       );
     }
+    password = await askPassword(user, confirm);
   }
-  if (s.env.password) return { user, password: s.env.password };
-  if (!c.interactive) {
-    throw new UserError(
-      "no password: set CHAT_PASSWORD (or run on a terminal to be asked)",
-    );
+  if (!withDevice) return { user, password };
+  return {
+    user,
+    password,
+    device: await newDevice(s, c, user),
+  };
+}
+
+/**
+ * The device credentials of this machine without asking anything: for the
+ * user given, or the one account it is a device of; null when it is none.
+ */
+export async function deviceCredentials(
+  s: ClientSettings,
+  c: Common,
+): Promise<Credentials | null> {
+  let user = s.user;
+  if (!user) {
+    const known = await Device.usersOf(c.home, registryName(c));
+    if (known.length !== 1) return null;
+    user = known[0]!;
   }
-  return { user, password: await askPassword(user, confirm) };
+  const device = await Device.load(c.home, registryName(c), user).catch(
+    (err) => {
+      if (err instanceof DeviceFileError) throw new UserError(err.message);
+      throw err;
+    },
+  );
+  if (!device) return null;
+  return s.env.password
+    ? { user, device, password: s.env.password }
+    : { user, device };
+}
+
+/** Fresh device keys for `user` named --device or after this host. */
+export function newDevice(
+  s: ClientSettings,
+  c: Common,
+  user: string,
+): Promise<Device> {
+  return Device.create(
+    c.home,
+    registryName(c),
+    user,
+    s.device ?? hostDeviceName(),
+  );
+}
+
+/**
+ * The credentials after a password was typed: an enrolled device the
+ * registry refused is replaced by fresh keys the login adds.
+ */
+export async function withPassword(
+  creds: Credentials,
+  password: string,
+  c: Common,
+): Promise<Credentials> {
+  const device = creds.device?.enrolled
+    ? await creds.device.renew(c.home)
+    : creds.device;
+  return device ? { user: creds.user, password, device } : {
+    user: creds.user,
+    password,
+  };
+}
+
+/** This machine's name as a device: its host name, made a valid name. */
+export function hostDeviceName(): string {
+  let host = "";
+  try {
+    host = Deno.readTextFileSync("/etc/hostname").trim();
+  } catch {
+    // No /etc/hostname (macOS, Windows) or no permission: ask the runtime,
+    // but only when it may answer without a permission prompt.
+    try {
+      if (
+        Deno.permissions.querySync({ name: "sys", kind: "hostname" }).state ===
+          "granted"
+      ) {
+        host = Deno.hostname();
+      }
+    } catch {
+      // The name is only a default; "device" will do.
+    }
+  }
+  return deviceNameFrom(host);
 }
 
 /** Asks for a password (twice when creating an account). */

@@ -25,6 +25,7 @@ import {
   credentials,
   peerOptions,
   setUp,
+  withPassword,
 } from "./options.ts";
 
 /** Passwords tried on a terminal before the shell gives up, like ssh. */
@@ -87,7 +88,11 @@ async function jsonMode(
   }
 }
 
-/** Logs in, asking again on a wrong password and offering to sign up. */
+/**
+ * Logs in (with the device key when this machine is a device), asking for
+ * the password again when it was wrong or the device was revoked, and
+ * offering to sign up.
+ */
 async function logIn(
   s: PeerSettings,
   c: Common,
@@ -113,10 +118,11 @@ async function logIn(
           console.error(style.red("chat: too many failed attempts"));
           return null;
         }
-        creds = {
-          user: creds.user,
-          password: await askPassword(creds.user, false),
-        };
+        creds = await withPassword(
+          creds,
+          await askPassword(creds.user, false),
+          c,
+        );
         continue;
       }
       if (code === "not_found" && c.interactive && !signup) {
@@ -124,10 +130,11 @@ async function logIn(
         if (!(await askYesNo(style.magenta(`create ${creds.user} now?`)))) {
           return null;
         }
-        creds = {
-          user: creds.user,
-          password: await askPassword(creds.user, true),
-        };
+        creds = await withPassword(
+          creds,
+          await askPassword(creds.user, true),
+          c,
+        );
         signup = true;
         continue;
       }

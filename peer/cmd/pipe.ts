@@ -53,6 +53,7 @@ export function send(ctx: CommandContext): Promise<number> {
       target: c.target,
       credentials: creds,
       kind: "tool",
+      home: c.home,
       logger: c.logger,
       onStatus: (st) => failed ??= loggedOut(st),
     });
@@ -160,6 +161,7 @@ export function receive(ctx: CommandContext): Promise<number> {
       credentials: creds,
       kind: "receive",
       listen: { port: 0 },
+      home: c.home,
       logger: c.logger,
       onInbound: (link) => {
         if (link.purpose === "file") transfers.adoptInbound(link);

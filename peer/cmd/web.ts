@@ -1,14 +1,20 @@
 /**
  * `chat web`: settings and login as `chat peer` does them (flags, the
- * environment, a password asked on a terminal), then the web UI on the same
- * Peer core. Without a password and without a terminal, the page asks.
+ * environment, the device key or a password asked on a terminal), then the
+ * web UI on the same Peer core. Without a device, a password and a
+ * terminal, the page asks.
  */
 import { type CommandContext, webSettings } from "../../cli/mod.ts";
 import { Peer } from "../core/mod.ts";
 import { runWeb, stdinIsTerminal } from "../front/mod.ts";
 import type { Credentials } from "../net/mod.ts";
 import { oneLineErrors } from "./errors.ts";
-import { credentials, peerOptions, setUp } from "./options.ts";
+import {
+  credentials,
+  deviceCredentials,
+  peerOptions,
+  setUp,
+} from "./options.ts";
 
 /** `chat web`. */
 export function webMain(ctx: CommandContext): Promise<number> {
@@ -16,8 +22,13 @@ export function webMain(ctx: CommandContext): Promise<number> {
     const s = webSettings(ctx);
     const interactive = stdinIsTerminal();
     const c = await setUp(s, interactive);
-    let creds: Credentials | null = null;
-    if (interactive || (s.user !== undefined && s.env.password)) {
+    // A device logs in with its key; else the password from the
+    // environment or the terminal, and with neither the page asks.
+    let creds: Credentials | null = await deviceCredentials(s, c);
+    if (
+      creds === null &&
+      (interactive || (s.user !== undefined && s.env.password))
+    ) {
       creds = await credentials(s, c, s.signup && !s.env.password);
     }
     // --port is the page's; direct connections take any free port.
@@ -29,7 +40,7 @@ export function webMain(ctx: CommandContext): Promise<number> {
     return await runWeb({
       peer,
       credentials: creds,
-      user: s.user ?? null,
+      user: creds?.user ?? s.user ?? null,
       signup: s.signup,
       port: s.port,
       open: s.open,

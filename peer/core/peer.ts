@@ -206,6 +206,7 @@ export class Peer implements AsyncDisposable {
       ...(this.#o.replace !== undefined ? { replace: this.#o.replace } : {}),
       ...(this.#o.signup !== undefined ? { signup: this.#o.signup } : {}),
       ...(this.#o.backoff ? { backoff: this.#o.backoff } : {}),
+      home: this.#o.home,
       logger: this.#o.logger,
       isBlocked: (user) => this.#blocked.has(user),
       onInbound: (link) => this.#inbound(link),

@@ -31,6 +31,8 @@ export interface EndpointOptions {
   listen?: { port: number; host?: string };
   signup?: boolean;
   replace?: boolean;
+  /** CHAT_HOME, where this machine's device file lives. */
+  home?: string;
   backoff?: BackoffPolicy;
   logger: Logger;
   /** Time for ticket checks, timers for handshakes. */
@@ -89,6 +91,7 @@ export class Endpoint implements AsyncDisposable {
         key: identity.publicKey,
         ...(o.replace !== undefined ? { replace: o.replace } : {}),
         ...(o.signup !== undefined ? { signup: o.signup } : {}),
+        ...(o.home !== undefined ? { home: o.home } : {}),
         ...(o.backoff ? { backoff: o.backoff } : {}),
         logger: o.logger,
         // Dial-back and relay requests are the links' business.

@@ -8,6 +8,7 @@ export {
   type BackoffPolicy,
   DEFAULT_BACKOFF,
 } from "./backoff.ts";
+export { Device, DeviceFileError, DEVICES_DIR } from "./device.ts";
 export { Endpoint, type EndpointOptions } from "./endpoint.ts";
 export { HeartbeatSender } from "./heartbeat.ts";
 export {
@@ -48,6 +49,7 @@ export {
 } from "./registry_client.ts";
 export {
   type Credentials,
+  deviceLoginFields,
   LOGIN_TIMEOUT_MS,
   RegistrySession,
   type RegistrySessionOptions,

@@ -7,6 +7,8 @@
  * TIMEOUT or a replacement by another login ends it for good.
  */
 import {
+  base64url,
+  deviceLoginPayload,
   fromBase64url,
   importEd25519Public,
   type RegistryEvent,
@@ -20,6 +22,8 @@ import {
   type BackoffPolicy,
   DEFAULT_BACKOFF,
 } from "./backoff.ts";
+import { fingerprintPem } from "../../common/fingerprint.ts";
+import type { Device } from "./device.ts";
 import { HeartbeatSender } from "./heartbeat.ts";
 import {
   RegistryClient,
@@ -38,10 +42,16 @@ import {
  */
 export const LOGIN_TIMEOUT_MS = 120_000;
 
-/** Name and password of the running session. */
+/**
+ * Who logs in, and with what: this machine's device key when the registry
+ * knows it, else the password (which then adds `device` when there is one).
+ * Once a device is known the session forgets the password: it is removed
+ * from this object, and re-logins sign with the device key.
+ */
 export interface Credentials {
   user: string;
-  password: string;
+  password?: string;
+  device?: Device;
 }
 
 /** Changes of the session's health, for the core to turn into events. */
@@ -65,6 +75,8 @@ export interface RegistrySessionOptions {
   replace?: boolean;
   /** Create the account first when it does not exist. */
   signup?: boolean;
+  /** CHAT_HOME, where a device renewed at login is kept. */
+  home?: string;
   backoff?: BackoffPolicy;
   random?: () => number;
   /**
@@ -117,7 +129,7 @@ export class RegistrySession implements AsyncDisposable {
   static async open(o: RegistrySessionOptions): Promise<RegistrySession> {
     const client = await RegistryClient.connect(o.target);
     try {
-      if (o.signup) {
+      if (o.signup && o.credentials.password !== undefined) {
         try {
           await client.request("signup", {
             user: o.credentials.user,
@@ -145,21 +157,85 @@ export class RegistrySession implements AsyncDisposable {
     }
   }
 
-  static #loginOn(
+  static async #loginOn(
     client: RegistryClient,
     o: RegistrySessionOptions,
     replace: boolean,
   ): Promise<ReplyData<"login">> {
-    return client.request("login", {
+    const fields = {
       user: o.credentials.user,
-      password: o.credentials.password,
       kind: o.kind,
       ...(o.p2pPort !== undefined ? { p2p_port: o.p2pPort } : {}),
       ...(o.cert ? { cert: o.cert } : {}),
       ...(o.key ? { key: o.key } : {}),
       ...(o.candidates?.length ? { candidates: o.candidates } : {}),
       ...(replace ? { replace: true } : {}),
+    };
+    const creds = o.credentials;
+    try {
+      return await RegistrySession.#loginWith(client, o, fields);
+    } catch (err) {
+      // A device the registry no longer knows (revoked, or a registry with
+      // a new database) is added again when the password is at hand.
+      if (
+        !(err instanceof RegistryError && err.code === "auth") ||
+        !creds.device?.enrolled || creds.password === undefined ||
+        o.home === undefined
+      ) throw err;
+      o.logger.warn("device not accepted; adding it again with the password", {
+        device: creds.device.name,
+      });
+      creds.device = await creds.device.renew(o.home);
+      return await RegistrySession.#loginWith(client, o, fields);
+    }
+  }
+
+  /**
+   * The one place that decides how a login proves who it is: a device the
+   * registry knows signs a fresh challenge of this connection (no password,
+   * no scrypt); otherwise the password, adding this machine's device when
+   * there is one, whose file is saved once the registry has recorded it.
+   * Reconnections and re-logins come through here too.
+   */
+  static async #loginWith(
+    client: RegistryClient,
+    o: RegistrySessionOptions,
+    fields: Omit<RequestFields<"login">, "password">,
+  ): Promise<ReplyData<"login">> {
+    const creds = o.credentials;
+    const device = creds.device;
+    if (device?.enrolled) {
+      const r = await client.request(
+        "login",
+        await deviceLoginFields(client, device, fields),
+        LOGIN_TIMEOUT_MS,
+      );
+      // Held only until the device was known: never kept in memory after.
+      delete creds.password;
+      return r;
+    }
+    if (creds.password === undefined) {
+      throw new RegistryError(
+        "auth",
+        `no password for ${fields.user} and this machine is not one of its devices — log in with the password (chat login)`,
+      );
+    }
+    const r = await client.request("login", {
+      ...fields,
+      password: creds.password,
+      ...(device
+        ? {
+          device: device.name,
+          device_sign: device.signPublic,
+          device_dh: device.dhPublic,
+        }
+        : {}),
     }, LOGIN_TIMEOUT_MS);
+    if (device && r.device !== undefined) {
+      await device.save(client.fingerprint, r.device);
+      delete creds.password;
+    }
+    return r;
   }
 
   #attach(client: RegistryClient): void {
@@ -183,6 +259,16 @@ export class RegistrySession implements AsyncDisposable {
       this.#heartbeat?.stop();
       this.#o.logger.warn("timed out by the registry", { reason: ev.reason });
       this.#o.onStatus({ kind: "timeout", reason: ev.reason });
+      return;
+    }
+    if (ev.type === "session_ended" && ev.reason === "revoked") {
+      this.#ended = true;
+      this.#heartbeat?.stop();
+      this.#o.onStatus({
+        kind: "ended",
+        reason:
+          "this device was revoked — log in with the password to add it again",
+      });
       return;
     }
     if (ev.type === "session_ended" && ev.reason === "replaced") {
@@ -359,6 +445,29 @@ export class RegistrySession implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/**
+ * The fields of a device login on `client`: asks the registry for a fresh
+ * challenge and signs it with the device key together with the registry's
+ * certificate fingerprint and the login's own fields (wire/device_login.ts).
+ */
+export async function deviceLoginFields(
+  client: RegistryClient,
+  device: Device,
+  fields: Omit<RequestFields<"login">, "password">,
+): Promise<RequestFields<"login">> {
+  const { nonce } = await client.request("challenge", {});
+  const sig = await device.sign(deviceLoginPayload({
+    registry: client.fingerprint,
+    nonce,
+    user: fields.user,
+    device: device.name,
+    kind: fields.kind,
+    cert: fields.cert ? fingerprintPem(fields.cert) ?? "" : "",
+    key: fields.key ?? "",
+  }));
+  return { ...fields, device: device.name, sig: base64url(sig) };
 }
 
 async function importRegistryKey(b64: string): Promise<CryptoKey> {

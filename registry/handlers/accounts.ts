@@ -5,21 +5,22 @@
 import {
   base64url,
   bytesToHex,
+  CHALLENGE_TTL_MS,
+  deviceLoginPayload,
   type ErrorCode,
+  fromBase64url,
   HeartbeatKey,
+  importEd25519Public,
   MIN_PASSWORD_CHARS,
   type ReplyData,
   type RequestOf,
 } from "../../wire/mod.ts";
 import { fingerprintPem } from "../../common/fingerprint.ts";
-import {
-  burnPasswordCheck,
-  hashPassword,
-  verifyPassword,
-} from "../passwords.ts";
+import { hashPassword } from "../passwords.ts";
 import type { Session } from "../sessions.ts";
 import type { UserRecord } from "../store.ts";
 import { type ClientState, logFrom, type ServiceContext } from "./context.ts";
+import { checkPassword, seconds } from "./password_check.ts";
 import { announce, endSession, welcome } from "./presence.ts";
 import {
   event,
@@ -88,11 +89,6 @@ const login: OpenRoute<"login"> = {
   },
 };
 
-/** Whole seconds to wait, at least 1. */
-function seconds(ms: number): number {
-  return Math.max(1, Math.ceil(ms / 1000));
-}
-
 async function logIn(
   ctx: ServiceContext,
   c: ClientState,
@@ -110,74 +106,34 @@ async function logIn(
   if (req.cert && !certFingerprint) {
     refuse("invalid", "cert is not a PEM certificate");
   }
-  // The attempt is counted now, before any await, as a failure of the pair
-  // (user, address) and of the address; a success gives both back. So
-  // parallel attempts cannot pass the limits while scrypt runs, a stranger
-  // elsewhere cannot lock the owner out, and an address is slowed by rate.
-  const now = ctx.now();
-  const pair = [`${user}@${c.addressKey}`];
-  const pairWait = ctx.loginThrottle.reserve(pair, now);
-  if (pairWait > 0) {
-    logFrom(ctx, c.address, "warn", "login throttled", {
+  let record: UserRecord;
+  let device: string | null;
+  if (req.sig !== undefined) {
+    ({ record, device } = await checkDevice(
+      ctx,
+      c,
+      req,
       user,
-      addr: c.address,
-    });
-    refuse("throttled", `too many attempts, retry in ${seconds(pairWait)} s`);
-  }
-  if (!c.trusted) {
-    const wait = ctx.addressFailures.take(c.addressKey, now);
-    if (wait > 0) {
-      ctx.loginThrottle.release(pair, now);
-      logFrom(ctx, c.address, "warn", "login throttled", {
-        user,
-        addr: c.address,
-        reason: "address",
-      });
+      certFingerprint,
+    ));
+  } else {
+    if (req.password === undefined) {
       refuse(
-        "throttled",
-        `too many failed logins from ${c.addressKey}, retry in ${
-          seconds(wait)
-        } s`,
+        "invalid",
+        "login needs a password, or a device and its signature of a challenge",
       );
     }
+    if (
+      req.device !== undefined &&
+      (req.device_sign === undefined || req.device_dh === undefined)
+    ) {
+      refuse("invalid", "a device is added with device_sign and device_dh");
+    }
+    record = await checkPassword(ctx, c, user, req.password, "login");
+    device = null;
   }
-  let failed = false;
-  const fail = (code: ErrorCode, message: string, reason: string): never => {
-    failed = true;
-    ctx.stats.loginFailures++;
-    logFrom(ctx, c.address, "warn", "login failed", {
-      user,
-      addr: c.address,
-      reason,
-    });
-    return refuse(code, message);
-  };
-  let record: UserRecord | null;
-  try {
-    // A client that hung up while this check waited for a slot is skipped.
-    const opts = { wanted: () => !c.link.closed, pool: ctx.pool };
-    record = await ctx.store.getUser(user);
-    if (!record) {
-      await burnPasswordCheck(req.password, opts);
-      return fail(
-        "not_found",
-        `no account named '${user}' — sign up first (chat signup, or chat peer --signup)`,
-        "unknown user",
-      );
-    }
-    if (!(await verifyPassword(req.password, record.passwordHash, opts))) {
-      return fail("auth", `wrong password for ${user}`, "wrong password");
-    }
-  } finally {
-    // Anything but a failed check (a success, busy, abandoned) costs nothing.
-    if (failed) ctx.loginThrottle.confirm(pair);
-    else {
-      ctx.loginThrottle.release(pair, now);
-      if (!c.trusted) ctx.addressFailures.refund(c.addressKey);
-    }
-  }
-  ctx.loginThrottle.clear(pair[0]!);
   if (req.kind === "peer") await replaceOlder(ctx, c, user, req.replace);
+  if (req.sig === undefined) device = await enrol(ctx, user, req);
   const token = crypto.getRandomValues(new Uint8Array(32));
   const session: Session = {
     id: bytesToHex(crypto.getRandomValues(new Uint8Array(16))),
@@ -197,6 +153,7 @@ async function logIn(
     })),
     reachable: null,
     probe: null,
+    device,
     loginAt: ctx.now(),
     lastBeat: ctx.now(),
     lastSeq: 0,
@@ -206,7 +163,12 @@ async function logIn(
   session.client = c;
   ctx.sessions.add(session);
   ctx.stats.logins++;
-  ctx.logger.info("login", { user, kind: req.kind, addr: c.address });
+  ctx.logger.info("login", {
+    user,
+    kind: req.kind,
+    addr: c.address,
+    ...(device !== null ? { device, by: req.sig ? "key" : "password" } : {}),
+  });
   startProbe(ctx, session);
   return {
     user,
@@ -214,6 +176,7 @@ async function logIn(
     token: base64url(token),
     status: record.status,
     host: c.address,
+    ...(device !== null ? { device } : {}),
   };
 }
 
@@ -229,6 +192,119 @@ function startProbe(ctx: ServiceContext, s: Session): void {
     ctx.logger.debug("probe", { user: s.user, addr: s.host, reachable: ok });
     return ok;
   });
+}
+
+/**
+ * A device login: the signature over this connection's challenge, checked
+ * with the device's recorded key. Costs a signature check, no scrypt.
+ */
+async function checkDevice(
+  ctx: ServiceContext,
+  c: ClientState,
+  req: RequestOf<"login">,
+  user: string,
+  certFingerprint: string | null,
+): Promise<{ record: UserRecord; device: string }> {
+  // Single use: whatever happens next, this nonce is spent.
+  const challenge = c.challenge;
+  c.challenge = null;
+  if (req.device === undefined) {
+    refuse("invalid", "a device login names its device");
+  }
+  if (
+    challenge === null || ctx.now() - challenge.at > CHALLENGE_TTL_MS
+  ) {
+    refuse(
+      "state",
+      "no fresh challenge on this connection — ask for one (challenge) right before the login",
+    );
+  }
+  const fail = (code: ErrorCode, message: string, reason: string): never => {
+    ctx.stats.loginFailures++;
+    logFrom(ctx, c.address, "warn", "login failed", {
+      user,
+      addr: c.address,
+      device: req.device,
+      reason,
+    });
+    return refuse(code, message);
+  };
+  const record = await ctx.store.getUser(user);
+  if (!record) {
+    return fail("not_found", `no account named '${user}'`, "unknown user");
+  }
+  const dev = await ctx.store.getDevice(user, req.device);
+  if (!dev) {
+    return fail(
+      "auth",
+      `device '${req.device.toLowerCase()}' of ${user} is not known to this registry (revoked?) — log in with the password to add this machine again`,
+      "unknown device",
+    );
+  }
+  const raw = fromBase64url(dev.signKey);
+  const sig = fromBase64url(req.sig!);
+  let good = false;
+  if (raw && raw.length === 32 && sig && sig.length === 64) {
+    const key = await importEd25519Public(raw);
+    const payload = deviceLoginPayload({
+      registry: ctx.fingerprint,
+      nonce: challenge.nonce,
+      user,
+      device: dev.name,
+      kind: req.kind,
+      cert: certFingerprint ?? "",
+      key: req.key ?? "",
+    });
+    good = await crypto.subtle.verify("Ed25519", key, sig, payload);
+  }
+  if (!good) {
+    return fail(
+      "auth",
+      `the signature of device '${dev.name}' does not match — log in with the password to add this machine again`,
+      "bad device signature",
+    );
+  }
+  // Written with the next presence sweep, in one batch: a restart's storm
+  // of re-logins costs no write each.
+  ctx.deviceUses.set(`${user} ${dev.name}`, {
+    user,
+    name: dev.name,
+    at: ctx.now(),
+  });
+  return { record, device: dev.name };
+}
+
+/**
+ * Adds the device a password login names; returns its name or null. A name
+ * the user has already (another machine with the same host name, or this
+ * one after it lost its keys) gets a number: laptop-2, laptop-3, … so a
+ * login never takes over another device.
+ */
+async function enrol(
+  ctx: ServiceContext,
+  user: string,
+  req: RequestOf<"login">,
+): Promise<string | null> {
+  if (
+    req.device === undefined || req.device_sign === undefined ||
+    req.device_dh === undefined
+  ) return null;
+  const base = req.device.toLowerCase();
+  const taken = new Set(
+    (await ctx.store.devicesOf(user)).map((d) => d.name.toLowerCase()),
+  );
+  let name = base;
+  for (let n = 2; taken.has(name); n++) {
+    const suffix = `-${n}`;
+    name = base.slice(0, 32 - suffix.length) + suffix;
+  }
+  await ctx.store.addDevice(
+    { user, name, signKey: req.device_sign, dhKey: req.device_dh },
+    ctx.now(),
+    ctx.config.maxDevicesPerUser,
+  );
+  ctx.logger.info("device added", { user, device: name });
+  return name;
 }
 
 /**

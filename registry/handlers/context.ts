@@ -10,7 +10,7 @@ import type { LogLimiter } from "../log_limit.ts";
 import type { ScryptParams, ScryptPool } from "../passwords.ts";
 import type { KeyedBuckets, TokenBucket } from "../rate_limit.ts";
 import type { ClientLink, Session, SessionTable } from "../sessions.ts";
-import type { Store } from "../store.ts";
+import type { DeviceUse, Store } from "../store.ts";
 import type { FailureThrottle } from "../throttle.ts";
 
 /** Settings of the service: its timing and its limits. */
@@ -91,6 +91,10 @@ export interface ServiceContext {
   ) => Promise<boolean>;
   /** The relay of last resort, or null when this registry does not relay. */
   readonly relay: RelayDesk | null;
+  /** SHA-256 hex of the registry's TLS certificate, which device logins sign. */
+  readonly fingerprint: string;
+  /** Device logins since the last sweep, by "user device", to record in one batch. */
+  readonly deviceUses: Map<string, DeviceUse>;
   readonly stats: ServiceStats;
 }
 
@@ -118,6 +122,8 @@ export interface ClientState {
   busy: number;
   greeted: boolean;
   session: Session | null;
+  /** The nonce a device login on this connection must sign, and when it was made. */
+  challenge: { nonce: string; at: number } | null;
   bucket: TokenBucket;
   /** Requests refused for rate since the last accepted one. */
   refused: number;

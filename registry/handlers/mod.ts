@@ -8,6 +8,7 @@
  * so one without a route does not compile.
  */
 import { accountRoutes } from "./accounts.ts";
+import { deviceRoutes } from "./devices.ts";
 import { introductionRoutes } from "./introductions.ts";
 import { offlineRoutes } from "./offline.ts";
 import { roomRoutes } from "./rooms.ts";
@@ -17,6 +18,7 @@ import { socialRoutes } from "./social.ts";
 /** Each domain's routes, by domain (a request type belongs to one). */
 export const DOMAINS = {
   accounts: accountRoutes,
+  devices: deviceRoutes,
   social: socialRoutes,
   rooms: roomRoutes,
   offline: offlineRoutes,
@@ -26,6 +28,7 @@ export const DOMAINS = {
 /** The dispatch table: the route of every request type but hello. */
 export const ROUTES: Routes = {
   ...accountRoutes,
+  ...deviceRoutes,
   ...socialRoutes,
   ...roomRoutes,
   ...offlineRoutes,

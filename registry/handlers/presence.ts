@@ -111,6 +111,23 @@ export async function endSession(
   await wentOffline(ctx, [s.user]);
 }
 
+/** Writes the device logins collected since the last sweep, in one batch. */
+async function recordDeviceUses(ctx: ServiceContext): Promise<void> {
+  if (ctx.deviceUses.size === 0) return;
+  const uses = [...ctx.deviceUses.values()];
+  ctx.deviceUses.clear();
+  try {
+    await ctx.store.touchDevices(uses);
+  } catch (err) {
+    // Only "last used" of `chat devices` is late; the next sweep tries the
+    // newer ones again.
+    ctx.logger.error("device last-used write failed", {
+      devices: uses.length,
+      error: err instanceof Error ? err.message : String(err),
+    });
+  }
+}
+
 /** Stores the last-seen time of users gone offline and tells their audiences. */
 async function wentOffline(
   ctx: ServiceContext,
@@ -165,6 +182,7 @@ export async function sweep(ctx: ServiceContext, now: number): Promise<number> {
     void session.link.closeAfterFlush();
   }
   if (offline.length > 0) await wentOffline(ctx, offline);
+  await recordDeviceUses(ctx);
   ctx.loginThrottle.prune(now);
   ctx.roomThrottle.prune(now);
   ctx.addressFailures.prune(now);

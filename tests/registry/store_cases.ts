@@ -861,4 +861,100 @@ export const STORE_CASES: readonly StoreCase[] = [
       });
     },
   },
+  {
+    name: "devices",
+    users: ["alice", "bob"],
+    fn: async (t, store) => {
+      const key = (c: string) => c.repeat(42) + "E";
+      await t.step("add, list, look up and touch", async () => {
+        assert.equal(
+          await store.addDevice(
+            {
+              user: "alice",
+              name: "laptop",
+              signKey: key("A"),
+              dhKey: key("B"),
+            },
+            10,
+            5,
+          ),
+          "added",
+        );
+        await store.addDevice(
+          { user: "alice", name: "phone", signKey: key("C"), dhKey: key("D") },
+          11,
+          5,
+        );
+        const d = await store.getDevice("alice", "LAPTOP");
+        assert.deepEqual(d, {
+          user: "alice",
+          name: "laptop",
+          signKey: key("A"),
+          dhKey: key("B"),
+          createdAt: 10,
+          lastUsed: 10,
+        });
+        assert.equal(await store.getDevice("bob", "laptop"), null);
+        await store.touchDevices([
+          { user: "alice", name: "phone", at: 99 },
+          { user: "Alice", name: "nosuch", at: 98 },
+        ]);
+        await store.touchDevices([]);
+        assert.deepEqual(
+          (await store.devicesOf("alice")).map((x) => [x.name, x.lastUsed]),
+          [["laptop", 10], ["phone", 99]],
+        );
+        assert.deepEqual(await store.devicesOf("bob"), []);
+      });
+      await t.step("a device added again gets its new keys", async () => {
+        assert.equal(
+          await store.addDevice(
+            {
+              user: "alice",
+              name: "laptop",
+              signKey: key("E"),
+              dhKey: key("F"),
+            },
+            20,
+            2,
+          ),
+          "replaced",
+        );
+        const d = await store.getDevice("alice", "laptop");
+        assert.equal(d?.signKey, key("E"));
+        assert.equal(d?.dhKey, key("F"));
+        assert.equal(d?.createdAt, 20);
+      });
+      await t.step("the cap counts the user's devices", async () => {
+        await rejectsWith(
+          store.addDevice(
+            {
+              user: "alice",
+              name: "tablet",
+              signKey: key("G"),
+              dhKey: key("H"),
+            },
+            30,
+            2,
+          ),
+          "limit",
+          "alice has 2 devices (the limit is 2) — revoke one with chat devices revoke NAME",
+        );
+        // Another user's devices do not count.
+        await store.addDevice(
+          { user: "bob", name: "tablet", signKey: key("G"), dhKey: key("H") },
+          30,
+          2,
+        );
+      });
+      await t.step("remove", async () => {
+        assert.equal(await store.removeDevice("alice", "Phone"), true);
+        assert.equal(await store.removeDevice("alice", "phone"), false);
+        assert.deepEqual(
+          (await store.devicesOf("alice")).map((x) => x.name),
+          ["laptop"],
+        );
+      });
+    },
+  },
 ];

@@ -82,6 +82,7 @@ async function openFails(
 
 const TABLES = [
   "blocks",
+  "devices",
   "friendships",
   "invitations",
   "offline_messages",

@@ -49,6 +49,7 @@ Deno.test("SqliteStore migrations", async (t) => {
         ).all().map((r) => r.name);
         assert.deepEqual(tables, [
           "blocks",
+          "devices",
           "friendships",
           "invitations",
           "offline_messages",
@@ -84,6 +85,43 @@ Deno.test("SqliteStore migrations", async (t) => {
       }
     });
   });
+
+  await t.step(
+    "a database made before devices keeps its accounts and gains devices",
+    async () => {
+      await withTempDir(async (dir) => {
+        const path = join(dir, "registry.db");
+        // The database as the program before devices left it: steps 1 and 2.
+        const db = new DatabaseSync(path);
+        db.exec("PRAGMA foreign_keys = ON");
+        for (const m of MIGRATIONS.slice(0, 2)) db.exec(m.sqlite);
+        db.exec("PRAGMA user_version = 2");
+        db.prepare(
+          "INSERT INTO users (name, password_hash, status, created_at) VALUES ('alice', 'h', 's', 1)",
+        ).run();
+        db.close();
+        const store = SqliteStore.open(path);
+        try {
+          assert.equal(store.schemaVersion, MIGRATIONS.length);
+          assert.equal((await store.getUser("alice"))?.passwordHash, "h");
+          assert.deepEqual(await store.devicesOf("alice"), []);
+          await store.addDevice(
+            {
+              user: "alice",
+              name: "laptop",
+              signKey: "k".repeat(43),
+              dhKey: "d".repeat(43),
+            },
+            5,
+            OWNED,
+          );
+          assert.equal((await store.devicesOf("alice")).length, 1);
+        } finally {
+          store.close();
+        }
+      });
+    },
+  );
 
   await t.step("an in-memory database migrates too", () => {
     const store = SqliteStore.open(":memory:");

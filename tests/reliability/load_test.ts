@@ -3,12 +3,14 @@
  * load-generator process, heartbeating, searching and churning against a real
  * registry, which is killed with SIGKILL and restarted on the same ports and
  * database under that load. No timing is asserted — only that nothing is
- * lost: every session logs in, every search and re-login succeeds, every
- * session is back after the restart, and the registry exits 0 on SIGTERM.
+ * lost: every session logs in (by device key, as a peer on a device does),
+ * every search and re-login succeeds, every session is back after the
+ * restart, P8's burst of device logins has no failure, and the registry
+ * exits 0 on SIGTERM.
  * The 10,000-session run is `deno task bench --only R1`.
  */
 import { measure, planFor } from "../../bench/reliability_load.ts";
-import { assertEquals } from "../helpers/assert.ts";
+import { assert, assertEquals } from "../helpers/assert.ts";
 
 Deno.test("200 sessions with churn survive a registry restart under load, none lost", async () => {
   const m = await measure({
@@ -18,8 +20,16 @@ Deno.test("200 sessions with churn survive a registry restart under load, none l
     window2Ms: 1_500,
     churnPerSecond: 10,
     backDeadlineMs: 60_000,
+    burst: { workers: 4, ms: 400 },
   });
   assertEquals(m.online, 200, "every session logged in");
+  assertEquals(m.auth, "device");
+  assert(m.burst !== null && m.burst.logins > 0, "the burst logged in");
+  assertEquals(
+    [m.burst.failed, m.burst.fresh.failed],
+    [0, 0],
+    `burst failures: ${m.burst.firstError}`,
+  );
   for (const [name, w] of [["before", m.w1], ["after", m.w2]] as const) {
     const sum = (k: "searchErrors" | "churnFailures" | "lostOutsideRestart") =>
       w.reports.reduce((a, r) => a + r[k], 0);

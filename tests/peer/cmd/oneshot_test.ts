@@ -145,23 +145,40 @@ Deno.test("chat signup, who and search against a real registry", async (t) => {
       assertEquals(JSON.parse(j.text), { user: "nobody", exists: false });
     });
 
-    await t.step("a wrong password exits 1 without echoing it", async () => {
-      const r = await chat(["who", "--user", "tool"], {
-        CHAT_PASSWORD: "definitely-wrong",
-      });
-      assertEquals(r.code, 1);
-      assertIncludes(r.stderr, "wrong password for tool");
-      assert(!r.stderr.includes("definitely-wrong"));
-    });
+    await t.step(
+      "the first login made this machine a device: who and search need no password, nor a user name",
+      async () => {
+        const r = await chat(["who"], { CHAT_PASSWORD: "", CHAT_USER: "" });
+        assertEquals(r.code, 0, r.stderr);
+        assert(r.text.trim().split("\n").includes("alice"), r.text);
+        const s = await chat(["search", "bob"], { CHAT_PASSWORD: "" });
+        assertEquals(s.code, 0, s.stderr);
+      },
+    );
+
+    const fresh = await Deno.makeTempDir({ prefix: "chat-oneshot-fresh-" });
+    await t.step(
+      "a wrong password on a machine that is no device exits 1 without echoing it",
+      async () => {
+        const r = await chat(["who", "--user", "tool"], {
+          CHAT_HOME: fresh,
+          CHAT_PASSWORD: "definitely-wrong",
+        });
+        assertEquals(r.code, 1);
+        assertIncludes(r.stderr, "wrong password for tool");
+        assert(!r.stderr.includes("definitely-wrong"));
+      },
+    );
 
     await t.step("no user name and no terminal exits 1", async () => {
-      const r = await chat(["who"], { CHAT_USER: "" });
+      const r = await chat(["who"], { CHAT_HOME: fresh, CHAT_USER: "" });
       assertEquals(r.code, 1);
       assertIncludes(
         r.stderr,
         "no user name: pass --user NAME or set CHAT_USER",
       );
     });
+    await Deno.remove(fresh, { recursive: true });
   } finally {
     await Deno.remove(home, { recursive: true }).catch(() => {});
   }

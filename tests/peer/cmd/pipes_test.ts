@@ -348,7 +348,11 @@ Deno.test("a hostile --name lands inside $CHAT_HOME/downloads under a plain name
   );
   assertEquals(s.code, 0, s.stderr);
   assertEquals((await recv.done).code, 0);
-  assertEquals(await listDir(join(w.home("bob"))), ["downloads", "peer.log"]);
+  assertEquals(await listDir(join(w.home("bob"))), [
+    "devices",
+    "downloads",
+    "peer.log",
+  ]);
   assertEquals(await listDir(join(w.home("bob"), "downloads")), ["passwd"]);
   assertEquals(
     await Deno.readTextFile(join(w.home("bob"), "downloads", "passwd")),

@@ -74,7 +74,7 @@ Deno.test("the gate", async (t) => {
   );
 
   await t.step(
-    "every request but sign-up and login is refused with auth before login, and the connection stays",
+    "every request but sign-up, challenge and login is refused with auth before login, and the connection stays",
     async () => {
       using fx = await Fixture.create();
       const c = await fx.greeted();
@@ -86,8 +86,9 @@ Deno.test("the gate", async (t) => {
         if (sent.reply.ok || sent.reply.code !== "auth") open.push(type);
         else assert.equal(sent.reply.error, "log in first", type);
       }
-      // Sign-up succeeds; login fails for its unknown user with not_found.
-      assert.deepEqual(open.sort(), ["login", "signup"]);
+      // Sign-up and challenge succeed; login fails for its unknown user
+      // with not_found.
+      assert.deepEqual(open.sort(), ["challenge", "login", "signup"]);
     },
   );
 

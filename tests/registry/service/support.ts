@@ -53,6 +53,8 @@ export const ADDRESS = "192.0.2.10";
 export const TRUSTED_ADDRESS = "127.0.0.1";
 /** The P2P port peer logins announce. */
 export const P2P_PORT = 40_123;
+/** The certificate fingerprint the fixture's registry has (device logins sign it). */
+export const FIXTURE_FINGERPRINT = "ab".repeat(32);
 
 /** A request's fields, without its type and id. */
 export type Fields<K extends RequestType> = Omit<RequestOf<K>, "type" | "id">;
@@ -304,6 +306,7 @@ export class Fixture implements Disposable {
       logger: new Logger("debug", (line) => logs.push(line), () => clock.now()),
       signingKey: pair.privateKey,
       signingPublicKey: base64url(raw),
+      fingerprint: FIXTURE_FINGERPRINT,
       config: full,
     });
     return new Fixture(
@@ -394,6 +397,11 @@ export const SAMPLE_REQUESTS: {
 } = {
   signup: { user: "sample", password: PASSWORD },
   login: { user: "nobody", password: PASSWORD, kind: "tool" },
+  challenge: {},
+  devices: {},
+  device_revoke: { name: "sample" },
+  device_logout: { name: "sample" },
+  passwd: { old: PASSWORD, new: PASSWORD },
   logout: {},
   active: {},
   search: { user: "sample" },
