@@ -499,7 +499,8 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: "receive",
     summary: "wait for a file and write it to a file, a folder or stdout",
-    usage: "chat receive [--from NAME] [-o PATH|-] [--timeout 0]",
+    usage:
+      "chat receive [--from NAME] [-o PATH|-] [--timeout 0] [--listen HOST]",
     positionals: [],
     flags: [
       {
@@ -522,6 +523,13 @@ export const COMMANDS: CommandSpec[] = [
         value: "DURATION",
         default: "0",
         help: "give up if no offer arrives in time (0 = wait forever)",
+      },
+      {
+        name: "listen",
+        type: "string",
+        value: "HOST",
+        default: "0.0.0.0",
+        help: "address to listen on for the sender's direct connection",
       },
       registryFlag,
       userFlag,

@@ -355,6 +355,8 @@ export interface ReceiveSettings extends ClientSettings {
   /** --timeout: 0 = wait forever. */
   timeoutMs: number;
   maxFileBytes: number;
+  /** --listen: the address of the P2P listener. */
+  listenHost: string;
 }
 
 /** The environment every peer-side command shares; throws SettingsError for a bad CHAT_LOG_LEVEL. */
@@ -562,5 +564,6 @@ export function receiveSettings(
     ...(output !== undefined ? { output } : {}),
     timeoutMs: num(ctx.flags, "timeout", 0),
     maxFileBytes: maxFileBytes(ctx.env),
+    listenHost: textOr(ctx.flags, "listen", "0.0.0.0"),
   };
 }

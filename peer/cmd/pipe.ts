@@ -160,7 +160,7 @@ export function receive(ctx: CommandContext): Promise<number> {
       target: c.target,
       credentials: creds,
       kind: "receive",
-      listen: { port: 0 },
+      listen: { port: 0, host: s.listenHost },
       home: c.home,
       logger: c.logger,
       onInbound: (link) => {
