@@ -9,6 +9,12 @@
  * signature, the names, its own certificate fingerprint, the time window and
  * that the nonce is fresh, then answers `p2p_welcome`. Anything else is closed
  * without producing a single event. See docs/security.md.
+ *
+ * The same handshake runs on every path (links.ts chooses): a race of direct
+ * attempts (`dialAny`), a dial-back whose hello names the `ref` the dialer
+ * waits for (`expectReverse`), and a relayed stream (`dialOver` on the
+ * dialer's side; `acceptRelayed` joins it to our own listener on the other).
+ * The registry's connect-back probe (`p2p_probe`) is answered and closed.
  */
 import { type Clock, sleep, SYSTEM_CLOCK } from "../../common/clock.ts";
 import { FramedConn } from "../../common/conn.ts";

@@ -615,3 +615,31 @@ Deno.test("your own message echo is formatted like anyone else's", () => {
   assertIncludes(formatOwn("alice", "hi", "lobby", PLAIN), "#lobby alice: hi");
   assertIncludes(formatOwn("alice", "*hi*", undefined, COLOR), `${ESC}[1mhi`);
 });
+
+Deno.test("the shell says which path a link took: nothing for direct, else how", () => {
+  const started = (path: "direct" | "reversed" | "relayed") =>
+    formatEvent(
+      { type: "chat_started", with: "bob", saving: false, path },
+      PLAIN,
+    );
+  assertEquals(started("direct"), "* chat with bob started");
+  assertEquals(
+    started("relayed"),
+    "* chat with bob started — relayed through the registry",
+  );
+  assertEquals(
+    started("reversed"),
+    "* chat with bob started — reversed (the other side dialled back)",
+  );
+  assertEquals(
+    formatEvent({
+      type: "link",
+      with: "bob",
+      purpose: "chat",
+      path: "relayed",
+      inbound: false,
+      restored: true,
+    }, PLAIN),
+    "* connection to bob restored — relayed through the registry",
+  );
+});
