@@ -66,7 +66,7 @@ export async function world(
       host: "0.0.0.0",
       port: 15600,
       udpPort: 15500,
-      args: ["--log-level", "debug", ...registryArgs],
+      args: ["--log-level", "debug", "--relay-port", "15601", ...registryArgs],
       spawn: (cmd, args, o) => lab.spawn("registry", cmd, args, o),
     });
     homes.push(reg.home);

@@ -128,6 +128,10 @@ export async function spawnRegistry(
     String(opts.udpPort ?? 0),
     "--db",
     dbPath,
+    // A restart on a fixed --port must not find the port after it taken.
+    ...((opts.args ?? []).some((a) => a === "--relay-port" || a === "--relay")
+      ? []
+      : ["--relay-port", "0"]),
     ...(opts.args ?? []),
   ], {
     env: { CHAT_HOME: home, NO_COLOR: "1" },
