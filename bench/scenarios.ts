@@ -13,6 +13,7 @@ import { reliabilityLoadScenario } from "./reliability_load.ts";
 import { deviceLoginScenario } from "./device_login.ts";
 import { soakScenario } from "./soak.ts";
 import { webUiScenario } from "./web_ui.ts";
+import { relayScenario } from "./relay_link.ts";
 
 /** The registered scenarios; ids must be unique. */
 export const SCENARIOS: Scenario[] = [
@@ -21,6 +22,7 @@ export const SCENARIOS: Scenario[] = [
   roomFanoutScenario,
   directMessageScenario,
   ...registryLoadScenarios,
+  relayScenario,
   deviceLoginScenario,
   reliabilityLoadScenario,
   soakScenario,

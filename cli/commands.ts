@@ -13,7 +13,11 @@ export type FlagType =
   | "address"
   | "name"
   | "level"
-  | "fingerprint";
+  | "fingerprint"
+  /** `on` or `off`. */
+  | "switch"
+  /** Bytes per second: 500k, 10M, 1G (binary multiples), 0 for no cap. */
+  | "rate";
 
 /** One flag of one command. */
 export interface FlagSpec {
@@ -86,7 +90,9 @@ export const COMMANDS: CommandSpec[] = [
       "              [--tls-cert FILE --tls-key FILE] [--heartbeat-interval 1s]\n" +
       "              [--heartbeat-ttl 3s] [--idle-timeout 0]\n" +
       "              [--trusted-address LIST] [--login-failures N] [--signups-per-hour N]\n" +
-      "              [--max-offline N] [--max-rooms-owned N] [--max-… N] (limits: see below)",
+      "              [--max-offline N] [--max-rooms-owned N] [--max-… N] (limits: see below)\n" +
+      "              [--relay on|off] [--relay-port 15601] [--relay-per-user N]\n" +
+      "              [--relay-rate RATE] [--relay-total RATE]",
     positionals: [],
     flags: [
       {
@@ -246,6 +252,42 @@ export const COMMANDS: CommandSpec[] = [
         value: "N",
         default: "100",
         help: "pending friend requests one user may have received",
+      },
+      {
+        name: "relay",
+        type: "switch",
+        value: "on|off",
+        default: "on",
+        help:
+          "relay links between peers that cannot reach each other (ciphertext only)",
+      },
+      {
+        name: "relay-port",
+        type: "port",
+        value: "PORT",
+        help:
+          "TCP port of the relay on --host (default the --port after it: 15601; with --port 0 a free one)",
+      },
+      {
+        name: "relay-per-user",
+        type: "count",
+        value: "N",
+        default: "8",
+        help: "relayed links one user may hold at once",
+      },
+      {
+        name: "relay-rate",
+        type: "rate",
+        value: "RATE",
+        default: "0",
+        help: "bytes per second per relayed link, like 1M (0 = no cap)",
+      },
+      {
+        name: "relay-total",
+        type: "rate",
+        value: "RATE",
+        default: "0",
+        help: "bytes per second over all relayed links, like 50M (0 = no cap)",
       },
     ],
     notes: [
@@ -457,7 +499,8 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: "receive",
     summary: "wait for a file and write it to a file, a folder or stdout",
-    usage: "chat receive [--from NAME] [-o PATH|-] [--timeout 0]",
+    usage:
+      "chat receive [--from NAME] [-o PATH|-] [--timeout 0] [--listen HOST]",
     positionals: [],
     flags: [
       {
@@ -480,6 +523,13 @@ export const COMMANDS: CommandSpec[] = [
         value: "DURATION",
         default: "0",
         help: "give up if no offer arrives in time (0 = wait forever)",
+      },
+      {
+        name: "listen",
+        type: "string",
+        value: "HOST",
+        default: "0.0.0.0",
+        help: "address to listen on for the sender's direct connection",
       },
       registryFlag,
       userFlag,

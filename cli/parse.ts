@@ -179,9 +179,32 @@ function checkValue(
     }
     case "string":
       return raw.length > 0 ? raw : bad("is empty");
+    case "switch":
+      return raw === "on" || raw === "off" ? raw : bad("is not on or off");
+    case "rate": {
+      const n = parseRate(raw);
+      return n === null
+        ? bad("is not a rate in bytes per second (like 500k, 10M, 1G, or 0)")
+        : n;
+    }
     case "boolean":
       return true;
   }
+}
+
+/**
+ * Bytes per second from `500k`, `10M`, `1.5G`, `2MiB/s` (k, M, G are binary
+ * multiples; a trailing B, iB and /s are allowed); 0 means no cap. Null
+ * when it is not one.
+ */
+export function parseRate(text: string): number | null {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?(?:\/s)?$/i.exec(text.trim());
+  if (!m) return null;
+  const scale = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[
+    m[2]!.toLowerCase() as "" | "k" | "m" | "g"
+  ];
+  const n = Math.round(Number(m[1]) * scale);
+  return Number.isSafeInteger(n) ? n : null;
 }
 
 /** Splits HOST:PORT (IPv6 as [::1]:PORT); null when malformed. */

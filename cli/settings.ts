@@ -67,6 +67,18 @@ export interface RegistrySettings {
   logFile?: string;
   /** The limits with a flag; the registry keeps its defaults for the rest. */
   limits: RegistryLimitSettings;
+  /** How the registry relays links between peers; null with --relay off. */
+  relay: RelayFlagSettings | null;
+}
+
+/** `--relay-port`, `--relay-per-user`, `--relay-rate`, `--relay-total`. */
+export interface RelayFlagSettings {
+  port: number;
+  perUser: number;
+  /** Bytes per second per link; null: no cap. */
+  linkRate: number | null;
+  /** Bytes per second over all links; null: no cap. */
+  totalRate: number | null;
 }
 
 /**
@@ -130,6 +142,7 @@ export function registrySettings(
       );
     }
   }
+  const port = num(f, "port", 15600);
   const handshakeTimeoutMs = num(f, "handshake-timeout", 10_000);
   if (!(handshakeTimeoutMs >= 1)) {
     throw new SettingsError(
@@ -141,7 +154,7 @@ export function registrySettings(
   const logFile = text(f, "log-file");
   return {
     host: textOr(f, "host", "0.0.0.0"),
-    port: num(f, "port", 15600),
+    port,
     udpPort: num(f, "udp-port", 15500),
     dbPath: text(f, "db") ?? join(chatHome(ctx.env), "registry.db"),
     ...(certFile !== undefined && keyFile !== undefined
@@ -171,6 +184,12 @@ export function registrySettings(
         "max-friend-requests-received",
         100,
       ),
+    },
+    relay: textOr(f, "relay", "on") === "off" ? null : {
+      port: num(f, "relay-port", port === 0 ? 0 : Math.min(65535, port + 1)),
+      perUser: num(f, "relay-per-user", 8),
+      linkRate: num(f, "relay-rate", 0) || null,
+      totalRate: num(f, "relay-total", 0) || null,
     },
   };
 }
@@ -336,6 +355,8 @@ export interface ReceiveSettings extends ClientSettings {
   /** --timeout: 0 = wait forever. */
   timeoutMs: number;
   maxFileBytes: number;
+  /** --listen: the address of the P2P listener. */
+  listenHost: string;
 }
 
 /** The environment every peer-side command shares; throws SettingsError for a bad CHAT_LOG_LEVEL. */
@@ -543,5 +564,6 @@ export function receiveSettings(
     ...(output !== undefined ? { output } : {}),
     timeoutMs: num(ctx.flags, "timeout", 0),
     maxFileBytes: maxFileBytes(ctx.env),
+    listenHost: textOr(ctx.flags, "listen", "0.0.0.0"),
   };
 }

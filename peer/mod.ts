@@ -31,6 +31,7 @@ export {
   DEFAULT_BACKOFF,
   Device,
   deviceLoginFields,
+  Endpoint,
   HeartbeatSender,
   LOGIN_TIMEOUT_MS,
   RegistryClient,

@@ -11,7 +11,13 @@ import { aborted } from "../common/signals.ts";
 import { loadIdentity } from "./identity.ts";
 import { Registry } from "./server.ts";
 
-export { Registry, type RegistryOptions } from "./server.ts";
+export {
+  DEFAULT_RELAY_PER_USER,
+  Registry,
+  type RegistryOptions,
+  type RelaySettings,
+} from "./server.ts";
+export { PROBE_TIMEOUT_MS } from "./probe.ts";
 export { loadIdentity, type RegistryIdentity } from "./identity.ts";
 export { DEFAULT_SCRYPT, hashPassword } from "./passwords.ts";
 export { SqliteStore } from "./sqlite_store.ts";
@@ -47,6 +53,7 @@ export async function registryMain(ctx: CommandContext): Promise<number> {
       idleTimeoutMs: s.idleTimeoutMs,
       handshakeTimeoutMs: s.handshakeTimeoutMs,
       limits: s.limits,
+      relay: s.relay ?? false,
       logger,
     });
   } catch (err) {
@@ -62,6 +69,11 @@ export async function registryMain(ctx: CommandContext): Promise<number> {
       }`,
   );
   console.log(`database ${registry.dbPath}`);
+  console.log(
+    registry.relay
+      ? `relay on port ${registry.relay.port}`
+      : "relay off (--relay off): peers that cannot reach each other directly cannot talk",
+  );
   logger.info("listening", { port: registry.port, udp: registry.udpPort });
   await aborted(ctx.signal);
   logger.info("shutting down");

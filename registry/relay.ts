@@ -339,6 +339,16 @@ export class RelayListener implements AsyncDisposable {
     return this.#listener.addr.port;
   }
 
+  /** Links `user` holds now, waiting or spliced (what --relay-per-user caps). */
+  linksOf(user: string): number {
+    return this.#userLinks.get(user) ?? 0;
+  }
+
+  /** The most links a user may hold at once. */
+  get perUser(): number {
+    return this.#o.perUser;
+  }
+
   /** A snapshot of the counters. */
   stats(): RelayStats {
     return {
@@ -690,10 +700,18 @@ export class RelayListener implements AsyncDisposable {
   ): Promise<void> {
     const size = this.#o.bufferBytes;
     const slotBytes = Math.min(SLOT_BYTES, size);
+    // Slots are made as the direction needs them, up to the bound: a quiet
+    // link (a chat) holds one, a busy one (a pipe) all of them.
+    const maxSlots = Math.floor(size / slotBytes);
+    let slots = 0;
     const free: Uint8Array[] = [];
-    for (let i = 0; i < Math.floor(size / slotBytes); i++) {
+    const haveSlot = () => {
+      if (free.length > 0) return true;
+      if (slots >= maxSlots) return false;
+      slots++;
       free.push(new Uint8Array(slotBytes));
-    }
+      return true;
+    };
     const full: { buf: Uint8Array; n: number }[] = [];
     let eof = false;
     let buffered = 0;
@@ -716,13 +734,13 @@ export class RelayListener implements AsyncDisposable {
     const dstRole = dst.role === "a" ? "a_reset" : "b_reset";
 
     const reader = async () => {
-      if (src.rest.length > 0) {
+      if (src.rest.length > 0 && haveSlot()) {
         const buf = free.pop()!;
         buf.set(src.rest.subarray(0, slotBytes));
         put(buf, Math.min(src.rest.length, slotBytes));
       }
       while (!signal.aborted) {
-        if (free.length === 0) {
+        if (!haveSlot()) {
           await new Promise<void>((r) => (wakeReader = r));
           wakeReader = null;
           continue;

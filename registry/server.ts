@@ -9,7 +9,10 @@ import {
   decodeHeartbeat,
   decodeRequest,
   errorReply,
+  formatRelayEndpoint,
   FramingError,
+  fromBase64url,
+  importEd25519Public,
   MAX_DATAGRAM_BYTES,
   MemoryBudget,
 } from "../wire/mod.ts";
@@ -25,6 +28,7 @@ import { SqliteStore } from "./sqlite_store.ts";
 import type { Store } from "./store.ts";
 import type { ScryptParams } from "./passwords.ts";
 import type { RegistryLimits } from "./limits.ts";
+import { RelayListener, type RelayVerifier, relayVerifier } from "./relay.ts";
 
 /** Everything needed to start a registry. */
 export interface RegistryOptions {
@@ -58,7 +62,26 @@ export interface RegistryOptions {
   store?: Store;
   /** Quotas and limits; each missing one keeps its default (registry/limits.ts). */
   limits?: Partial<RegistryLimits>;
+  /** The relay of last resort (on by default, on a free port); false turns it off. */
+  relay?: RelaySettings | false;
+  /** The connect-back probe (tests inject one). */
+  probe?: (host: string, port: number, cert: string) => Promise<boolean>;
 }
+
+/** How the registry relays (F22). */
+export interface RelaySettings {
+  /** TCP port of the relay listener on the registry's host; 0 picks a free one. */
+  port: number;
+  /** Relayed links one user may hold at once (default 8). */
+  perUser?: number;
+  /** Bytes per second per link, both directions together; null: no cap. */
+  linkRate?: number | null;
+  /** Bytes per second over every relayed link; null: no cap. */
+  totalRate?: number | null;
+}
+
+/** Relayed links one user may hold at once unless --relay-per-user says otherwise. */
+export const DEFAULT_RELAY_PER_USER = 8;
 
 /** A running registry. Close it with `await registry.close()`. */
 export class Registry implements AsyncDisposable {
@@ -67,6 +90,8 @@ export class Registry implements AsyncDisposable {
   readonly fingerprint: string;
   readonly dbPath: string;
   readonly #listener: Deno.TlsListener;
+  /** The relay listener, or null when this registry does not relay. */
+  readonly relay: RelayListener | null;
   readonly #udp: UdpWorker;
   readonly #logger: Logger;
   readonly #now: () => number;
@@ -86,9 +111,11 @@ export class Registry implements AsyncDisposable {
     listener: Deno.TlsListener,
     udp: UdpWorker,
     store: Store,
+    relay: RelayListener | null,
   ) {
     this.#opts = opts;
     this.#listener = listener;
+    this.relay = relay;
     this.#udp = udp;
     this.store = store;
     this.#logger = opts.logger ?? silentLogger;
@@ -126,6 +153,15 @@ export class Registry implements AsyncDisposable {
       signingPublicKey: opts.identity.signingPublicKey,
       fingerprint: opts.identity.fingerprint,
       config,
+      ...(opts.probe ? { probe: opts.probe } : {}),
+      relay: relay
+        ? {
+          port: relay.port,
+          endpoint: formatRelayEndpoint(opts.host, relay.port),
+          perUser: relay.perUser,
+          linksOf: (user) => relay.linksOf(user),
+        }
+        : null,
     });
     udp.onDatagram = (msg) => this.#datagram(msg);
     udp.onOversize = (n) => this.badDatagrams += n;
@@ -164,8 +200,49 @@ export class Registry implements AsyncDisposable {
         `cannot listen on udp ${opts.host}:${opts.udpPort}: ${describe(err)}`,
       );
     }
+    opened.defer(() => udp.close());
+    let relay: RelayListener | null = null;
+    if (opts.relay !== false) {
+      const r = opts.relay ?? { port: 0 };
+      const logger = opts.logger ?? silentLogger;
+      const rate = (n: number | null | undefined) =>
+        n ? { bytesPerSecond: n } : null;
+      try {
+        const registryKey = await importEd25519Public(
+          fromBase64url(opts.identity.signingPublicKey)!,
+        );
+        // The endpoint tokens name is known once the port is bound.
+        let verify: RelayVerifier = () =>
+          Promise.resolve({
+            ok: false,
+            code: "shutdown",
+            reason: "the relay is starting",
+          });
+        relay = RelayListener.listen({
+          hostname: opts.host,
+          port: r.port,
+          verify: (hello, now) => verify(hello, now),
+          logger,
+          clock: opts.clock ??
+            (opts.now ? clockWithNow(opts.now) : systemClock),
+          perUser: r.perUser ?? DEFAULT_RELAY_PER_USER,
+          linkRate: rate(r.linkRate),
+          totalRate: rate(r.totalRate),
+        });
+        verify = relayVerifier({
+          registryKey,
+          endpoints: [formatRelayEndpoint(opts.host, relay.port)],
+        });
+      } catch (err) {
+        throw new Error(
+          `cannot listen for relayed links on ${opts.host}:${r.port}: ${
+            describe(err)
+          } — pick another --relay-port, or --relay off`,
+        );
+      }
+    }
     opened.move();
-    return new Registry(opts, listener, udp, store);
+    return new Registry(opts, listener, udp, store, relay);
   }
 
   /** The TCP address being served. */
@@ -337,6 +414,7 @@ export class Registry implements AsyncDisposable {
     this.service.shutdown();
     await Promise.all([...this.#framed].map((fc) => fc.closeAfterFlush(1000)));
     await Promise.all([...this.#conns]);
+    await this.relay?.close();
     await this.#udp.close();
     this.store.close();
     this.#logger.info("stopped");

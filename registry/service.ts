@@ -9,7 +9,9 @@
  */
 import {
   errorReply,
+  fromBase64url,
   type Heartbeat,
+  importEd25519Public,
   okReply,
   PROTOCOL_VERSION,
   type Request,
@@ -25,6 +27,7 @@ import { KeyedBuckets, TokenBucket } from "./rate_limit.ts";
 import { type ClientLink, SessionTable } from "./sessions.ts";
 import { type Store, StoreError } from "./store.ts";
 import { FailureThrottle } from "./throttle.ts";
+import { probePeer } from "./probe.ts";
 import {
   acceptHeartbeat,
   type ClientState,
@@ -33,6 +36,7 @@ import {
   logFrom,
   type LoggedIn,
   Refused,
+  type RelayDesk,
   type Route,
   ROUTES,
   type ServiceConfig,
@@ -60,6 +64,10 @@ export interface ServiceDeps {
   /** SHA-256 hex of the registry's TLS certificate (device logins sign it). */
   fingerprint: string;
   config: ServiceConfig;
+  /** The connect-back probe (default registry/probe.ts; tests inject one). */
+  probe?: (host: string, port: number, cert: string) => Promise<boolean>;
+  /** The relay listener as handlers see it; absent: this registry does not relay. */
+  relay?: RelayDesk | null;
 }
 
 /**
@@ -113,6 +121,9 @@ export class RegistryService implements Disposable {
       }),
       logLimiter: new LogLimiter(cfg.logLinesPerSource, cfg.logWindowMs),
       signingKey: deps.signingKey,
+      verifyKey: importEd25519Public(fromBase64url(deps.signingPublicKey)!),
+      probe: deps.probe ?? probePeer,
+      relay: deps.relay ?? null,
       fingerprint: deps.fingerprint,
       deviceUses: new Map(),
       stats: this.stats,
@@ -341,6 +352,7 @@ export class RegistryService implements Disposable {
       udp_port: cfg.udpPort,
       heartbeat_interval_ms: cfg.heartbeatIntervalMs,
       heartbeat_ttl_ms: cfg.heartbeatTtlMs,
+      ...(this.#ctx.relay ? { relay_port: this.#ctx.relay.port } : {}),
     }));
     return true;
   }

@@ -41,6 +41,15 @@ export interface Session {
   certFingerprint: string | null;
   /** Ed25519 session public key, raw base64url. */
   key: string | null;
+  /** The peer's own addresses with its P2P port, as it reported them at login. */
+  candidates: { host: string; port: number }[];
+  /**
+   * Whether the connect-back probe reached the P2P port at `host`: null
+   * while it runs or when there is nothing to probe.
+   */
+  reachable: boolean | null;
+  /** The probe while it runs (resolves with `reachable`). */
+  probe: Promise<boolean> | null;
   /** The device it logged in with or added; null for a password-only login. */
   device: string | null;
   loginAt: number;

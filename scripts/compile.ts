@@ -82,8 +82,10 @@ export const ENV_NAMES = [
  * - env: only ENV_NAMES.
  * - run: only the system's URL openers, so `chat web` can open its page
  *   (xdg-open, open on macOS, cmd's start on Windows).
- * - no sys, ffi or import: nothing in the module graph needs them (node:
- *   dgram, node:tls, node:sqlite and node:readline work without).
+ * - sys: only networkInterfaces, so a peer can report its LAN addresses
+ *   (candidates a peer on the same home network dials).
+ * - no other sys, no ffi or import: nothing in the module graph needs them
+ *   (node:dgram, node:tls, node:sqlite and node:readline work without).
  */
 export const PERMISSION_FLAGS: readonly string[] = [
   "--allow-net",
@@ -91,6 +93,7 @@ export const PERMISSION_FLAGS: readonly string[] = [
   "--allow-write",
   `--allow-env=${ENV_NAMES.join(",")}`,
   "--allow-run=xdg-open,open,cmd",
+  "--allow-sys=networkInterfaces",
 ];
 
 /**

@@ -48,3 +48,9 @@ export const MAX_CERT_CHARS = 4096;
 
 /** Longest introduction ticket. */
 export const MAX_TICKET_CHARS = 2048;
+
+/** Most candidate endpoints a peer reports at login (its own addresses). */
+export const MAX_CANDIDATES = 8;
+
+/** The name every peer certificate carries; dialers check it (and the pin). */
+export const PEER_CERT_NAME = "chat-peer";

@@ -21,6 +21,7 @@ import {
 } from "./schema.ts";
 import { DEVICE_NAME_PATTERN } from "./device_login.ts";
 import {
+  MAX_CANDIDATES,
   MAX_CERT_CHARS,
   MAX_DESCRIPTION_CHARS,
   MAX_LIST_ITEMS,
@@ -66,6 +67,18 @@ const transferId = str({
 const b64url = (min: number, max: number) =>
   str({ min, max, pattern: /^[A-Za-z0-9_-]*$/, what: "base64url value" });
 const reason = str({ max: 500 });
+/** An address a peer may be reached at: host and P2P port. */
+const endpoint = obj({ host, port: int(1, 65535) });
+/** A peer's endpoints, in the order to try them. */
+const endpoints = arr(endpoint, MAX_CANDIDATES + 1);
+const ticket = str({ min: 1, max: MAX_TICKET_CHARS });
+const nonce = str({
+  min: 16,
+  max: 64,
+  pattern: /^[A-Za-z0-9_-]+$/,
+  what: "nonce",
+});
+const purpose = oneOf("chat", "file");
 /** A device's name, as its owner gave it or as its host is called. */
 const deviceName = str({
   min: 1,
@@ -116,6 +129,8 @@ export const REQUESTS = {
     cert: opt(str({ min: 1, max: MAX_CERT_CHARS })),
     key: opt(b64url(43, 43)),
     replace: opt(bool),
+    /** The peer's own interface addresses with its P2P port (LAN candidates). */
+    candidates: opt(arr(endpoint, MAX_CANDIDATES)),
     device: opt(deviceName),
     device_sign: opt(rawKey),
     device_dh: opt(rawKey),
@@ -144,7 +159,11 @@ export const REQUESTS = {
   block: { user: userName },
   unblock: { user: userName },
   blocks: { ...paging },
-  introduce: { user: userName, purpose: oneOf("chat", "file") },
+  introduce: { user: userName, purpose },
+  /** Asks the introduced target to dial back (the ticket of the introduction). */
+  reverse: { ticket },
+  /** Asks for a relay of last resort to the introduced target. */
+  relay: { ticket },
   offline_send: { to: userName, text },
   offline_fetch: { after: opt(counter), limit: opt(int(1, MAX_PAGE_ITEMS)) },
   offline_ack: { ids: arr(counter, MAX_LIST_ITEMS) },
@@ -212,6 +231,8 @@ export const REPLIES = {
     udp_port: port,
     heartbeat_interval_ms: int(1, 3_600_000),
     heartbeat_ttl_ms: int(1, 3_600_000),
+    /** The relay listener's TCP port on the registry's host; absent: no relay. */
+    relay_port: opt(port),
   },
   signup: { user: userName },
   challenge: { nonce: b64url(43, 43) },
@@ -279,8 +300,18 @@ export const REPLIES = {
     host,
     port,
     cert: str({ min: 1, max: MAX_CERT_CHARS }),
-    ticket: str({ min: 1, max: MAX_TICKET_CHARS }),
+    ticket,
+    /** Where to dial, in order: LAN addresses first when both share a public one. */
+    candidates: opt(endpoints),
+    /** Whether the registry's connect-back probe reached the target (absent: unknown). */
+    reachable: opt(bool),
+    /** Whether it reached the dialer: a reversed connection needs that. */
+    you_reachable: opt(bool),
+    /** Whether this registry relays. */
+    relay: opt(bool),
   },
+  reverse: {},
+  relay: { token: str({ min: 1, max: 2048 }), port: int(1, 65535) },
   offline_send: { to: userName, sent_at: isoTime },
   offline_fetch: {
     messages: list(obj({
@@ -358,6 +389,25 @@ export const EVENTS = {
   room_owner: { room: roomName, user: userName },
   offline_waiting: { count: counter },
   timeout: { reason: oneOf("heartbeat", "idle") },
+  /**
+   * Dial `from` back: it cannot reach us, we may reach it. The ticket is
+   * ours to present to it; `ref` names the link it waits for.
+   */
+  reverse: {
+    from: userName,
+    purpose,
+    ref: nonce,
+    candidates: endpoints,
+    cert: str({ min: 1, max: MAX_CERT_CHARS }),
+    ticket,
+  },
+  /** Meet `from` at the registry's relay with this token (role b). */
+  relay: {
+    from: userName,
+    purpose,
+    token: str({ min: 1, max: 2048 }),
+    port: int(1, 65535),
+  },
   session_ended: { reason: oneOf("replaced", "shutdown", "revoked") },
   error: { reason },
 } as const satisfies Record<string, Shape>;
@@ -368,9 +418,14 @@ export const P2P = {
     v: int(0, 65535),
     ticket: str({ min: 1, max: MAX_TICKET_CHARS }),
     sig: b64url(86, 86),
-    purpose: oneOf("chat", "file"),
+    purpose,
+    /** On a reversed connection: the `ref` of the link the listener waits for. */
+    reverse: opt(nonce),
   },
   p2p_welcome: { v: int(0, 65535), user: userName },
+  /** The registry's connect-back probe, sent inside TLS pinned to our certificate. */
+  p2p_probe: { v: int(0, 65535) },
+  p2p_probe_ok: { v: int(0, 65535) },
   chat_request: { text: opt(text), id: opt(counter) },
   chat_accept: {},
   chat_reject: {},

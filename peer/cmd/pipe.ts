@@ -23,7 +23,12 @@ import {
   Transfers,
   UserError,
 } from "../core/mod.ts";
-import { askYesNo, ProgressLine, stdinIsTerminal } from "../front/mod.ts";
+import {
+  askYesNo,
+  pathWords,
+  ProgressLine,
+  stdinIsTerminal,
+} from "../front/mod.ts";
 import {
   Endpoint,
   LinkError,
@@ -104,7 +109,9 @@ export function send(ctx: CommandContext): Promise<number> {
       if (!r.ok) throw new UserError(r.reason);
       if (failed) throw new UserError(failed);
       console.error(
-        `sent ${t.name} to ${to}: ${r.size} bytes, sha256 ${r.sha256} verified by ${to}`,
+        `sent ${t.name} to ${to}: ${r.size} bytes, sha256 ${r.sha256} verified by ${to} (${
+          pathWords(r.via)
+        })`,
       );
       return 0;
     } finally {
@@ -210,7 +217,7 @@ export function receive(ctx: CommandContext): Promise<number> {
       target: c.target,
       credentials: creds,
       kind: "receive",
-      listen: { port: 0 },
+      listen: { port: 0, host: s.listenHost },
       home: c.home,
       logger: c.logger,
       onInbound: (link) => {
@@ -268,7 +275,7 @@ export function receive(ctx: CommandContext): Promise<number> {
       console.error(
         `received ${r.size} bytes from ${sender}, sha256 ${r.sha256} verified${
           r.path && output !== "-" ? ` → ${r.path}` : ""
-        }`,
+        } (${pathWords(r.via)})`,
       );
       return 0;
     } finally {

@@ -24,6 +24,16 @@ export const CHAT_REQUEST_TTL_MS = 60_000;
 export const ROOM_REFRESH_MS = 1000;
 
 /**
+ * How long an open chat whose link dropped waits for a new one before it is
+ * reported closed. The side whose name sorts first dials again at once
+ * (through whichever path works now), the other after RELINK_WAIT_MS if no
+ * link arrived; a user the registry knows to be offline ends it at once.
+ */
+export const RELINK_MS = 8_000;
+/** How long the second side waits for the first to dial again. */
+export const RELINK_WAIT_MS = 2_000;
+
+/**
  * Bytes queued on a link after which sending waits for the socket to take
  * them, so a fast sender is paced by TCP instead of overflowing its own queue.
  */
@@ -53,6 +63,8 @@ export interface ConversationDeps {
   /** Re-reads a room's members from the registry (when a stranger writes). */
   refreshRoom: (room: string) => Promise<void>;
   now: () => number;
+  /** A timer (the peer's clock): calls `fn` after `ms`; returns its cancel. */
+  after: (ms: number, fn: () => void) => () => void;
   logger: Logger;
 }
 
@@ -61,6 +73,8 @@ export class Conversations {
   readonly #d: ConversationDeps;
   readonly #links = new Map<string, P2PLink[]>();
   readonly #dialing = new Map<string, Promise<P2PLink>>();
+  /** Open chats whose link dropped, waiting for a new one: their give-up timers. */
+  readonly #relinking = new Map<string, () => void>();
   readonly #chats = new Map<string, Chat>();
   readonly #readers = new Set<Promise<void>>();
   /** When each room was last re-read because a non-member wrote to it. */
@@ -81,6 +95,19 @@ export class Conversations {
     const list = this.#links.get(link.user) ?? [];
     list.push(link);
     this.#links.set(link.user, list);
+    const relinked = this.#relinking.get(link.user);
+    if (relinked) {
+      relinked();
+      this.#relinking.delete(link.user);
+    }
+    this.#d.emit({
+      type: "link",
+      with: link.user,
+      purpose: "chat",
+      path: link.path,
+      inbound: link.inbound,
+      ...(relinked ? { restored: true } : {}),
+    });
     const reader = this.#read(link);
     this.#readers.add(reader);
     reader.finally(() => this.#readers.delete(reader));
@@ -92,10 +119,13 @@ export class Conversations {
     if (open) return Promise.resolve(open);
     let pending = this.#dialing.get(user);
     if (!pending) {
-      pending = this.#d.dial(user).then((link) => {
+      const mine: Promise<P2PLink> = this.#d.dial(user).then((link) => {
         this.adopt(link);
         return link;
-      }).finally(() => this.#dialing.delete(user));
+      }).finally(() => {
+        if (this.#dialing.get(user) === mine) this.#dialing.delete(user);
+      });
+      pending = mine;
       this.#dialing.set(user, pending);
     }
     return pending;
@@ -162,7 +192,12 @@ export class Conversations {
     chat.saving = save;
     chat.since = this.#d.now();
     this.#send(link, { type: "chat_accept" });
-    this.#d.emit({ type: "chat_started", with: user, saving: save });
+    this.#d.emit({
+      type: "chat_started",
+      with: user,
+      saving: save,
+      path: link.path,
+    });
     if (save) {
       await this.#d.transcripts.note(
         user,
@@ -320,6 +355,8 @@ export class Conversations {
   /** Closes every chat and link. */
   async closeAll(reason: string): Promise<void> {
     this.#closed = true;
+    for (const stop of this.#relinking.values()) stop();
+    this.#relinking.clear();
     for (const chat of this.#chats.values()) {
       const link = this.#links.get(chat.user)?.findLast((l) => !l.conn.closed);
       if (chat.state === "open") {
@@ -372,6 +409,49 @@ export class Conversations {
     this.#links.delete(link.user);
     const chat = this.#chats.get(link.user);
     if (!chat || this.#closed) return;
+    if (chat.state === "open" && !this.#relinking.has(link.user)) {
+      this.#relink(link.user, chat);
+      return;
+    }
+    this.#lost(link.user, chat);
+  }
+
+  /** Tries to get an open chat a new link (see RELINK_MS). */
+  #relink(user: string, chat: Chat): void {
+    const hasLink = () =>
+      this.#links.get(user)?.some((l) => !l.conn.closed) ?? false;
+    const giveUp = () => {
+      if (!this.#relinking.has(user)) return;
+      this.#relinking.get(user)?.();
+      this.#relinking.delete(user);
+      // A dial still under way belongs to the lost chat; the next starts fresh.
+      this.#dialing.delete(user);
+      if (this.#chats.get(user) === chat && !hasLink()) this.#lost(user, chat);
+    };
+    const stopTimer = this.#d.after(RELINK_MS, giveUp);
+    let stopWait = () => {};
+    this.#relinking.set(user, () => {
+      stopTimer();
+      stopWait();
+    });
+    this.#d.logger.info("chat link lost, dialling again", { user });
+    const dial = () => {
+      if (!this.#relinking.has(user) || hasLink()) return;
+      this.linkTo(user).catch((err) => {
+        this.#d.logger.info("chat link not restored", {
+          user,
+          error: err instanceof Error ? err.message : String(err),
+        });
+        giveUp();
+      });
+    };
+    if (this.#d.self() < user) dial();
+    else stopWait = this.#d.after(RELINK_WAIT_MS, dial);
+  }
+
+  /** An open or requested chat whose link is gone for good. */
+  #lost(user: string, chat: Chat): void {
+    const link = { user };
     this.#chats.delete(link.user);
     if (chat.state === "open") {
       if (chat.saving) {
@@ -412,6 +492,7 @@ export class Conversations {
               type: "chat_started",
               with: user,
               saving: chat.saving,
+              path: link.path,
             });
           }
           if (msg.text !== undefined && msg.id !== undefined) {
@@ -445,7 +526,12 @@ export class Conversations {
         if (chat.state !== "outgoing") return;
         chat.state = "open";
         chat.since = now;
-        this.#d.emit({ type: "chat_started", with: user, saving: chat.saving });
+        this.#d.emit({
+          type: "chat_started",
+          with: user,
+          saving: chat.saving,
+          path: link.path,
+        });
         await this.#flush(link, chat);
         return;
       }

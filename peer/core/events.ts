@@ -2,6 +2,7 @@
  * What the peer core tells its front ends (SPEC §2.2). The JSON mode prints
  * these objects as they are; the shell formats them for people.
  */
+import type { LinkPath } from "../net/mod.ts";
 
 /** Every event the core emits. */
 export type PeerEvent =
@@ -11,7 +12,20 @@ export type PeerEvent =
   | { type: "friend_accepted"; user: string }
   | { type: "friend_removed"; user: string }
   | { type: "chat_request"; from: string; text?: string }
-  | { type: "chat_started"; with: string; saving: boolean }
+  | { type: "chat_started"; with: string; saving: boolean; path: LinkPath }
+  /**
+   * A link to a user was opened (by us or by them): the one a chat or a
+   * room's messages use, with the path it took.
+   */
+  | {
+    type: "link";
+    with: string;
+    purpose: "chat";
+    path: LinkPath;
+    inbound: boolean;
+    /** Set when it replaces the lost link of an open chat. */
+    restored?: boolean;
+  }
   | { type: "chat_rejected"; by: string; reason?: string }
   | { type: "chat_request_expired"; from: string }
   | { type: "chat_closed"; with: string; reason: string }
@@ -48,6 +62,7 @@ export type PeerEvent =
     name: string;
     size: number | null;
     room?: string;
+    path: LinkPath;
   }
   | {
     type: "file_progress";
@@ -67,8 +82,17 @@ export type PeerEvent =
     path: string;
     size: number;
     sha256: string;
+    /** How the link went: direct, reversed or relayed. */
+    via: LinkPath;
   }
-  | { type: "file_sent"; to: string; id: string; size: number; sha256: string }
+  | {
+    type: "file_sent";
+    to: string;
+    id: string;
+    size: number;
+    sha256: string;
+    via: LinkPath;
+  }
   | { type: "transfer_failed"; id: string; reason: string }
   | { type: "registry_lost" }
   | { type: "registry_restored" }

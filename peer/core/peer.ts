@@ -145,6 +145,7 @@ export class Peer implements AsyncDisposable {
         this.rooms.load(await this.#request("room_members", { room }));
       },
       now,
+      after: (ms, fn) => this.#clock.after(ms, fn),
       logger: o.logger,
     });
     this.transfers = new Transfers({

@@ -14,6 +14,7 @@
  */
 import { stripControls } from "../../common/text.ts";
 import type { CommandReply, PeerEvent } from "../core/mod.ts";
+import type { LinkPath } from "../net/mod.ts";
 import { showBytes } from "./progress.ts";
 
 /** ANSI styling, or none. */
@@ -153,6 +154,26 @@ function clock(iso: string): string {
   }`;
 }
 
+/** A link's path in words: direct, reversed, relayed through the registry. */
+export function pathWords(path: LinkPath): string {
+  return path === "relayed" ? "relayed through the registry" : path;
+}
+
+/**
+ * What a line adds about a link's path: nothing for a direct one (the
+ * usual case), else how it went.
+ */
+export function pathNote(path: LinkPath): string {
+  switch (path) {
+    case "direct":
+      return "";
+    case "reversed":
+      return " — reversed (the other side dialled back)";
+    case "relayed":
+      return " — relayed through the registry";
+  }
+}
+
 /** A line for an event, or null when the shell shows nothing for it. */
 export function formatEvent(ev: PeerEvent, style: Style): string | null {
   const u = (n: string) => style.user(stripControls(n));
@@ -184,8 +205,14 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
       return style.green(
         `* chat with ${ev.with} started${
           ev.saving ? " (saving a transcript)" : ""
-        }`,
+        }${pathNote(ev.path)}`,
       );
+    case "link":
+      return ev.restored
+        ? style.green(
+          `* connection to ${ev.with} restored${pathNote(ev.path)}`,
+        )
+        : null;
     case "chat_request_expired":
       return style.dim(
         `* ${ev.from}'s chat request expired (not answered within 60 s)`,
@@ -252,9 +279,8 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
         `* ${ev.from} offers ${oneLine(ev.name)} (${
           ev.size === null ? "size unknown" : showBytes(ev.size)
         })` +
-          `${
-            ev.room ? ` in #${ev.room}` : ""
-          } — /file accept ${ev.id} or /file reject ${ev.id}`,
+          `${ev.room ? ` in #${ev.room}` : ""}${pathNote(ev.path)}` +
+          ` — /file accept ${ev.id} or /file reject ${ev.id}`,
       );
     case "file_progress":
       return null;
@@ -262,13 +288,13 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
       return style.green(
         `* received ${
           showBytes(ev.size)
-        } from ${ev.from} → ${ev.path} (SHA-256 verified)`,
+        } from ${ev.from} → ${ev.path} (SHA-256 verified)${pathNote(ev.via)}`,
       );
     case "file_sent":
       return style.green(
         `* ${ev.to} received the file (${
           showBytes(ev.size)
-        }, SHA-256 verified)`,
+        }, SHA-256 verified)${pathNote(ev.via)}`,
       );
     case "transfer_failed":
       return style.red(

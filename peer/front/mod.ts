@@ -17,6 +17,8 @@ export {
   formatOwn,
   formatReply,
   formatText,
+  pathNote,
+  pathWords,
   Style,
 } from "./format.ts";
 export { readLines, replyObject, runJsonMode } from "./json_mode.ts";

@@ -11,6 +11,7 @@ import type { Logger } from "../../common/log.ts";
 import type { RegistryEvent } from "../../wire/mod.ts";
 import type { BackoffPolicy } from "./backoff.ts";
 import { createPeerIdentity, type PeerIdentity } from "./identity.ts";
+import { localCandidates } from "./candidates.ts";
 import { Links } from "./links.ts";
 import type { P2PLink } from "./p2p.ts";
 import type { RegistryTarget } from "./registry_client.ts";
@@ -80,14 +81,23 @@ export class Endpoint implements AsyncDisposable {
         target: o.target,
         credentials: o.credentials,
         kind: o.kind,
-        ...(port !== null ? { p2pPort: port, cert: identity.certPem } : {}),
+        ...(port !== null
+          ? {
+            p2pPort: port,
+            cert: identity.certPem,
+            candidates: localCandidates(port, o.listen?.host),
+          }
+          : {}),
         key: identity.publicKey,
         ...(o.replace !== undefined ? { replace: o.replace } : {}),
         ...(o.signup !== undefined ? { signup: o.signup } : {}),
         ...(o.home !== undefined ? { home: o.home } : {}),
         ...(o.backoff ? { backoff: o.backoff } : {}),
         logger: o.logger,
-        onEvent: o.onEvent ?? (() => {}),
+        // Dial-back and relay requests are the links' business.
+        onEvent: (ev) => {
+          if (!links.handleEvent(ev)) o.onEvent?.(ev);
+        },
         onStatus: o.onStatus ?? (() => {}),
       });
     } catch (err) {

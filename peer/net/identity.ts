@@ -4,10 +4,9 @@
  * Ed25519 session key whose public half the registry puts into tickets.
  */
 import { createSelfSigned } from "../../common/tls.ts";
-import { base64url } from "../../wire/mod.ts";
+import { base64url, PEER_CERT_NAME } from "../../wire/mod.ts";
 
-/** The host name every peer certificate carries and every dialer verifies. */
-export const PEER_CERT_NAME = "chat-peer";
+export { PEER_CERT_NAME };
 
 /** What a peer proves itself with. */
 export interface PeerIdentity {

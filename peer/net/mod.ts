@@ -16,21 +16,28 @@ export {
   PEER_CERT_NAME,
   type PeerIdentity,
 } from "./identity.ts";
+export { localCandidates } from "./candidates.ts";
 export {
+  DIRECT_TIMING,
   LinkError,
   type LinkErrorCode,
-  type LinkPath,
   Links,
   type LinksOptions,
   type OpenLink,
+  RELAY_PAIR_MS,
+  REVERSE_WAIT_MS,
 } from "./links.ts";
 export {
   DialError,
+  type DialTarget,
+  type LinkPath,
   type P2PLink,
   P2PNode,
   type P2PNodeOptions,
   type Purpose,
+  type RaceTiming,
 } from "./p2p.ts";
+export { RaceError, raceStaggered } from "./race.ts";
 export {
   type ClientOptions,
   type HelloInfo,

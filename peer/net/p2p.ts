@@ -9,6 +9,12 @@
  * signature, the names, its own certificate fingerprint, the time window and
  * that the nonce is fresh, then answers `p2p_welcome`. Anything else is closed
  * without producing a single event. See docs/security.md.
+ *
+ * The same handshake runs on every path (links.ts chooses): a race of direct
+ * attempts (`dialAny`), a dial-back whose hello names the `ref` the dialer
+ * waits for (`expectReverse`), and a relayed stream (`dialOver` on the
+ * dialer's side; `acceptRelayed` joins it to our own listener on the other).
+ * The registry's connect-back probe (`p2p_probe`) is answered and closed.
  */
 import { type Clock, sleep, SYSTEM_CLOCK } from "../../common/clock.ts";
 import { FramedConn } from "../../common/conn.ts";
@@ -28,25 +34,65 @@ import {
   ticketTimeError,
   verifyHello,
 } from "../../wire/mod.ts";
+import { joinConns, type RelayedConn } from "../../common/relay_dial.ts";
 import { PEER_CERT_NAME, type PeerIdentity } from "./identity.ts";
+import { RaceError, raceStaggered } from "./race.ts";
 
 /** What a connection is for; each purpose has its own handler. */
 export type Purpose = "chat" | "file";
+
+/**
+ * How a link reached the other peer: we dialled it (or it dialled us),
+ * it dialled back because we could not reach it, or both went through the
+ * registry's relay. The TLS and the ticket check inside are the same on
+ * every path.
+ */
+export type LinkPath = "direct" | "reversed" | "relayed";
 
 /** An authenticated P2P connection and the reader positioned after the handshake. */
 export interface P2PLink {
   /** The user at the other end, as vouched for by the registry. */
   user: string;
   purpose: Purpose;
+  /** True when the other side asked for the link. */
   inbound: boolean;
+  path: LinkPath;
   conn: FramedConn;
   /** The frame reader; whoever takes the link reads it to the end. */
   frames: AsyncGenerator<Frame>;
 }
 
-/** Why a dial failed, phrased for the user. */
+/**
+ * Why a dial failed, phrased for the user: `unreachable` when no connection
+ * to the pinned certificate could be made (another path may work),
+ * `refused` when the peer was reached and did not take the link.
+ */
 export class DialError extends Error {
   override name = "DialError";
+  constructor(
+    message: string,
+    readonly kind: "unreachable" | "refused" = "unreachable",
+  ) {
+    super(message);
+  }
+}
+
+/** Who to dial and how to prove ourselves to them. */
+export interface DialTarget {
+  user: string;
+  /** Their certificate (PEM), pinned: nothing else is accepted. */
+  cert: string;
+  /** The registry's ticket that introduces us to them. */
+  ticket: string;
+  purpose: Purpose;
+  /** On a reversed connection: the `ref` of the link they wait for. */
+  reverse?: string;
+}
+
+/** How long each direct attempt may take, and when the next one starts. */
+export interface RaceTiming {
+  attemptMs: number;
+  staggerMs: number;
 }
 
 /** What the node needs from its surroundings. */
@@ -111,6 +157,16 @@ export class P2PNode implements AsyncDisposable {
   #accepting: Promise<void> | null = null;
   readonly #handshakes = new Set<Promise<void>>();
   readonly #open = new Set<FramedConn>();
+  /** Links we asked the other side to dial back, by their ref. */
+  readonly #reversals = new Map<
+    string,
+    { user: string; purpose: Purpose; take: (link: P2PLink) => void }
+  >();
+  /** Local ports of our connections that carry relayed links into the listener. */
+  readonly #relayPorts = new Set<number>();
+  /** Relayed streams being joined to the listener. */
+  readonly #joins = new Set<Promise<void>>();
+  #host = "0.0.0.0";
   /** Nonces of accepted tickets, until they expire: a ticket works once. */
   readonly #seen = new Map<string, number>();
   readonly #limits: P2PLimits;
@@ -140,6 +196,7 @@ export class P2PNode implements AsyncDisposable {
 
   /** Starts listening on `port` (0 = any free port); returns the port. */
   listen(port: number, host = "0.0.0.0"): number {
+    this.#host = host;
     try {
       this.#listener = Deno.listenTls({
         hostname: host,
@@ -189,7 +246,8 @@ export class P2PNode implements AsyncDisposable {
   }
 
   async #handshakeInbound(conn: Deno.TlsConn): Promise<void> {
-    const addr = (conn.remoteAddr as Deno.NetAddr).hostname;
+    const remote = conn.remoteAddr as Deno.NetAddr;
+    const addr = remote.hostname;
     const lim = this.#limits;
     // Until the hello is checked, nothing needs more than a few KiB: a
     // small read buffer, small frames, and one budget for all such.
@@ -213,13 +271,14 @@ export class P2PNode implements AsyncDisposable {
     this.#unauthenticated.add(fc);
     fc.onClose(() => this.#unauthenticated.delete(fc));
     try {
-      await this.#hello(fc, addr);
+      await this.#inboundHello(fc, remote);
     } finally {
       this.#unauthenticated.delete(fc);
     }
   }
 
-  async #hello(fc: FramedConn, addr: string): Promise<void> {
+  async #inboundHello(fc: FramedConn, remote: Deno.NetAddr): Promise<void> {
+    const addr = remote.hostname;
     const lim = this.#limits;
     const frames = fc.frames();
     const refuse = (why: string) => {
@@ -232,10 +291,19 @@ export class P2PNode implements AsyncDisposable {
       this.#o.handshakeTimeoutMs ?? HANDSHAKE_MS,
       this.#clock,
     );
+    // Looked up once bytes came: they flow only after the port is noted.
+    const relayed = this.#relayPorts.delete(remote.port) &&
+      isLoopback(remote.hostname);
     if (typeof first === "string") return refuse(first);
     if (first.kind !== "control") return refuse("data before hello");
     const d = decodeP2P(first.payload);
     if (!d.ok) return refuse(d.reason);
+    if (d.msg.type === "p2p_probe") {
+      // The registry's connect-back probe: it found our port and certificate.
+      fc.send({ type: "p2p_probe_ok", v: PROTOCOL_VERSION });
+      await fc.closeAfterFlush(1000);
+      return;
+    }
     if (d.msg.type !== "p2p_hello") return refuse(`${d.msg.type} before hello`);
     const claims = await this.#check(d.msg);
     if (typeof claims === "string") return refuse(claims);
@@ -257,6 +325,22 @@ export class P2PNode implements AsyncDisposable {
     fc.setReadBufferBytes(
       claims.purpose === "file" ? FILE_READ_BYTES : CHAT_READ_BYTES,
     );
+    let take = this.#o.onInbound;
+    let path: LinkPath = relayed ? "relayed" : "direct";
+    let inbound = true;
+    if (d.msg.reverse !== undefined) {
+      const waiting = this.#reversals.get(d.msg.reverse);
+      if (
+        !waiting || waiting.user !== claims.from ||
+        waiting.purpose !== claims.purpose
+      ) {
+        return refuse("dial-back nobody waits for");
+      }
+      this.#reversals.delete(d.msg.reverse);
+      take = waiting.take;
+      path = "reversed";
+      inbound = false;
+    }
     fc.send({
       type: "p2p_welcome",
       v: PROTOCOL_VERSION,
@@ -266,11 +350,13 @@ export class P2PNode implements AsyncDisposable {
       user: claims.from,
       purpose: claims.purpose,
       addr,
+      path,
     });
-    this.#o.onInbound({
+    take({
       user: claims.from,
       purpose: claims.purpose,
-      inbound: true,
+      inbound,
+      path,
       conn: fc,
       frames: firstFrameWithin(frames, fc, lim.firstFrameMs, this.#clock),
     });
@@ -310,60 +396,196 @@ export class P2PNode implements AsyncDisposable {
     }
   }
 
-  /** Opens an authenticated link to the peer the registry introduced. */
-  async dial(
-    intro: ReplyData<"introduce">,
-    purpose: Purpose,
+  /** Dials the one address an introduction names, as a direct link. */
+  dial(intro: ReplyData<"introduce">, purpose: Purpose): Promise<P2PLink> {
+    const ms = this.#o.handshakeTimeoutMs ?? HANDSHAKE_MS;
+    return this.dialAny([{ host: intro.host, port: intro.port }], {
+      user: intro.user,
+      cert: intro.cert,
+      ticket: intro.ticket,
+      purpose,
+    }, { attemptMs: ms, staggerMs: ms });
+  }
+
+  /**
+   * Races direct attempts to `endpoints` (in order, staggered) and opens an
+   * authenticated link over the first that completes TLS with the pinned
+   * certificate. `path` is what the link will report.
+   */
+  async dialAny(
+    endpoints: readonly { host: string; port: number }[],
+    target: DialTarget,
+    timing: RaceTiming,
+    path: LinkPath = "direct",
   ): Promise<P2PLink> {
-    const timeoutMs = this.#o.handshakeTimeoutMs ?? HANDSHAKE_MS;
+    let tls: Deno.TlsConn;
+    try {
+      tls = await raceStaggered(
+        endpoints.map((e) => () =>
+          withTimeout(
+            this.#tlsTo(e.host, e.port, target.cert, timing.attemptMs),
+            timing.attemptMs,
+            this.#clock,
+          )
+        ),
+        timing.staggerMs,
+        this.#clock,
+        (late) => closeQuietly(late),
+      );
+    } catch (err) {
+      const errors = err instanceof RaceError ? err.errors : [err];
+      this.#o.logger.warn("p2p dial failed", {
+        user: target.user,
+        tried: endpoints.map((e) => `${e.host}:${e.port}`).join(","),
+        error: errors.map(describe).join("; "),
+      });
+      throw new DialError(
+        `cannot reach ${target.user} directly (${
+          errors.length > 0 ? describe(errors[errors.length - 1]) : "no address"
+        })`,
+      );
+    }
+    return await this.#hello(tls, target, path);
+  }
+
+  /** Opens an authenticated link over a stream that already reaches the peer (a relay). */
+  async dialOver(
+    tcp: Deno.TcpConn,
+    target: DialTarget,
+    path: LinkPath,
+  ): Promise<P2PLink> {
     let tls: Deno.TlsConn;
     try {
       tls = await withTimeout(
-        (async () => {
-          const tcp = await Deno.connect({
-            hostname: intro.host,
-            port: intro.port,
-          });
-          try {
-            const t = await Deno.startTls(tcp, {
-              hostname: PEER_CERT_NAME,
-              caCerts: [intro.cert],
-            });
-            await t.handshake();
-            return t;
-          } catch (err) {
-            try {
-              tcp.close();
-            } catch {
-              // Closed by the failed handshake.
-            }
-            throw err;
-          }
-        })(),
-        timeoutMs,
+        this.#startTls(tcp, target.cert),
+        this.#o.handshakeTimeoutMs ?? HANDSHAKE_MS,
         this.#clock,
       );
     } catch (err) {
-      this.#o.logger.warn("p2p dial failed", {
-        user: intro.user,
-        error: String(err),
-      });
+      closeQuietly(tcp);
       throw new DialError(
-        `cannot reach ${intro.user} directly (${describe(err)})`,
+        `cannot reach ${target.user} through the relay (${describe(err)})`,
       );
     }
+    return await this.#hello(tls, target, path);
+  }
+
+  /**
+   * Waits for the dial-back a `reverse` request asked for: the link whose
+   * hello names `ref`, from `user`, for `purpose`. Cancel it on giving up.
+   */
+  expectReverse(
+    ref: string,
+    user: string,
+    purpose: Purpose,
+    timeoutMs: number,
+  ): { link: Promise<P2PLink>; cancel: () => void } {
+    let cancel = () => {};
+    const link = new Promise<P2PLink>((resolve, reject) => {
+      const stopTimer = this.#clock.after(timeoutMs, () => {
+        this.#reversals.delete(ref);
+        reject(
+          new DialError(
+            `${user} did not dial back within ${timeoutMs / 1000} s`,
+          ),
+        );
+      });
+      this.#reversals.set(ref, {
+        user,
+        purpose,
+        take: (l) => {
+          stopTimer();
+          resolve(l);
+        },
+      });
+      cancel = () => {
+        stopTimer();
+        this.#reversals.delete(ref);
+        reject(new DialError(`gave up waiting for ${user} to dial back`));
+      };
+    });
+    link.catch(() => {}); // The caller awaits it or cancels it.
+    return { link, cancel };
+  }
+
+  /**
+   * Joins a paired relay connection to our own listener, so the link that
+   * arrives through it is authenticated like any other; it reports the
+   * path `relayed`.
+   */
+  async acceptRelayed(relayed: RelayedConn): Promise<void> {
+    if (this.#closed || !this.#listener) {
+      closeQuietly(relayed.conn);
+      return;
+    }
+    let local: Deno.TcpConn;
+    try {
+      local = await Deno.connect({
+        hostname: loopbackFor(this.#host),
+        port: this.port,
+      });
+    } catch (err) {
+      closeQuietly(relayed.conn);
+      throw err;
+    }
+    this.#relayPorts.add((local.localAddr as Deno.NetAddr).port);
+    const join = joinConns(relayed, local).finally(() =>
+      this.#joins.delete(join)
+    );
+    this.#joins.add(join);
+  }
+
+  async #tlsTo(
+    host: string,
+    port: number,
+    cert: string,
+    ms: number,
+  ): Promise<Deno.TlsConn> {
+    // A filtered address never answers: give its SYNs up with the attempt.
+    const tcp = await Deno.connect({
+      hostname: host,
+      port,
+      signal: AbortSignal.timeout(ms),
+    });
+    return await this.#startTls(tcp, cert);
+  }
+
+  async #startTls(tcp: Deno.TcpConn, cert: string): Promise<Deno.TlsConn> {
+    try {
+      const t = await Deno.startTls(tcp, {
+        hostname: PEER_CERT_NAME,
+        caCerts: [cert],
+      });
+      await t.handshake();
+      return t;
+    } catch (err) {
+      closeQuietly(tcp); // Closed by the failed handshake, or now.
+      throw err;
+    }
+  }
+
+  /** Presents the ticket inside the pinned TLS and waits for the welcome. */
+  async #hello(
+    tls: Deno.TlsConn,
+    target: DialTarget,
+    path: LinkPath,
+  ): Promise<P2PLink> {
+    const timeoutMs = this.#o.handshakeTimeoutMs ?? HANDSHAKE_MS;
     const fc = new FramedConn(tls, {
-      readBufferBytes: purpose === "file" ? FILE_READ_BYTES : CHAT_READ_BYTES,
+      readBufferBytes: target.purpose === "file"
+        ? FILE_READ_BYTES
+        : CHAT_READ_BYTES,
       maxQueuedBytes: this.#o.maxQueuedBytes ?? 8 * 1024 * 1024,
     });
     this.#track(fc);
-    const sig = await signHello(intro.ticket, this.#o.identity.sessionKey);
+    const sig = await signHello(target.ticket, this.#o.identity.sessionKey);
     fc.send({
       type: "p2p_hello",
       v: PROTOCOL_VERSION,
-      ticket: intro.ticket,
+      ticket: target.ticket,
       sig,
-      purpose,
+      purpose: target.purpose,
+      ...(target.reverse !== undefined ? { reverse: target.reverse } : {}),
     });
     const frames = fc.frames();
     const first = await firstFrame(frames, fc, timeoutMs, this.#clock);
@@ -371,12 +593,20 @@ export class P2PNode implements AsyncDisposable {
       ? decodeP2P(first.payload)
       : null;
     if (
-      !d || !d.ok || d.msg.type !== "p2p_welcome" || d.msg.user !== intro.user
+      !d || !d.ok || d.msg.type !== "p2p_welcome" ||
+      d.msg.user !== target.user
     ) {
       fc.close();
-      throw new DialError(`${intro.user} is not available`);
+      throw new DialError(`${target.user} is not available`, "refused");
     }
-    return { user: intro.user, purpose, inbound: false, conn: fc, frames };
+    return {
+      user: target.user,
+      purpose: target.purpose,
+      inbound: false,
+      path,
+      conn: fc,
+      frames,
+    };
   }
 
   /** Stops listening and closes every connection. */
@@ -391,6 +621,7 @@ export class P2PNode implements AsyncDisposable {
     for (const fc of [...this.#open]) fc.close();
     await this.#accepting;
     await Promise.all([...this.#handshakes]);
+    await Promise.all([...this.#joins]);
   }
 
   /** As `close`. */
@@ -469,6 +700,26 @@ function withTimeout<T extends { close(): void }>(
       });
     }),
   ]).finally(() => cancel());
+}
+
+function closeQuietly(c: { close(): void }): void {
+  try {
+    c.close();
+  } catch {
+    // Closed already.
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host.startsWith("127.") || host === "::1" ||
+    host === "::ffff:127.0.0.1";
+}
+
+/** Where to reach our own listener from this machine. */
+function loopbackFor(host: string): string {
+  if (host === "0.0.0.0" || host === "") return "127.0.0.1";
+  if (host === "::") return "::1";
+  return host;
 }
 
 function describe(err: unknown): string {

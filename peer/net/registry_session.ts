@@ -70,6 +70,8 @@ export interface RegistrySessionOptions {
   cert?: string;
   /** Ed25519 session public key, base64url. */
   key?: string;
+  /** Our own addresses with the P2P port, reported at login (LAN candidates). */
+  candidates?: { host: string; port: number }[];
   replace?: boolean;
   /** Create the account first when it does not exist. */
   signup?: boolean;
@@ -166,6 +168,7 @@ export class RegistrySession implements AsyncDisposable {
       ...(o.p2pPort !== undefined ? { p2p_port: o.p2pPort } : {}),
       ...(o.cert ? { cert: o.cert } : {}),
       ...(o.key ? { key: o.key } : {}),
+      ...(o.candidates?.length ? { candidates: o.candidates } : {}),
       ...(replace ? { replace: true } : {}),
     };
     const creds = o.credentials;
@@ -366,6 +369,16 @@ export class RegistrySession implements AsyncDisposable {
   /** The address the registry sees us at. */
   get observedHost(): string {
     return this.#login.host;
+  }
+
+  /** The registry's host as we reach it (its relay listens there too). */
+  get registryHost(): string {
+    return this.#o.target.host;
+  }
+
+  /** The registry's relay port, or null when it does not relay. */
+  get relayPort(): number | null {
+    return this.#client.hello.relay_port ?? null;
   }
 
   /** Our status text at login. */

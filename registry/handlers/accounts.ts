@@ -147,6 +147,12 @@ async function logIn(
     cert: req.cert ?? null,
     certFingerprint,
     key: req.key ?? null,
+    candidates: (req.candidates ?? []).map((e) => ({
+      host: e.host,
+      port: e.port,
+    })),
+    reachable: null,
+    probe: null,
     device,
     loginAt: ctx.now(),
     lastBeat: ctx.now(),
@@ -163,6 +169,7 @@ async function logIn(
     addr: c.address,
     ...(device !== null ? { device, by: req.sig ? "key" : "password" } : {}),
   });
+  startProbe(ctx, session);
   return {
     user,
     session: session.id,
@@ -171,6 +178,20 @@ async function logIn(
     host: c.address,
     ...(device !== null ? { device } : {}),
   };
+}
+
+/**
+ * Starts the connect-back probe of a session that listens: the address its
+ * connection came from, the port and certificate it registered (registry/probe.ts).
+ */
+function startProbe(ctx: ServiceContext, s: Session): void {
+  if (s.p2pPort === null || !s.cert || s.p2pPort === 0) return;
+  s.probe = ctx.probe(s.host, s.p2pPort, s.cert).then((ok) => {
+    s.reachable = ok;
+    s.probe = null;
+    ctx.logger.debug("probe", { user: s.user, addr: s.host, reachable: ok });
+    return ok;
+  });
 }
 
 /**

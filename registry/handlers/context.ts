@@ -81,11 +81,33 @@ export interface ServiceContext {
   readonly logLimiter: LogLimiter;
   /** The registry's Ed25519 key that signs introduction tickets. */
   readonly signingKey: CryptoKey;
+  /** Its public half, to open the tickets peers hand back (reverse, relay). */
+  readonly verifyKey: Promise<CryptoKey>;
+  /** Connect-back probe of a peer's P2P port (registry/probe.ts; injected in tests). */
+  readonly probe: (
+    host: string,
+    port: number,
+    cert: string,
+  ) => Promise<boolean>;
+  /** The relay of last resort, or null when this registry does not relay. */
+  readonly relay: RelayDesk | null;
   /** SHA-256 hex of the registry's TLS certificate, which device logins sign. */
   readonly fingerprint: string;
   /** Device logins since the last sweep, by "user device", to record in one batch. */
   readonly deviceUses: Map<string, DeviceUse>;
   readonly stats: ServiceStats;
+}
+
+/** What the handlers need of the relay listener. */
+export interface RelayDesk {
+  /** The listener's TCP port, on the registry's host. */
+  readonly port: number;
+  /** The `host:port` relay tokens name (the listener's own). */
+  readonly endpoint: string;
+  /** Most relayed links a user may hold at once (--relay-per-user). */
+  readonly perUser: number;
+  /** Relayed links `user` holds now, waiting or spliced. */
+  linksOf(user: string): number;
 }
 
 /** Per-connection state the service keeps. */

@@ -1,15 +1,60 @@
 /**
- * Introductions: the registry tells a dialer where the target listens and
- * signs a short-lived ticket that proves the dialer's identity to it.
+ * Introductions: the registry tells a dialer where the target may be
+ * reached (its candidate endpoints, in the order to try them, and whether
+ * the connect-back probe reached it) and signs a short-lived ticket that
+ * proves the dialer's identity to it.
+ *
+ * When no direct attempt works, the dialer hands the ticket back: `reverse`
+ * asks the target to dial the dialer instead (if the dialer is reachable),
+ * `relay` issues a relay token bound to both sessions and the purpose and
+ * tells the target to meet the dialer at the relay. Both name the target
+ * by the ticket, so they reach exactly the session that was introduced.
  */
-import { base64url, signTicket, TICKET_TTL_MS } from "../../wire/mod.ts";
 import {
+  base64url,
+  openTicket,
+  signTicket,
+  TICKET_TTL_MS,
+  type TicketClaims,
+  ticketTimeError,
+} from "../../wire/mod.ts";
+import { issueRelayToken } from "../relay.ts";
+import type { Session } from "../sessions.ts";
+import type { LoggedIn, ServiceContext } from "./context.ts";
+import {
+  event,
   type Handler,
   mustExist,
   mustReach,
   refuse,
   type Routes,
 } from "./route.ts";
+
+/** A session's endpoints as `of` should try them: LAN first if both share a public address. */
+export function endpointsFor(
+  target: Session,
+  of: Session,
+): { host: string; port: number }[] {
+  const out: { host: string; port: number }[] = [];
+  const seen = new Set<string>();
+  const add = (host: string, port: number) => {
+    const key = `${host}:${port}`;
+    if (port <= 0 || seen.has(key)) return;
+    seen.add(key);
+    out.push({ host, port });
+  };
+  if (target.host === of.host) {
+    for (const e of target.candidates) add(e.host, e.port);
+  }
+  if (target.p2pPort !== null) add(target.host, target.p2pPort);
+  return out;
+}
+
+/** The probe's verdict, once it is in (it takes at most a couple of seconds). */
+async function reachable(s: Session): Promise<boolean | null> {
+  if (s.probe) await s.probe;
+  return s.reachable;
+}
 
 const introduce: Handler<"introduce"> = async (ctx, c, req) => {
   const me = c.session.user;
@@ -49,16 +94,135 @@ const introduce: Handler<"introduce"> = async (ctx, c, req) => {
     exp: now + TICKET_TTL_MS,
     nonce: base64url(crypto.getRandomValues(new Uint8Array(18))),
   }, ctx.signingKey);
+  const [theirs, mine] = await Promise.all([
+    reachable(target),
+    reachable(c.session),
+  ]);
   return {
     user,
     host: target.host,
     port: target.p2pPort ?? 0,
     cert: target.cert,
     ticket,
+    candidates: endpointsFor(target, c.session),
+    ...(theirs !== null ? { reachable: theirs } : {}),
+    ...(mine !== null ? { you_reachable: mine } : {}),
+    relay: ctx.relay !== null,
   };
 };
 
-/** The introduction request. */
+/** The introduction a ticket stands for, and the live session it introduced. */
+async function introduced(
+  ctx: ServiceContext,
+  c: LoggedIn,
+  ticket: string,
+): Promise<{ claims: TicketClaims; target: Session }> {
+  const opened = await openTicket(ticket, await ctx.verifyKey);
+  if (!opened.ok) refuse("invalid", opened.reason);
+  const claims = opened.msg;
+  if (claims.from !== c.session.user || claims.from_key !== c.session.key) {
+    refuse("forbidden", "this ticket was issued to another session");
+  }
+  const late = ticketTimeError(claims, ctx.now());
+  if (late) refuse("invalid", `${late} — ask for a new introduction`);
+  const target = ctx.sessions.of(claims.to).find((s) =>
+    s.certFingerprint === claims.to_cert
+  );
+  if (!target || !target.key) refuse("offline", `${claims.to} is offline`);
+  return { claims, target };
+}
+
+const reverse: Handler<"reverse"> = async (ctx, c, req) => {
+  const { claims, target } = await introduced(ctx, c, req.ticket);
+  const me = c.session;
+  if (!me.cert || !me.certFingerprint || !me.key || me.p2pPort === null) {
+    refuse("state", "this session does not listen, so it cannot be dialled");
+  }
+  if ((await reachable(me)) !== true) {
+    refuse(
+      "state",
+      `you cannot be reached from outside either, so ${claims.to} cannot dial back`,
+    );
+  }
+  const now = ctx.now();
+  const back = await signTicket({
+    v: 1,
+    from: target.user,
+    from_key: target.key!,
+    to: me.user,
+    to_cert: me.certFingerprint,
+    purpose: claims.purpose,
+    iat: now,
+    exp: now + TICKET_TTL_MS,
+    nonce: base64url(crypto.getRandomValues(new Uint8Array(18))),
+  }, ctx.signingKey);
+  target.link.send(event({
+    type: "reverse",
+    from: me.user,
+    purpose: claims.purpose,
+    ref: claims.nonce,
+    candidates: endpointsFor(me, target),
+    cert: me.cert,
+    ticket: back,
+  }));
+  ctx.logger.info("reverse", {
+    user: me.user,
+    to: target.user,
+    purpose: claims.purpose,
+  });
+  return {};
+};
+
+const relay: Handler<"relay"> = async (ctx, c, req) => {
+  const { claims, target } = await introduced(ctx, c, req.ticket);
+  const desk = ctx.relay;
+  if (!desk) {
+    refuse(
+      "forbidden",
+      `the registry does not relay; ${claims.to} cannot be reached directly`,
+    );
+  }
+  const me = c.session;
+  for (const [user, whose] of [[me.user, "you"], [target.user, null]]) {
+    const n = desk.linksOf(user!);
+    if (n >= desk.perUser) {
+      refuse(
+        "limit",
+        `${
+          whose ? "you already have" : `${user} already has`
+        } ${n} relayed link${
+          n === 1 ? "" : "s"
+        } (the most this registry allows) — close one and try again`,
+      );
+    }
+  }
+  const { token, claims: relayClaims } = await issueRelayToken({
+    a: { user: me.user, key: me.key! },
+    b: { user: target.user, key: target.key! },
+    purpose: claims.purpose,
+    endpoint: desk.endpoint,
+    signingKey: ctx.signingKey,
+    now: ctx.now(),
+  });
+  target.link.send(event({
+    type: "relay",
+    from: me.user,
+    purpose: claims.purpose,
+    token,
+    port: desk.port,
+  }));
+  ctx.logger.info("relay issued", {
+    link: relayClaims.link,
+    a: me.user,
+    b: target.user,
+    purpose: claims.purpose,
+  });
+  return { token, port: desk.port };
+};
+
+/** The introduction requests. */
 export const introductionRoutes = {
   introduce,
+  reverse,
+  relay,
 } satisfies Partial<Routes>;

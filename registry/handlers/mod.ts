@@ -40,6 +40,7 @@ export {
   DEFAULT_SERVICE_CONFIG,
   logFrom,
   type LoggedIn,
+  type RelayDesk,
   type ServiceConfig,
   type ServiceContext,
   type ServiceStats,

@@ -8,6 +8,7 @@ import {
   faults,
   maxFileBytes,
   parseArgs,
+  parseRate,
   peerEnvironment,
   peerSettings,
   receiveSettings,
@@ -17,6 +18,8 @@ import {
 } from "../../cli/mod.ts";
 import type { Env } from "../../common/paths.ts";
 import { DEFAULT_REGISTRY_LIMITS } from "../../registry/limits.ts";
+import { DEFAULT_RELAY_PER_USER } from "../../registry/mod.ts";
+
 import { assert, assertEquals, assertIncludes } from "../helpers/assert.ts";
 
 const envOf = (vars: Record<string, string>): Env => (name) => vars[name];
@@ -234,5 +237,74 @@ Deno.test("chat registry's limit flags become the registry's limits", async (t) 
         );
       }
     }
+  });
+});
+
+Deno.test("chat registry's relay flags: on by default beside --port, off, caps and rates", async (t) => {
+  await t.step(
+    "defaults: on, the port after --port, 8 links a user, no caps",
+    () => {
+      assertEquals(registrySettings(context(["registry"])).relay, {
+        port: 15601,
+        perUser: 8,
+        linkRate: null,
+        totalRate: null,
+      });
+      assertEquals(
+        registrySettings(context(["registry", "--port", "0"])).relay?.port,
+        0,
+      );
+      assertEquals(
+        registrySettings(context(["registry", "--port", "2000"])).relay?.port,
+        2001,
+      );
+      assertEquals(DEFAULT_RELAY_PER_USER, 8);
+    },
+  );
+  await t.step("each flag sets its value", () => {
+    assertEquals(
+      registrySettings(context([
+        "registry",
+        "--relay-port",
+        "7000",
+        "--relay-per-user",
+        "2",
+        "--relay-rate",
+        "1.5M",
+        "--relay-total",
+        "10MiB/s",
+      ])).relay,
+      {
+        port: 7000,
+        perUser: 2,
+        linkRate: 1.5 * 1024 * 1024,
+        totalRate: 10 * 1024 * 1024,
+      },
+    );
+    assertEquals(
+      registrySettings(context(["registry", "--relay", "off"])).relay,
+      null,
+    );
+  });
+  await t.step("bad values are usage errors naming the flag", () => {
+    for (
+      const [argv, text] of [
+        [["--relay", "maybe"], "--relay 'maybe' is not on or off"],
+        [["--relay-rate", "fast"], "--relay-rate 'fast' is not a rate"],
+        [["--relay-per-user", "0"], "--relay-per-user '0' is not a whole"],
+      ] as const
+    ) {
+      const parsed = parseArgs(["registry", ...argv], envOf({}));
+      assert(parsed.kind === "usage", JSON.stringify(parsed));
+      assertIncludes(parsed.error, text);
+    }
+  });
+  await t.step("rates read k, M, G as binary multiples", () => {
+    assertEquals(parseRate("0"), 0);
+    assertEquals(parseRate("500k"), 500 * 1024);
+    assertEquals(parseRate("2g"), 2 * 1024 ** 3);
+    assertEquals(parseRate("100B/s"), 100);
+    assertEquals(parseRate("-1"), null);
+    assertEquals(parseRate("1T"), null);
   });
 });

@@ -8,7 +8,20 @@ import { collectLines, linesOf, MAIN, until } from "./registry.ts";
 export interface RegistryRef {
   port: number;
   fingerprint: string;
+  /** Its address (default 127.0.0.1). */
+  host?: string;
 }
+
+/** Starts a process; a network lab passes one that runs it in a namespace. */
+export type Spawner = (
+  cmd: string,
+  args: string[],
+  opts: Omit<Deno.CommandOptions, "args">,
+) => Deno.ChildProcess;
+
+/** Deno.Command on this machine. */
+export const LOCAL: Spawner = (cmd, args, opts) =>
+  new Deno.Command(cmd, { ...opts, args }).spawn();
 
 /** A JSON object a peer printed. */
 export type JsonLine = Record<string, unknown> & { type: string };
@@ -51,6 +64,8 @@ export interface SpawnPeerOptions {
   args?: string[];
   /** Wait for the ready event (default true). */
   waitReady?: boolean;
+  /** How to start the process (default: here). */
+  spawn?: Spawner;
 }
 
 /** Starts `chat peer --json` against a registry and waits until it is ready. */
@@ -59,20 +74,19 @@ export async function spawnPeer(
   o: SpawnPeerOptions,
 ): Promise<JsonPeer> {
   const home = o.home ?? await Deno.makeTempDir({ prefix: `chat-${o.user}-` });
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      MAIN,
-      "peer",
-      "--json",
-      "--user",
-      o.user,
-      "--registry",
-      `127.0.0.1:${reg.port}`,
-      ...(o.signup === false ? [] : ["--signup"]),
-      ...(o.args ?? []),
-    ],
+  const child = (o.spawn ?? LOCAL)(Deno.execPath(), [
+    "run",
+    "--allow-all",
+    MAIN,
+    "peer",
+    "--json",
+    "--user",
+    o.user,
+    "--registry",
+    `${reg.host ?? "127.0.0.1"}:${reg.port}`,
+    ...(o.signup === false ? [] : ["--signup"]),
+    ...(o.args ?? []),
+  ], {
     env: {
       CHAT_HOME: home,
       CHAT_PASSWORD: o.password ?? `${o.user}-password`,
@@ -84,7 +98,7 @@ export async function spawnPeer(
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
-  }).spawn();
+  });
   const lines: JsonLine[] = [];
   const stderr: string[] = [];
   const waiters: {

@@ -96,32 +96,49 @@ export interface RegistryProcess extends AsyncDisposable {
 
 /** Starts `chat registry --port 0 --udp-port 0` as a real process. */
 export async function spawnRegistry(
-  opts: { home?: string; args?: string[]; port?: number; udpPort?: number } =
-    {},
+  opts: {
+    home?: string;
+    args?: string[];
+    port?: number;
+    udpPort?: number;
+    /** Address to listen on (default 127.0.0.1). */
+    host?: string;
+    /** How to start the process (default: here; a network lab runs it in a namespace). */
+    spawn?: (
+      cmd: string,
+      args: string[],
+      o: Omit<Deno.CommandOptions, "args">,
+    ) => Deno.ChildProcess;
+  } = {},
 ): Promise<RegistryProcess> {
   const home = opts.home ?? await Deno.makeTempDir({ prefix: "chat-regp-" });
   const dbPath = join(home, "registry.db");
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      MAIN,
-      "registry",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(opts.port ?? 0),
-      "--udp-port",
-      String(opts.udpPort ?? 0),
-      "--db",
-      dbPath,
-      ...(opts.args ?? []),
-    ],
+  const spawn = opts.spawn ??
+    ((cmd, args, o) => new Deno.Command(cmd, { ...o, args }).spawn());
+  const child = spawn(Deno.execPath(), [
+    "run",
+    "--allow-all",
+    MAIN,
+    "registry",
+    "--host",
+    opts.host ?? "127.0.0.1",
+    "--port",
+    String(opts.port ?? 0),
+    "--udp-port",
+    String(opts.udpPort ?? 0),
+    "--db",
+    dbPath,
+    // A restart on a fixed --port must not find the port after it taken.
+    ...((opts.args ?? []).some((a) => a === "--relay-port" || a === "--relay")
+      ? []
+      : ["--relay-port", "0"]),
+    ...(opts.args ?? []),
+  ], {
     env: { CHAT_HOME: home, NO_COLOR: "1" },
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-  }).spawn();
+  });
   const stderr: string[] = [];
   collectLines(child.stderr, (l) => stderr.push(l));
   const lines = linesOf(child.stdout);

@@ -98,7 +98,7 @@ Deno.test("compile targets and output names", async (t) => {
 
 Deno.test("compile bakes the narrowest permissions", async (t) => {
   await t.step(
-    "net, read, write, a list of env names and the URL openers; nothing else",
+    "net, read, write, a list of env names, the URL openers and the interface list; nothing else",
     () => {
       assertEquals(PERMISSION_FLAGS.slice(0, 3), [
         "--allow-net",
@@ -108,7 +108,9 @@ Deno.test("compile bakes the narrowest permissions", async (t) => {
       assertEquals(PERMISSION_FLAGS[3], `--allow-env=${ENV_NAMES.join(",")}`);
       // Only the URL openers chat web may start, never any program.
       assertEquals(PERMISSION_FLAGS[4], "--allow-run=xdg-open,open,cmd");
-      assertEquals(PERMISSION_FLAGS.length, 5);
+      // Only the list of interfaces (a peer's LAN candidates), no other sys.
+      assertEquals(PERMISSION_FLAGS[5], "--allow-sys=networkInterfaces");
+      assertEquals(PERMISSION_FLAGS.length, 6);
       for (const flag of PERMISSION_FLAGS.slice(0, 4)) {
         assert(!/^(-A|--allow-all|--allow-(sys|run|ffi|import))/.test(flag));
       }

@@ -74,6 +74,8 @@ export const REQUEST_EXAMPLES: {
   unblock: { user: "mallory" },
   blocks: {},
   introduce: { user: "bob", purpose: "chat" },
+  reverse: { ticket: "body.signature" },
+  relay: { ticket: "body.signature" },
   offline_send: { to: "bob", text: "see you tomorrow" },
   offline_fetch: { after: 7, limit: 100 },
   offline_ack: { ids: [1, 2, 3] },
@@ -115,6 +117,23 @@ export const EVENT_EXAMPLES: {
   room_owner: { room: "lobby", user: "carol" },
   offline_waiting: { count: 2 },
   timeout: { reason: "heartbeat" },
+  reverse: {
+    from: "alice",
+    purpose: "chat",
+    ref: "AAAAAAAAAAAAAAAAAAAAAAAA",
+    candidates: [{ host: "10.1.0.2", port: 40_000 }, {
+      host: "203.0.113.10",
+      port: 40_000,
+    }],
+    cert: PEM,
+    ticket: "body.signature",
+  },
+  relay: {
+    from: "alice",
+    purpose: "file",
+    token: "body.signature",
+    port: 15_601,
+  },
   session_ended: { reason: "replaced" },
   error: { reason: "request could not be read" },
 };
@@ -123,6 +142,8 @@ export const EVENT_EXAMPLES: {
 export const P2P_EXAMPLES: { [K in P2PType]: Body<P2POf<K>> } = {
   p2p_hello: { v: 1, ticket: "body.signature", sig: SIG86, purpose: "file" },
   p2p_welcome: { v: 1, user: "bob" },
+  p2p_probe: { v: 1 },
+  p2p_probe_ok: { v: 1 },
   chat_request: { text: "hi, got a minute?", id: 1 },
   chat_accept: {},
   chat_reject: {},
@@ -226,7 +247,16 @@ export const REPLY_EXAMPLES: { [K in RequestType]: ReplyData<K> } = {
     port: 40_001,
     cert: PEM,
     ticket: "body.signature",
+    candidates: [{ host: "10.2.0.2", port: 40_001 }, {
+      host: "192.0.2.11",
+      port: 40_001,
+    }],
+    reachable: false,
+    you_reachable: true,
+    relay: true,
   },
+  reverse: {},
+  relay: { token: "body.signature", port: 15_601 },
   offline_send: { to: "bob", sent_at: ISO },
   offline_fetch: {
     messages: [{ id: 1, from: "bob", text: "are you there?", sent_at: ISO }],

@@ -199,6 +199,7 @@ export class Receiver {
       name,
       size: msg.size,
       ...(msg.room !== undefined ? { room: msg.room } : {}),
+      path: link.path,
     });
     return t;
   }
@@ -230,7 +231,14 @@ export class Receiver {
     t.link.conn.send({ type: "file_ok", id: t.id, sha256: digest });
     this.#t.finish(
       t,
-      { ok: true, id: t.id, size: t.bytes, sha256: digest, path },
+      {
+        ok: true,
+        id: t.id,
+        size: t.bytes,
+        sha256: digest,
+        path,
+        via: t.link.path,
+      },
       {
         type: "file_received",
         from: t.peer,
@@ -238,6 +246,7 @@ export class Receiver {
         path,
         size: t.bytes,
         sha256: digest,
+        via: t.link.path,
       },
     );
   }

@@ -13,6 +13,7 @@ import {
   FRAME_HEADER_BYTES,
   writeHeader,
 } from "../../../wire/mod.ts";
+import type { LinkPath } from "../../net/mod.ts";
 import { UserError } from "../errors.ts";
 import { sanitizeFileName } from "./filenames.ts";
 import { closeQuietly } from "./sink.ts";
@@ -39,6 +40,8 @@ export interface ChunkSource {
 export interface Offered {
   id: string;
   name: string;
+  /** How the link to the receiver went. */
+  path: LinkPath;
   result: Promise<TransferResult>;
 }
 
@@ -48,6 +51,8 @@ export interface FileOffered {
   to: string;
   name: string;
   size: number;
+  /** How the link to the receiver went. */
+  path: LinkPath;
 }
 
 /** The reply to /send #ROOM FILE. */
@@ -55,7 +60,7 @@ export interface RoomFileOffered {
   room: string;
   name: string;
   size: number;
-  offers: { to: string; id: string }[];
+  offers: { to: string; id: string; path: LinkPath }[];
   unreached: string[];
 }
 
@@ -75,7 +80,7 @@ export class Sender {
     try {
       const t = await this.offer(to, file, basename(path), size);
       this.#t.spawn(t.result.finally(() => closeQuietly(file)));
-      return { id: t.id, to, name: t.name, size };
+      return { id: t.id, to, name: t.name, size, path: t.path };
     } catch (err) {
       closeQuietly(file);
       throw err;
@@ -100,14 +105,14 @@ export class Sender {
     if (members.length === 0) {
       throw new UserError(`nobody else in room '${room}' is online`, "state");
     }
-    const offers: { to: string; id: string }[] = [];
+    const offers: { to: string; id: string; path: LinkPath }[] = [];
     const unreached: string[] = [];
     await Promise.all(members.map(async (to) => {
       try {
         const f = await openForReading(path);
         const t = await this.offer(to, f.file, basename(path), size, room);
         this.#t.spawn(t.result.finally(() => closeQuietly(f.file)));
-        offers.push({ to, id: t.id });
+        offers.push({ to, id: t.id, path: t.path });
       } catch (err) {
         this.#d.logger.warn("room file offer failed", {
           room,
@@ -150,7 +155,7 @@ export class Sender {
       ...(room !== undefined ? { room } : {}),
     });
     this.#t.spawn(this.#run(t, source));
-    return { id, name: shownName, result: t.result };
+    return { id, name: shownName, path: link.path, result: t.result };
   }
 
   /** Reads the receiver's answers on the link until the transfer ends. */
@@ -206,12 +211,14 @@ export class Sender {
                 id: t.id,
                 size: t.bytes,
                 sha256: msg.sha256,
+                via: t.link.path,
               }, {
                 type: "file_sent",
                 to: t.peer,
                 id: t.id,
                 size: t.bytes,
                 sha256: msg.sha256,
+                via: t.link.path,
               });
             }
             break;

@@ -9,7 +9,7 @@ import type { createHash } from "node:crypto";
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../../../common/clock.ts";
 import type { Logger } from "../../../common/log.ts";
-import type { P2PLink } from "../../net/mod.ts";
+import type { LinkPath, P2PLink } from "../../net/mod.ts";
 import type { PeerEvent } from "../events.ts";
 import type { OpenSink } from "./sink.ts";
 
@@ -20,7 +20,15 @@ const PROGRESS_EVERY_MS = 100;
 
 /** How a transfer ended. */
 export type TransferResult =
-  | { ok: true; id: string; size: number; sha256: string; path?: string }
+  | {
+    ok: true;
+    id: string;
+    size: number;
+    sha256: string;
+    path?: string;
+    /** How the link went. */
+    via: LinkPath;
+  }
   | { ok: false; id: string; reason: string };
 
 /** A transfer as listed by /files. */

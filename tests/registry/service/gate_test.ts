@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { base64url, PROTOCOL_VERSION, REQUESTS } from "../../../wire/mod.ts";
 import { DOMAINS, ROUTES } from "../../../registry/handlers/mod.ts";
-import { Fixture, SAMPLE_REQUESTS } from "./support.ts";
+import { Fixture, RELAY_PORT, SAMPLE_REQUESTS } from "./support.ts";
 
 Deno.test("the gate", async (t) => {
   await t.step(
@@ -48,7 +48,7 @@ Deno.test("the gate", async (t) => {
   );
 
   await t.step(
-    "hello is answered with the signing key, UDP port and heartbeat timing",
+    "hello is answered with the signing key, UDP port, heartbeat timing and relay port",
     async () => {
       using fx = await Fixture.create({
         heartbeatIntervalMs: 700,
@@ -67,6 +67,7 @@ Deno.test("the gate", async (t) => {
         udp_port: 4242,
         heartbeat_interval_ms: 700,
         heartbeat_ttl_ms: 2100,
+        relay_port: RELAY_PORT,
       });
       assert.equal(c.state.greeted, true);
     },

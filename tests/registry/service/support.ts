@@ -218,11 +218,16 @@ export function heartbeatOf(
   return d.msg;
 }
 
+/** The relay port the fixture's registry announces. */
+export const RELAY_PORT = 15_601;
+
 /** Options of a login. */
 export interface LoginOptions {
   kind?: SessionKind;
   replace?: boolean;
   address?: string;
+  /** LAN candidates the peer reports. */
+  candidates?: { host: string; port: number }[];
 }
 
 /** A login as `user` with PASSWORD; peer and receive sessions carry their keys. */
@@ -238,6 +243,7 @@ export function loginFields(
     kind,
     ...(kind === "tool" ? {} : { p2p_port: P2P_PORT, cert, key }),
     ...(opts.replace ? { replace: true } : {}),
+    ...(opts.candidates ? { candidates: opts.candidates } : {}),
   };
 }
 
@@ -254,10 +260,21 @@ export class Fixture implements Disposable {
     readonly registryKey: CryptoKey,
     /** Every log line, in order. */
     readonly logs: string[],
+    /** Addresses whose connect-back probe fails; every other one succeeds. */
+    readonly unreachable: Set<string>,
+    /** Relayed links per user as the fake relay desk reports them. */
+    readonly relayLinks: Map<string, number>,
   ) {}
 
-  /** A service with the default settings but for `config`. */
-  static async create(config: Partial<ServiceConfig> = {}): Promise<Fixture> {
+  /**
+   * A service with the default settings but for `config`. It relays
+   * (port RELAY_PORT, `relayPerUser` links a user) unless `relay` is false;
+   * probes are answered from `unreachable`.
+   */
+  static async create(
+    config: Partial<ServiceConfig> = {},
+    opts: { relay?: boolean; relayPerUser?: number } = {},
+  ): Promise<Fixture> {
     const clock = new ManualClock(START);
     const logs: string[] = [];
     const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
@@ -274,7 +291,16 @@ export class Fixture implements Disposable {
       ...config,
     };
     const store = SqliteStore.open(":memory:");
+    const unreachable = new Set<string>();
+    const relayLinks = new Map<string, number>();
     const service = new RegistryService({
+      probe: (host) => Promise.resolve(!unreachable.has(host)),
+      relay: opts.relay === false ? null : {
+        port: RELAY_PORT,
+        endpoint: `127.0.0.1:${RELAY_PORT}`,
+        perUser: opts.relayPerUser ?? 8,
+        linksOf: (user) => relayLinks.get(user) ?? 0,
+      },
       store,
       clock,
       logger: new Logger("debug", (line) => logs.push(line), () => clock.now()),
@@ -283,7 +309,16 @@ export class Fixture implements Disposable {
       fingerprint: FIXTURE_FINGERPRINT,
       config: full,
     });
-    return new Fixture(clock, store, service, full, pair.publicKey, logs);
+    return new Fixture(
+      clock,
+      store,
+      service,
+      full,
+      pair.publicKey,
+      logs,
+      unreachable,
+      relayLinks,
+    );
   }
 
   /** A new connection that has not said hello. */
@@ -383,6 +418,8 @@ export const SAMPLE_REQUESTS: {
   unblock: { user: "sample" },
   blocks: {},
   introduce: { user: "sample", purpose: "chat" },
+  reverse: { ticket: "body.signature" },
+  relay: { ticket: "body.signature" },
   offline_send: { to: "sample", text: "hi" },
   offline_fetch: {},
   offline_ack: { ids: [1] },

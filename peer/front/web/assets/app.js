@@ -565,11 +565,18 @@ function renderPane() {
   app.classList.toggle("pane-open", narrowPane && !!c);
   const title = $("pane-title");
   const sub = $("pane-sub");
+  const pathLabel = $("pane-path");
   const actions = $("pane-actions");
   const reqBox = $("pane-request");
   const log = $("log");
   const members = $("members");
   const composer = /** @type {HTMLFormElement} */ ($("composer"));
+  const path = c?.kind === "user" ? c.path : null;
+  pathLabel.hidden = !path;
+  pathLabel.textContent = path === "relayed"
+    ? "relayed through the registry"
+    : path ?? "";
+  pathLabel.title = path ? `The link to ${c?.name} is ${path}` : "";
   if (!c) {
     title.textContent = "chat";
     sub.textContent = "";

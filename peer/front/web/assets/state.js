@@ -25,7 +25,8 @@ export const MAX_ENTRIES = 2000;
  * @typedef {{ key: string, kind: "user" | "room", name: string,
  *   entries: Entry[], unread: number, lastN: number,
  *   chat: "none" | "requested" | "incoming" | "open" | "closed",
- *   request: { text?: string } | null, saving: boolean, left: boolean }} Conv
+ *   request: { text?: string } | null, saving: boolean, left: boolean,
+ *   path: "direct" | "reversed" | "relayed" | null }} Conv
  * @typedef {{ online: boolean, role: string }} Member
  * @typedef {{ owner: string, members: Map<string, Member> }} Room
  * @typedef {{ title: string, body: string, key: string }} Notice
@@ -106,6 +107,7 @@ export class ChatState {
         request: null,
         saving: false,
         left: false,
+        path: null,
       };
       this.convs.set(key, c);
     }
@@ -338,6 +340,12 @@ export class ChatState {
           c.key,
         );
       }
+      case "link": {
+        // The link a chat and room messages with this user use, and its path.
+        const c = this.conv("user", ev.with);
+        c.path = ev.path;
+        return null;
+      }
       case "chat_request_expired": {
         const c = this.conv("user", ev.from);
         if (c.chat === "incoming") c.chat = "none";
@@ -350,11 +358,12 @@ export class ChatState {
         c.chat = "open";
         this.#takeRequest(c);
         c.saving = ev.saving === true;
+        if (ev.path) c.path = ev.path;
         this.note(
           c,
           `chat with ${ev.with} open${
             c.saving ? " — saving a transcript" : ""
-          }`,
+          }${c.path === "relayed" ? " — relayed through the registry" : ""}`,
           now,
           "info",
         );

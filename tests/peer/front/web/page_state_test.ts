@@ -223,3 +223,30 @@ Deno.test("page state", async (t) => {
     );
   });
 });
+
+Deno.test("a chat pane knows the path of its link: from chat_started and from link events", () => {
+  const s = new ChatState();
+  s.apply({ type: "ready", user: "alice", port: 1 }, live);
+  s.apply({
+    type: "chat_started",
+    with: "bob",
+    saving: false,
+    path: "relayed",
+  }, live);
+  const bob = s.conv("user", "bob");
+  assertEquals(bob.path, "relayed");
+  assert(
+    bob.entries.some((e) =>
+      e.kind === "note" && e.text.includes("relayed through the registry")
+    ),
+  );
+  s.apply({
+    type: "link",
+    with: "carol",
+    purpose: "chat",
+    path: "reversed",
+    inbound: true,
+  }, live);
+  assertEquals(s.conv("user", "carol").path, "reversed");
+  assertEquals(s.conv("user", "dave").path, null);
+});
