@@ -74,7 +74,8 @@ export const COMMANDS: CommandSpec[] = [
     name: "registry",
     summary: "run the registry: accounts, presence and rooms",
     usage:
-      "chat registry [--host 0.0.0.0] [--port 15600] [--udp-port 15500] [--db PATH]\n" +
+      "chat registry [--host 0.0.0.0] [--port 15600] [--udp-port 15500] [--db PATH|postgres://…]\n" +
+      "              [--state-dir DIR] [--advertise HOST]\n" +
       "              [--tls-cert FILE --tls-key FILE] [--heartbeat-interval 1s]\n" +
       "              [--heartbeat-ttl 3s] [--idle-timeout 0]\n" +
       "              [--trusted-address LIST] [--login-failures N] [--signups-per-hour N]\n" +
@@ -106,7 +107,22 @@ export const COMMANDS: CommandSpec[] = [
         name: "db",
         type: "string",
         value: "PATH",
-        help: "SQLite database file (default $CHAT_HOME/registry.db)",
+        help:
+          "SQLite database file (default $CHAT_HOME/registry.db), or postgres://USER[:PASS]@HOST[:PORT]/DB[?sslmode=…] shared by a cluster",
+      },
+      {
+        name: "state-dir",
+        type: "string",
+        value: "DIR",
+        help:
+          "folder of the certificate and ticket-signing key (default: the database's folder, or $CHAT_HOME with postgres://)",
+      },
+      {
+        name: "advertise",
+        type: "string",
+        value: "HOST",
+        help:
+          "address of this instance that peers send heartbeats to (behind a load balancer)",
       },
       {
         name: "tls-cert",

@@ -9,7 +9,14 @@ import { fileSink, Logger, stderrSink } from "../common/log.ts";
 import { showFingerprint } from "../common/fingerprint.ts";
 import { aborted } from "../common/signals.ts";
 import { loadIdentity } from "./identity.ts";
+import {
+  chooseDb,
+  type DbChoice,
+  describeDb,
+  openStore,
+} from "./open_store.ts";
 import { Registry } from "./server.ts";
+import { type Store, StoreOpenError } from "./store.ts";
 
 export { Registry, type RegistryOptions } from "./server.ts";
 export { loadIdentity, type RegistryIdentity } from "./identity.ts";
@@ -29,16 +36,34 @@ export async function registryMain(ctx: CommandContext): Promise<number> {
     );
     return err.exitCode;
   }
+  let db: DbChoice;
+  try {
+    db = chooseDb(s.dbPath);
+  } catch (err) {
+    if (!(err instanceof StoreOpenError)) throw err;
+    console.error(
+      `chat: ${err.message}\nusage: chat registry --db PATH|postgres://USER@HOST/DB`,
+    );
+    return 2;
+  }
   const sink = s.logFile ? fileSink(s.logFile) : stderrSink();
   const logger = new Logger(s.logLevel, sink);
   let registry: Registry;
+  let store: Store | null = null;
   try {
-    const identity = await loadIdentity(Registry.stateDirFor(s.dbPath), s.tls);
+    const identity = await loadIdentity(s.stateDir, s.tls);
+    store = await openStore(db);
+    const given = store;
+    // From here on the registry owns the store, and closes it if it fails.
+    store = null;
     registry = await Registry.start({
       host: s.host,
       port: s.port,
       udpPort: s.udpPort,
-      dbPath: s.dbPath,
+      dbPath: db.engine === "sqlite" ? db.path : describeDb(db),
+      store: given,
+      stateDir: s.stateDir,
+      ...(s.advertise !== undefined ? { advertise: s.advertise } : {}),
       identity,
       heartbeatIntervalMs: s.heartbeatIntervalMs,
       heartbeatTtlMs: s.heartbeatTtlMs,
@@ -48,6 +73,7 @@ export async function registryMain(ctx: CommandContext): Promise<number> {
       logger,
     });
   } catch (err) {
+    await store?.close();
     console.error(`chat: ${err instanceof Error ? err.message : err}`);
     return 1;
   }

@@ -31,8 +31,16 @@ export interface RegistryOptions {
   host: string;
   port: number;
   udpPort: number;
-  /** SQLite file, or ":memory:" (then `stateDir` is required). */
+  /**
+   * SQLite file, or ":memory:" (then `stateDir` is required); with `store`
+   * given, what to show for it (a postgres:// URL without its password).
+   */
   dbPath: string;
+  /**
+   * The address peers send heartbeats to, named in the login reply (an
+   * instance behind a load balancer); absent, they use the one they dialled.
+   */
+  advertise?: string;
   /** Where the certificate and signing key live; defaults to the db's folder. */
   stateDir?: string;
   identity: RegistryIdentity;
@@ -96,9 +104,10 @@ export class Registry implements AsyncDisposable {
       (opts.now ? clockWithNow(opts.now) : systemClock);
     this.#now = () => clock.now();
     this.fingerprint = opts.identity.fingerprint;
-    this.dbPath = opts.dbPath === ":memory:"
-      ? ":memory:"
-      : resolve(opts.dbPath);
+    this.dbPath =
+      opts.dbPath === ":memory:" || /^[a-z][a-z0-9+.-]*:\/\//i.test(opts.dbPath)
+        ? opts.dbPath
+        : resolve(opts.dbPath);
     const heartbeatTtlMs = opts.heartbeatTtlMs ??
       DEFAULT_SERVICE_CONFIG.heartbeatTtlMs;
     const config: ServiceConfig = {

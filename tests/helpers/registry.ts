@@ -96,11 +96,17 @@ export interface RegistryProcess extends AsyncDisposable {
 
 /** Starts `chat registry --port 0 --udp-port 0` as a real process. */
 export async function spawnRegistry(
-  opts: { home?: string; args?: string[]; port?: number; udpPort?: number } =
-    {},
+  opts: {
+    home?: string;
+    args?: string[];
+    port?: number;
+    udpPort?: number;
+    /** --db: a postgres:// URL, say; default registry.db in `home`. */
+    db?: string;
+  } = {},
 ): Promise<RegistryProcess> {
   const home = opts.home ?? await Deno.makeTempDir({ prefix: "chat-regp-" });
-  const dbPath = join(home, "registry.db");
+  const dbPath = opts.db ?? join(home, "registry.db");
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
