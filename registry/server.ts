@@ -114,6 +114,7 @@ export class Registry implements AsyncDisposable {
       ...DEFAULT_SERVICE_CONFIG,
       ...opts.limits,
       udpPort: this.udpPort,
+      ...(opts.advertise !== undefined ? { advertise: opts.advertise } : {}),
       heartbeatIntervalMs: opts.heartbeatIntervalMs ??
         DEFAULT_SERVICE_CONFIG.heartbeatIntervalMs,
       heartbeatTtlMs,

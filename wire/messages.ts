@@ -191,6 +191,13 @@ export const REPLIES = {
     token: b64url(43, 43),
     status: statusText,
     host: host,
+    /**
+     * Where heartbeats of this session go: the registry process holding it
+     * (one of a cluster may sit behind a load balancer). Absent, the host
+     * dialled and hello's udp_port.
+     */
+    heartbeat_host: opt(host),
+    heartbeat_port: opt(port),
   },
   logout: {},
   active: {},

@@ -164,8 +164,8 @@ export class RegistrySession implements AsyncDisposable {
     client.onEvent((ev) => this.#event(ev));
     this.#heartbeat?.stop();
     this.#heartbeat = new HeartbeatSender(
-      this.#o.target.host,
-      client.hello.udp_port,
+      this.#login.heartbeat_host ?? this.#o.target.host,
+      this.#login.heartbeat_port ?? client.hello.udp_port,
       this.#login.session,
       this.#login.token,
       client.hello.heartbeat_interval_ms,

@@ -177,7 +177,6 @@ async function logIn(
     }
   }
   ctx.loginThrottle.clear(pair[0]!);
-  if (req.kind === "peer") await replaceOlder(ctx, c, user, req.replace);
   const token = crypto.getRandomValues(new Uint8Array(32));
   const session: Session = {
     id: bytesToHex(crypto.getRandomValues(new Uint8Array(16))),
@@ -196,6 +195,22 @@ async function logIn(
     lastSeq: 0,
     lastAction: ctx.now(),
   };
+  // A user has one interactive session: a second is refused, unless it
+  // asks to replace the first, which is then told and ended (by the
+  // registry process that holds it, when that is another one).
+  const claim = await ctx.directory.claim(session, req.replace === true);
+  if (!claim.ok) {
+    ctx.logger.info("login refused", {
+      user,
+      addr: c.address,
+      reason: "already online",
+    });
+    refuse(
+      "online",
+      `${user} is already online — use --replace to end that session`,
+    );
+  }
+  if (claim.replaced) await endReplaced(ctx, claim.replaced);
   c.session = session;
   session.client = c;
   ctx.sessions.add(session);
@@ -207,32 +222,18 @@ async function logIn(
     token: base64url(token),
     status: record.status,
     host: c.address,
+    ...(ctx.config.advertise !== undefined
+      ? { heartbeat_host: ctx.config.advertise }
+      : {}),
+    heartbeat_port: ctx.config.udpPort,
   };
 }
 
-/**
- * A user has one interactive session: a second is refused, unless it asks
- * to replace the first, which is then told and ended.
- */
-async function replaceOlder(
+/** Tells a replaced session so and ends it. */
+export async function endReplaced(
   ctx: ServiceContext,
-  c: ClientState,
-  user: string,
-  replace: boolean | undefined,
+  older: Session,
 ): Promise<void> {
-  const older = ctx.sessions.peerOf(user);
-  if (!older) return;
-  if (!replace) {
-    ctx.logger.info("login refused", {
-      user,
-      addr: c.address,
-      reason: "already online",
-    });
-    refuse(
-      "online",
-      `${user} is already online — use --replace to end that session`,
-    );
-  }
   older.link.send(event({ type: "session_ended", reason: "replaced" }));
   await endSession(ctx, older, "replaced");
   void older.link.closeAfterFlush();

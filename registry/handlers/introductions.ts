@@ -25,15 +25,11 @@ const introduce: Handler<"introduce"> = async (ctx, c, req) => {
     );
   }
   // Files go to the newest `chat receive` of the user, chats to their peer.
-  const target = req.purpose === "file"
-    ? ctx.sessions.fileTargetOf(user)
-    : ctx.sessions.peerOf(user);
+  const target = await ctx.directory.dialTarget(user, req.purpose);
   // Offline comes before the block: an offline user is offline to everyone,
   // so a blocked sender then leaves a message as anyone would (kept by
   // nobody), and "not available" never stands for "offline and blocking".
-  if (
-    !target || target === c.session || !target.cert || !target.certFingerprint
-  ) {
+  if (!target || target.id === c.session.id) {
     return refuse("offline", `${user} is offline`);
   }
   await mustReach(ctx, me, user);
@@ -52,7 +48,7 @@ const introduce: Handler<"introduce"> = async (ctx, c, req) => {
   return {
     user,
     host: target.host,
-    port: target.p2pPort ?? 0,
+    port: target.p2pPort,
     cert: target.cert,
     ticket,
   };

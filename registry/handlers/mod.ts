@@ -56,4 +56,6 @@ export {
   endSession,
   startSweeping,
   sweep,
+  wentOffline,
 } from "./presence.ts";
+export { endReplaced } from "./accounts.ts";

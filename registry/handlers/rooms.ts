@@ -348,7 +348,7 @@ async function roomState(
   const shown = fitBytes(
     members.slice(page.offset, page.offset + page.limit).map((m) => ({
       user: m.user,
-      online: !hidden.has(m.user) && ctx.sessions.peerOf(m.user) !== undefined,
+      online: !hidden.has(m.user) && ctx.directory.peerOf(m.user) !== undefined,
       role: m.user === r.owner ? "owner" as const : "member" as const,
     })),
   );
@@ -382,7 +382,7 @@ async function pushRoom(
     ...(await ctx.store.members(room)).map((m) => m.user),
     ...also,
   ]);
-  for (const name of names) push(ctx, name, ev);
+  ctx.directory.deliver(names, ev);
 }
 
 /** The room requests. */
