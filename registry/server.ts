@@ -22,6 +22,10 @@ import {
   sweepIntervalFor,
 } from "./service.ts";
 import { SqliteStore } from "./sqlite_store.ts";
+import { PostgresStore } from "./postgres_store.ts";
+import { ClusterDirectory, IdentityMismatch } from "./cluster.ts";
+import type { Directory } from "./directory.ts";
+import { SessionTable } from "./sessions.ts";
 import type { Store } from "./store.ts";
 import type { ScryptParams } from "./passwords.ts";
 import type { RegistryLimits } from "./limits.ts";
@@ -94,6 +98,7 @@ export class Registry implements AsyncDisposable {
     listener: Deno.TlsListener,
     udp: UdpWorker,
     store: Store,
+    directory: Directory | undefined,
   ) {
     this.#opts = opts;
     this.#listener = listener;
@@ -135,7 +140,14 @@ export class Registry implements AsyncDisposable {
       signingKey: opts.identity.signingKey,
       signingPublicKey: opts.identity.signingPublicKey,
       config,
+      ...(directory ? { directory } : {}),
     });
+    if (directory instanceof ClusterDirectory) {
+      directory.attach({
+        replaced: (id) => this.service.replaced(id),
+        offline: (users) => this.service.wentOffline(users),
+      });
+    }
     udp.onDatagram = (msg) => this.#datagram(msg);
     udp.onOversize = (n) => this.badDatagrams += n;
     this.#accepting = this.#acceptLoop();
@@ -173,8 +185,28 @@ export class Registry implements AsyncDisposable {
         `cannot listen on udp ${opts.host}:${opts.udpPort}: ${describe(err)}`,
       );
     }
+    opened.defer(() => void udp.close());
+    let directory: Directory | undefined;
+    if (store instanceof PostgresStore) {
+      const addr = listener.addr as Deno.NetAddr;
+      try {
+        directory = await ClusterDirectory.start({
+          store,
+          local: new SessionTable(),
+          address: `${opts.advertise ?? addr.hostname}:${addr.port}`,
+          leaseMs: opts.heartbeatTtlMs ?? DEFAULT_SERVICE_CONFIG.heartbeatTtlMs,
+          identity: opts.identity,
+          logger: opts.logger ?? silentLogger,
+        });
+      } catch (err) {
+        if (err instanceof IdentityMismatch) throw err;
+        throw new Error(
+          `cannot join the cluster on ${store.display}: ${describe(err)}`,
+        );
+      }
+    }
     opened.move();
-    return new Registry(opts, listener, udp, store);
+    return new Registry(opts, listener, udp, store, directory);
   }
 
   /** The TCP address being served. */
@@ -347,7 +379,8 @@ export class Registry implements AsyncDisposable {
     await Promise.all([...this.#framed].map((fc) => fc.closeAfterFlush(1000)));
     await Promise.all([...this.#conns]);
     await this.#udp.close();
-    this.store.close();
+    await this.service.directory.close();
+    await this.store.close();
     this.#logger.info("stopped");
   }
 

@@ -51,6 +51,8 @@ export interface SpawnPeerOptions {
   args?: string[];
   /** Wait for the ready event (default true). */
   waitReady?: boolean;
+  /** --registry: default 127.0.0.1 and the registry's port. */
+  registry?: string;
 }
 
 /** Starts `chat peer --json` against a registry and waits until it is ready. */
@@ -69,7 +71,7 @@ export async function spawnPeer(
       "--user",
       o.user,
       "--registry",
-      `127.0.0.1:${reg.port}`,
+      o.registry ?? `127.0.0.1:${reg.port}`,
       ...(o.signup === false ? [] : ["--signup"]),
       ...(o.args ?? []),
     ],
