@@ -43,10 +43,11 @@ export interface CommandSpec {
 const registryFlag: FlagSpec = {
   name: "registry",
   type: "address",
-  value: "HOST:PORT",
+  value: "HOST:PORT[,HOST:PORT…]",
   default: "127.0.0.1:15600",
   env: "CHAT_REGISTRY",
-  help: "registry to use",
+  help:
+    "registry to use; several addresses (or a name with several) for a cluster: one is picked, the next when it fails",
 };
 const fingerprintFlag: FlagSpec = {
   name: "registry-fingerprint",

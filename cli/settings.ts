@@ -10,7 +10,7 @@ import { isIpPrefix } from "../common/ip.ts";
 import { type Level, LEVELS } from "../common/log.ts";
 import { chatHome, type Env } from "../common/paths.ts";
 import type { CommandContext } from "./context.ts";
-import { type FlagValue, parseAddress } from "./parse.ts";
+import { type FlagValue, parseAddresses } from "./parse.ts";
 
 /**
  * A setting that cannot be used: exit code 1 for a bad environment
@@ -258,8 +258,11 @@ export interface Faults {
 
 /** Where the registry is and how it is pinned. */
 export interface RegistryAddress {
+  /** The first address given. */
   host: string;
   port: number;
+  /** Every address given, the first one included (a cluster's instances). */
+  addresses: { host: string; port: number }[];
   /** --registry-fingerprint / CHAT_REGISTRY_FINGERPRINT: SHA-256 hex. */
   fingerprint?: string;
 }
@@ -382,15 +385,17 @@ function clientSettings(
   ctx: Pick<CommandContext, "flags" | "env">,
 ): ClientSettings {
   const f = ctx.flags;
-  // The parser checked --registry (or its default) as HOST:PORT.
-  const addr = parseAddress(textOr(f, "registry", "127.0.0.1:15600")) ??
-    { host: "127.0.0.1", port: 15600 };
+  // The parser checked --registry (or its default) as HOST:PORT[,…].
+  const addresses = parseAddresses(textOr(f, "registry", "127.0.0.1:15600")) ??
+    [{ host: "127.0.0.1", port: 15600 }];
+  const addr = addresses[0]!;
   const fingerprint = text(f, "registry-fingerprint");
   const user = text(f, "user");
   return {
     registry: {
       host: addr.host,
       port: addr.port,
+      addresses,
       ...(fingerprint !== undefined ? { fingerprint } : {}),
     },
     ...(user !== undefined ? { user } : {}),

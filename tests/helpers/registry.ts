@@ -129,15 +129,21 @@ export async function spawnRegistry(
     stderr: "piped",
   }).spawn();
   const stderr: string[] = [];
-  collectLines(child.stderr, (l) => stderr.push(l));
+  const stderrDone = collectLines(child.stderr, (l) => stderr.push(l));
   const lines = linesOf(child.stdout);
   const first = await nextLine(lines, 20_000);
   const m = first &&
     /^chat registry listening on [^ ]+:(\d+) \(udp (\d+)\) fingerprint sha256:([0-9a-f]{64})$/
       .exec(first);
   if (!m) {
-    child.kill("SIGKILL");
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // It exited on its own (a refused start).
+    }
     await child.status;
+    // Everything it wrote to stderr before exiting.
+    await stderrDone;
     throw new Error(`registry did not start: ${first}\n${stderr.join("\n")}`);
   }
   // Drain the rest of stdout so the child never blocks on a full pipe.

@@ -10,6 +10,11 @@ import { startCluster } from "../helpers/cluster.ts";
 import { skipNote } from "../helpers/postgres.ts";
 import { spawnRegistry, until } from "../helpers/registry.ts";
 import { loggedIn, refused, signup } from "./support.ts";
+import {
+  knownFingerprint,
+  RegistryClient,
+  rememberFingerprint,
+} from "../../peer/net/mod.ts";
 
 const PW = "correct horse";
 
@@ -35,6 +40,39 @@ Deno.test({
       assert.equal(alice1.session!.heartbeat_port, one!.udpPort);
       assert.equal(bob.session!.heartbeat_port, two!.udpPort);
     });
+
+    await t.step(
+      "an instance is trusted when another of the same list was",
+      async () => {
+        const home = await Deno.makeTempDir({ prefix: "chat-trust-" });
+        const a1 = { host: "127.0.0.1", port: one!.port };
+        const a2 = { host: "127.0.0.1", port: two!.port };
+        await rememberFingerprint(
+          home,
+          `127.0.0.1:${a1.port}`,
+          one!.fingerprint,
+        );
+        // Alone, instance 2 is unknown and nobody can be asked.
+        await refused(
+          RegistryClient.connect({ ...a2, home }),
+          "trust",
+          /is not known yet and there is no terminal to ask/,
+        );
+        const c = await RegistryClient.connect({
+          ...a2,
+          home,
+          alternates: [a1],
+        });
+        c.close();
+        await c.closed;
+        assert.equal(
+          await knownFingerprint(home, `127.0.0.1:${a2.port}`),
+          two!.fingerprint,
+          "remembered for instance 2 too",
+        );
+        await Deno.remove(home, { recursive: true });
+      },
+    );
 
     await t.step(
       "a second login on the other instance is refused",
