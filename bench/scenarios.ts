@@ -12,6 +12,7 @@ import { registryLoadScenarios } from "./registry_load.ts";
 import { reliabilityLoadScenario } from "./reliability_load.ts";
 import { soakScenario } from "./soak.ts";
 import { webUiScenario } from "./web_ui.ts";
+import { clusterScenario } from "./cluster.ts";
 
 /** The registered scenarios; ids must be unique. */
 export const SCENARIOS: Scenario[] = [
@@ -23,4 +24,5 @@ export const SCENARIOS: Scenario[] = [
   reliabilityLoadScenario,
   soakScenario,
   webUiScenario,
+  clusterScenario,
 ];

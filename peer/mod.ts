@@ -25,6 +25,7 @@ export {
   connectTlsUnverified,
   createPeerIdentity,
   DEFAULT_BACKOFF,
+  Endpoint,
   HeartbeatSender,
   LOGIN_TIMEOUT_MS,
   RegistryClient,

@@ -22,6 +22,7 @@ export { Registry, type RegistryOptions } from "./server.ts";
 export { loadIdentity, type RegistryIdentity } from "./identity.ts";
 export { DEFAULT_SCRYPT, hashPassword } from "./passwords.ts";
 export { SqliteStore } from "./sqlite_store.ts";
+export { openStore } from "./open_store.ts";
 export { DEFAULT_STATUS, type Store } from "./store.ts";
 
 /** `chat registry`: serves until SIGINT/SIGTERM, then exits 0. */
