@@ -31,6 +31,7 @@ import {
   dialTargetOf,
   type Directory,
   type Presence,
+  type SharedFailures,
 } from "./directory.ts";
 import type { Listening, PostgresStore } from "./postgres_store.ts";
 import type { Session, SessionKind, SessionTable } from "./sessions.ts";
@@ -102,6 +103,7 @@ export class IdentityMismatch extends Error {
 /** See the module doc. */
 export class ClusterDirectory implements Directory {
   readonly local: SessionTable;
+  readonly failures: SharedFailures;
   /** This instance's id (random per start). */
   readonly id: string;
   readonly #o: ClusterOptions;
@@ -124,6 +126,7 @@ export class ClusterDirectory implements Directory {
   private constructor(o: ClusterOptions) {
     this.#o = o;
     this.local = o.local;
+    this.failures = new PostgresFailures(o.store);
     this.id = Array.from(
       crypto.getRandomValues(new Uint8Array(8)),
       (b) => b.toString(16).padStart(2, "0"),
@@ -507,6 +510,38 @@ export class ClusterDirectory implements Directory {
       .catch((err) =>
         this.#o.logger.warn("cluster leave failed", { error: String(err) })
       );
+  }
+}
+
+/** Failures in the cluster_failures table, timed by the database's clock. */
+class PostgresFailures implements SharedFailures {
+  readonly #store: PostgresStore;
+
+  constructor(store: PostgresStore) {
+    this.#store = store;
+  }
+
+  async wait(key: string, limit: number, windowMs: number): Promise<number> {
+    const [r] = await this.#store.sql`
+      SELECT count(*)::int AS n,
+        COALESCE(CEIL(EXTRACT(EPOCH FROM (min(at)
+          + make_interval(secs => ${windowMs / 1000}) - clock_timestamp()))
+          * 1000), 0)::int AS wait
+      FROM (SELECT at FROM cluster_failures
+             WHERE key = ${key}
+               AND at > clock_timestamp() - make_interval(secs => ${
+      windowMs / 1000
+    })
+             ORDER BY at DESC LIMIT ${limit}) recent`;
+    return Number(r!.n) >= limit ? Math.max(1, Number(r!.wait)) : 0;
+  }
+
+  async record(key: string): Promise<void> {
+    await this.#store.sql`INSERT INTO cluster_failures (key) VALUES (${key})`;
+  }
+
+  async clear(key: string): Promise<void> {
+    await this.#store.sql`DELETE FROM cluster_failures WHERE key = ${key}`;
   }
 }
 

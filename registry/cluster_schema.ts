@@ -15,6 +15,9 @@
 /** Advisory-lock key of the cluster schema. */
 const SCHEMA_LOCK = "chat:cluster-schema";
 
+/** How long failures are kept (longer than any throttle's window). */
+export const FAILURES_KEPT_S = 3600;
+
 /** The channel every instance listens on for changes of the directory. */
 export const CLUSTER_CHANNEL = "chat_cluster";
 
@@ -50,6 +53,14 @@ export const CLUSTER_SCHEMA = `
     ON online_sessions (member) WHERE kind = 'peer';
   CREATE INDEX IF NOT EXISTS online_sessions_instance
     ON online_sessions (instance);
+
+  -- Failed logins and room passwords, counted by all instances together.
+  CREATE TABLE IF NOT EXISTS cluster_failures (
+    key text NOT NULL,
+    at  timestamptz NOT NULL DEFAULT clock_timestamp()
+  );
+  CREATE INDEX IF NOT EXISTS cluster_failures_key ON cluster_failures (key, at);
+  CREATE INDEX IF NOT EXISTS cluster_failures_at ON cluster_failures (at);
 
   -- The certificate fingerprint and ticket key every instance presents.
   CREATE TABLE IF NOT EXISTS cluster_identity (
@@ -157,6 +168,8 @@ export const CLUSTER_SCHEMA = `
     IF NOT FOUND THEN
       what := 'lost'; name := NULL; RETURN NEXT;
     END IF;
+    DELETE FROM cluster_failures
+     WHERE at < clock_timestamp() - interval '${FAILURES_KEPT_S} seconds';
     FOR v_dead IN DELETE FROM cluster_instances
                    WHERE lease_until < clock_timestamp() RETURNING id LOOP
       what := 'dead'; name := v_dead; RETURN NEXT;

@@ -33,6 +33,23 @@ export interface DialTarget {
   certFingerprint: string;
 }
 
+/**
+ * Failed attempts counted by every registry of a cluster together, so that
+ * guessing through several of them gains nothing. Each registry still
+ * counts attempts in flight itself (registry/throttle.ts).
+ */
+export interface SharedFailures {
+  /**
+   * Milliseconds until `key` may try again, given the failures every
+   * registry recorded in the last `windowMs`; 0 when fewer than `limit`.
+   */
+  wait(key: string, limit: number, windowMs: number): Promise<number>;
+  /** Records one failure of `key`. */
+  record(key: string): Promise<void>;
+  /** Forgets the failures of `key` (after a success). */
+  clear(key: string): Promise<void>;
+}
+
 /** What claiming the interactive slot of a user found. */
 export type Claim =
   | { ok: true; replaced: Session | null }
@@ -42,6 +59,8 @@ export type Claim =
 export interface Directory {
   /** The sessions connected to this process. */
   readonly local: SessionTable;
+  /** Failures shared with the other registries; null when alone. */
+  readonly failures: SharedFailures | null;
   /** The interactive session of `user` anywhere, if they are online. */
   peerOf(user: string): Presence | undefined;
   /** Every interactive session anywhere. */
@@ -72,6 +91,7 @@ export interface Directory {
 /** The directory of a registry that is alone: its session table. */
 export class LocalDirectory implements Directory {
   readonly local: SessionTable;
+  readonly failures = null;
 
   constructor(local: SessionTable) {
     this.local = local;

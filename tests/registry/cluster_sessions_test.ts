@@ -24,12 +24,12 @@ Deno.test({
   ignore: skipNote() !== "",
   fn: async (t) => {
     await using cluster = await startCluster(2, {
-      args: ["--heartbeat-ttl", "2s"],
+      args: ["--heartbeat-ttl", "2s", "--login-failures", "2"],
     });
     const [one, two] = cluster.instances;
     const t1 = one!.target();
     const t2 = two!.target();
-    for (const u of ["alice", "bob", "carol"]) await signup(t1, u, PW);
+    for (const u of ["alice", "bob", "carol", "dave"]) await signup(t1, u, PW);
     await using bob = await loggedIn(t2, "bob", PW);
     await bob.request("friend_request", { user: "alice" });
     const alice1 = await loggedIn(t1, "alice", PW);
@@ -40,6 +40,24 @@ Deno.test({
       assert.equal(alice1.session!.heartbeat_port, one!.udpPort);
       assert.equal(bob.session!.heartbeat_port, two!.udpPort);
     });
+
+    await t.step(
+      "failed logins on one instance count on the other",
+      async () => {
+        for (let i = 0; i < 2; i++) {
+          await refused(
+            loggedIn(t1, "dave", "wrong password"),
+            "auth",
+            /wrong/,
+          );
+        }
+        await refused(
+          loggedIn(t2, "dave", PW),
+          "throttled",
+          /^too many attempts, retry in \d+ s$/,
+        );
+      },
+    );
 
     await t.step(
       "an instance is trusted when another of the same list was",
