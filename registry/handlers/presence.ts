@@ -104,6 +104,16 @@ export async function endSession(
   if (!ctx.sessions.remove(s)) return;
   if (s.client?.session === s) s.client.session = null;
   ctx.logger.info("logout", { user: s.user, kind: s.kind, reason: why });
+  if (s.kind !== "peer") return await release(ctx, s);
+  if (batch) {
+    batch.push(s.user);
+    return await release(ctx, s);
+  }
+  await wentOffline(ctx, [s.user], [s]);
+}
+
+/** Takes an ended session out of the directory; see the catch for failures. */
+async function release(ctx: ServiceContext, s: Session): Promise<void> {
   try {
     await ctx.directory.release(s);
   } catch (err) {
@@ -114,21 +124,25 @@ export async function endSession(
       error: err instanceof Error ? err.message : String(err),
     });
   }
-  if (s.kind !== "peer") return;
-  if (batch) {
-    batch.push(s.user);
-    return;
-  }
-  await wentOffline(ctx, [s.user]);
 }
 
-/** Stores the last-seen time of users gone offline and tells their audiences. */
+/**
+ * Stores the last-seen time of users gone offline, then takes their ended
+ * `sessions` out of the directory (so nobody sees them offline without a
+ * last-seen time) and tells their audiences.
+ */
 export async function wentOffline(
   ctx: ServiceContext,
   users: string[],
+  sessions: Session[] = [],
 ): Promise<void> {
   try {
-    await ctx.store.setLastSeen(users, ctx.now());
+    try {
+      await ctx.store.setLastSeen(users, ctx.now());
+    } finally {
+      // Released even when the time could not be stored.
+      for (const s of sessions) await release(ctx, s);
+    }
     for (const user of users) {
       if (!ctx.directory.peerOf(user)) await announce(ctx, user, false);
     }
