@@ -877,6 +877,17 @@ function progress(n: number, what: string, pid: number): void {
 
 let runs: Promise<Measured[]> | null = null;
 let runsQuick: boolean | null = null;
+let done: Measured[] | null = null;
+
+/**
+ * P1's figures of the single instance, when P1 ran in this process (P9
+ * compares with them); null otherwise.
+ */
+export function singleInstanceResults():
+  | { n: number; cpuPercent: number; peakRssMiB: number }[]
+  | null {
+  return done;
+}
 
 /** Measures every size once per process; P1 and P2 share the runs. */
 function measureAll(quick: boolean): Promise<Measured[]> {
@@ -889,6 +900,7 @@ function measureAll(quick: boolean): Promise<Measured[]> {
         console.error(`  registry load: ${n} sessions…`);
         out.push(await measureOne(n, plan));
       }
+      done = out;
       return out;
     })();
   }

@@ -14,6 +14,7 @@ import { deviceLoginScenario } from "./device_login.ts";
 import { soakScenario } from "./soak.ts";
 import { webUiScenario } from "./web_ui.ts";
 import { relayScenario } from "./relay_link.ts";
+import { clusterScenario } from "./cluster.ts";
 
 /** The registered scenarios; ids must be unique. */
 export const SCENARIOS: Scenario[] = [
@@ -27,4 +28,5 @@ export const SCENARIOS: Scenario[] = [
   reliabilityLoadScenario,
   soakScenario,
   webUiScenario,
+  clusterScenario,
 ];

@@ -47,10 +47,11 @@ export interface CommandSpec {
 const registryFlag: FlagSpec = {
   name: "registry",
   type: "address",
-  value: "HOST:PORT",
+  value: "HOST:PORT[,HOST:PORT…]",
   default: "127.0.0.1:15600",
   env: "CHAT_REGISTRY",
-  help: "registry to use",
+  help:
+    "registry to use; several addresses (or a name with several) for a cluster: one is picked, the next when it fails",
 };
 const fingerprintFlag: FlagSpec = {
   name: "registry-fingerprint",
@@ -86,7 +87,8 @@ export const COMMANDS: CommandSpec[] = [
     name: "registry",
     summary: "run the registry: accounts, presence and rooms",
     usage:
-      "chat registry [--host 0.0.0.0] [--port 15600] [--udp-port 15500] [--db PATH]\n" +
+      "chat registry [--host 0.0.0.0] [--port 15600] [--udp-port 15500] [--db PATH|postgres://…]\n" +
+      "              [--state-dir DIR] [--advertise HOST]\n" +
       "              [--tls-cert FILE --tls-key FILE] [--heartbeat-interval 1s]\n" +
       "              [--heartbeat-ttl 3s] [--idle-timeout 0]\n" +
       "              [--trusted-address LIST] [--login-failures N] [--signups-per-hour N]\n" +
@@ -120,7 +122,22 @@ export const COMMANDS: CommandSpec[] = [
         name: "db",
         type: "string",
         value: "PATH",
-        help: "SQLite database file (default $CHAT_HOME/registry.db)",
+        help:
+          "SQLite database file (default $CHAT_HOME/registry.db), or postgres://USER[:PASS]@HOST[:PORT]/DB[?sslmode=…] shared by a cluster",
+      },
+      {
+        name: "state-dir",
+        type: "string",
+        value: "DIR",
+        help:
+          "folder of the certificate and ticket-signing key (default: the database's folder, or $CHAT_HOME with postgres://)",
+      },
+      {
+        name: "advertise",
+        type: "string",
+        value: "HOST",
+        help:
+          "address of this instance that peers send heartbeats to (behind a load balancer)",
       },
       {
         name: "tls-cert",

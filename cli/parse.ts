@@ -163,7 +163,9 @@ function checkValue(
       return ms === null ? bad("is not a duration (like 500ms, 3s, 2m)") : ms;
     }
     case "address":
-      return parseAddress(raw) ? raw : bad("is not HOST:PORT");
+      return parseAddresses(raw) ? raw : bad(
+        `is not HOST:PORT or a list of up to ${MAX_REGISTRY_ADDRESSES} separated by commas`,
+      );
     case "name":
       return NAME_PATTERN.test(raw.toLowerCase())
         ? raw.toLowerCase()
@@ -205,6 +207,28 @@ export function parseRate(text: string): number | null {
   ];
   const n = Math.round(Number(m[1]) * scale);
   return Number.isSafeInteger(n) ? n : null;
+}
+
+/** Most addresses a --registry list may name (the instances of a cluster). */
+export const MAX_REGISTRY_ADDRESSES = 16;
+
+/**
+ * Splits a comma-separated list of HOST:PORT (a registry cluster's
+ * instances); null when one is malformed, the list is empty or longer than
+ * MAX_REGISTRY_ADDRESSES.
+ */
+export function parseAddresses(
+  text: string,
+): { host: string; port: number }[] | null {
+  const parts = text.split(",").map((p) => p.trim());
+  if (parts.length === 0 || parts.length > MAX_REGISTRY_ADDRESSES) return null;
+  const out: { host: string; port: number }[] = [];
+  for (const p of parts) {
+    const a = parseAddress(p);
+    if (!a) return null;
+    out.push(a);
+  }
+  return out;
 }
 
 /** Splits HOST:PORT (IPv6 as [::1]:PORT); null when malformed. */

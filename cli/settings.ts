@@ -5,12 +5,12 @@
  * name or casts it; a bad value is a SettingsError naming it. Pure: no I/O
  * beyond the injected environment reader.
  */
-import { basename, join } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { isIpPrefix } from "../common/ip.ts";
 import { type Level, LEVELS } from "../common/log.ts";
 import { chatHome, type Env } from "../common/paths.ts";
 import type { CommandContext } from "./context.ts";
-import { type FlagValue, parseAddress } from "./parse.ts";
+import { type FlagValue, parseAddresses } from "./parse.ts";
 
 /**
  * A setting that cannot be used: exit code 1 for a bad environment
@@ -54,8 +54,21 @@ export interface RegistrySettings {
   host: string;
   port: number;
   udpPort: number;
-  /** The SQLite file: --db, else $CHAT_HOME/registry.db. */
+  /**
+   * --db: a SQLite file (default $CHAT_HOME/registry.db) or a postgres://
+   * URL that several registries share.
+   */
   dbPath: string;
+  /**
+   * --state-dir: where the certificate and the ticket-signing key live.
+   * Default: the SQLite file's folder, or $CHAT_HOME for a postgres:// URL.
+   */
+  stateDir: string;
+  /**
+   * --advertise: the address peers send heartbeats to, named in the login
+   * reply; absent, peers use the address they connected to.
+   */
+  advertise?: string;
   /** A certificate to serve instead of the self-signed one. */
   tls?: { certFile: string; keyFile: string };
   heartbeatIntervalMs: number;
@@ -152,11 +165,26 @@ export function registrySettings(
     );
   }
   const logFile = text(f, "log-file");
+  const dbPath = text(f, "db") ?? join(chatHome(ctx.env), "registry.db");
+  const advertise = text(f, "advertise");
+  if (advertise !== undefined && !/^[0-9A-Za-z.:_-]{1,253}$/.test(advertise)) {
+    throw new SettingsError(
+      `--advertise '${advertise}' is not a host name or IP address`,
+      2,
+      "chat registry [--advertise HOST]",
+    );
+  }
   return {
     host: textOr(f, "host", "0.0.0.0"),
     port,
     udpPort: num(f, "udp-port", 15500),
-    dbPath: text(f, "db") ?? join(chatHome(ctx.env), "registry.db"),
+    dbPath,
+    stateDir: text(f, "state-dir") ??
+      // A URL names no folder: the identity then lives in CHAT_HOME.
+      (/^[a-z][a-z0-9+.-]*:\/\//i.test(dbPath)
+        ? chatHome(ctx.env)
+        : dirname(resolve(dbPath))),
+    ...(advertise !== undefined ? { advertise } : {}),
     ...(certFile !== undefined && keyFile !== undefined
       ? { tls: { certFile, keyFile } }
       : {}),
@@ -249,8 +277,11 @@ export interface Faults {
 
 /** Where the registry is and how it is pinned. */
 export interface RegistryAddress {
+  /** The first address given. */
   host: string;
   port: number;
+  /** Every address given, the first one included (a cluster's instances). */
+  addresses: { host: string; port: number }[];
   /** --registry-fingerprint / CHAT_REGISTRY_FINGERPRINT: SHA-256 hex. */
   fingerprint?: string;
 }
@@ -402,9 +433,10 @@ function clientSettings(
   ctx: Pick<CommandContext, "flags" | "env">,
 ): ClientSettings {
   const f = ctx.flags;
-  // The parser checked --registry (or its default) as HOST:PORT.
-  const addr = parseAddress(textOr(f, "registry", "127.0.0.1:15600")) ??
-    { host: "127.0.0.1", port: 15600 };
+  // The parser checked --registry (or its default) as HOST:PORT[,…].
+  const addresses = parseAddresses(textOr(f, "registry", "127.0.0.1:15600")) ??
+    [{ host: "127.0.0.1", port: 15600 }];
+  const addr = addresses[0]!;
   const fingerprint = text(f, "registry-fingerprint");
   const user = text(f, "user");
   const device = text(f, "device");
@@ -412,6 +444,7 @@ function clientSettings(
     registry: {
       host: addr.host,
       port: addr.port,
+      addresses,
       ...(fingerprint !== undefined ? { fingerprint } : {}),
     },
     ...(user !== undefined ? { user } : {}),

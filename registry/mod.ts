@@ -9,7 +9,14 @@ import { fileSink, Logger, stderrSink } from "../common/log.ts";
 import { showFingerprint } from "../common/fingerprint.ts";
 import { aborted } from "../common/signals.ts";
 import { loadIdentity } from "./identity.ts";
+import {
+  chooseDb,
+  type DbChoice,
+  describeDb,
+  openStore,
+} from "./open_store.ts";
 import { Registry } from "./server.ts";
+import { type Store, StoreOpenError } from "./store.ts";
 
 export {
   DEFAULT_RELAY_PER_USER,
@@ -21,6 +28,7 @@ export { PROBE_TIMEOUT_MS } from "./probe.ts";
 export { loadIdentity, type RegistryIdentity } from "./identity.ts";
 export { DEFAULT_SCRYPT, hashPassword } from "./passwords.ts";
 export { SqliteStore } from "./sqlite_store.ts";
+export { openStore } from "./open_store.ts";
 export { DEFAULT_STATUS, type Store } from "./store.ts";
 
 /** `chat registry`: serves until SIGINT/SIGTERM, then exits 0. */
@@ -35,18 +43,36 @@ export async function registryMain(ctx: CommandContext): Promise<number> {
     );
     return err.exitCode;
   }
+  let db: DbChoice;
+  try {
+    db = chooseDb(s.dbPath);
+  } catch (err) {
+    if (!(err instanceof StoreOpenError)) throw err;
+    console.error(
+      `chat: ${err.message}\nusage: chat registry --db PATH|postgres://USER@HOST/DB`,
+    );
+    return 2;
+  }
   // A log file is capped and rotated (LOG_FILE_MAX_BYTES, LOG_FILES_KEPT).
   const file = s.logFile ? fileSink(s.logFile) : null;
   const sink = file ?? stderrSink();
   const logger = new Logger(s.logLevel, sink);
   let registry: Registry;
+  let store: Store | null = null;
   try {
-    const identity = await loadIdentity(Registry.stateDirFor(s.dbPath), s.tls);
+    const identity = await loadIdentity(s.stateDir, s.tls);
+    store = await openStore(db);
+    const given = store;
+    // From here on the registry owns the store, and closes it if it fails.
+    store = null;
     registry = await Registry.start({
       host: s.host,
       port: s.port,
       udpPort: s.udpPort,
-      dbPath: s.dbPath,
+      dbPath: db.engine === "sqlite" ? db.path : describeDb(db),
+      store: given,
+      stateDir: s.stateDir,
+      ...(s.advertise !== undefined ? { advertise: s.advertise } : {}),
       identity,
       heartbeatIntervalMs: s.heartbeatIntervalMs,
       heartbeatTtlMs: s.heartbeatTtlMs,
@@ -57,6 +83,7 @@ export async function registryMain(ctx: CommandContext): Promise<number> {
       logger,
     });
   } catch (err) {
+    await store?.close();
     console.error(`chat: ${err instanceof Error ? err.message : err}`);
     return 1;
   }

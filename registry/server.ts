@@ -25,6 +25,10 @@ import {
   sweepIntervalFor,
 } from "./service.ts";
 import { SqliteStore } from "./sqlite_store.ts";
+import { PostgresStore } from "./postgres_store.ts";
+import { ClusterDirectory, IdentityMismatch } from "./cluster.ts";
+import type { Directory } from "./directory.ts";
+import { SessionTable } from "./sessions.ts";
 import type { Store } from "./store.ts";
 import type { ScryptParams } from "./passwords.ts";
 import type { RegistryLimits } from "./limits.ts";
@@ -35,8 +39,16 @@ export interface RegistryOptions {
   host: string;
   port: number;
   udpPort: number;
-  /** SQLite file, or ":memory:" (then `stateDir` is required). */
+  /**
+   * SQLite file, or ":memory:" (then `stateDir` is required); with `store`
+   * given, what to show for it (a postgres:// URL without its password).
+   */
   dbPath: string;
+  /**
+   * The address peers send heartbeats to, named in the login reply (an
+   * instance behind a load balancer); absent, they use the one they dialled.
+   */
+  advertise?: string;
   /** Where the certificate and signing key live; defaults to the db's folder. */
   stateDir?: string;
   identity: RegistryIdentity;
@@ -112,6 +124,7 @@ export class Registry implements AsyncDisposable {
     udp: UdpWorker,
     store: Store,
     relay: RelayListener | null,
+    directory: Directory | undefined,
   ) {
     this.#opts = opts;
     this.#listener = listener;
@@ -123,15 +136,17 @@ export class Registry implements AsyncDisposable {
       (opts.now ? clockWithNow(opts.now) : systemClock);
     this.#now = () => clock.now();
     this.fingerprint = opts.identity.fingerprint;
-    this.dbPath = opts.dbPath === ":memory:"
-      ? ":memory:"
-      : resolve(opts.dbPath);
+    this.dbPath =
+      opts.dbPath === ":memory:" || /^[a-z][a-z0-9+.-]*:\/\//i.test(opts.dbPath)
+        ? opts.dbPath
+        : resolve(opts.dbPath);
     const heartbeatTtlMs = opts.heartbeatTtlMs ??
       DEFAULT_SERVICE_CONFIG.heartbeatTtlMs;
     const config: ServiceConfig = {
       ...DEFAULT_SERVICE_CONFIG,
       ...opts.limits,
       udpPort: this.udpPort,
+      ...(opts.advertise !== undefined ? { advertise: opts.advertise } : {}),
       heartbeatIntervalMs: opts.heartbeatIntervalMs ??
         DEFAULT_SERVICE_CONFIG.heartbeatIntervalMs,
       heartbeatTtlMs,
@@ -162,7 +177,14 @@ export class Registry implements AsyncDisposable {
           linksOf: (user) => relay.linksOf(user),
         }
         : null,
+      ...(directory ? { directory } : {}),
     });
+    if (directory instanceof ClusterDirectory) {
+      directory.attach({
+        replaced: (id) => this.service.replaced(id),
+        offline: (users) => this.service.wentOffline(users),
+      });
+    }
     udp.onDatagram = (msg) => this.#datagram(msg);
     udp.onOversize = (n) => this.badDatagrams += n;
     this.#accepting = this.#acceptLoop();
@@ -241,8 +263,27 @@ export class Registry implements AsyncDisposable {
         );
       }
     }
+    let directory: Directory | undefined;
+    if (store instanceof PostgresStore) {
+      const addr = listener.addr as Deno.NetAddr;
+      try {
+        directory = await ClusterDirectory.start({
+          store,
+          local: new SessionTable(),
+          address: `${opts.advertise ?? addr.hostname}:${addr.port}`,
+          leaseMs: opts.heartbeatTtlMs ?? DEFAULT_SERVICE_CONFIG.heartbeatTtlMs,
+          identity: opts.identity,
+          logger: opts.logger ?? silentLogger,
+        });
+      } catch (err) {
+        if (err instanceof IdentityMismatch) throw err;
+        throw new Error(
+          `cannot join the cluster on ${store.display}: ${describe(err)}`,
+        );
+      }
+    }
     opened.move();
-    return new Registry(opts, listener, udp, store, relay);
+    return new Registry(opts, listener, udp, store, relay, directory);
   }
 
   /** The TCP address being served. */
@@ -416,7 +457,8 @@ export class Registry implements AsyncDisposable {
     await Promise.all([...this.#conns]);
     await this.relay?.close();
     await this.#udp.close();
-    this.store.close();
+    await this.service.directory.close();
+    await this.store.close();
     this.#logger.info("stopped");
   }
 

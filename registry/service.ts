@@ -31,6 +31,7 @@ import { probePeer } from "./probe.ts";
 import {
   acceptHeartbeat,
   type ClientState,
+  endReplaced,
   endSession,
   event,
   logFrom,
@@ -44,7 +45,9 @@ import {
   type ServiceStats,
   startSweeping,
   sweep,
+  wentOffline,
 } from "./handlers/mod.ts";
+import { type Directory, LocalDirectory } from "./directory.ts";
 
 export {
   type ClientState,
@@ -68,6 +71,11 @@ export interface ServiceDeps {
   probe?: (host: string, port: number, cert: string) => Promise<boolean>;
   /** The relay listener as handlers see it; absent: this registry does not relay. */
   relay?: RelayDesk | null;
+  /**
+   * Who is online across the registry; default the session table alone
+   * (one process). The directory's `local` table becomes `sessions`.
+   */
+  directory?: Directory;
 }
 
 /**
@@ -75,7 +83,8 @@ export interface ServiceDeps {
  * `shutdown` also tells every client.
  */
 export class RegistryService implements Disposable {
-  readonly sessions: SessionTable = new SessionTable();
+  readonly sessions: SessionTable;
+  readonly directory: Directory;
   /** Counters for logs and benchmarks. */
   readonly stats: ServiceStats = {
     logins: 0,
@@ -95,6 +104,8 @@ export class RegistryService implements Disposable {
   constructor(deps: ServiceDeps) {
     this.#clock = deps.clock;
     this.#signingPublicKey = deps.signingPublicKey;
+    this.directory = deps.directory ?? new LocalDirectory(new SessionTable());
+    this.sessions = this.directory.local;
     const cfg = deps.config;
     this.#ctx = {
       store: deps.store,
@@ -102,6 +113,7 @@ export class RegistryService implements Disposable {
       logger: deps.logger,
       config: cfg,
       sessions: this.sessions,
+      directory: this.directory,
       loginThrottle: new FailureThrottle(
         cfg.loginFailuresPerPair,
         cfg.failureWindowMs,
@@ -355,6 +367,23 @@ export class RegistryService implements Disposable {
       ...(this.#ctx.relay ? { relay_port: this.#ctx.relay.port } : {}),
     }));
     return true;
+  }
+
+  /**
+   * Ends a session of this process that another process of the cluster
+   * replaced (the other already holds the user's slot).
+   */
+  async replaced(sessionId: string): Promise<void> {
+    const s = this.sessions.byId(sessionId);
+    if (s) await endReplaced(this.#ctx, s);
+  }
+
+  /**
+   * Users whose sessions ended elsewhere without a word (their registry
+   * process died): their last-seen time is stored and their audiences told.
+   */
+  async wentOffline(users: string[]): Promise<void> {
+    await wentOffline(this.#ctx, users);
   }
 
   /** Accepts a heartbeat datagram if its MAC and counter are right. */

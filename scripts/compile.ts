@@ -67,6 +67,10 @@ export const ENV_NAMES = [
   // (peer/front/web/open_browser.ts).
   "DISPLAY",
   "WAYLAND_DISPLAY",
+  // Read by the PostgreSQL driver whatever it is given
+  // (registry/postgres_store.ts), so `chat registry --db postgres://…` runs.
+  "PGAPPNAME",
+  "PGTARGETSESSIONATTRS",
 ] as const;
 
 /**

@@ -244,6 +244,13 @@ export const REPLIES = {
     host: host,
     /** The device this session belongs to, if any. */
     device: opt(deviceName),
+    /**
+     * Where heartbeats of this session go: the registry process holding it
+     * (one of a cluster may sit behind a load balancer). Absent, the host
+     * dialled and hello's udp_port.
+     */
+    heartbeat_host: opt(host),
+    heartbeat_port: opt(port),
   },
   devices: {
     devices: list(obj({

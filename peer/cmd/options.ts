@@ -60,6 +60,9 @@ export async function setUp(
   const target: RegistryTarget = {
     host: s.registry.host,
     port: s.registry.port,
+    ...(s.registry.addresses.length > 1
+      ? { alternates: s.registry.addresses.slice(1) }
+      : {}),
     home,
     ...(s.registry.fingerprint !== undefined
       ? { pin: s.registry.fingerprint }

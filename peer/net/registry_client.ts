@@ -54,6 +54,17 @@ export type TrustPrompt = (
 export interface RegistryTarget {
   host: string;
   port: number;
+  /**
+   * The other instances of a registry cluster, tried in turn when one
+   * cannot be reached (RegistrySession). They present the same certificate,
+   * so one of them trusted is trusted for all.
+   */
+  alternates?: { host: string; port: number }[];
+  /**
+   * The address to dial when it differs from `host` (one of the several
+   * addresses `host` resolves to); trust stays keyed by `host`.
+   */
+  dialHost?: string;
   /** CHAT_HOME, where known_registries lives. */
   home: string;
   /** An explicit fingerprint pin (hex). */
@@ -61,6 +72,26 @@ export interface RegistryTarget {
   /** Asks on a terminal; absent when not on one. */
   ask?: TrustPrompt;
   timeoutMs?: number;
+}
+
+/** Whether another address of the target's cluster is on file with `fingerprint`. */
+async function knownToSibling(
+  target: RegistryTarget,
+  fingerprint: string,
+): Promise<boolean> {
+  const all = [
+    { host: target.host, port: target.port },
+    ...(target.alternates ?? []),
+  ];
+  for (const a of all) {
+    if (a.host === target.host && a.port === target.port) continue;
+    if (
+      await knownFingerprint(target.home, `${a.host}:${a.port}`) === fingerprint
+    ) {
+      return true;
+    }
+  }
+  return false;
 }
 
 /** What the registry said in its hello reply. */
@@ -165,7 +196,11 @@ export class RegistryClient implements AsyncDisposable {
     const name = `${target.host}:${target.port}`;
     let checked;
     try {
-      checked = await connectTlsUnverified(target.host, target.port, timeoutMs);
+      checked = await connectTlsUnverified(
+        target.dialHost ?? target.host,
+        target.port,
+        timeoutMs,
+      );
     } catch (err) {
       throw new RegistryError(
         "network",
@@ -186,7 +221,14 @@ export class RegistryClient implements AsyncDisposable {
       raw.close();
       throw new RegistryError("trust", verdict.message);
     }
-    if (verdict.kind === "ask") {
+    if (
+      verdict.kind === "ask" &&
+      await knownToSibling(target, cert.fingerprint)
+    ) {
+      // Another instance of the same cluster was trusted with this very
+      // certificate: the user pinned it once for all of them.
+      await rememberFingerprint(target.home, name, cert.fingerprint);
+    } else if (verdict.kind === "ask") {
       const ok = target.ask ? await target.ask(name, cert.fingerprint) : false;
       if (!ok) {
         raw.close();

@@ -26,6 +26,13 @@ import { fingerprintPem } from "../../common/fingerprint.ts";
 import type { Device } from "./device.ts";
 import { HeartbeatSender } from "./heartbeat.ts";
 import {
+  addressKey,
+  expandTargets,
+  resolveAll,
+  type Resolver,
+  rotate,
+} from "./registry_addresses.ts";
+import {
   RegistryClient,
   RegistryError,
   type RegistryTarget,
@@ -79,6 +86,8 @@ export interface RegistrySessionOptions {
   home?: string;
   backoff?: BackoffPolicy;
   random?: () => number;
+  /** Looks up a registry name's addresses (tests inject one). */
+  resolve?: Resolver;
   /**
    * Log in again after the connection drops (default). Without, a drop is
    * reported as "lost" and ends the session.
@@ -98,6 +107,8 @@ export class RegistrySession implements AsyncDisposable {
   #heartbeat: HeartbeatSender | null = null;
   #login: ReplyData<"login">;
   #registryKey: CryptoKey;
+  /** The address of the registry (of a cluster's instance) now in use. */
+  #at: RegistryTarget;
   #closing = false;
   #ended = false;
   #reconnecting: Promise<void> | null = null;
@@ -116,8 +127,10 @@ export class RegistrySession implements AsyncDisposable {
     client: RegistryClient,
     login: ReplyData<"login">,
     key: CryptoKey,
+    at: RegistryTarget,
   ) {
     this.#o = o;
+    this.#at = at;
     this.#client = client;
     this.#login = login;
     this.#registryKey = key;
@@ -125,9 +138,32 @@ export class RegistrySession implements AsyncDisposable {
     this.done = new Promise((resolve) => this.#over = resolve);
   }
 
-  /** Connects, signs up if asked, logs in and starts heartbeats. */
+  /**
+   * Connects to one of the registry's addresses (picked at random; the next
+   * when one cannot be reached), signs up if asked, logs in and starts
+   * heartbeats.
+   */
   static async open(o: RegistrySessionOptions): Promise<RegistrySession> {
-    const client = await RegistryClient.connect(o.target);
+    const all = await expandTargets(o.target, o.resolve ?? resolveAll);
+    const random = o.random ?? Math.random;
+    const order = rotate(all, Math.floor(random() * all.length));
+    let client: RegistryClient | null = null;
+    let at = order[0]!;
+    for (let i = 0; i < order.length && !client; i++) {
+      at = order[i]!;
+      try {
+        client = await RegistryClient.connect(at);
+      } catch (err) {
+        const last = i === order.length - 1;
+        if (last || !(err instanceof RegistryError) || err.code !== "network") {
+          throw err;
+        }
+        o.logger.info("registry address unreachable, trying the next", {
+          address: addressKey(at),
+        });
+      }
+    }
+    if (!client) throw new RegistryError("network", "no registry address");
     try {
       if (o.signup && o.credentials.password !== undefined) {
         try {
@@ -148,7 +184,7 @@ export class RegistrySession implements AsyncDisposable {
         o.replace ?? false,
       );
       const key = await importRegistryKey(client.hello.signing_key);
-      const s = new RegistrySession(o, client, login, key);
+      const s = new RegistrySession(o, client, login, key, at);
       s.#attach(client);
       return s;
     } catch (err) {
@@ -243,8 +279,8 @@ export class RegistrySession implements AsyncDisposable {
     client.onEvent((ev) => this.#event(ev));
     this.#heartbeat?.stop();
     this.#heartbeat = new HeartbeatSender(
-      this.#o.target.host,
-      client.hello.udp_port,
+      this.#login.heartbeat_host ?? this.#at.dialHost ?? this.#at.host,
+      this.#login.heartbeat_port ?? client.hello.udp_port,
       this.#login.session,
       this.#login.token,
       client.hello.heartbeat_interval_ms,
@@ -323,10 +359,7 @@ export class RegistrySession implements AsyncDisposable {
       if (this.#closing) return;
       let client: RegistryClient | null = null;
       try {
-        client = await RegistryClient.connect({
-          ...this.#o.target,
-          timeoutMs: 5000,
-        });
+        client = await this.#connectAny();
         const login = await RegistrySession.#loginOn(client, this.#o, true);
         if (this.#closing) {
           client.close();
@@ -359,6 +392,42 @@ export class RegistrySession implements AsyncDisposable {
         });
       }
     }
+  }
+
+  /**
+   * Connects to the first of the registry's addresses that answers, the
+   * ones after the address in use first (another instance of a cluster
+   * when ours died), that one last.
+   */
+  async #connectAny(): Promise<RegistryClient> {
+    const all = await expandTargets(
+      this.#o.target,
+      this.#o.resolve ?? resolveAll,
+    );
+    const now = all.findIndex((t) => addressKey(t) === addressKey(this.#at));
+    const order = rotate(all, now + 1);
+    let failure: unknown = null;
+    for (const at of order) {
+      if (this.#closing) break;
+      try {
+        const client = await RegistryClient.connect({ ...at, timeoutMs: 5000 });
+        this.#at = at;
+        return client;
+      } catch (err) {
+        if (!(err instanceof RegistryError) || err.code !== "network") {
+          throw err;
+        }
+        failure ??= err;
+        // Refused at every address is "unreachable"; any other, not.
+        if (!err.unreachable) failure = err;
+      }
+    }
+    throw failure ?? new RegistryError("network", "logged out");
+  }
+
+  /** The address of the registry instance in use, HOST:PORT. */
+  get address(): string {
+    return `${this.#at.host}:${this.#at.port}`;
   }
 
   /** The logged-in user. */

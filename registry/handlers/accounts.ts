@@ -132,7 +132,6 @@ async function logIn(
     record = await checkPassword(ctx, c, user, req.password, "login");
     device = null;
   }
-  if (req.kind === "peer") await replaceOlder(ctx, c, user, req.replace);
   if (req.sig === undefined) device = await enrol(ctx, user, req);
   const token = crypto.getRandomValues(new Uint8Array(32));
   const session: Session = {
@@ -159,6 +158,22 @@ async function logIn(
     lastSeq: 0,
     lastAction: ctx.now(),
   };
+  // A user has one interactive session: a second is refused, unless it
+  // asks to replace the first, which is then told and ended (by the
+  // registry process that holds it, when that is another one).
+  const claim = await ctx.directory.claim(session, req.replace === true);
+  if (!claim.ok) {
+    ctx.logger.info("login refused", {
+      user,
+      addr: c.address,
+      reason: "already online",
+    });
+    refuse(
+      "online",
+      `${user} is already online — use --replace to end that session`,
+    );
+  }
+  if (claim.replaced) await endReplaced(ctx, claim.replaced);
   c.session = session;
   session.client = c;
   ctx.sessions.add(session);
@@ -177,6 +192,10 @@ async function logIn(
     status: record.status,
     host: c.address,
     ...(device !== null ? { device } : {}),
+    ...(ctx.config.advertise !== undefined
+      ? { heartbeat_host: ctx.config.advertise }
+      : {}),
+    heartbeat_port: ctx.config.udpPort,
   };
 }
 
@@ -307,29 +326,11 @@ async function enrol(
   return name;
 }
 
-/**
- * A user has one interactive session: a second is refused, unless it asks
- * to replace the first, which is then told and ended.
- */
-async function replaceOlder(
+/** Tells a replaced session so and ends it. */
+export async function endReplaced(
   ctx: ServiceContext,
-  c: ClientState,
-  user: string,
-  replace: boolean | undefined,
+  older: Session,
 ): Promise<void> {
-  const older = ctx.sessions.peerOf(user);
-  if (!older) return;
-  if (!replace) {
-    ctx.logger.info("login refused", {
-      user,
-      addr: c.address,
-      reason: "already online",
-    });
-    refuse(
-      "online",
-      `${user} is already online — use --replace to end that session`,
-    );
-  }
   older.link.send(event({ type: "session_ended", reason: "replaced" }));
   await endSession(ctx, older, "replaced");
   void older.link.closeAfterFlush();

@@ -9,6 +9,7 @@ import { DEFAULT_REGISTRY_LIMITS } from "../limits.ts";
 import type { LogLimiter } from "../../common/log_limit.ts";
 import type { ScryptParams, ScryptPool } from "../passwords.ts";
 import type { KeyedBuckets, TokenBucket } from "../rate_limit.ts";
+import type { Directory } from "../directory.ts";
 import type { ClientLink, Session, SessionTable } from "../sessions.ts";
 import type { DeviceUse, Store } from "../store.ts";
 import type { FailureThrottle } from "../throttle.ts";
@@ -24,6 +25,8 @@ export interface ServiceConfig extends RegistryLimits {
   /** How often the presence sweep runs; 0 disables it (tests call sweep). */
   sweepEveryMs: number;
   udpPort: number;
+  /** The host the login reply names for heartbeats (--advertise). */
+  advertise?: string;
   /** Requests per second a connection may make, and its burst. */
   requestRate: number;
   requestBurst: number;
@@ -66,7 +69,10 @@ export interface ServiceContext {
   readonly now: () => number;
   readonly logger: Logger;
   readonly config: ServiceConfig;
+  /** The sessions connected to this process. */
   readonly sessions: SessionTable;
+  /** Who is online anywhere, and how events reach them (registry/directory.ts). */
+  readonly directory: Directory;
   /** Failed logins, keyed per (user, address). */
   readonly loginThrottle: FailureThrottle;
   /** Failed logins per address, by rate. */

@@ -70,15 +70,11 @@ const introduce: Handler<"introduce"> = async (ctx, c, req) => {
     );
   }
   // Files go to the newest `chat receive` of the user, chats to their peer.
-  const target = req.purpose === "file"
-    ? ctx.sessions.fileTargetOf(user)
-    : ctx.sessions.peerOf(user);
+  const target = await ctx.directory.dialTarget(user, req.purpose);
   // Offline comes before the block: an offline user is offline to everyone,
   // so a blocked sender then leaves a message as anyone would (kept by
   // nobody), and "not available" never stands for "offline and blocking".
-  if (
-    !target || target === c.session || !target.cert || !target.certFingerprint
-  ) {
+  if (!target || target.id === c.session.id) {
     return refuse("offline", `${user} is offline`);
   }
   await mustReach(ctx, me, user);
@@ -94,17 +90,23 @@ const introduce: Handler<"introduce"> = async (ctx, c, req) => {
     exp: now + TICKET_TTL_MS,
     nonce: base64url(crypto.getRandomValues(new Uint8Array(18))),
   }, ctx.signingKey);
+  // Candidates and the probe's verdict are known for sessions of this
+  // registry process; one held by another instance of a cluster is dialled
+  // at the address it registered.
+  const local = ctx.sessions.of(user).find((s) => s.id === target.id);
   const [theirs, mine] = await Promise.all([
-    reachable(target),
+    local ? reachable(local) : Promise.resolve(null),
     reachable(c.session),
   ]);
   return {
     user,
     host: target.host,
-    port: target.p2pPort ?? 0,
+    port: target.p2pPort,
     cert: target.cert,
     ticket,
-    candidates: endpointsFor(target, c.session),
+    candidates: local
+      ? endpointsFor(local, c.session)
+      : [{ host: target.host, port: target.p2pPort }],
     ...(theirs !== null ? { reachable: theirs } : {}),
     ...(mine !== null ? { you_reachable: mine } : {}),
     relay: ctx.relay !== null,

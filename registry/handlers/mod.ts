@@ -60,4 +60,6 @@ export {
   endSession,
   startSweeping,
   sweep,
+  wentOffline,
 } from "./presence.ts";
+export { endReplaced } from "./accounts.ts";

@@ -29,8 +29,11 @@ export async function checkPassword(
   // (user, address) and of the address; a success gives both back. So
   // parallel attempts cannot pass the limits while scrypt runs, a stranger
   // elsewhere cannot lock the owner out, and an address is slowed by rate.
+  // In a cluster, the failures other registries saw count too.
+  const pairKey = `${user}@${c.addressKey}`;
+  await sharedWait(ctx, c, user, pairKey, ctx.config.loginFailuresPerPair);
   const now = ctx.now();
-  const pair = [`${user}@${c.addressKey}`];
+  const pair = [pairKey];
   const pairWait = ctx.loginThrottle.reserve(pair, now);
   if (pairWait > 0) {
     logFrom(ctx, c.address, "warn", `${what} throttled`, {
@@ -85,12 +88,60 @@ export async function checkPassword(
     }
   } finally {
     // Anything but a failed check (a success, busy, abandoned) costs nothing.
-    if (failed) ctx.loginThrottle.confirm(pair);
-    else {
+    if (failed) {
+      ctx.loginThrottle.confirm(pair);
+      await shareFailure(ctx, pairKey);
+    } else {
       ctx.loginThrottle.release(pair, now);
       if (!c.trusted) ctx.addressFailures.refund(c.addressKey);
     }
   }
-  ctx.loginThrottle.clear(pair[0]!);
+  ctx.loginThrottle.clear(pairKey);
+  if (ctx.directory.failures) {
+    void ctx.directory.failures.clear(pairKey).catch(() => {
+      // Only lets the pair's old failures run out instead of going at once.
+    });
+  }
   return record;
+}
+
+/**
+ * Refuses "throttled" when the registries of a cluster together saw `limit`
+ * failures of `key` in the window (a registry alone counts them itself).
+ */
+export async function sharedWait(
+  ctx: ServiceContext,
+  c: ClientState,
+  user: string,
+  key: string,
+  limit: number,
+): Promise<void> {
+  const shared = ctx.directory.failures;
+  if (!shared) return;
+  const wait = await shared.wait(key, limit, ctx.config.failureWindowMs);
+  if (wait <= 0) return;
+  logFrom(ctx, c.address, "warn", "login throttled", {
+    user,
+    addr: c.address,
+    reason: "cluster",
+  });
+  refuse("throttled", `too many attempts, retry in ${seconds(wait)} s`);
+}
+
+/**
+ * Records a failure for the other registries of a cluster, before the
+ * refusal is answered (so the next attempt, wherever, sees it).
+ */
+export async function shareFailure(
+  ctx: ServiceContext,
+  key: string,
+): Promise<void> {
+  try {
+    await ctx.directory.failures?.record(key);
+  } catch (err) {
+    // This registry's own count still holds; only the cluster's misses one.
+    ctx.logger.warn("shared failure not recorded", {
+      error: err instanceof Error ? err.message : String(err),
+    });
+  }
 }

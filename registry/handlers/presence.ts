@@ -16,18 +16,20 @@ import type { Session } from "../sessions.ts";
 import type { ServiceContext } from "./context.ts";
 import { event } from "./route.ts";
 
-/** Sends an event to `user`'s interactive session, if they are online. */
+/**
+ * Sends an event to `user`'s interactive session, if they are online,
+ * wherever it is (through the directory: another registry of a cluster).
+ */
 export function push(
   ctx: ServiceContext,
   user: string,
   ev: RegistryEvent,
 ): void {
-  const s = ctx.sessions.peerOf(user);
-  if (s) s.link.send(ev);
+  ctx.directory.deliver([user], ev);
 }
 
 /** Who should hear about `user`'s presence: online friends and room mates. */
-async function audience(ctx: ServiceContext, user: string): Promise<Session[]> {
+async function audience(ctx: ServiceContext, user: string): Promise<string[]> {
   const { store } = ctx;
   const names = new Set(await store.friendsOf(user));
   for (const room of await store.roomsOf(user)) {
@@ -39,11 +41,9 @@ async function audience(ctx: ServiceContext, user: string): Promise<Session[]> {
     ...await store.blockersOf(user),
     ...await store.blockedBy(user),
   ]);
-  const out: Session[] = [];
+  const out: string[] = [];
   for (const name of names) {
-    if (hidden.has(name)) continue;
-    const s = ctx.sessions.peerOf(name);
-    if (s) out.push(s);
+    if (!hidden.has(name) && ctx.directory.peerOf(name)) out.push(name);
   }
   return out;
 }
@@ -54,9 +54,10 @@ export async function announce(
   user: string,
   online: boolean,
 ): Promise<void> {
-  for (const s of await audience(ctx, user)) {
-    s.link.send(event({ type: "presence", user, online }));
-  }
+  ctx.directory.deliver(
+    await audience(ctx, user),
+    event({ type: "presence", user, online }),
+  );
 }
 
 /**
@@ -103,12 +104,12 @@ export async function endSession(
   if (!ctx.sessions.remove(s)) return;
   if (s.client?.session === s) s.client.session = null;
   ctx.logger.info("logout", { user: s.user, kind: s.kind, reason: why });
-  if (s.kind !== "peer") return;
+  if (s.kind !== "peer") return await release(ctx, s);
   if (batch) {
     batch.push(s.user);
-    return;
+    return await release(ctx, s);
   }
-  await wentOffline(ctx, [s.user]);
+  await wentOffline(ctx, [s.user], [s]);
 }
 
 /** Writes the device logins collected since the last sweep, in one batch. */
@@ -128,15 +129,39 @@ async function recordDeviceUses(ctx: ServiceContext): Promise<void> {
   }
 }
 
-/** Stores the last-seen time of users gone offline and tells their audiences. */
-async function wentOffline(
+/** Takes an ended session out of the directory; see the catch for failures. */
+async function release(ctx: ServiceContext, s: Session): Promise<void> {
+  try {
+    await ctx.directory.release(s);
+  } catch (err) {
+    // The cluster's directory puts itself right from the session table
+    // once the database is back (registry/cluster.ts).
+    ctx.logger.warn("directory release failed", {
+      user: s.user,
+      error: err instanceof Error ? err.message : String(err),
+    });
+  }
+}
+
+/**
+ * Stores the last-seen time of users gone offline, then takes their ended
+ * `sessions` out of the directory (so nobody sees them offline without a
+ * last-seen time) and tells their audiences.
+ */
+export async function wentOffline(
   ctx: ServiceContext,
   users: string[],
+  sessions: Session[] = [],
 ): Promise<void> {
   try {
-    await ctx.store.setLastSeen(users, ctx.now());
+    try {
+      await ctx.store.setLastSeen(users, ctx.now());
+    } finally {
+      // Released even when the time could not be stored.
+      for (const s of sessions) await release(ctx, s);
+    }
     for (const user of users) {
-      if (!ctx.sessions.peerOf(user)) await announce(ctx, user, false);
+      if (!ctx.directory.peerOf(user)) await announce(ctx, user, false);
     }
   } catch (err) {
     ctx.logger.error("logout bookkeeping failed", {

@@ -23,6 +23,7 @@ import {
 } from "../rooms.ts";
 import type { Page } from "../store.ts";
 import type { ServiceContext } from "./context.ts";
+import { shareFailure } from "./password_check.ts";
 import { fitBytes, pageInfo, pageOf } from "./paging.ts";
 import { push } from "./presence.ts";
 import {
@@ -260,6 +261,20 @@ async function join(
   const now = ctx.now();
   let passwordOk = false;
   if (r?.passwordHash && password !== undefined && !invited && !banned) {
+    const shared = ctx.directory.failures;
+    if (shared) {
+      const wait = await shared.wait(
+        throttleKey[0]!,
+        ctx.config.roomPasswordFailures,
+        ctx.config.failureWindowMs,
+      );
+      if (wait > 0) {
+        refuse(
+          "throttled",
+          `too many attempts, retry in ${Math.ceil(wait / 1000)} s`,
+        );
+      }
+    }
     // Counted before the check, so parallel guesses cannot pass the limit.
     const wait = ctx.roomThrottle.reserve(throttleKey, now);
     if (wait > 0) {
@@ -276,8 +291,10 @@ async function join(
       checked = true;
     } finally {
       // Only a wrong password counts; a busy queue costs nothing.
-      if (checked && !passwordOk) ctx.roomThrottle.confirm(throttleKey);
-      else ctx.roomThrottle.release(throttleKey, now);
+      if (checked && !passwordOk) {
+        ctx.roomThrottle.confirm(throttleKey);
+        await shareFailure(ctx, throttleKey[0]!);
+      } else ctx.roomThrottle.release(throttleKey, now);
     }
   }
   const verdict = decideJoin({
@@ -348,7 +365,7 @@ async function roomState(
   const shown = fitBytes(
     members.slice(page.offset, page.offset + page.limit).map((m) => ({
       user: m.user,
-      online: !hidden.has(m.user) && ctx.sessions.peerOf(m.user) !== undefined,
+      online: !hidden.has(m.user) && ctx.directory.peerOf(m.user) !== undefined,
       role: m.user === r.owner ? "owner" as const : "member" as const,
     })),
   );
@@ -382,7 +399,7 @@ async function pushRoom(
     ...(await ctx.store.members(room)).map((m) => m.user),
     ...also,
   ]);
-  for (const name of names) push(ctx, name, ev);
+  ctx.directory.deliver(names, ev);
 }
 
 /** The room requests. */

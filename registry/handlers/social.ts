@@ -22,7 +22,7 @@ const search: Handler<"search"> = async (ctx, c, req) => {
   const user = req.user.toLowerCase();
   const record = await ctx.store.getUserSeenBy(user, c.session.user);
   if (!record) return refuse("not_found", `no such user '${user}'`);
-  const s = ctx.sessions.peerOf(user);
+  const s = ctx.directory.peerOf(user);
   const hidden = record.blocksViewer;
   if (s && !hidden) {
     return {
@@ -45,7 +45,7 @@ const search: Handler<"search"> = async (ctx, c, req) => {
 const who: Handler<"who"> = async (ctx, c, req) => {
   const hidden = new Set(await ctx.store.blockersOf(c.session.user));
   const online: string[] = [];
-  for (const s of ctx.sessions.peers()) {
+  for (const s of ctx.directory.peers()) {
     if (!hidden.has(s.user)) online.push(s.user);
   }
   online.sort();
@@ -53,7 +53,7 @@ const who: Handler<"who"> = async (ctx, c, req) => {
   const names = online.slice(page.offset, page.offset + page.limit);
   const users: ReplyData<"who">["users"] = [];
   for (const user of names) {
-    const s = ctx.sessions.peerOf(user);
+    const s = ctx.directory.peerOf(user);
     if (req.detailed) {
       const record = await ctx.store.getUser(user);
       users.push({
@@ -80,7 +80,7 @@ const profile: Handler<"profile"> = async (ctx, c, req) => {
   const record = await ctx.store.getUser(user);
   if (!record) return refuse("not_found", `no such user '${user}'`);
   const hidden = await ctx.store.hasBlocked(user, c.session.user);
-  const online = !hidden && ctx.sessions.peerOf(user) !== undefined;
+  const online = !hidden && ctx.directory.peerOf(user) !== undefined;
   return {
     user,
     status: record.status,
@@ -128,10 +128,10 @@ const friendAccept: Handler<"friend_accept"> = async (ctx, c, req) => {
 function befriended(ctx: ServiceContext, a: string, b: string): void {
   push(ctx, b, event({ type: "friend_accepted", user: a }));
   push(ctx, a, event({ type: "friend_accepted", user: b }));
-  if (ctx.sessions.peerOf(a)) {
+  if (ctx.directory.peerOf(a)) {
     push(ctx, b, event({ type: "presence", user: a, online: true }));
   }
-  if (ctx.sessions.peerOf(b)) {
+  if (ctx.directory.peerOf(b)) {
     push(ctx, a, event({ type: "presence", user: b, online: true }));
   }
 }
@@ -164,7 +164,7 @@ const friends: Handler<"friends"> = async (ctx, c, req) => {
     const record = await ctx.store.getUser(user);
     out.push({
       user,
-      online: ctx.sessions.peerOf(user) !== undefined,
+      online: ctx.directory.peerOf(user) !== undefined,
       status: record?.status ?? "",
     });
   }
@@ -197,7 +197,7 @@ const block: Handler<"block"> = async (ctx, c, req) => {
   if (user === me) refuse("invalid", "you cannot block yourself");
   const wasFriend = await ctx.store.relation(me, user) === "friends";
   await ctx.store.block(me, user, ctx.now());
-  if (wasFriend && ctx.sessions.peerOf(me)) {
+  if (wasFriend && ctx.directory.peerOf(me)) {
     // The blocked user silently stops seeing us: they see us go offline.
     push(ctx, user, event({ type: "presence", user: me, online: false }));
   }

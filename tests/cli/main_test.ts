@@ -201,6 +201,19 @@ const BAD: [string[], string][] = [
   [["peer", "--registry", "host:0"], "--registry 'host:0' is not HOST:PORT"],
   [["who", "--registry", "host:99999"], "is not HOST:PORT"],
   [["signup", "--registry", ":15600"], "is not HOST:PORT"],
+  [
+    ["peer", "--registry", "a:1,,b:2"],
+    "--registry 'a:1,,b:2' is not HOST:PORT",
+  ],
+  [["peer", "--registry", "a:1,b"], "is not HOST:PORT or a list of up to 16"],
+  [
+    [
+      "peer",
+      "--registry",
+      Array.from({ length: 17 }, (_, i) => `h${i}:1`).join(","),
+    ],
+    "is not HOST:PORT or a list of up to 16 separated by commas",
+  ],
   // fingerprints
   [
     ["peer", "--registry-fingerprint", "sha256:zz"],

@@ -62,7 +62,11 @@ Deno.test("chat peer's settings come typed from flags, defaults and environment"
     },
   ));
   assertEquals(s, {
-    registry: { host: "chat.example.org", port: 15600 },
+    registry: {
+      host: "chat.example.org",
+      port: 15600,
+      addresses: [{ host: "chat.example.org", port: 15600 }],
+    },
     user: "alice",
     env: {
       home: "/tmp/chat-home",
@@ -144,6 +148,50 @@ Deno.test("chat registry's settings: defaults, and exit code 2 with the usage fo
   assertEquals([long.exitCode, long.message], [
     2,
     "--heartbeat-ttl must be between 1ms and 1h",
+  ]);
+});
+
+Deno.test("--registry and CHAT_REGISTRY take the instances of a cluster, separated by commas", () => {
+  const s = peerSettings(context(
+    ["peer", "--registry", "h1.example.org:15600, [::1]:15601,10.0.0.3:15602"],
+  ));
+  assertEquals(s.registry.addresses, [
+    { host: "h1.example.org", port: 15600 },
+    { host: "::1", port: 15601 },
+    { host: "10.0.0.3", port: 15602 },
+  ]);
+  assertEquals([s.registry.host, s.registry.port], ["h1.example.org", 15600]);
+  const env = peerSettings(context(["peer"], { CHAT_REGISTRY: "a:1,b:2" }));
+  assertEquals(env.registry.addresses, [
+    { host: "a", port: 1 },
+    { host: "b", port: 2 },
+  ]);
+});
+
+Deno.test("chat registry keeps its identity in --state-dir: the database's folder, or CHAT_HOME for a URL", () => {
+  assertEquals(
+    registrySettings(context(["registry", "--db", "/srv/chat/r.db"])).stateDir,
+    "/srv/chat",
+  );
+  assertEquals(
+    registrySettings(context(["registry", "--db", "postgres://u@h/db"]))
+      .stateDir,
+    "/tmp/chat-home",
+  );
+  assertEquals(
+    registrySettings(
+      context(["registry", "--db", "postgres://u@h/db", "--state-dir", "/k"]),
+    ).stateDir,
+    "/k",
+  );
+  const s = registrySettings(context(["registry", "--advertise", "10.1.2.3"]));
+  assertEquals(s.advertise, "10.1.2.3");
+  const bad = refusal(() =>
+    registrySettings(context(["registry", "--advertise", "a b"]))
+  );
+  assertEquals([bad.exitCode, bad.message], [
+    2,
+    "--advertise 'a b' is not a host name or IP address",
   ]);
 });
 

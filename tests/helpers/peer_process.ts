@@ -66,6 +66,8 @@ export interface SpawnPeerOptions {
   waitReady?: boolean;
   /** How to start the process (default: here). */
   spawn?: Spawner;
+  /** --registry: default 127.0.0.1 and the registry's port. */
+  registry?: string;
 }
 
 /** Starts `chat peer --json` against a registry and waits until it is ready. */
@@ -83,7 +85,7 @@ export async function spawnPeer(
     "--user",
     o.user,
     "--registry",
-    `${reg.host ?? "127.0.0.1"}:${reg.port}`,
+    o.registry ?? `${reg.host ?? "127.0.0.1"}:${reg.port}`,
     ...(o.signup === false ? [] : ["--signup"]),
     ...(o.args ?? []),
   ], {

@@ -70,22 +70,32 @@ export class PostgresServer implements AsyncDisposable {
   readonly dataDir: string;
   readonly tls: boolean;
 
-  private constructor(dir: string, tls: boolean) {
+  /** Whether a commit is on disk before it is acknowledged (as in production). */
+  readonly durable: boolean;
+
+  private constructor(dir: string, tls: boolean, durable: boolean) {
     this.dir = dir;
     this.dataDir = join(dir, "data");
     this.tls = tls;
+    this.durable = durable;
   }
 
   /**
    * Creates and starts a server. With `tls`, it also serves TLS with a
    * certificate for 127.0.0.1 and localhost signed by `caFile`.
    */
-  static async create(opts: { tls?: boolean } = {}): Promise<PostgresServer> {
+  static async create(
+    opts: { tls?: boolean; durable?: boolean } = {},
+  ): Promise<PostgresServer> {
     const why = postgresUnavailable();
     if (why !== null) throw new Error(`cannot start PostgreSQL: ${why}`);
     await reapAbandoned();
     const dir = await Deno.makeTempDir({ prefix: DIR_PREFIX });
-    const server = new PostgresServer(dir, opts.tls ?? false);
+    const server = new PostgresServer(
+      dir,
+      opts.tls ?? false,
+      opts.durable ?? false,
+    );
     try {
       await Deno.writeTextFile(join(dir, "owner.pid"), String(Deno.pid));
       const template = await ensureTemplate();
@@ -286,9 +296,11 @@ export class PostgresServer implements AsyncDisposable {
       // Test data need not survive a power cut; a crash of the server is
       // still recovered from the WAL, which "restart immediate" relies on.
       "-c fsync=off",
-      "-c synchronous_commit=off",
       "-c full_page_writes=off",
     ];
+    // Without synchronous commits, a crash loses what was acknowledged in
+    // the last few hundred milliseconds; `durable` keeps every commit.
+    if (!this.durable) o.push("-c synchronous_commit=off");
     if (this.tls) {
       o.push(
         "-c ssl=on",

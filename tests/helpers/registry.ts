@@ -109,10 +109,12 @@ export async function spawnRegistry(
       args: string[],
       o: Omit<Deno.CommandOptions, "args">,
     ) => Deno.ChildProcess;
+    /** --db: a postgres:// URL, say; default registry.db in `home`. */
+    db?: string;
   } = {},
 ): Promise<RegistryProcess> {
   const home = opts.home ?? await Deno.makeTempDir({ prefix: "chat-regp-" });
-  const dbPath = join(home, "registry.db");
+  const dbPath = opts.db ?? join(home, "registry.db");
   const spawn = opts.spawn ??
     ((cmd, args, o) => new Deno.Command(cmd, { ...o, args }).spawn());
   const child = spawn(Deno.execPath(), [
@@ -140,15 +142,21 @@ export async function spawnRegistry(
     stderr: "piped",
   });
   const stderr: string[] = [];
-  collectLines(child.stderr, (l) => stderr.push(l));
+  const stderrDone = collectLines(child.stderr, (l) => stderr.push(l));
   const lines = linesOf(child.stdout);
   const first = await nextLine(lines, 20_000);
   const m = first &&
     /^chat registry listening on [^ ]+:(\d+) \(udp (\d+)\) fingerprint sha256:([0-9a-f]{64})$/
       .exec(first);
   if (!m) {
-    child.kill("SIGKILL");
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // It exited on its own (a refused start).
+    }
     await child.status;
+    // Everything it wrote to stderr before exiting.
+    await stderrDone;
     throw new Error(`registry did not start: ${first}\n${stderr.join("\n")}`);
   }
   // Drain the rest of stdout so the child never blocks on a full pipe.

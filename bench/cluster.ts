@@ -1,0 +1,713 @@
+/**
+ * P9: a registry cluster — two `chat registry` processes on one PostgreSQL
+ * database, with the peers split between them (SPEC.md §4).
+ *
+ * 1. A throwaway PostgreSQL 15 server (initdb and pg_ctl, as the tests
+ *    make it: fsync off, so the disk is not what is measured) and 2×N
+ *    accounts written through the store with a cheap scrypt hash (as P1).
+ * 2. Two instances share the database and one state folder (one
+ *    certificate, one ticket key). Load-generator processes log in N peer
+ *    sessions on each, heartbeat each at 1 Hz and search a random user
+ *    about once per 10 s per session; every session knows both instances
+ *    and, like a peer, logs in again on the other when its own goes away.
+ * 3. Steady window: CPU (% of one core) and peak RSS of each instance, beside
+ *    P1's single instance when P1 ran in the same process (`deno task bench`
+ *    or `--only P1,P9`).
+ * 4. Cross-instance chat set-up: a peer endpoint on instance 1 opens a chat
+ *    link to one on instance 2 — the introduction (the target's session is
+ *    on the other instance) and the authenticated TLS dial — over and over.
+ * 5. Presence push across instances: subjects on instance 2 log in while a
+ *    friend on instance 1 waits for the presence event; from the subject's
+ *    login reply to the friend's event.
+ * 6. Instance 2 is killed with SIGKILL: how long until every one of its
+ *    peers is logged in again on instance 1.
+ *
+ * Run alone: `deno run -A bench/cluster.ts [--quick]`.
+ */
+import dgram from "node:dgram";
+import { join } from "node:path";
+import { silentLogger } from "../common/log.ts";
+import { V8_FLAGS } from "../common/v8_flags.ts";
+import {
+  backoffDelay,
+  DEFAULT_BACKOFF,
+  Endpoint,
+  HeartbeatSender,
+  type RegistryClient,
+} from "../peer/mod.ts";
+import { hashPassword, openStore, type Store } from "../registry/mod.ts";
+import { encodeHeartbeat, fromBase64url } from "../wire/mod.ts";
+import { PostgresServer } from "../tests/helpers/postgres.ts";
+import {
+  atMost,
+  info,
+  type Metric,
+  mib,
+  notMeasured,
+  percentile,
+  ProcessSampler,
+  readProcMemory,
+  type RunOptions,
+  runStandalone,
+  type Scenario,
+  spawnUntilLine,
+} from "./harness.ts";
+import {
+  benchUser,
+  closeClient,
+  LoadGenerator,
+  openClient,
+  PASSWORD,
+  peerMaterial,
+  pool,
+  singleInstanceResults,
+  stdinLines,
+} from "./registry_load.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const SELF = new URL(import.meta.url).pathname;
+const MAIN = new URL("../main.ts", import.meta.url).pathname;
+
+/** SPEC.md §4 P9 targets. */
+export const TARGETS = {
+  chatSetupP99Ms: 100,
+  presenceP99Ms: 200,
+  failoverS: 15,
+};
+
+/** Sessions one load-generator process holds at most. */
+const SESSIONS_PER_LOADER = 2_500;
+/** Logins in flight per load generator during the ramp. */
+const RAMP_CONCURRENCY = 16;
+/** Cheap scrypt for the bench accounts (see P1). */
+const CHEAP_SCRYPT = { N: 1024, r: 8, p: 1 };
+/** Subjects of the presence probe. */
+const SUBJECTS = 50;
+
+interface Plan {
+  /** Peers per instance. */
+  perInstance: number;
+  windowMs: number;
+  settleMs: number;
+  chatSetups: number;
+  presenceRounds: number;
+}
+
+function planFor(quick: boolean): Plan {
+  const n = Number(Deno.env.get("CHAT_BENCH_P9_PEERS"));
+  const plan = quick
+    ? {
+      perInstance: 200,
+      windowMs: 5_000,
+      settleMs: 1_000,
+      chatSetups: 100,
+      presenceRounds: 2,
+    }
+    : {
+      perInstance: 5_000,
+      windowMs: 20_000,
+      settleMs: 3_000,
+      chatSetups: 300,
+      presenceRounds: 4,
+    };
+  return n > 0 ? { ...plan, perInstance: n } : plan;
+}
+
+const subject = (i: number) => `p9s${String(i).padStart(3, "0")}`;
+
+/** Writes the accounts through the store (so on either engine). */
+async function seed(store: Store, names: string[]): Promise<void> {
+  const hash = await hashPassword(PASSWORD, CHEAP_SCRYPT);
+  const now = Date.now();
+  await pool(names, 16, (name) => store.createUser(name, hash, now));
+}
+
+/** One instance of the cluster, started for the bench. */
+interface Instance {
+  stop(graceMs?: number): Promise<Deno.CommandStatus>;
+  child: Deno.ChildProcess;
+  port: number;
+  udpPort: number;
+  fingerprint: string;
+}
+
+async function startInstance(
+  url: string,
+  stateDir: string,
+  home: string,
+): Promise<Instance> {
+  await Deno.mkdir(home, { recursive: true });
+  const ready = await spawnUntilLine(
+    "sh",
+    [
+      "-c",
+      'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"',
+      Deno.execPath(),
+      "run",
+      "--allow-all",
+      `--v8-flags=${V8_FLAGS.join(",")}`,
+      MAIN,
+      "registry",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      "--udp-port",
+      "0",
+      "--db",
+      url,
+      "--state-dir",
+      stateDir,
+      "--log-level",
+      "warn",
+    ],
+    /^chat registry listening on /,
+    { cwd: ROOT, env: { CHAT_HOME: home }, timeoutMs: 60_000 },
+  );
+  const m = /:(\d+) \(udp (\d+)\) fingerprint sha256:([0-9a-f]{64})/.exec(
+    ready.line,
+  )!;
+  return {
+    stop: ready.stop,
+    child: ready.child,
+    port: Number(m[1]),
+    udpPort: Number(m[2]),
+    fingerprint: m[3]!,
+  };
+}
+
+interface Measured {
+  perInstance: number;
+  online: number;
+  rampSeconds: number;
+  cpu: [number, number];
+  peakRssMiB: [number, number];
+  chatSetup: number[];
+  chatSetupErrors: number;
+  presence: number[];
+  presenceMissed: number;
+  failoverSeconds: number;
+  moved: number;
+  notBack: number;
+}
+
+async function measure(plan: Plan): Promise<Measured> {
+  const dir = await Deno.makeTempDir({ prefix: "chat-bench-cluster-" });
+  const stateDir = join(dir, "state");
+  await using pg = await PostgresServer.create();
+  const db = await pg.createDatabase();
+  const url = db.url();
+  const n = plan.perInstance;
+  const loaders: LoadGenerator[] = [];
+  const instances: Instance[] = [];
+  const endpoints: Endpoint[] = [];
+  try {
+    {
+      const store = await openStore(url);
+      try {
+        await seed(store, [
+          ...Array.from({ length: 2 * n }, (_, i) => benchUser(i)),
+          ...Array.from({ length: SUBJECTS }, (_, i) => subject(i)),
+          "p9watch",
+          "p9a",
+          "p9b",
+        ]);
+      } finally {
+        await store.close();
+      }
+    }
+    instances.push(await startInstance(url, stateDir, join(dir, "one")));
+    instances.push(await startInstance(url, stateDir, join(dir, "two")));
+    const [one, two] = instances as [Instance, Instance];
+    const certFile = join(stateDir, "registry-cert.pem");
+    const caCerts = [await Deno.readTextFile(certFile)];
+
+    // The ramp: N sessions on each instance, each knowing both.
+    const rampStart = performance.now();
+    for (const [home, other, base] of [[one, two, 0], [two, one, n]] as const) {
+      for (let first = 0; first < n; first += SESSIONS_PER_LOADER) {
+        loaders.push(
+          new LoadGenerator(
+            SELF,
+            {
+              home: { port: home.port, udpPort: home.udpPort },
+              other: { port: other.port, udpPort: other.udpPort },
+              certFile,
+              first: base + first,
+              count: Math.min(SESSIONS_PER_LOADER, n - first),
+              total: 2 * n,
+            } satisfies LoaderConfig,
+          ),
+        );
+      }
+    }
+    const ready = await Promise.all(
+      loaders.map((l) => l.next<{ loggedIn: number }>("ready", 900_000)),
+    );
+    const rampSeconds = (performance.now() - rampStart) / 1000;
+    const online = ready.reduce((a, r) => a + r.loggedIn, 0);
+    progress(`ramp: ${online} sessions in ${rampSeconds.toFixed(1)} s`, [
+      one,
+      two,
+    ]);
+    await new Promise((r) => setTimeout(r, plan.settleMs));
+
+    // The steady window.
+    const samplers = [one, two].map((i) =>
+      new ProcessSampler(i.child.pid, 250).start()
+    );
+    await new Promise((r) => setTimeout(r, plan.windowMs));
+    const samples = samplers.map((s) => s.stop());
+    const peak = [one, two].map((i, k) =>
+      mib(
+        Math.max(
+          readProcMemory(i.child.pid)?.hwmBytes ?? 0,
+          samples[k]!.peakRssBytes,
+        ),
+      )
+    ) as [number, number];
+    progress("steady window done", [one, two]);
+
+    // Cross-instance chat set-up.
+    const home = join(dir, "endpoints");
+    const target = (i: Instance) => ({
+      host: "127.0.0.1",
+      port: i.port,
+      home,
+      pin: i.fingerprint,
+    });
+    const a = await Endpoint.open({
+      target: target(one),
+      credentials: { user: "p9a", password: PASSWORD },
+      kind: "peer",
+      listen: { port: 0, host: "127.0.0.1" },
+      logger: silentLogger,
+    });
+    endpoints.push(a);
+    const b = await Endpoint.open({
+      target: target(two),
+      credentials: { user: "p9b", password: PASSWORD },
+      kind: "peer",
+      listen: { port: 0, host: "127.0.0.1" },
+      logger: silentLogger,
+      onInbound: (link) => link.conn.close(),
+    });
+    endpoints.push(b);
+    const chatSetup: number[] = [];
+    let chatSetupErrors = 0;
+    for (let i = 0; i < plan.chatSetups + 10; i++) {
+      const start = performance.now();
+      try {
+        const { link } = await a.links.open("p9b", "chat");
+        const ms = performance.now() - start;
+        link.conn.close();
+        if (i >= 10) chatSetup.push(ms); // the first few warm up
+      } catch (err) {
+        if (chatSetupErrors++ < 3) console.error(`bench: P9 set-up: ${err}`);
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    progress(`${chatSetup.length} chat set-ups`, [one, two]);
+
+    // Presence pushes across instances.
+    const { latencies: presence, missed: presenceMissed } = await presenceProbe(
+      one,
+      two,
+      caCerts,
+      plan.presenceRounds,
+    );
+    progress(`${presence.length} presence pushes`, [one, two]);
+
+    // Instance 2 dies; its peers come back through instance 1.
+    const killedAt = Date.now();
+    two.child.kill("SIGKILL");
+    await two.child.status;
+    const back = await Promise.all(
+      loaders.map((l) =>
+        l.ask<{ moved: number; notBack: number; lastAt: number }>(
+          `back ${killedAt} 60000 ${two.port}`,
+          "back",
+        )
+      ),
+    );
+    const moved = back.reduce((s, r) => s + r.moved, 0);
+    const notBack = back.reduce((s, r) => s + r.notBack, 0);
+    const lastAt = Math.max(...back.map((r) => r.lastAt));
+    const failoverSeconds = notBack > 0 ? NaN : (lastAt - killedAt) / 1000;
+    progress(`${moved} sessions moved to instance 1`, [one]);
+
+    return {
+      perInstance: n,
+      online,
+      rampSeconds,
+      cpu: [samples[0]!.cpuPercent, samples[1]!.cpuPercent],
+      peakRssMiB: peak,
+      chatSetup,
+      chatSetupErrors,
+      presence,
+      presenceMissed,
+      failoverSeconds,
+      moved,
+      notBack,
+    };
+  } finally {
+    for (const e of endpoints) await e.close().catch(() => {});
+    for (const l of loaders) await l.stop().catch(() => {});
+    for (const i of instances) await i.stop(10_000).catch(() => {});
+    await db.drop().catch(() => {});
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * Subjects on instance 2 befriend a watcher on instance 1, then log in one
+ * at a time: from each login reply to the watcher's presence event.
+ */
+async function presenceProbe(
+  one: Instance,
+  two: Instance,
+  caCerts: string[],
+  rounds: number,
+): Promise<{ latencies: number[]; missed: number }> {
+  const material = await peerMaterial();
+  const watcher = await openClient(one.port, caCerts);
+  const online = new Map<string, number>();
+  watcher.onEvent((ev) => {
+    if (ev.type === "presence" && ev.online) {
+      online.set(ev.user, performance.now());
+    }
+  });
+  const latencies: number[] = [];
+  let missed = 0;
+  let beat: HeartbeatSender | null = null;
+  try {
+    const w = await watcher.request("login", {
+      user: "p9watch",
+      password: PASSWORD,
+      kind: "peer",
+      ...material,
+    });
+    beat = new HeartbeatSender(
+      "127.0.0.1",
+      w.heartbeat_port ?? one.udpPort,
+      w.session,
+      w.token,
+      watcher.hello.heartbeat_interval_ms,
+    );
+    for (let i = 0; i < SUBJECTS; i++) {
+      const s = await openClient(two.port, caCerts);
+      await s.request("login", {
+        user: subject(i),
+        password: PASSWORD,
+        kind: "tool",
+      });
+      await s.request("friend_request", { user: "p9watch" });
+      await closeClient(s);
+      await watcher.request("friend_accept", { user: subject(i) });
+    }
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < SUBJECTS; i++) {
+        const user = subject(i);
+        online.delete(user);
+        const s = await openClient(two.port, caCerts);
+        try {
+          await s.request("login", {
+            user,
+            password: PASSWORD,
+            kind: "peer",
+            ...material,
+          });
+          const loggedIn = performance.now();
+          const deadline = loggedIn + 5_000;
+          while (!online.has(user) && performance.now() < deadline) {
+            await new Promise((r) => setTimeout(r, 1));
+          }
+          const at = online.get(user);
+          if (at === undefined) missed++;
+          else latencies.push(Math.max(0, at - loggedIn));
+          await s.request("logout", {});
+        } finally {
+          await closeClient(s);
+        }
+      }
+    }
+  } finally {
+    beat?.stop();
+    await closeClient(watcher);
+  }
+  return { latencies, missed };
+}
+
+function progress(what: string, instances: Instance[]): void {
+  const rss = instances.map((i) => {
+    const m = readProcMemory(i.child.pid);
+    return m ? `${mib(m.rssBytes).toFixed(0)} MiB` : "?";
+  });
+  console.error(`  P9: ${what}; instance RSS ${rss.join(", ")}`);
+}
+
+function metrics(m: Measured, plan: Plan): Metric[] {
+  const tag = `N=${m.perInstance}/instance`;
+  const p1 = singleInstanceResults();
+  const compare: Metric[] = [];
+  if (p1 && p1.length > 0) {
+    for (const r of p1) {
+      compare.push(
+        info(
+          `P1 single instance N=${r.n} CPU`,
+          r.cpuPercent,
+          "%",
+          `same run, SQLite; peak RSS ${r.peakRssMiB.toFixed(0)} MiB`,
+        ),
+      );
+    }
+  } else {
+    compare.push(
+      notMeasured(
+        "P1 single instance CPU",
+        "%",
+        "P1 did not run in this run (deno task bench, or --only P1,P9, runs both)",
+      ),
+    );
+  }
+  return [
+    info(
+      `${tag} sessions online`,
+      m.online,
+      "sessions",
+      `on two instances, logged in over TLS in ${
+        m.rampSeconds.toFixed(1)
+      } s, each heartbeating at 1 Hz`,
+    ),
+    info(
+      `${tag} instance 1 CPU`,
+      m.cpu[0],
+      "%",
+      `% of one core over a ${plan.windowMs / 1000} s steady window`,
+    ),
+    info(`${tag} instance 2 CPU`, m.cpu[1], "%"),
+    info(`${tag} instance 1 peak RSS`, m.peakRssMiB[0], "MiB", "VmHWM"),
+    info(`${tag} instance 2 peak RSS`, m.peakRssMiB[1], "MiB", "VmHWM"),
+    ...compare,
+    info(
+      "cross-instance chat set-up p50",
+      percentile(m.chatSetup, 50),
+      "ms",
+      `${m.chatSetup.length} links from a peer on instance 1 to one on instance 2: introduction, TLS dial, ticket check; ${m.chatSetupErrors} failed`,
+    ),
+    atMost(
+      "cross-instance chat set-up p99",
+      percentile(m.chatSetup, 99),
+      "ms",
+      TARGETS.chatSetupP99Ms,
+    ),
+    info(
+      "presence push across instances p50",
+      percentile(m.presence, 50),
+      "ms",
+      `${m.presence.length} logins on instance 2 to the friend's event on instance 1; ${m.presenceMissed} missed`,
+    ),
+    atMost(
+      "presence push across instances p99",
+      m.presenceMissed > 0 ? NaN : percentile(m.presence, 99),
+      "ms",
+      TARGETS.presenceP99Ms,
+    ),
+    atMost(
+      "peers of a killed instance back on the other",
+      m.failoverSeconds,
+      "s",
+      TARGETS.failoverS,
+      `${m.moved} sessions of instance 2 (SIGKILL) logged in again on instance 1; ${m.notBack} not back within 60 s`,
+    ),
+  ];
+}
+
+/** P9: the cluster. */
+export const clusterScenario: Scenario = {
+  id: "P9",
+  name: "cluster: 2 registries on one PostgreSQL, peers split between them",
+  async run(opts: RunOptions): Promise<Metric[]> {
+    const plan = planFor(opts.quick);
+    return metrics(await measure(plan), plan);
+  },
+};
+
+// ------------------------------------------------------ load-generator child
+
+interface Address {
+  port: number;
+  udpPort: number;
+}
+
+/** What a P9 load generator is told. */
+interface LoaderConfig {
+  home: Address;
+  other: Address;
+  certFile: string;
+  first: number;
+  count: number;
+  total: number;
+}
+
+interface Session {
+  user: string;
+  conn: RegistryClient | null;
+  at: Address;
+  id: string;
+  token: Uint8Array;
+  seq: number;
+  /** When it logged in again after losing its instance (epoch ms). */
+  backAt: number;
+  moved: boolean;
+}
+
+/**
+ * Holds `count` peer sessions: logs them in on `home`, heartbeats and
+ * searches; a session whose connection drops logs in again on the other
+ * instance (or back) after a peer's backoff, with --replace.
+ */
+async function loaderMain(config: LoaderConfig): Promise<void> {
+  const caCerts = [await Deno.readTextFile(config.certFile)];
+  const material = await peerMaterial();
+  const sock = dgram.createSocket("udp4");
+  sock.on("error", () => {});
+  const sessions: Session[] = Array.from({ length: config.count }, (_, i) => ({
+    user: benchUser(config.first + i),
+    conn: null,
+    at: config.home,
+    id: "",
+    token: new Uint8Array(0),
+    seq: 0,
+    backAt: 0,
+    moved: false,
+  }));
+  let stopping = false;
+
+  const logIn = async (s: Session, replace: boolean): Promise<void> => {
+    const conn = await openClient(s.at.port, caCerts);
+    try {
+      const r = await conn.request("login", {
+        user: s.user,
+        password: PASSWORD,
+        kind: "peer",
+        ...material,
+        ...(replace ? { replace: true } : {}),
+      });
+      s.id = r.session;
+      s.token = fromBase64url(r.token)!;
+      s.seq = 0;
+      s.at = { port: s.at.port, udpPort: r.heartbeat_port ?? s.at.udpPort };
+      s.conn = conn;
+      conn.closed.then(() => {
+        if (!stopping && s.conn === conn) void recover(s);
+      });
+    } catch (err) {
+      await closeClient(conn);
+      throw err;
+    }
+  };
+
+  /** As a peer does: backoff, then the other instance, with --replace. */
+  const recover = async (s: Session): Promise<void> => {
+    s.conn = null;
+    for (let attempt = 0; !stopping; attempt++) {
+      await new Promise((r) =>
+        setTimeout(
+          r,
+          backoffDelay(attempt, DEFAULT_BACKOFF, Math.random(), attempt > 0),
+        )
+      );
+      s.at = s.at.port === config.home.port ? config.other : config.home;
+      try {
+        await logIn(s, true);
+        s.backAt = Date.now();
+        s.moved = true;
+        return;
+      } catch {
+        // Refused (the dead instance) or busy: the next attempt tries again.
+      }
+    }
+  };
+
+  const SLOTS = 50;
+  let slot = 0;
+  const beats = setInterval(() => {
+    for (let i = slot; i < sessions.length; i += SLOTS) {
+      const s = sessions[i]!;
+      if (!s.conn) continue;
+      sock.send(
+        encodeHeartbeat(s.id, ++s.seq, s.token),
+        s.at.udpPort,
+        "127.0.0.1",
+      );
+    }
+    slot = (slot + 1) % SLOTS;
+  }, 1000 / SLOTS);
+  let failures = 0;
+  await pool(sessions, RAMP_CONCURRENCY, async (s) => {
+    try {
+      await logIn(s, false);
+    } catch (err) {
+      if (failures++ < 3) console.error(`loader: login failed: ${err}`);
+    }
+  });
+
+  const searches = setInterval(() => {
+    // About one search per session per 10 s.
+    for (let k = 0; k < sessions.length / 500; k++) {
+      const s = sessions[Math.floor(Math.random() * sessions.length)]!;
+      s.conn?.request("search", {
+        user: benchUser(Math.floor(Math.random() * config.total)),
+      }).catch(() => {});
+    }
+  }, 20);
+  const expire = setInterval(() => {
+    for (const s of sessions) s.conn?.expire(10_000);
+  }, 1_000);
+
+  console.log(JSON.stringify({
+    type: "ready",
+    loggedIn: sessions.filter((s) => s.conn).length,
+  }));
+
+  for await (const line of stdinLines()) {
+    const [cmd, a, b, c] = line.trim().split(" ");
+    if (cmd !== "back") continue;
+    const since = Number(a);
+    const deadline = Date.now() + Number(b);
+    const killed = Number(c);
+    // Only the sessions that started on the killed instance move.
+    const affected = config.home.port === killed ? sessions : [];
+    const away = () =>
+      affected.filter((s) => !s.conn || s.at.port === killed).length;
+    while (away() > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const moved = affected.filter((s) => s.conn && s.backAt >= since);
+    console.log(JSON.stringify({
+      type: "back",
+      moved: moved.length,
+      notBack: away(),
+      lastAt: Math.max(since, ...moved.map((s) => s.backAt)),
+    }));
+  }
+  stopping = true;
+  clearInterval(beats);
+  clearInterval(searches);
+  clearInterval(expire);
+  await Promise.all(
+    sessions.map((s) => s.conn ? closeClient(s.conn) : Promise.resolve()),
+  );
+  sock.close();
+}
+
+if (import.meta.main) {
+  const [mode, arg] = Deno.args;
+  if (mode === "--load-child") {
+    await loaderMain(JSON.parse(arg!));
+    Deno.exit(0);
+  } else {
+    await runStandalone(clusterScenario);
+  }
+}
