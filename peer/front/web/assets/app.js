@@ -763,20 +763,27 @@ function renderMembers(room, r) {
   });
   // A redraw (someone joined, went offline) keeps what is being typed.
   const typed = document.getElementById("invite-input");
+  const hadFocus = typed !== null && document.activeElement === typed;
   if (typed instanceof HTMLInputElement) {
     /** @type {HTMLInputElement} */ (inviteInput).value = typed.value;
   }
+  // The field on the page now: a redraw while a command is out replaces it.
+  const liveInput = () => {
+    const el = document.getElementById("invite-input");
+    return /** @type {HTMLInputElement} */ (
+      el instanceof HTMLInputElement ? el : inviteInput
+    );
+  };
   /** Runs an owner's action on the typed name; clears it when done. @param {(name: string) => string} line @param {string} done */
   const onName = (line, done) => () => {
-    const input = /** @type {HTMLInputElement} */ (inviteInput);
-    const name = input.value.trim();
+    const name = liveInput().value.trim();
     if (!name) {
-      input.focus();
+      liveInput().focus();
       return;
     }
     void act(line(name)).then((rep) => {
       if (rep.ok) {
-        input.value = "";
+        clearIf(liveInput(), name);
         flash(done.replace("NAME", name));
       }
     });
@@ -828,13 +835,10 @@ function renderMembers(room, r) {
           class: "row",
           onsubmit: (/** @type {Event} */ e) => {
             e.preventDefault();
-            const name = /** @type {HTMLInputElement} */ (inviteInput).value
-              .trim();
+            const name = liveInput().value.trim();
             if (name) {
               void act(`/invite ${room} ${name}`).then((rep) => {
-                if (rep.ok) {
-                  /** @type {HTMLInputElement} */ (inviteInput).value = "";
-                }
+                if (rep.ok) clearIf(liveInput(), name);
               });
             }
           },
@@ -869,6 +873,17 @@ function renderMembers(room, r) {
       )
       : null,
   ]);
+  // Typing goes on in the new field as if nothing had been redrawn.
+  if (hadFocus && typed instanceof HTMLInputElement) {
+    const input = /** @type {HTMLInputElement} */ (inviteInput);
+    input.focus();
+    input.setSelectionRange(typed.selectionStart, typed.selectionEnd);
+  }
+}
+
+/** Empties a field once its command is done, unless something else was typed since. @param {HTMLInputElement} input @param {string} sent */
+function clearIf(input, sent) {
+  if (input.value.trim() === sent) input.value = "";
 }
 
 /** The owner sets the room's password, or removes it with an empty one. @param {string} room */
