@@ -208,6 +208,7 @@ function startProbe(ctx: ServiceContext, s: Session): void {
   s.probe = ctx.probe(s.host, s.p2pPort, s.cert).then((ok) => {
     s.reachable = ok;
     s.probe = null;
+    ctx.directory.reached(s);
     ctx.logger.debug("probe", { user: s.user, addr: s.host, reachable: ok });
     return ok;
   });

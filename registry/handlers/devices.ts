@@ -73,6 +73,8 @@ const deviceRevoke: Handler<"device_revoke"> = async (ctx, c, req) => {
     );
   }
   ctx.logger.info("device revoked", { user, device: name });
+  // Sessions on it held by the other registries of a cluster end too.
+  ctx.directory.endDevice(user, name, "revoked");
   const sessions = await endDeviceSessions(ctx, user, name, "revoked", c);
   return { name, sessions };
 };
@@ -87,6 +89,7 @@ const deviceLogout: Handler<"device_logout"> = async (ctx, c, req) => {
     );
   }
   // The session asking (chat logout runs on the device) ends by itself.
+  ctx.directory.endDevice(user, name, "logout");
   let sessions = 0;
   for (const s of ctx.sessions.of(user)) {
     if (s.device !== name || s === c.session) continue;
