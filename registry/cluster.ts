@@ -272,7 +272,12 @@ export class ClusterDirectory implements Directory {
       );
   }
 
-  endDevice(user: string, name: string, reason: "revoked" | "logout"): void {
+  async endDevice(
+    user: string,
+    name: string,
+    reason: "revoked" | "logout",
+  ): Promise<number> {
+    // Every instance hears it (one-shot commands hold no row, and end too).
     const change: Change = {
       t: "end",
       i: this.id,
@@ -280,12 +285,12 @@ export class ClusterDirectory implements Directory {
       d: name,
       r: reason,
     };
-    void this.#o.store.notify(CLUSTER_CHANNEL, JSON.stringify(change))
-      .catch((err) =>
-        this.#o.logger.warn("device end not sent", {
-          error: err instanceof Error ? err.message : String(err),
-        })
-      );
+    const [r] = await this.#o.store.sql`
+      SELECT pg_notify(${CLUSTER_CHANNEL}, ${JSON.stringify(change)}),
+             (SELECT count(*)::int FROM online_sessions
+               WHERE member = ${user} AND device = ${name}
+                 AND instance <> ${this.id}) AS n`;
+    return Number(r!.n);
   }
 
   async claim(s: Session, replace: boolean): Promise<Claim> {

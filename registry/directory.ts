@@ -115,9 +115,14 @@ export interface Directory {
   reached(s: Session): void;
   /**
    * Ends the sessions `user` has on device `name` held by the other
-   * registries (this process ends its own), each told why.
+   * registries (this process ends its own), each told why; resolves with
+   * how many of theirs were online.
    */
-  endDevice(user: string, name: string, reason: "revoked" | "logout"): void;
+  endDevice(
+    user: string,
+    name: string,
+    reason: "revoked" | "logout",
+  ): Promise<number>;
   /** Stops timers and subscriptions. */
   close(): Promise<void>;
 }
@@ -180,7 +185,9 @@ export class LocalDirectory implements Directory {
 
   reached(_s: Session): void {}
 
-  endDevice(_user: string, _name: string, _reason: string): void {}
+  endDevice(_user: string, _name: string, _reason: string): Promise<number> {
+    return Promise.resolve(0);
+  }
 
   close(): Promise<void> {
     return Promise.resolve();
