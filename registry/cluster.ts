@@ -204,8 +204,10 @@ export class ClusterDirectory implements Directory {
     if (purpose === "chat") {
       const mine = dialTargetOf(this.local.peerOf(user));
       if (mine) return mine;
-      if (!this.#remoteByUser.has(user)) return null;
     }
+    // Asked of the table, not the copy in memory: a session that logged in
+    // on another instance a moment ago is in the table before its
+    // notification has arrived here.
     // The newest `chat receive`, else the interactive session, wherever.
     const [r] = await this.#o.store.sql`
       SELECT id, host, p2p_port, cert, cert_fp, cands, reach
@@ -248,17 +250,16 @@ export class ClusterDirectory implements Directory {
       user: String(r.member),
       key: String(r.skey),
       host: String(r.host),
+      instance: String(r.instance),
     };
   }
 
-  sendTo(id: string, ev: RegistryEvent): void {
-    const mine = this.local.byId(id);
-    if (mine) {
-      mine.link.send(ev);
+  sendTo(target: Introduced, ev: RegistryEvent): void {
+    if (target.instance === null) {
+      this.local.byId(target.id)?.link.send(ev);
       return;
     }
-    const r = this.#remote.get(id);
-    if (r) this.#send(r.instance, { t: "to", id, e: ev });
+    this.#send(target.instance, { t: "to", id: target.id, e: ev });
   }
 
   reached(s: Session): void {
@@ -559,6 +560,9 @@ export class ClusterDirectory implements Directory {
   /** A resync that failed or was asked for while one ran: done on the next tick. */
   #resyncPending = false;
 
+  /** The offline announcements of swept instances, one sweep after another. */
+  #announcing: Promise<void> = Promise.resolve();
+
   /** Renews the lease and sweeps instances that stopped renewing theirs. */
   async #tick(): Promise<void> {
     if (this.#ticking || this.#closed) return;
@@ -568,7 +572,7 @@ export class ClusterDirectory implements Directory {
         this.#resyncPending = false;
         this.#resync();
       }
-      const rows = await this.#o.store.sql`
+      const rows = await this.#o.store.leaseSql`
         SELECT what, name FROM chat_instance_tick(${this.id}, ${this.#leaseMs})`;
       if (this.#tickFailing) {
         this.#tickFailing = false;
@@ -582,7 +586,18 @@ export class ClusterDirectory implements Directory {
           this.#forgetInstance(String(r.name));
         } else if (r.what === "gone") gone.push(String(r.name));
       }
-      if (gone.length > 0) await this.#hooks?.offline(gone);
+      // Told after the tick, one sweep after another: announcing thousands
+      // of users takes longer than a lease, which must go on being renewed.
+      if (gone.length > 0) {
+        const hooks = this.#hooks;
+        this.#announcing = this.#announcing
+          .then(() => hooks?.offline(gone))
+          .catch((err) =>
+            this.#o.logger.error("offline announcements failed", {
+              error: String(err),
+            })
+          );
+      }
     } catch (err) {
       if (!this.#tickFailing) {
         this.#tickFailing = true;
@@ -602,6 +617,7 @@ export class ClusterDirectory implements Directory {
     clearInterval(this.#timer);
     await this.#flushing;
     await this.#resyncing;
+    await this.#announcing;
     for (const l of this.#listening) await l.unlisten().catch(() => {});
     await this.#o.store.sql`SELECT chat_leave_cluster(${this.id})`
       .catch((err) =>

@@ -50,6 +50,8 @@ export interface Introduced {
   key: string;
   /** Address the registry sees it at. */
   host: string;
+  /** The cluster instance holding it; null when this process does. */
+  instance: string | null;
 }
 
 /**
@@ -110,7 +112,7 @@ export interface Directory {
    */
   introduced(user: string, certFingerprint: string): Promise<Introduced | null>;
   /** Sends `ev` to one session (from `introduced`), wherever it is. */
-  sendTo(id: string, ev: RegistryEvent): void;
+  sendTo(target: Introduced, ev: RegistryEvent): void;
   /** Records the probe's verdict of a session of this process. */
   reached(s: Session): void;
   /**
@@ -179,8 +181,8 @@ export class LocalDirectory implements Directory {
     return Promise.resolve(introducedOf(this.local, user, certFingerprint));
   }
 
-  sendTo(id: string, ev: RegistryEvent): void {
-    this.local.byId(id)?.link.send(ev);
+  sendTo(target: Introduced, ev: RegistryEvent): void {
+    this.local.byId(target.id)?.link.send(ev);
   }
 
   reached(_s: Session): void {}
@@ -217,5 +219,5 @@ export function introducedOf(
 ): Introduced | null {
   const s = local.of(user).find((s) => s.certFingerprint === certFingerprint);
   if (!s || !s.key) return null;
-  return { id: s.id, user: s.user, key: s.key, host: s.host };
+  return { id: s.id, user: s.user, key: s.key, host: s.host, instance: null };
 }

@@ -159,7 +159,7 @@ const reverse: Handler<"reverse"> = async (ctx, c, req) => {
     nonce: base64url(crypto.getRandomValues(new Uint8Array(18))),
   }, ctx.signingKey);
   ctx.directory.sendTo(
-    target.id,
+    target,
     event({
       type: "reverse",
       from: me.user,
@@ -213,7 +213,7 @@ const relay: Handler<"relay"> = async (ctx, c, req) => {
   // target logged in elsewhere in a cluster (or behind a balancer) meet the
   // dialer at this very relay.
   ctx.directory.sendTo(
-    target.id,
+    target,
     event({
       type: "relay",
       from: me.user,
