@@ -8,6 +8,7 @@ import type { RequestFields } from "../net/mod.ts";
 import type { Conversations } from "./conversations.ts";
 import type { Inbox } from "./inbox.ts";
 import type { Answered, CommandOf, ReplyDataMap } from "./replies.ts";
+import type { Preferences } from "./preferences.ts";
 import type { RoomBook } from "./room_book.ts";
 import type { Transcripts } from "./transcripts.ts";
 import type { Transfers } from "./transfers/mod.ts";
@@ -41,6 +42,10 @@ export interface PeerContext {
   readonly knownRooms: Set<string>;
   /** Logs out and releases everything. */
   stop(): Promise<void>;
+  /** The settings /set shows and changes. */
+  preferences(): Preferences;
+  /** Changes the settings and keeps them in CHAT_HOME for later sessions. */
+  setPreferences(p: Preferences): Promise<void>;
 }
 
 /** The handler of one command: its parsed form in, its reply data out. */

@@ -1,5 +1,5 @@
 /**
- * What the peer core tells its front ends (SPEC §2.2). The JSON mode prints
+ * What the peer core tells its front ends. The JSON mode prints
  * these objects as they are; the shell formats them for people.
  */
 import type { LinkPath } from "../net/mod.ts";
@@ -12,7 +12,14 @@ export type PeerEvent =
   | { type: "friend_accepted"; user: string }
   | { type: "friend_removed"; user: string }
   | { type: "chat_request"; from: string; text?: string }
-  | { type: "chat_started"; with: string; saving: boolean; path: LinkPath }
+  /** `auto`: a friend's request, accepted at once (accept-friends on). */
+  | {
+    type: "chat_started";
+    with: string;
+    saving: boolean;
+    path: LinkPath;
+    auto?: boolean;
+  }
   /**
    * A link to a user was opened (by us or by them): the one a chat or a
    * room's messages use, with the path it took.
@@ -38,6 +45,11 @@ export type PeerEvent =
     at: string;
   }
   | { type: "delivered"; to: string; id: number; room?: string }
+  /**
+   * A message of a chat request nobody answered (or whose receiver could
+   * not be reached) was left with the registry as an offline message.
+   */
+  | { type: "stored"; to: string; id: number; sent_at: string; notice: string }
   | { type: "offline_message"; from: string; text: string; sent_at: string }
   | { type: "room_invite"; room: string; from: string }
   /** The room's owner withdrew our invitation (or the room changed hands). */

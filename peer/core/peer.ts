@@ -42,6 +42,12 @@ import {
   type CommandReply,
   type Failure,
 } from "./replies.ts";
+import {
+  DEFAULT_PREFERENCES,
+  loadPreferences,
+  type Preferences,
+  savePreferences,
+} from "./preferences.ts";
 import { RoomBook } from "./room_book.ts";
 import { Transcripts } from "./transcripts.ts";
 import { Transfers } from "./transfers/mod.ts";
@@ -112,6 +118,7 @@ export class Peer implements AsyncDisposable {
   #stopSweep: Cancel = () => {};
   #lastActive = 0;
   #stopped = false;
+  #preferences: Preferences = { ...DEFAULT_PREFERENCES };
   #ended!: (end: SessionEnd) => void;
   /** Resolves when the session ends: logged out, timed out or replaced. */
   readonly ended: Promise<SessionEnd>;
@@ -147,6 +154,11 @@ export class Peer implements AsyncDisposable {
       now,
       after: (ms, fn) => this.#clock.after(ms, fn),
       logger: o.logger,
+      acceptFriends: () => this.#preferences.acceptFriends,
+      isFriend: async (user) =>
+        (await this.#request("profile", { user })).friend === "friends",
+      storeOffline: async (user, text) =>
+        (await this.#request("offline_send", { to: user, text })).sent_at,
     });
     this.transfers = new Transfers({
       self: () => this.user,
@@ -179,6 +191,11 @@ export class Peer implements AsyncDisposable {
       knownUsers: this.#knownUsers,
       knownRooms: this.#knownRooms,
       stop: () => this.stop(),
+      preferences: () => this.#preferences,
+      setPreferences: async (p) => {
+        await savePreferences(o.home, p);
+        this.#preferences = p;
+      },
     };
   }
 
@@ -198,6 +215,7 @@ export class Peer implements AsyncDisposable {
   }
 
   async #start(): Promise<void> {
+    this.#preferences = await loadPreferences(this.#o.home);
     this.#endpoint = await Endpoint.open({
       target: this.#o.target,
       credentials: this.#o.credentials,

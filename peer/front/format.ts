@@ -205,7 +205,7 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
       return style.green(
         `* chat with ${ev.with} started${
           ev.saving ? " (saving a transcript)" : ""
-        }${pathNote(ev.path)}`,
+        }${ev.auto ? " (a friend: accepted at once)" : ""}${pathNote(ev.path)}`,
       );
     case "link":
       return ev.restored
@@ -233,6 +233,8 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
         formatText(ev.text, style)
       }`;
     }
+    case "stored":
+      return style.yellow(`* ${oneLine(ev.notice)}`);
     case "delivered":
       return ev.room !== undefined
         ? null
@@ -457,6 +459,9 @@ function replyText(r: CommandReply, style: Style): string | null {
     }
     case "close":
       return null;
+    case "set":
+      return Object.entries(r.data.settings).map(([k, v]) => `${k} ${v}`)
+        .join("\n");
     case "save":
       return r.data.saving
         ? style.green(

@@ -55,11 +55,11 @@ Deno.test({
 
     await t.step("a direct chat between the instances", async () => {
       await ok(alice, "/chat bob");
-      await bob.waitFor(
-        (l) => l.type === "chat_request" && l.from === "alice",
-        "chat_request",
+      // Friends: the chat opens at once.
+      await alice.waitFor(
+        (l) => l.type === "chat_started" && l.with === "bob",
+        "chat_started",
       );
-      await ok(bob, "/accept alice");
       await ok(alice, "/msg bob across the cluster");
       await bob.waitFor(
         (l) => l.type === "message" && l.text === "across the cluster",

@@ -167,6 +167,14 @@ const EVENTS: Record<PeerEventType, PeerEvent[]> = {
     },
   ],
   delivered: [{ type: "delivered", to: "bob", id: 3 }],
+  stored: [{
+    type: "stored",
+    to: "bob",
+    id: 3,
+    sent_at: AT,
+    notice:
+      "bob did not answer within 60 s — your message was stored as an offline message for bob",
+  }],
   offline_message: [{
     type: "offline_message",
     from: "bob",
@@ -401,6 +409,10 @@ const REPLIES: { [N in Answered]: ReplyDataMap[N][] } = {
     },
   ],
   close: [{ with: "bob" }],
+  set: [
+    { settings: { "accept-friends": "on" } },
+    { settings: { "accept-friends": "off" }, changed: "accept-friends" },
+  ],
   save: [
     { with: "bob", saving: true, path: "/tmp/transcripts/bob.log" },
     { with: "bob", saving: false, path: "/tmp/transcripts/bob.log" },

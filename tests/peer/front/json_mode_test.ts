@@ -148,6 +148,15 @@ Deno.test("JSON mode prints the events: presence, friend requests, offline messa
       (l) => l.type === "friend_accepted" && l.user === "bob",
       "friend_accepted",
     );
+    // With accept-friends off, a friend's request waits for /accept too.
+    const off = await alice.send("/set accept-friends off");
+    assertEquals(off, {
+      type: "reply",
+      command: "/set",
+      ok: true,
+      settings: { "accept-friends": "off" },
+      changed: "accept-friends",
+    });
     const chat = await bob.send("/msg alice hello with a request");
     assertEquals(chat.state, "requested");
     const ask = await alice.waitFor(
