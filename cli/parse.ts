@@ -267,7 +267,15 @@ export function mainHelp(version: string): string {
     "  chat COMMAND --help   options of one command",
     "  chat --version        print the version",
     "",
-    "environment: CHAT_REGISTRY, CHAT_USER, CHAT_PASSWORD, CHAT_REGISTRY_FINGERPRINT, CHAT_HOME",
+    "environment:",
+    "  CHAT_REGISTRY              registry HOST:PORT (default: the last login's, else 127.0.0.1:15600)",
+    "  CHAT_USER                  account name",
+    "  CHAT_PASSWORD              password, for scripts (asked on a terminal otherwise)",
+    "  CHAT_REGISTRY_FINGERPRINT  pin the registry's certificate (sha256:HEX)",
+    "  CHAT_HOME                  all of a peer's state (default ~/.local/share/chat)",
+    "  CHAT_LOG_LEVEL             detail of $CHAT_HOME/peer.log: debug, info, warn, error (default info)",
+    "  CHAT_MAX_FILE_BYTES        largest file a peer takes, in bytes (default 0 = no limit)",
+    "  NO_COLOR                   set to turn colour off",
     "exit codes: 0 success, 1 the operation failed, 2 usage error",
   ];
   return lines.join("\n");

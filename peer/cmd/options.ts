@@ -5,10 +5,12 @@
  * terminal when missing).
  */
 import { join } from "node:path";
-import type {
-  ClientSettings,
-  PeerEnvironment,
-  PeerSettings,
+import {
+  type ClientSettings,
+  parseAddresses,
+  type PeerEnvironment,
+  type PeerSettings,
+  type RegistryAddress,
 } from "../../cli/mod.ts";
 import { fileSink, Logger, PEER_LOG_LIMITS } from "../../common/log.ts";
 import { ensurePrivateDir } from "../../common/paths.ts";
@@ -29,8 +31,11 @@ import {
   type Credentials,
   Device,
   DeviceFileError,
+  RegistryClient,
+  RegistryError,
   type RegistryTarget,
 } from "../net/mod.ts";
+import { type LastLogin, readLastLogin, writeLastLogin } from "./last_login.ts";
 
 /** What every peer command has once its settings are applied. */
 export interface Common {
@@ -40,6 +45,12 @@ export interface Common {
   env: PeerEnvironment;
   /** Whether questions may be asked on the terminal. */
   interactive: boolean;
+  /** The registry as it is recorded after a login ("host:port[,…]"). */
+  registryText: string;
+  /** The last login on this machine, when its registry is the one in use. */
+  lastLogin: LastLogin | null;
+  /** Set once the registry was found reachable and trusted (see checkRegistry). */
+  checked?: boolean;
 }
 
 /** Creates CHAT_HOME and the peer log; `interactive` allows terminal questions. */
@@ -57,11 +68,26 @@ export async function setUp(
     Date.now,
     PEER_LOG_LIMITS,
   );
+  // No --registry nor CHAT_REGISTRY: the registry of the last login.
+  const last = await readLastLogin(home);
+  let registry: RegistryAddress = s.registry;
+  const remembered = !s.registry.given && last
+    ? parseAddresses(last.registry)
+    : null;
+  if (remembered) {
+    registry = {
+      ...s.registry,
+      host: remembered[0]!.host,
+      port: remembered[0]!.port,
+      addresses: remembered,
+    };
+  }
+  const registryText = registry.addresses.map(showAddress).join(",");
   const target: RegistryTarget = {
-    host: s.registry.host,
-    port: s.registry.port,
-    ...(s.registry.addresses.length > 1
-      ? { alternates: s.registry.addresses.slice(1) }
+    host: registry.host,
+    port: registry.port,
+    ...(registry.addresses.length > 1
+      ? { alternates: registry.addresses.slice(1) }
       : {}),
     home,
     ...(s.registry.fingerprint !== undefined
@@ -69,7 +95,32 @@ export async function setUp(
       : {}),
     ...(interactive ? { ask: askToTrust } : {}),
   };
-  return { home, target, logger, env: s.env, interactive };
+  return {
+    home,
+    target,
+    logger,
+    env: s.env,
+    interactive,
+    registryText,
+    lastLogin: last && last.registry === registryText ? last : null,
+  };
+}
+
+/** "host:port", with brackets around an IPv6 address. */
+function showAddress(a: { host: string; port: number }): string {
+  return a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/**
+ * Records a successful login as the last one on this machine; the next
+ * command then needs no --registry and no --user. Never fails the command.
+ */
+export async function rememberLogin(c: Common, user: string): Promise<void> {
+  try {
+    await writeLastLogin(c.home, { registry: c.registryText, user });
+  } catch (err) {
+    c.logger.warn("could not record the last login", { error: String(err) });
+  }
 }
 
 async function askToTrust(
@@ -90,16 +141,19 @@ export function registryName(c: Common): string {
 }
 
 /**
- * The user name: --user / CHAT_USER, else the one account this machine is
- * a device of at this registry, else asked on a terminal.
+ * The user name: --user / CHAT_USER, else the user of the last login at
+ * this registry, else the one account this machine is a device of at this
+ * registry, else asked on a terminal.
  */
 export async function userName(
   s: Pick<ClientSettings, "user">,
   c: Common,
 ): Promise<string> {
   if (s.user) return s.user;
+  if (c.lastLogin) return c.lastLogin.user;
   const known = await Device.usersOf(c.home, registryName(c));
   if (known.length === 1) return known[0]!;
+  if (c.interactive) await checkRegistry(c);
   if (!c.interactive) {
     throw new UserError(
       known.length > 1
@@ -159,6 +213,7 @@ export async function credentials(
           : "no password: set CHAT_PASSWORD (or run on a terminal to be asked)",
       );
     }
+    await checkRegistry(c);
     password = wellFormed(await askPassword(user, confirm), "the password");
   } else {
     password = wellFormed(password, "CHAT_PASSWORD");
@@ -179,7 +234,7 @@ export async function deviceCredentials(
   s: ClientSettings,
   c: Common,
 ): Promise<Credentials | null> {
-  let user = s.user;
+  let user = s.user ?? c.lastLogin?.user;
   if (!user) {
     const known = await Device.usersOf(c.home, registryName(c));
     if (known.length !== 1) return null;
@@ -195,6 +250,35 @@ export async function deviceCredentials(
   return s.env.password
     ? { user, device, password: s.env.password }
     : { user, device };
+}
+
+/**
+ * Makes sure the registry answers and is trusted (pinned, on file, or
+ * trusted now on the terminal) before anything is asked for it, as ssh
+ * checks the host key before the password: nobody types a password for a
+ * registry that is down or not the one they meant. An instance of a
+ * cluster that cannot be reached makes the next one be tried. Runs once.
+ */
+export async function checkRegistry(c: Common): Promise<void> {
+  if (c.checked) return;
+  const t = c.target;
+  const all = [{ host: t.host, port: t.port }, ...(t.alternates ?? [])];
+  let first: unknown = null;
+  for (const a of all) {
+    try {
+      const client = await RegistryClient.connect(
+        a.host === t.host && a.port === t.port ? t : { ...t, ...a },
+      );
+      client.close();
+      await client.closed;
+      c.checked = true;
+      return;
+    } catch (err) {
+      if (!(err instanceof RegistryError && err.code === "network")) throw err;
+      first ??= err;
+    }
+  }
+  throw first;
 }
 
 /** Fresh device keys for `user` named --device or after this host. */

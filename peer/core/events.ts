@@ -6,7 +6,8 @@ import type { LinkPath } from "../net/mod.ts";
 
 /** Every event the core emits. */
 export type PeerEvent =
-  | { type: "ready"; user: string; port: number }
+  /** `created`: this login made the account first (--signup). */
+  | { type: "ready"; user: string; port: number; created?: true }
   | { type: "presence"; user: string; online: boolean }
   | { type: "friend_request"; from: string }
   | { type: "friend_accepted"; user: string }

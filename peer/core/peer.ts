@@ -238,7 +238,12 @@ export class Peer implements AsyncDisposable {
     });
     await this.#loadState();
     this.#ready = true;
-    this.#event({ type: "ready", user: this.user, port: this.port });
+    this.#event({
+      type: "ready",
+      user: this.user,
+      port: this.port,
+      ...(this.#endpoint.session.created ? { created: true as const } : {}),
+    });
     for (const ev of this.#held.splice(0)) this.#registryEvent(ev);
     await this.#inbox.fetch();
     this.#stopSweep = this.#clock.every(

@@ -180,7 +180,9 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
   switch (ev.type) {
     case "ready":
       return style.green(
-        `logged in as ${ev.user} (direct connections on port ${ev.port}) — /help lists commands`,
+        `${
+          ev.created ? `account ${ev.user} created; ` : ""
+        }logged in as ${ev.user} (direct connections on port ${ev.port}) — /help lists commands`,
       );
     case "presence":
       return ev.online

@@ -164,6 +164,7 @@ export class RegistrySession implements AsyncDisposable {
       }
     }
     if (!client) throw new RegistryError("network", "no registry address");
+    let created = false;
     try {
       if (o.signup && o.credentials.password !== undefined) {
         try {
@@ -171,6 +172,7 @@ export class RegistrySession implements AsyncDisposable {
             user: o.credentials.user,
             password: o.credentials.password,
           }, LOGIN_TIMEOUT_MS);
+          created = true;
           o.logger.info("signed up", { user: o.credentials.user });
         } catch (err) {
           if (!(err instanceof RegistryError && err.code === "taken")) {
@@ -185,6 +187,7 @@ export class RegistrySession implements AsyncDisposable {
       );
       const key = await importRegistryKey(client.hello.signing_key);
       const s = new RegistrySession(o, client, login, key, at);
+      s.created = created;
       s.#attach(client);
       return s;
     } catch (err) {
@@ -434,6 +437,9 @@ export class RegistrySession implements AsyncDisposable {
   get user(): string {
     return this.#login.user;
   }
+
+  /** Whether opening the session created the account (signup asked and done). */
+  created = false;
 
   /** The address the registry sees us at. */
   get observedHost(): string {

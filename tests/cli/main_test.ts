@@ -334,3 +334,49 @@ Deno.test("chat as a real process: help on stdout exit 0, usage errors on stderr
   assertIncludes(badPort.stderr, "--port '99999' is not a port");
   assertIncludes(noKey.stderr, "--tls-cert and --tls-key go together");
 });
+
+Deno.test("help texts stand alone: the variables, --json of signup, no pointer to files a binary lacks, no spec citations", async () => {
+  const top = await capture(["--help"]);
+  for (
+    const v of [
+      "CHAT_REGISTRY",
+      "CHAT_USER",
+      "CHAT_PASSWORD",
+      "CHAT_REGISTRY_FINGERPRINT",
+      "CHAT_HOME",
+      "CHAT_LOG_LEVEL",
+      "CHAT_MAX_FILE_BYTES",
+    ]
+  ) assert(new RegExp(`^  ${v}\\s+\\S`, "m").test(top.out), `${v}: ${top.out}`);
+  const signup = await capture(["signup", "--help"]);
+  assertIncludes(
+    signup.out,
+    "usage: chat signup [--registry HOST:PORT] [--user NAME] [--json]",
+  );
+  const peer = await capture(["peer", "--help"]);
+  assertIncludes(peer.out, '{"type":"reply","command":"/who","ok":true,…}');
+  const texts = [top.out];
+  for (const c of COMMANDS) texts.push((await capture([c.name, "--help"])).out);
+  for (const text of texts) {
+    assert(!/docs\//.test(text), `a help text points to docs/:\n${text}`);
+    assert(!/SPEC|§/.test(text), `a help text cites the spec:\n${text}`);
+  }
+});
+
+Deno.test("the README and docs cite no spec sections", async () => {
+  const root = new URL("../../", import.meta.url);
+  const files = [new URL("README.md", root)];
+  for await (const e of Deno.readDir(new URL("docs/", root))) {
+    if (e.name.endsWith(".md")) files.push(new URL(`docs/${e.name}`, root));
+  }
+  assert(files.length > 3);
+  for (const f of files) {
+    const lines = (await Deno.readTextFile(f)).split("\n");
+    lines.forEach((line, i) => {
+      assert(
+        !/SPEC|§|\(F\d+\b/.test(line),
+        `${f.pathname}:${i + 1} cites the spec: ${line}`,
+      );
+    });
+  }
+});

@@ -123,7 +123,10 @@ const AT = "2024-05-01T12:34:56.000Z";
 
 /** One example of every event; the Record type makes the compiler demand all of them. */
 const EVENTS: Record<PeerEventType, PeerEvent[]> = {
-  ready: [{ type: "ready", user: "alice", port: 40001 }],
+  ready: [
+    { type: "ready", user: "alice", port: 40001 },
+    { type: "ready", user: "alice", port: 40001, created: true },
+  ],
   presence: [
     { type: "presence", user: "bob", online: true },
     { type: "presence", user: "bob", online: false },

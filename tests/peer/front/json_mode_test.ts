@@ -25,6 +25,7 @@ Deno.test("JSON mode answers every command line exactly once, in order", async (
     assertEquals(first.type, "ready");
     assertEquals(first.user, "alice");
     assert(Number(first.port) > 0);
+    assertEquals(first.created, true, "--signup created the account");
   });
 
   await t.step(
