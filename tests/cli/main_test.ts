@@ -380,3 +380,32 @@ Deno.test("the README and docs cite no spec sections", async () => {
     });
   }
 });
+
+Deno.test("a mistyped command or long option gets a 'did you mean'", async () => {
+  const cases: [string[], string][] = [
+    [["pear"], "chat: unknown command 'pear' — did you mean 'peer'?"],
+    [["recieve"], "chat: unknown command 'recieve' — did you mean 'receive'?"],
+    [
+      ["help", "sned"],
+      "chat: no help for unknown command 'sned' — did you mean 'send'?",
+    ],
+    [
+      ["peer", "--regsitry", "h:1"],
+      "chat: unknown option '--regsitry' for chat peer — did you mean '--registry'?",
+    ],
+    [
+      ["receive", "--forse"],
+      "chat: unknown option '--forse' for chat receive — did you mean '--force'?",
+    ],
+    [
+      ["send", "bob", "--nmae=x"],
+      "chat: unknown option '--nmae=x' for chat send — did you mean '--name'?",
+    ],
+    [["xyzzy"], "chat: unknown command 'xyzzy'"],
+  ];
+  for (const [argv, first] of cases) {
+    const r = await capture(argv);
+    assertEquals(r.code, 2, argv.join(" "));
+    assertEquals(r.err.split("\n")[0], first);
+  }
+});
