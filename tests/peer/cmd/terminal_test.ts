@@ -227,6 +227,62 @@ Deno.test("on a terminal: trust first, then ask for what is missing, then rememb
     );
 
     await t.step(
+      "chat send FILE and chat receive ask for the user and the password on a fresh machine",
+      async () => {
+        const fresh = await Deno.makeTempDir({ prefix: "chat-term-" });
+        const file = join(fresh, "note.txt");
+        await Deno.writeTextFile(file, "hello\n");
+        try {
+          const pin = {
+            ...env,
+            CHAT_HOME: fresh,
+            CHAT_REGISTRY_FINGERPRINT: `sha256:${reg.fingerprint}`,
+          };
+          {
+            await using p = await Pane.run(fresh, [
+              "send",
+              "--registry",
+              address,
+              "newbie",
+              file,
+            ], pin);
+            await p.waitFor(/^user:\s*$/m, "the user prompt");
+            await p.type("alice");
+            await p.waitFor("password for alice:", "the password prompt");
+            await p.type("alice-password");
+            assertEquals(await p.exitCode(), 1);
+            assertIncludes(
+              await p.screen(),
+              "chat: newbie is offline — ask them to run chat peer or chat receive",
+            );
+          }
+          await Deno.remove(join(fresh, "last_login"));
+          await Deno.remove(join(fresh, "devices"), { recursive: true });
+          {
+            await using p = await Pane.run(fresh, [
+              "receive",
+              "--registry",
+              address,
+              "--timeout",
+              "1s",
+            ], pin);
+            await p.waitFor(/^user:\s*$/m, "the user prompt");
+            await p.type("alice");
+            await p.waitFor("password for alice:", "the password prompt");
+            await p.type("alice-password");
+            assertEquals(await p.exitCode(), 1);
+            assertIncludes(
+              await p.screen(),
+              "chat: no file arrived within 1 s",
+            );
+          }
+        } finally {
+          await Deno.remove(fresh, { recursive: true });
+        }
+      },
+    );
+
+    await t.step(
       "chat receive -o an existing file asks; no keeps the file",
       async () => {
         const out = join(home, "keep.txt");
