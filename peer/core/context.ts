@@ -42,6 +42,11 @@ export interface PeerContext {
   readonly knownRooms: Set<string>;
   /** Logs out and releases everything. */
   stop(): Promise<void>;
+  /**
+   * Leaves a message for `user` with the registry: the one offline-send
+   * path, for /msg to someone offline and for a request nobody answered.
+   */
+  storeOffline(user: string, text: string): Promise<ReplyData<"offline_send">>;
   /** The settings /set shows and changes. */
   preferences(): Preferences;
   /** Changes the settings and keeps them in CHAT_HOME for later sessions. */

@@ -158,7 +158,7 @@ export class Peer implements AsyncDisposable {
       isFriend: async (user) =>
         (await this.#request("profile", { user })).friend === "friends",
       storeOffline: async (user, text) =>
-        (await this.#request("offline_send", { to: user, text })).sent_at,
+        (await this.#storeOffline(user, text)).sent_at,
     });
     this.transfers = new Transfers({
       self: () => this.user,
@@ -191,6 +191,7 @@ export class Peer implements AsyncDisposable {
       knownUsers: this.#knownUsers,
       knownRooms: this.#knownRooms,
       stop: () => this.stop(),
+      storeOffline: (user, text) => this.#storeOffline(user, text),
       preferences: () => this.#preferences,
       setPreferences: async (p) => {
         await savePreferences(o.home, p);
@@ -498,6 +499,17 @@ export class Peer implements AsyncDisposable {
         });
         return;
     }
+  }
+
+  /**
+   * The one path by which a message is left with the registry for later
+   * (/msg to someone offline, a chat request nobody answered).
+   */
+  #storeOffline(
+    user: string,
+    text: string,
+  ): Promise<ReplyData<"offline_send">> {
+    return this.#request("offline_send", { to: user, text });
   }
 
   async #request<K extends RequestType>(

@@ -96,7 +96,7 @@ async function message(
   } catch (err) {
     if (!(err instanceof UserError && err.code === "offline")) throw err;
   }
-  const stored = await p.request("offline_send", { to: user, text });
+  const stored = await p.storeOffline(user, text);
   return {
     to: user,
     state: "stored",
