@@ -265,17 +265,24 @@ export async function checkRegistry(c: Common): Promise<void> {
   const all = [{ host: t.host, port: t.port }, ...(t.alternates ?? [])];
   let first: unknown = null;
   for (const a of all) {
-    try {
-      const client = await RegistryClient.connect(
-        a.host === t.host && a.port === t.port ? t : { ...t, ...a },
-      );
-      client.close();
-      await client.closed;
-      c.checked = true;
-      return;
-    } catch (err) {
-      if (!(err instanceof RegistryError && err.code === "network")) throw err;
-      first ??= err;
+    const at = a.host === t.host && a.port === t.port ? t : { ...t, ...a };
+    // A person may take longer to answer the trust question than the
+    // registry waits for a hello: then it hung up, the answer is on file,
+    // and one more connection (asking nothing now) shows it answers.
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      try {
+        const client = await RegistryClient.connect(at);
+        client.close();
+        await client.closed;
+        c.checked = true;
+        return;
+      } catch (err) {
+        if (!(err instanceof RegistryError && err.code === "network")) {
+          throw err;
+        }
+        first ??= err;
+        if (err.unreachable) break;
+      }
     }
   }
   throw first;

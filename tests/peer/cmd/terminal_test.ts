@@ -317,3 +317,34 @@ Deno.test("on a terminal: trust first, then ask for what is missing, then rememb
     await Deno.remove(home, { recursive: true });
   }
 });
+
+Deno.test("a trust answer slower than the registry's hello timeout still logs in", async () => {
+  await using reg = await spawnRegistry({
+    args: ["--handshake-timeout", "1s"],
+  });
+  await account(reg, "alice");
+  const home = await Deno.makeTempDir({ prefix: "chat-term-" });
+  try {
+    await using p = await Pane.run(home, [
+      "who",
+      "--registry",
+      `127.0.0.1:${reg.port}`,
+      "--user",
+      "alice",
+    ], { CHAT_HOME: home, CHAT_PASSWORD: "", NO_COLOR: "1" });
+    await p.waitFor("Trust this registry and remember it? [y/N]", "trust");
+    // The registry gives up on the connection the question holds open.
+    await until(
+      () => reg.stderr.some((l) => l.includes("no hello in time")),
+      "the registry to drop the waiting connection",
+    );
+    await p.type("y");
+    await p.waitFor("password for alice:", "the password prompt");
+    await p.type("alice-password");
+    const out = await p.waitFor("nobody is online", "the who output");
+    assertEquals(await p.exitCode(), 0, out);
+    assert(!out.includes("lost the connection"), out);
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
