@@ -1,8 +1,9 @@
 /**
  * What the peer commands set up from their settings before logging in: the
- * CHAT_HOME folder, the peer log, the registry target with its pin (asking
- * on a terminal to trust a new registry), and the credentials (asked on a
- * terminal when missing).
+ * CHAT_HOME folder, the peer log, the registry target (the last login's
+ * when none is given) with its pin (asking on a terminal to trust a new
+ * registry), and the credentials (asked on a terminal when missing, after
+ * the registry was found reachable and trusted).
  */
 import { join } from "node:path";
 import {
@@ -153,7 +154,6 @@ export async function userName(
   if (c.lastLogin) return c.lastLogin.user;
   const known = await Device.usersOf(c.home, registryName(c));
   if (known.length === 1) return known[0]!;
-  if (c.interactive) await checkRegistry(c);
   if (!c.interactive) {
     throw new UserError(
       known.length > 1
@@ -163,6 +163,7 @@ export async function userName(
         : "no user name: pass --user NAME or set CHAT_USER",
     );
   }
+  await checkRegistry(c);
   const typed = await promptLine("user: ");
   if (typed === null) throw new UserError("cancelled");
   const user = typed.toLowerCase();
