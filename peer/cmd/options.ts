@@ -24,6 +24,7 @@ import {
 import { type PeerOptions, UserError } from "../core/mod.ts";
 import {
   askYesNo,
+  type KeySource,
   promptLine,
   promptSecret,
   stdinIsTerminal,
@@ -46,6 +47,8 @@ export interface Common {
   env: PeerEnvironment;
   /** Whether questions may be asked on the terminal. */
   interactive: boolean;
+  /** Where the answers are typed: stdin, or the terminal when stdin is data. */
+  keys?: KeySource;
   /** The registry as it is recorded after a login ("host:port[,…]"). */
   registryText: string;
   /** The last login on this machine, when its registry is the one in use. */
@@ -54,10 +57,14 @@ export interface Common {
   checked?: boolean;
 }
 
-/** Creates CHAT_HOME and the peer log; `interactive` allows terminal questions. */
+/**
+ * Creates CHAT_HOME and the peer log; `interactive` allows terminal
+ * questions, answered on `keys` (default stdin).
+ */
 export async function setUp(
   s: ClientSettings,
   interactive: boolean,
+  keys?: KeySource,
 ): Promise<Common> {
   const home = s.env.home;
   await ensurePrivateDir(home);
@@ -94,7 +101,7 @@ export async function setUp(
     ...(s.registry.fingerprint !== undefined
       ? { pin: s.registry.fingerprint }
       : {}),
-    ...(interactive ? { ask: askToTrust } : {}),
+    ...(interactive ? { ask: (name, fp) => askToTrust(name, fp, keys) } : {}),
   };
   return {
     home,
@@ -102,6 +109,7 @@ export async function setUp(
     logger,
     env: s.env,
     interactive,
+    ...(keys ? { keys } : {}),
     registryText,
     lastLogin: last && last.registry === registryText ? last : null,
   };
@@ -127,13 +135,18 @@ export async function rememberLogin(c: Common, user: string): Promise<void> {
 async function askToTrust(
   target: string,
   fingerprint: string,
+  keys?: KeySource,
 ): Promise<boolean> {
   console.error(
     `The registry ${target} is not known yet.\n` +
       `Its certificate fingerprint is ${showFingerprint(fingerprint)}.\n` +
       "Compare it with the one `chat registry` printed when it started.",
   );
-  return await askYesNo("Trust this registry and remember it?");
+  return await askYesNo(
+    "Trust this registry and remember it?",
+    Deno.stderr,
+    keys,
+  );
 }
 
 /** The registry as device files name it: "host:port". */
@@ -164,7 +177,7 @@ export async function userName(
     );
   }
   await checkRegistry(c);
-  const typed = await promptLine("user: ");
+  const typed = await promptLine("user: ", Deno.stderr, c.keys);
   if (typed === null) throw new UserError("cancelled");
   const user = typed.toLowerCase();
   if (!NAME_PATTERN.test(user)) {
@@ -215,7 +228,10 @@ export async function credentials(
       );
     }
     await checkRegistry(c);
-    password = wellFormed(await askPassword(user, confirm), "the password");
+    password = wellFormed(
+      await askPassword(user, confirm, c.keys),
+      "the password",
+    );
   } else {
     password = wellFormed(password, "CHAT_PASSWORD");
   }
@@ -360,9 +376,10 @@ function wellFormed(password: string, what: string): string {
 export async function askPassword(
   user: string,
   confirm: boolean,
+  keys?: KeySource,
 ): Promise<string> {
   while (true) {
-    const pw = await promptSecret(`password for ${user}: `);
+    const pw = await promptSecret(`password for ${user}: `, Deno.stderr, keys);
     if (pw === null) throw new UserError("cancelled");
     if (!confirm) return pw;
     if ([...pw].length < MIN_PASSWORD_CHARS) {
@@ -371,7 +388,7 @@ export async function askPassword(
       );
       continue;
     }
-    const again = await promptSecret("again: ");
+    const again = await promptSecret("again: ", Deno.stderr, keys);
     if (again === null) throw new UserError("cancelled");
     if (again === pw) return pw;
     console.error("the passwords differ — try again");
@@ -402,4 +419,29 @@ export function peerOptions(
       ? { corruptAt: s.faults.corruptAt }
       : {}),
   };
+}
+
+/**
+ * The terminal itself (/dev/tty) for questions while stdin carries data
+ * (`tar c dir | chat send bob -`), as ssh asks under a pipe; null when
+ * there is none to ask on (no controlling terminal, stderr not one, or a
+ * system without /dev/tty).
+ */
+export async function openTerminal(): Promise<(KeySource & Disposable) | null> {
+  try {
+    if (!Deno.stderr.isTerminal()) return null;
+    const tty = await Deno.open("/dev/tty", { read: true, write: true });
+    if (!tty.isTerminal()) {
+      tty.close();
+      return null;
+    }
+    return {
+      read: (p) => tty.read(p),
+      setRaw: (mode) => tty.setRaw(mode),
+      [Symbol.dispose]: () => tty.close(),
+    };
+  } catch {
+    // No controlling terminal: nothing can be asked, which the caller says.
+    return null;
+  }
 }

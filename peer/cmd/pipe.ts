@@ -38,7 +38,7 @@ import {
 } from "../net/mod.ts";
 import { MAX_PAGE_ITEMS } from "../../wire/mod.ts";
 import { oneLineErrors } from "./errors.ts";
-import { credentials, rememberLogin, setUp } from "./options.ts";
+import { credentials, openTerminal, rememberLogin, setUp } from "./options.ts";
 
 /** `chat send NAME [FILE|-] [--name N]`. */
 export function send(ctx: CommandContext): Promise<number> {
@@ -56,8 +56,14 @@ export function send(ctx: CommandContext): Promise<number> {
         `chat: sending what you type as ${s.name} — end it with Ctrl-D`,
       );
     }
-    // Questions are only asked when stdin is a terminal that is not the data.
-    const c = await setUp(s, s.path !== null && stdinIsTerminal());
+    // Questions are asked on stdin when it is a terminal that is not the
+    // data, else on the terminal itself when there is one.
+    using tty = s.path === null || !stdinIsTerminal()
+      ? await openTerminal()
+      : null;
+    const c = tty
+      ? await setUp(s, true, tty)
+      : await setUp(s, s.path !== null && stdinIsTerminal());
     let size: number | null = null;
     let source: ChunkSource & Disposable = {
       read: (p) => Deno.stdin.read(p),

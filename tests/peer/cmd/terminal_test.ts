@@ -28,20 +28,21 @@ class Pane implements AsyncDisposable {
     this.exitFile = join(dir, `exit-${crypto.randomUUID().slice(0, 8)}`);
   }
 
-  /** Runs `chat ARGS` with `env` on a 120x40 terminal. */
+  /** Runs `chat ARGS` with `env` on a 120x40 terminal, stdin from `pipe` (a shell command) if given. */
   static async run(
     dir: string,
     args: string[],
     env: Record<string, string>,
+    pipe?: string,
   ): Promise<Pane> {
     const p = new Pane(dir);
     const q = (v: string) => `'${v.replaceAll("'", `'\\''`)}'`;
     const script = [
       "#!/bin/sh",
       ...Object.entries(env).map(([k, v]) => `export ${k}=${q(v)}`),
-      `${q(Deno.execPath())} run --allow-all ${q(MAIN)} ${
-        args.map(q).join(" ")
-      }`,
+      `${pipe ? `${pipe} | ` : ""}${q(Deno.execPath())} run --allow-all ${
+        q(MAIN)
+      } ${args.map(q).join(" ")}`,
       `echo $? > ${q(p.exitFile)}`,
       "sleep 120",
     ].join("\n");
@@ -227,7 +228,7 @@ Deno.test("on a terminal: trust first, then ask for what is missing, then rememb
     );
 
     await t.step(
-      "chat send FILE and chat receive ask for the user and the password on a fresh machine",
+      "chat send FILE, chat send - under a pipe and chat receive ask for the user and the password on a fresh machine",
       async () => {
         const fresh = await Deno.makeTempDir({ prefix: "chat-term-" });
         const file = join(fresh, "note.txt");
@@ -247,6 +248,32 @@ Deno.test("on a terminal: trust first, then ask for what is missing, then rememb
               file,
             ], pin);
             await p.waitFor(/^user:\s*$/m, "the user prompt");
+            await p.type("alice");
+            await p.waitFor("password for alice:", "the password prompt");
+            await p.type("alice-password");
+            assertEquals(await p.exitCode(), 1);
+            assertIncludes(
+              await p.screen(),
+              "chat: newbie is offline — ask them to run chat peer or chat receive",
+            );
+          }
+          await Deno.remove(join(fresh, "last_login"));
+          await Deno.remove(join(fresh, "devices"), { recursive: true });
+          {
+            // Data on stdin: the questions come on the terminal itself.
+            await using p = await Pane.run(
+              fresh,
+              [
+                "send",
+                "--registry",
+                address,
+                "newbie",
+                "-",
+              ],
+              pin,
+              "printf 'piped data'",
+            );
+            await p.waitFor(/^user:\s*$/m, "the user prompt on the terminal");
             await p.type("alice");
             await p.waitFor("password for alice:", "the password prompt");
             await p.type("alice-password");
