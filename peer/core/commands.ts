@@ -11,6 +11,7 @@ import {
   MAX_TEXT_CHARS,
   NAME_PATTERN,
 } from "../../wire/mod.ts";
+import { closest } from "../../common/suggest.ts";
 import { PREFERENCE_NAMES, type PreferenceName } from "./preferences.ts";
 
 /**
@@ -568,7 +569,12 @@ function parseCommand(word: string, rest: string): Command {
       };
     }
   }
-  throw new Usage(`unknown command '/${word}' — type /help for the list`);
+  const near = word ? closest(word, COMMAND_NAMES) : null;
+  throw new Usage(
+    `unknown command '/${word}' — ${
+      near ? `did you mean /${near}? (` : ""
+    }type /help for the list${near ? ")" : ""}`,
+  );
 }
 
 function options(

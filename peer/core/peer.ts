@@ -9,6 +9,7 @@
  */
 import { join } from "node:path";
 import { type Cancel, type Clock, SYSTEM_CLOCK } from "../../common/clock.ts";
+import { closest } from "../../common/suggest.ts";
 import type { Logger } from "../../common/log.ts";
 import type { RegistryEvent, ReplyData, RequestType } from "../../wire/mod.ts";
 import {
@@ -578,7 +579,11 @@ export class Peer implements AsyncDisposable {
       return await this.#answer(this.#resolve(cmd), command);
     } catch (err) {
       if (err instanceof UserError) {
-        return failure(command, err.message, err.code);
+        return failure(
+          command,
+          err.message + this.#didYouMean(cmd, err),
+          err.code,
+        );
       }
       this.#o.logger.error("command failed", { command, error: String(err) });
       return failure(
@@ -587,6 +592,30 @@ export class Peer implements AsyncDisposable {
         "internal",
       );
     }
+  }
+
+  /**
+   * For a user or room the registry does not know: " — did you mean X?"
+   * when a name we know (friends, chat partners, room mates, rooms seen)
+   * is close to the one typed; "" otherwise.
+   */
+  #didYouMean(cmd: Command, err: UserError): string {
+    if (err.code !== "not_found") return "";
+    const typed = "user" in cmd
+      ? { name: cmd.user, known: this.knownUsers, prefix: "" }
+      : cmd.name === "send"
+      ? cmd.room
+        ? { name: cmd.to, known: this.knownRooms, prefix: "#" }
+        : { name: cmd.to, known: this.knownUsers, prefix: "" }
+      : "room" in cmd
+      ? { name: cmd.room, known: this.knownRooms, prefix: "" }
+      : null;
+    if (!typed) return "";
+    const near = closest(
+      typed.name,
+      typed.known.filter((n) => n !== typed.name),
+    );
+    return near ? ` — did you mean ${typed.prefix}${near}?` : "";
   }
 
   /** The command a plain line stands for: /say in a room, /msg in a chat. */

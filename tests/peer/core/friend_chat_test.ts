@@ -114,6 +114,31 @@ Deno.test("a friend's chat request is accepted at once unless accept-friends is 
       },
     );
 
+    await t.step(
+      "a mistyped command or name gets a 'did you mean'",
+      async () => {
+        const cmd = await alice.send("/acept bob");
+        assertEquals(cmd.ok, false);
+        assertEquals(
+          cmd.error,
+          "unknown command '/acept' — did you mean /accept? (type /help for the list)",
+        );
+        const user = await alice.send("/msg bobb hello");
+        assertEquals(user.ok, false);
+        assertEquals(user.error, "no such user 'bobb' — did you mean bob?");
+        await ok(carol, "/room create lunch");
+        await ok(alice, "/rooms");
+        const room = await alice.send("/join lunhc");
+        assertEquals(room.ok, false);
+        assertEquals(
+          room.error,
+          "there is no room 'lunhc' — did you mean lunch?",
+        );
+        const far = await alice.send("/msg zed hello");
+        assertEquals(far.error, "no such user 'zed'");
+      },
+    );
+
     await t.step("/set shows and checks the setting", async () => {
       const shown = await ok(alice, "/set");
       assertEquals(shown.settings, { "accept-friends": "on" });
