@@ -64,6 +64,8 @@ export type Command =
   | { name: "send"; to: string; room: boolean; path: string }
   | { name: "files" }
   | { name: "file"; action: "accept" | "reject" | "cancel"; id: string }
+  /** Shows the safety number with `user`; `confirm` marks them verified. */
+  | { name: "verify"; user: string; confirm: boolean }
   | { name: "text"; text: string };
 
 /** A parse result. */
@@ -183,6 +185,11 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
   file: {
     usage: "/file accept|reject|cancel ID",
     help: "answer an offer or stop a transfer",
+  },
+  verify: {
+    usage: "/verify NAME [--confirm]",
+    help:
+      "show the safety number to compare with NAME out of band; --confirm marks NAME verified",
   },
 };
 
@@ -382,6 +389,14 @@ function parseCommand(word: string, rest: string): Command {
         action: action as "add" | "remove" | "accept" | "decline",
         user: name("friend", args[1]),
       };
+    }
+    case "verify": {
+      const confirm = args.includes("--confirm");
+      const others = args.filter((a) => a !== "--confirm");
+      if (others.length !== 1 || args.length - others.length > 1) {
+        usage("verify");
+      }
+      return { name: "verify", user: name("verify", others[0]), confirm };
     }
     case "accept": {
       const save = args.includes("--save");

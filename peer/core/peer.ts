@@ -13,6 +13,7 @@ import type { Logger } from "../../common/log.ts";
 import type { RegistryEvent, ReplyData, RequestType } from "../../wire/mod.ts";
 import {
   type BackoffPolicy,
+  ContactError,
   type Credentials,
   Endpoint,
   LinkError,
@@ -162,6 +163,17 @@ export class Peer implements AsyncDisposable {
     this.#inbox = new Inbox({
       fetch: () => this.#request("offline_fetch", {}),
       ack: (ids) => this.#request("offline_ack", { ids }),
+      checkSender: async (from) => {
+        try {
+          await this.#checkContact(from);
+          return null;
+        } catch (err) {
+          if (err instanceof UserError && err.code === "refused") {
+            return err.message;
+          }
+          throw err;
+        }
+      },
       emit: (ev) => this.#event(ev),
       logger: o.logger,
       stopped: () => this.#stopped,
@@ -179,6 +191,16 @@ export class Peer implements AsyncDisposable {
       knownUsers: this.#knownUsers,
       knownRooms: this.#knownRooms,
       stop: () => this.stop(),
+      checkContact: (user) => this.#checkContact(user),
+      verify: async (user, confirm) => {
+        const contacts = this.#endpoint?.contacts;
+        if (!contacts) throw new UserError("not logged in", "logged_out");
+        try {
+          return await contacts.verify(user, confirm);
+        } catch (err) {
+          throw contactError(err);
+        }
+      },
     };
   }
 
@@ -217,6 +239,7 @@ export class Peer implements AsyncDisposable {
       onInbound: (link) => this.#inbound(link),
       onEvent: (ev) => this.#registryEvent(ev),
       onStatus: (s) => this.#status(s),
+      onContact: (n) => this.#event({ type: "contact_keys", ...n }),
     });
     await this.#loadState();
     this.#ready = true;
@@ -493,6 +516,19 @@ export class Peer implements AsyncDisposable {
     }
   }
 
+  /** See PeerContext.checkContact. */
+  async #checkContact(user: string): Promise<void> {
+    const contacts = this.#endpoint?.contacts;
+    if (!contacts) return;
+    try {
+      await contacts.check(user);
+    } catch (err) {
+      // The registry cannot be asked: the link or message is checked later.
+      if (err instanceof ContactError && err.code === "unverifiable") return;
+      throw contactError(err);
+    }
+  }
+
   async #dial(user: string, purpose: Purpose): Promise<P2PLink> {
     if (user === this.user && purpose === "chat") {
       throw new UserError("you cannot chat with yourself", "self");
@@ -622,4 +658,13 @@ function registryErrorCode(err: RegistryError): PeerErrorCode {
     default:
       return "refused";
   }
+}
+
+/** A contact check's failure as the user sees it. */
+function contactError(err: unknown): unknown {
+  if (!(err instanceof ContactError)) return err;
+  return new UserError(
+    err.message,
+    err.code === "changed" ? "refused" : "state",
+  );
 }

@@ -5,6 +5,7 @@
  * and carries that command's own data.
  */
 import type { ReplyData } from "../../wire/mod.ts";
+import type { VerifyResult } from "../net/mod.ts";
 import type { Command } from "./commands.ts";
 import type { PeerErrorCode } from "./errors.ts";
 import type {
@@ -78,6 +79,7 @@ export interface ReplyDataMap {
   send: FileOffered | RoomFileOffered;
   files: { transfers: TransferInfo[] };
   file: FileAnswer;
+  verify: VerifyResult;
 }
 
 /**

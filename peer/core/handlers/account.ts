@@ -1,12 +1,13 @@
-/** Handlers of the commands about the session and the directory: /help, /quit, /who, /search, /profile, /status. */
+/** Handlers of the commands about the session and the directory: /help, /quit, /who, /search, /profile, /status, /verify. */
 import { helpText } from "../commands.ts";
 import type { HandlerTable } from "../context.ts";
 import { offsetField, withMore } from "../pages.ts";
 
 /** See the module doc. */
 export const ACCOUNT: HandlerTable<
-  "help" | "quit" | "who" | "search" | "profile" | "status"
+  "help" | "quit" | "who" | "search" | "profile" | "status" | "verify"
 > = {
+  verify: (p, cmd) => p.verify(cmd.user, cmd.confirm),
   help: (_p, cmd) => Promise.resolve({ text: helpText(cmd.topic) }),
   quit: async (p) => {
     await p.stop();

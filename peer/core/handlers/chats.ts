@@ -90,6 +90,8 @@ async function message(
   } catch (err) {
     if (!(err instanceof UserError && err.code === "offline")) throw err;
   }
+  // A message left for later is for the user's pinned devices only.
+  await p.checkContact(user);
   const stored = await p.request("offline_send", { to: user, text });
   return {
     to: user,
