@@ -13,6 +13,7 @@ export {
   searchMain,
   sendMain,
   signupMain,
+  verifyMain,
   webMain,
   whoMain,
 } from "./cmd/mod.ts";

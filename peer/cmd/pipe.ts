@@ -25,6 +25,7 @@ import {
 } from "../core/mod.ts";
 import {
   askYesNo,
+  contactNoticeText,
   pathWords,
   ProgressLine,
   stdinIsTerminal,
@@ -67,6 +68,10 @@ export function send(ctx: CommandContext): Promise<number> {
       home: c.home,
       logger: c.logger,
       onStatus: (st) => failed ??= loggedOut(st),
+      onContact: (n) => {
+        // First contacts pin quietly; changes are loud.
+        if (n.change !== "pinned") console.error(contactNoticeText(n));
+      },
     });
     const transfers = new Transfers({
       self: () => creds.user,
@@ -225,6 +230,10 @@ export function receive(ctx: CommandContext): Promise<number> {
         else link.conn.close();
       },
       onStatus: (st) => ended ??= loggedOut(st),
+      onContact: (n) => {
+        // First contacts pin quietly; changes are loud.
+        if (n.change !== "pinned") console.error(contactNoticeText(n));
+      },
     });
     opened();
     await using _endpoint = endpoint;
