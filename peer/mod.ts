@@ -26,6 +26,7 @@ export {
 } from "./core/mod.ts";
 export { readLines, Screen } from "./front/mod.ts";
 export {
+  Backoff,
   backoffDelay,
   connectTlsUnverified,
   createPeerIdentity,

@@ -4,6 +4,7 @@
  * the authenticated P2P links. Below the core; knows nothing of commands.
  */
 export {
+  Backoff,
   backoffDelay,
   type BackoffPolicy,
   DEFAULT_BACKOFF,
