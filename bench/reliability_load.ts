@@ -542,6 +542,11 @@ function startRegistry(
       join(dir, "registry.db"),
       "--log-level",
       "warn",
+      // Not measured here; and on a restart its port (the one after
+      // --port) may have been taken meanwhile by one of the machine's
+      // thousands of client sockets.
+      "--relay",
+      "off",
     ],
     /^chat registry listening on /,
     {
@@ -863,7 +868,7 @@ export async function measure(plan: Plan): Promise<Measured> {
       port,
       udpPort,
       stderrFile,
-    );
+    ).catch(() => registryDied("before it listened again"));
     let exited: number | null = null;
     registry.child.status.then((s) => exited = s.code);
     const restartedAt = Date.now();
