@@ -444,6 +444,29 @@ export const COMMANDS: CommandSpec[] = [
     ],
   },
   {
+    name: "verify",
+    summary:
+      "show the safety number with a contact; --confirm marks it verified",
+    usage: "chat verify NAME [--confirm] [--json]",
+    positionals: ["NAME"],
+    flags: [
+      {
+        name: "confirm",
+        type: "boolean",
+        help:
+          "mark NAME verified: chats, files and messages are refused if NAME's keys change",
+      },
+      jsonFlag,
+      registryFlag,
+      userFlag,
+      fingerprintFlag,
+    ],
+    notes: [
+      "Compare the number with NAME in person or on a call: it is the same on both sides",
+      "and covers both users' device keys. The keys are pinned in $CHAT_HOME/contacts/.",
+    ],
+  },
+  {
     name: "passwd",
     summary: "change your password",
     usage: "chat passwd [--revoke-others] [--registry HOST:PORT] [--user NAME]",

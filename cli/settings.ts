@@ -323,6 +323,14 @@ export interface DevicesSettings extends ClientSettings {
   json: boolean;
 }
 
+/** `chat verify NAME [--confirm]`. */
+export interface VerifySettings extends ClientSettings {
+  /** The contact, lower-cased. */
+  name: string;
+  confirm: boolean;
+  json: boolean;
+}
+
 /** `chat passwd`. */
 export interface PasswdSettings extends ClientSettings {
   /** --revoke-others */
@@ -544,6 +552,16 @@ export function devicesSettings(ctx: CommandContext): DevicesSettings {
   return {
     ...clientSettings(ctx),
     ...(name !== undefined ? { revoke: name.toLowerCase() } : {}),
+    json: bool(ctx.flags, "json"),
+  };
+}
+
+/** Reads `chat verify`'s settings. */
+export function verifySettings(ctx: CommandContext): VerifySettings {
+  return {
+    ...clientSettings(ctx),
+    name: (ctx.positionals[0] ?? "").toLowerCase(),
+    confirm: bool(ctx.flags, "confirm"),
     json: bool(ctx.flags, "json"),
   };
 }

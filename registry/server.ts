@@ -31,7 +31,7 @@ import type { Directory } from "./directory.ts";
 import { SessionTable } from "./sessions.ts";
 import type { Store } from "./store.ts";
 import type { ScryptParams } from "./passwords.ts";
-import type { RegistryLimits } from "./limits.ts";
+import { LISTEN_BACKLOG, type RegistryLimits } from "./limits.ts";
 import { RelayListener, type RelayVerifier, relayVerifier } from "./relay.ts";
 
 /** Everything needed to start a registry. */
@@ -207,6 +207,7 @@ export class Registry implements AsyncDisposable {
         port: opts.port,
         cert: opts.identity.certPem,
         key: opts.identity.keyPem,
+        tcpBacklog: LISTEN_BACKLOG,
       });
     } catch (err) {
       throw new Error(

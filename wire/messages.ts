@@ -144,6 +144,8 @@ export const REQUESTS = {
   device_logout: { name: deviceName },
   /** Changes the password (the old one is checked). */
   passwd: { old: password, new: password },
+  /** Another user's devices and their public keys, as this registry vouches. */
+  device_keys: { user: userName },
   logout: {},
   active: {},
   search: { user: userName },
@@ -264,6 +266,15 @@ export const REPLIES = {
   device_revoke: { name: deviceName, sessions: counter },
   device_logout: { name: deviceName, sessions: counter },
   passwd: {},
+  device_keys: {
+    user: userName,
+    devices: list(obj({
+      name: deviceName,
+      sign: rawKey,
+      dh: rawKey,
+      created_at: isoTime,
+    })),
+  },
   logout: {},
   active: {},
   search: {
@@ -428,8 +439,17 @@ export const P2P = {
     purpose,
     /** On a reversed connection: the `ref` of the link the listener waits for. */
     reverse: opt(nonce),
+    /** The dialer's device and its signature (wire/device_proof.ts). */
+    device: opt(deviceName),
+    device_sig: opt(b64url(86, 86)),
   },
-  p2p_welcome: { v: int(0, 65535), user: userName },
+  p2p_welcome: {
+    v: int(0, 65535),
+    user: userName,
+    /** The listener's device and its signature (wire/device_proof.ts). */
+    device: opt(deviceName),
+    device_sig: opt(b64url(86, 86)),
+  },
   /** The registry's connect-back probe, sent inside TLS pinned to our certificate. */
   p2p_probe: { v: int(0, 65535) },
   p2p_probe_ok: { v: int(0, 65535) },

@@ -25,6 +25,7 @@ import {
 } from "../core/mod.ts";
 import {
   askYesNo,
+  contactNoticeText,
   pathWords,
   ProgressLine,
   showBytes,
@@ -85,6 +86,10 @@ export function send(ctx: CommandContext): Promise<number> {
       home: c.home,
       logger: c.logger,
       onStatus: (st) => failed ??= loggedOut(st),
+      onContact: (n) => {
+        // First contacts pin quietly; changes are loud.
+        if (n.change !== "pinned") console.error(contactNoticeText(n));
+      },
     });
     await rememberLogin(c, creds.user);
     const transfers = new Transfers({
@@ -244,6 +249,10 @@ export function receive(ctx: CommandContext): Promise<number> {
         else link.conn.close();
       },
       onStatus: (st) => ended ??= loggedOut(st),
+      onContact: (n) => {
+        // First contacts pin quietly; changes are loud.
+        if (n.change !== "pinned") console.error(contactNoticeText(n));
+      },
     });
     await rememberLogin(c, creds.user);
     opened();

@@ -68,6 +68,8 @@ export type Command =
   | { name: "file"; action: "accept" | "reject" | "cancel"; id: string }
   /** /set lists the settings; /set NAME on|off changes one. */
   | { name: "set"; setting?: PreferenceName; on?: boolean }
+  /** Shows the safety number with `user`; `confirm` marks them verified. */
+  | { name: "verify"; user: string; confirm: boolean }
   | { name: "text"; text: string };
 
 /** A parse result. */
@@ -192,6 +194,11 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
     usage: "/set [accept-friends on|off]",
     help:
       "show your settings, or change one: accept-friends opens a friend's chat request at once (on by default)",
+  },
+  verify: {
+    usage: "/verify NAME [--confirm]",
+    help:
+      "show the safety number to compare with NAME out of band; --confirm marks NAME verified",
   },
 };
 
@@ -391,6 +398,14 @@ function parseCommand(word: string, rest: string): Command {
         action: action as "add" | "remove" | "accept" | "decline",
         user: name("friend", args[1]),
       };
+    }
+    case "verify": {
+      const confirm = args.includes("--confirm");
+      const others = args.filter((a) => a !== "--confirm");
+      if (others.length !== 1 || args.length - others.length > 1) {
+        usage("verify");
+      }
+      return { name: "verify", user: name("verify", others[0]), confirm };
     }
     case "accept": {
       const save = args.includes("--save");

@@ -4,7 +4,7 @@
  * The Peer implements it; handlers never import the Peer itself.
  */
 import type { ReplyData, RequestType } from "../../wire/mod.ts";
-import type { RequestFields } from "../net/mod.ts";
+import type { RequestFields, VerifyResult } from "../net/mod.ts";
 import type { Conversations } from "./conversations.ts";
 import type { Inbox } from "./inbox.ts";
 import type { Answered, CommandOf, ReplyDataMap } from "./replies.ts";
@@ -51,6 +51,13 @@ export interface PeerContext {
   preferences(): Preferences;
   /** Changes the settings and keeps them in CHAT_HOME for later sessions. */
   setPreferences(p: Preferences): Promise<void>;
+  /**
+   * Compares `user`'s device keys at the registry with the pins; a
+   * UserError when `user` is refused (a verified contact whose keys changed).
+   */
+  checkContact(user: string): Promise<void>;
+  /** The safety number with `user`; `confirm` marks them verified. */
+  verify(user: string, confirm: boolean): Promise<VerifyResult>;
 }
 
 /** The handler of one command: its parsed form in, its reply data out. */

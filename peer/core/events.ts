@@ -2,7 +2,7 @@
  * What the peer core tells its front ends. The JSON mode prints
  * these objects as they are; the shell formats them for people.
  */
-import type { LinkPath } from "../net/mod.ts";
+import type { ContactNotice, LinkPath } from "../net/mod.ts";
 
 /** Every event the core emits. */
 export type PeerEvent =
@@ -111,6 +111,14 @@ export type PeerEvent =
   | { type: "registry_restored" }
   | { type: "timeout"; reason?: string }
   | { type: "session_ended"; reason: string }
+  /**
+   * A contact's device keys: first pinned, a new device, a changed key, a
+   * device gone. `refused` when the contact was verified: links and offline
+   * messages are refused until /verify NAME --confirm.
+   */
+  | ({ type: "contact_keys" } & ContactNotice)
+  /** An offline message held back because its sender's verified keys changed. */
+  | { type: "offline_held"; from: string; sent_at: string; reason: string }
   | { type: "error"; message: string };
 
 /** An event type name. */

@@ -14,6 +14,7 @@ import type { Logger } from "../../common/log.ts";
 import type { RegistryEvent, ReplyData, RequestType } from "../../wire/mod.ts";
 import {
   type BackoffPolicy,
+  ContactError,
   type Credentials,
   Endpoint,
   LinkError,
@@ -175,6 +176,17 @@ export class Peer implements AsyncDisposable {
     this.#inbox = new Inbox({
       fetch: () => this.#request("offline_fetch", {}),
       ack: (ids) => this.#request("offline_ack", { ids }),
+      checkSender: async (from) => {
+        try {
+          await this.#checkContact(from);
+          return null;
+        } catch (err) {
+          if (err instanceof UserError && err.code === "refused") {
+            return err.message;
+          }
+          throw err;
+        }
+      },
       emit: (ev) => this.#event(ev),
       logger: o.logger,
       stopped: () => this.#stopped,
@@ -197,6 +209,16 @@ export class Peer implements AsyncDisposable {
       setPreferences: async (p) => {
         await savePreferences(o.home, p);
         this.#preferences = p;
+      },
+      checkContact: (user) => this.#checkContact(user),
+      verify: async (user, confirm) => {
+        const contacts = this.#endpoint?.contacts;
+        if (!contacts) throw new UserError("not logged in", "logged_out");
+        try {
+          return await contacts.verify(user, confirm);
+        } catch (err) {
+          throw contactError(err);
+        }
       },
     };
   }
@@ -237,6 +259,7 @@ export class Peer implements AsyncDisposable {
       onInbound: (link) => this.#inbound(link),
       onEvent: (ev) => this.#registryEvent(ev),
       onStatus: (s) => this.#status(s),
+      onContact: (n) => this.#event({ type: "contact_keys", ...n }),
     });
     await this.#loadState();
     this.#ready = true;
@@ -506,11 +529,13 @@ export class Peer implements AsyncDisposable {
    * The one path by which a message is left with the registry for later
    * (/msg to someone offline, a chat request nobody answered).
    */
-  #storeOffline(
+  async #storeOffline(
     user: string,
     text: string,
   ): Promise<ReplyData<"offline_send">> {
-    return this.#request("offline_send", { to: user, text });
+    // A message left for later is for the user's pinned devices only.
+    await this.#checkContact(user);
+    return await this.#request("offline_send", { to: user, text });
   }
 
   async #request<K extends RequestType>(
@@ -526,6 +551,19 @@ export class Peer implements AsyncDisposable {
         throw new UserError(err.message, registryErrorCode(err));
       }
       throw err;
+    }
+  }
+
+  /** See PeerContext.checkContact. */
+  async #checkContact(user: string): Promise<void> {
+    const contacts = this.#endpoint?.contacts;
+    if (!contacts) return;
+    try {
+      await contacts.check(user);
+    } catch (err) {
+      // The registry cannot be asked: the link or message is checked later.
+      if (err instanceof ContactError && err.code === "unverifiable") return;
+      throw contactError(err);
     }
   }
 
@@ -686,4 +724,13 @@ function registryErrorCode(err: RegistryError): PeerErrorCode {
     default:
       return "refused";
   }
+}
+
+/** A contact check's failure as the user sees it. */
+function contactError(err: unknown): unknown {
+  if (!(err instanceof ContactError)) return err;
+  return new UserError(
+    err.message,
+    err.code === "changed" ? "refused" : "state",
+  );
 }

@@ -5,6 +5,7 @@
  * and carries that command's own data.
  */
 import type { ReplyData } from "../../wire/mod.ts";
+import type { VerifyResult } from "../net/mod.ts";
 import type { Command } from "./commands.ts";
 import type { PeerErrorCode } from "./errors.ts";
 import type { PreferenceName } from "./preferences.ts";
@@ -84,6 +85,7 @@ export interface ReplyDataMap {
     settings: Record<PreferenceName, string>;
     changed?: PreferenceName;
   };
+  verify: VerifyResult;
 }
 
 /**

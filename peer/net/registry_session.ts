@@ -17,11 +17,7 @@ import {
 } from "../../wire/mod.ts";
 import { type Clock, SYSTEM_CLOCK } from "../../common/clock.ts";
 import type { Logger } from "../../common/log.ts";
-import {
-  backoffDelay,
-  type BackoffPolicy,
-  DEFAULT_BACKOFF,
-} from "./backoff.ts";
+import { Backoff, type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.ts";
 import { fingerprintPem } from "../../common/fingerprint.ts";
 import type { Device } from "./device.ts";
 import { HeartbeatSender } from "./heartbeat.ts";
@@ -347,10 +343,11 @@ export class RegistrySession implements AsyncDisposable {
   async #reconnect(): Promise<void> {
     const policy = this.#o.backoff ?? DEFAULT_BACKOFF;
     const random = this.#o.random ?? Math.random;
-    // Whether the last attempt never reached the registry (see backoff.ts).
-    let unreachable = false;
+    // Refused attempts retry every 2 s at most and do not grow the delay of
+    // those that reach the registry (see backoff.ts).
+    const backoff = new Backoff(policy);
     for (let attempt = 0; !this.#closing; attempt++) {
-      const delay = backoffDelay(attempt, policy, random(), unreachable);
+      const delay = backoff.next(random());
       await new Promise<void>((resolve) => {
         const cancel = this.#clock.after(delay, resolve);
         this.#wake = () => {
@@ -377,7 +374,7 @@ export class RegistrySession implements AsyncDisposable {
         return;
       } catch (err) {
         client?.close();
-        unreachable = err instanceof RegistryError && err.unreachable;
+        backoff.failed(err instanceof RegistryError && err.unreachable);
         if (
           err instanceof RegistryError &&
           (err.code === "auth" || err.code === "trust" ||

@@ -1,4 +1,4 @@
-/** Handlers of the commands about the session and the directory: /help, /quit, /who, /search, /profile, /status, /set. */
+/** Handlers of the commands about the session and the directory: /help, /quit, /who, /search, /profile, /status, /set, /verify. */
 import { helpText } from "../commands.ts";
 import { preferenceList } from "../preferences.ts";
 import type { HandlerTable } from "../context.ts";
@@ -6,8 +6,9 @@ import { offsetField, withMore } from "../pages.ts";
 
 /** See the module doc. */
 export const ACCOUNT: HandlerTable<
-  "help" | "quit" | "who" | "search" | "profile" | "status" | "set"
+  "help" | "quit" | "who" | "search" | "profile" | "status" | "set" | "verify"
 > = {
+  verify: (p, cmd) => p.verify(cmd.user, cmd.confirm),
   help: (_p, cmd) => Promise.resolve({ text: helpText(cmd.topic) }),
   quit: async (p) => {
     await p.stop();

@@ -292,3 +292,30 @@ Deno.test("a friend's chat opened at once and an unanswered request's stored mes
     JSON.stringify(carol.entries),
   );
 });
+
+Deno.test("a contact's key change is shown like an error on the page; a first contact is not", () => {
+  const s = new ChatState();
+  s.apply({ type: "ready", user: "alice", port: 1 }, live);
+  const notice = {
+    type: "contact_keys",
+    user: "bob",
+    devices: ["laptop"],
+    verified: true,
+  };
+  s.apply(
+    { ...notice, change: "pinned", verified: false, refused: false },
+    live,
+  );
+  assertEquals(s.errors, []);
+  s.apply({ ...notice, change: "key_changed", refused: true }, live);
+  s.apply({
+    type: "offline_held",
+    from: "bob",
+    sent_at: "2026-01-01T00:00:00.000Z",
+    reason: "keys changed",
+  }, live);
+  assertEquals(s.errors.length, 2);
+  const errors: string[] = s.errors;
+  assert(errors[0]!.includes("refused until you verify bob again"));
+  assert(errors[1]!.includes("held back"));
+});
