@@ -64,25 +64,32 @@ export interface Bystanders extends AsyncDisposable {
   check(): Promise<string>;
 }
 
+/** The bystanders' user names (password: name + "-password"). */
+export const BYSTANDERS = ["searcher", "bob", "carol"];
+
 /**
  * Starts the bystanders against `reg`: `searcher` looks up `lookFor` (a user
- * that exists), bob and carol chat. Users are created here.
+ * that exists), bob and carol chat. Their accounts are created here unless
+ * `o.created` says they exist already.
  */
 export async function startBystanders(
   reg: RegistryProcess,
   lookFor: string,
+  o: { created?: boolean } = {},
 ): Promise<Bystanders> {
   const target = reg.target();
-  await signup(target, "searcher", "searcher-password");
+  if (!o.created) await signup(target, "searcher", "searcher-password");
   const searcher = await loggedIn(target, "searcher", "searcher-password");
   const ref = { port: reg.port, fingerprint: reg.fingerprint };
   const bob = await spawnPeer(ref, {
     user: "bob",
     home: await Deno.makeTempDir({ prefix: "chat-bob-" }),
+    signup: !o.created,
   });
   const carol = await spawnPeer(ref, {
     user: "carol",
     home: await Deno.makeTempDir({ prefix: "chat-carol-" }),
+    signup: !o.created,
   });
   await befriend(bob, carol);
   await openChat(bob, carol);
