@@ -142,7 +142,15 @@ export interface RelayStats {
 
 const DEFAULT_BUFFER = 256 * 1024;
 const MIN_BUFFER = 16 * 1024;
+/** The slot a busy direction (a pipe) reads into: fewer, larger reads. */
 const SLOT_BYTES = 64 * 1024;
+/**
+ * The slot a direction starts with. A quiet direction (a chat, or the way
+ * back of a pipe) always has a read pending, and a pending read holds its
+ * buffer: at 100 links that is 200 slots, so they start small and grow to
+ * SLOT_BYTES only once a read fills one.
+ */
+const FIRST_SLOT_BYTES = 16 * 1024;
 const HELLO_READ_BYTES = 8 * 1024;
 /** Rate-limited writes wait for at least this much, so they are not dribbled byte by byte. */
 const MIN_GRANT = 4096;
@@ -699,19 +707,26 @@ export class RelayListener implements AsyncDisposable {
     dst: Side,
   ): Promise<void> {
     const size = this.#o.bufferBytes;
-    const slotBytes = Math.min(SLOT_BYTES, size);
-    // Slots are made as the direction needs them, up to the bound: a quiet
-    // link (a chat) holds one, a busy one (a pipe) all of them.
-    const maxSlots = Math.floor(size / slotBytes);
-    let slots = 0;
+    // Slots are made as the direction needs them, up to the bound of `size`
+    // bytes: a quiet link (a chat) holds one small slot, a busy one (a pipe)
+    // grows to SLOT_BYTES slots and makes as many as fit.
+    let slotBytes = Math.min(FIRST_SLOT_BYTES, size);
+    const bigSlot = Math.min(SLOT_BYTES, size);
+    let allocated = 0;
     const free: Uint8Array[] = [];
     const haveSlot = () => {
       if (free.length > 0) return true;
-      if (slots >= maxSlots) return false;
-      slots++;
+      if (allocated + slotBytes > size) return false;
+      allocated += slotBytes;
       free.push(new Uint8Array(slotBytes));
       return true;
     };
+    /** Gives a slot back; small ones are dropped once the direction grew. */
+    const release = (buf: Uint8Array) => {
+      if (buf.length === slotBytes) free.push(buf);
+      else allocated -= buf.length;
+    };
+    const caps = this.#linkRate !== null || this.#total !== null;
     const full: { buf: Uint8Array; n: number }[] = [];
     let eof = false;
     let buffered = 0;
@@ -736,8 +751,9 @@ export class RelayListener implements AsyncDisposable {
     const reader = async () => {
       if (src.rest.length > 0 && haveSlot()) {
         const buf = free.pop()!;
-        buf.set(src.rest.subarray(0, slotBytes));
-        put(buf, Math.min(src.rest.length, slotBytes));
+        const n = Math.min(src.rest.length, buf.length);
+        buf.set(src.rest.subarray(0, n));
+        put(buf, n);
       }
       while (!signal.aborted) {
         if (!haveSlot()) {
@@ -750,16 +766,18 @@ export class RelayListener implements AsyncDisposable {
         try {
           n = await src.conn.read(buf);
         } catch {
-          free.push(buf);
+          release(buf);
           this.#fail(link, srcRole);
           return;
         }
         if (n === null) {
-          free.push(buf);
+          release(buf);
           eof = true;
           wakeWriter?.();
           return;
         }
+        // A full read means more is waiting: read bigger from now on.
+        if (n === buf.length && slotBytes < bigSlot) slotBytes = bigSlot;
         put(buf, n);
       }
     };
@@ -784,7 +802,11 @@ export class RelayListener implements AsyncDisposable {
         }
         let off = 0;
         while (off < item.n) {
-          const grant = await this.#grant(link, item.n - off);
+          const grant = caps
+            ? await this.#grant(link, item.n - off)
+            : signal.aborted
+            ? 0
+            : item.n - off;
           if (grant === 0) break; // Aborted while waiting.
           try {
             await writeAll(dst.conn, item.buf.subarray(off, off + grant));
@@ -797,7 +819,7 @@ export class RelayListener implements AsyncDisposable {
         }
         buffered -= item.n;
         this.#buffered -= item.n;
-        free.push(item.buf);
+        release(item.buf);
         wakeReader?.();
         if (off < item.n) return;
       }

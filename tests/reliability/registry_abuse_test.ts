@@ -190,7 +190,7 @@ Deno.test("invitation bomb, inbox flood and sign-up flood are capped while bysta
               ),
             );
             const start = performance.now();
-            await using c = await loggedIn(target, "dave", pw("dave"), {
+            await using _dave = await loggedIn(target, "dave", pw("dave"), {
               kind: "tool",
             });
             const took = performance.now() - start;
