@@ -134,6 +134,8 @@ export interface RelayStats {
   bufferedBytes: number;
   /** Most bytes any one direction of any link has held at once. */
   peakBufferedBytes: number;
+  /** Bytes of buffers the links hold now, full or not (what RSS pays). */
+  slotBytes: number;
   /** Directions waiting for rate tokens now. */
   throttled: number;
   /** Refusals so far, by code. */
@@ -262,7 +264,8 @@ interface Active {
   claims: RelayTokenClaims;
   a: Side;
   b: Side;
-  bucket: ByteBucket | null;
+  /** The link's cap and the relay's, whichever are set (made once). */
+  buckets: ByteBucket[];
   bytes: { ab: number; ba: number };
   /** First failure wins; null while healthy. */
   failure: RelayEndReason | null;
@@ -288,6 +291,7 @@ export class RelayListener implements AsyncDisposable {
   #handshakes = 0;
   #buffered = 0;
   #peak = 0;
+  #slotBytes = 0;
   #throttled = 0;
   #closing = false;
   #closed: Promise<void> | null = null;
@@ -365,6 +369,7 @@ export class RelayListener implements AsyncDisposable {
       links: this.#active.size,
       bufferedBytes: this.#buffered,
       peakBufferedBytes: this.#peak,
+      slotBytes: this.#slotBytes,
       throttled: this.#throttled,
       refused: { ...this.#refused },
     };
@@ -642,7 +647,10 @@ export class RelayListener implements AsyncDisposable {
       claims,
       a,
       b,
-      bucket: this.#linkRate ? bucketFor(this.#linkRate, started) : null,
+      buckets: [
+        ...(this.#linkRate ? [bucketFor(this.#linkRate, started)] : []),
+        ...(this.#total ? [this.#total] : []),
+      ],
       bytes: { ab: 0, ba: 0 },
       failure: this.#closing ? "shutdown" : null,
       abort: new AbortController(),
@@ -708,25 +716,34 @@ export class RelayListener implements AsyncDisposable {
   ): Promise<void> {
     const size = this.#o.bufferBytes;
     // Slots are made as the direction needs them, up to the bound of `size`
-    // bytes: a quiet link (a chat) holds one small slot, a busy one (a pipe)
-    // grows to SLOT_BYTES slots and makes as many as fit.
+    // bytes: a quiet link (a chat) holds one small slot, a busy one (a pipe,
+    // whose reads fill the slot) grows to SLOT_BYTES slots and makes as many
+    // as fit, reading while it writes.
     let slotBytes = Math.min(FIRST_SLOT_BYTES, size);
     const bigSlot = Math.min(SLOT_BYTES, size);
     let allocated = 0;
     const free: Uint8Array[] = [];
     const haveSlot = () => {
       if (free.length > 0) return true;
+      // Until it grows a direction has one slot: the next read waits for
+      // the write of the last (quick, unless the receiver is slow).
+      if (allocated > 0 && slotBytes < bigSlot) return false;
       if (allocated + slotBytes > size) return false;
       allocated += slotBytes;
+      this.#slotBytes += slotBytes;
       free.push(new Uint8Array(slotBytes));
       return true;
     };
     /** Gives a slot back; small ones are dropped once the direction grew. */
     const release = (buf: Uint8Array) => {
-      if (buf.length === slotBytes) free.push(buf);
-      else allocated -= buf.length;
+      if (buf.length === slotBytes) {
+        free.push(buf);
+      } else {
+        allocated -= buf.length;
+        this.#slotBytes -= buf.length;
+      }
     };
-    const caps = this.#linkRate !== null || this.#total !== null;
+    const caps = link.buckets.length > 0;
     const full: { buf: Uint8Array; n: number }[] = [];
     let eof = false;
     let buffered = 0;
@@ -830,6 +847,7 @@ export class RelayListener implements AsyncDisposable {
     } finally {
       signal.removeEventListener("abort", wake);
       for (const item of full) this.#buffered -= item.n;
+      this.#slotBytes -= allocated;
     }
   }
 
@@ -839,20 +857,20 @@ export class RelayListener implements AsyncDisposable {
     const signal = link.abort.signal;
     while (!signal.aborted) {
       const now = clock.now();
-      const buckets = [link.bucket, this.#total].filter((b) => b !== null);
+      const buckets = link.buckets;
       if (buckets.length === 0) return want;
       let avail = want;
-      for (const b of buckets) avail = Math.min(avail, b.available(now));
-      const need = Math.min(
-        want,
-        MIN_GRANT,
-        ...buckets.map((b) => b.burstBytes),
-      );
+      let need = Math.min(want, MIN_GRANT);
+      for (const b of buckets) {
+        avail = Math.min(avail, b.available(now));
+        need = Math.min(need, b.burstBytes);
+      }
       if (avail >= need) {
         for (const b of buckets) b.take(avail, now);
         return avail;
       }
-      const ms = Math.max(1, ...buckets.map((b) => b.msUntil(need, now)));
+      let ms = 1;
+      for (const b of buckets) ms = Math.max(ms, b.msUntil(need, now));
       this.#throttled++;
       try {
         await new Promise<void>((resolve) => {
