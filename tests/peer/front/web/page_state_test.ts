@@ -250,3 +250,16 @@ Deno.test("a chat pane knows the path of its link: from chat_started and from li
   assertEquals(s.conv("user", "carol").path, "reversed");
   assertEquals(s.conv("user", "dave").path, null);
 });
+
+Deno.test("a heartbeat timeout that logs in again does not end the page; an idle one does", () => {
+  const s = new ChatState();
+  s.apply({ type: "ready", user: "alice", port: 1 }, live);
+  s.apply({ type: "timeout", reason: "heartbeat", again: true }, live);
+  assertEquals(s.registryUp, false);
+  assert(s.phase !== "ended", "the page ended on a timeout that logs in again");
+  s.apply({ type: "registry_restored" }, live);
+  assertEquals(s.registryUp, true);
+  s.apply({ type: "timeout", reason: "idle", again: false }, live);
+  assertEquals(s.phase, "ended");
+  assertEquals(s.endReason, "logged out by the registry after being idle");
+});
