@@ -353,7 +353,7 @@ async function roomRefusal(
 
 /** Why a session status ends a pipe command, or null if it does not. */
 function loggedOut(st: SessionStatus): string | null {
-  return st.kind === "timeout" || st.kind === "ended"
+  return (st.kind === "timeout" && !st.again) || st.kind === "ended"
     ? "logged out by the registry"
     : null;
 }

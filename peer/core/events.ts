@@ -109,7 +109,8 @@ export type PeerEvent =
   | { type: "transfer_failed"; id: string; reason: string }
   | { type: "registry_lost" }
   | { type: "registry_restored" }
-  | { type: "timeout"; reason?: string }
+  /** `again`: logging in again by itself (a heartbeat timeout). */
+  | { type: "timeout"; reason?: string; again?: boolean }
   | { type: "session_ended"; reason: string }
   /**
    * A contact's device keys: first pinned, a new device, a changed key, a

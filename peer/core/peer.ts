@@ -430,7 +430,8 @@ export class Peer implements AsyncDisposable {
         void this.#afterRestore();
         return;
       case "timeout":
-        this.#event({ type: "timeout", reason: s.reason });
+        this.#event({ type: "timeout", reason: s.reason, again: s.again });
+        if (s.again) return;
         this.#ended({
           code: "timeout",
           reason: `logged out by the registry (${

@@ -324,7 +324,7 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
       return style.red(
         `* logged out by the registry (${
           ev.reason === "idle" ? "idle too long" : "no heartbeat"
-        })`,
+        })${ev.again ? " — logging in again" : ""}`,
       );
     case "session_ended":
       return style.red(`* session ended: ${oneLine(ev.reason)}`);

@@ -324,14 +324,24 @@ Deno.test("--signup creates the account, and a second login needs --replace", as
   });
 });
 
-Deno.test("a registry TIMEOUT makes JSON mode print timeout and exit 1", async () => {
+Deno.test("a heartbeat TIMEOUT makes JSON mode print timeout and log in again", async () => {
   // One heartbeat at login, then none for an hour: the 1 s TTL runs out.
   await using reg = await spawnRegistry({
     args: ["--heartbeat-interval", "1h", "--heartbeat-ttl", "1s"],
   });
   await using hal = await spawnPeer(reg, { user: "hal" });
   const t = await hal.waitFor((l) => l.type === "timeout", "timeout", 20_000);
-  assertEquals(t, { type: "timeout", reason: "heartbeat" });
+  assertEquals(t, { type: "timeout", reason: "heartbeat", again: true });
+  await hal.waitFor((l) => l.type === "registry_restored", "logged in again");
+  assert(!hal.lines.some((l) => l.type === "registry_lost"));
+  assertEquals(await hal.quit(), 0);
+});
+
+Deno.test("an idle TIMEOUT makes JSON mode print timeout and exit 1", async () => {
+  await using reg = await spawnRegistry({ args: ["--idle-timeout", "1s"] });
+  await using hal = await spawnPeer(reg, { user: "hal" });
+  const t = await hal.waitFor((l) => l.type === "timeout", "timeout", 20_000);
+  assertEquals(t, { type: "timeout", reason: "idle", again: false });
   assertEquals(await hal.exited, 1);
   assert(!hal.lines.some((l) => l.type === "registry_lost"));
 });

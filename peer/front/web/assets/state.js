@@ -632,6 +632,11 @@ export class ChatState {
         this.registryUp = true;
         return null;
       case "timeout":
+        // A heartbeat timeout is followed by a login of its own.
+        if (ev.again) {
+          this.registryUp = false;
+          return null;
+        }
         this.phase = "ended";
         this.endReason = ev.reason === "idle"
           ? "logged out by the registry after being idle"

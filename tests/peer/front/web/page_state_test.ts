@@ -319,3 +319,16 @@ Deno.test("a contact's key change is shown like an error on the page; a first co
   assert(errors[0]!.includes("refused until you verify bob again"));
   assert(errors[1]!.includes("held back"));
 });
+
+Deno.test("a heartbeat timeout that logs in again does not end the page; an idle one does", () => {
+  const s = new ChatState();
+  s.apply({ type: "ready", user: "alice", port: 1 }, live);
+  s.apply({ type: "timeout", reason: "heartbeat", again: true }, live);
+  assertEquals(s.registryUp, false);
+  assert(s.phase !== "ended", "the page ended on a timeout that logs in again");
+  s.apply({ type: "registry_restored" }, live);
+  assertEquals(s.registryUp, true);
+  s.apply({ type: "timeout", reason: "idle", again: false }, live);
+  assertEquals(s.phase, "ended");
+  assertEquals(s.endReason, "logged out by the registry after being idle");
+});
