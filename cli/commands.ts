@@ -136,7 +136,7 @@ export const COMMANDS: CommandSpec[] = [
         type: "string",
         value: "HOST",
         help:
-          "address of this instance that peers send heartbeats to (behind a load balancer)",
+          "address of this instance that peers send heartbeats and relayed links to (in a cluster, behind a load balancer)",
       },
       {
         name: "tls-cert",
