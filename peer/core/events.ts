@@ -96,6 +96,12 @@ export type PeerEvent =
   | { type: "transfer_failed"; id: string; reason: string }
   | { type: "registry_lost" }
   | { type: "registry_restored" }
+  /**
+   * The registry had logged this session out for want of heartbeats (the
+   * process was stopped, the machine asleep) and the peer logged in again
+   * by itself with its device key; open chats go on.
+   */
+  | { type: "relogin"; reason: "heartbeat" }
   | { type: "timeout"; reason?: string }
   | { type: "session_ended"; reason: string }
   | { type: "error"; message: string };

@@ -302,6 +302,14 @@ export class Peer implements AsyncDisposable {
     return this.#context.current;
   }
 
+  /**
+   * Makes `c` where plain lines go (the shell's /switch); the caller checks
+   * it is an open chat or a joined room.
+   */
+  switchTo(c: Conversation | null): void {
+    this.#context.current = c;
+  }
+
   /** Names worth completing: friends, chat partners, room mates, users seen. */
   get knownUsers(): string[] {
     const names = new Set(this.#knownUsers);
@@ -379,6 +387,10 @@ export class Peer implements AsyncDisposable {
         return;
       case "restored":
         this.#event({ type: "registry_restored" });
+        void this.#afterRestore();
+        return;
+      case "relogin":
+        this.#event({ type: "relogin", reason: s.reason });
         void this.#afterRestore();
         return;
       case "timeout":

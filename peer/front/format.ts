@@ -306,6 +306,10 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
       );
     case "registry_restored":
       return style.green("* registry connection restored");
+    case "relogin":
+      return style.yellow(
+        "* the registry had logged you out (no heartbeat while this peer was paused) — logged in again",
+      );
     case "timeout":
       return style.red(
         `* logged out by the registry (${

@@ -65,6 +65,8 @@ export interface Credentials {
 export type SessionStatus =
   | { kind: "lost" }
   | { kind: "restored" }
+  /** Timed out for want of heartbeats and logged in again by device key. */
+  | { kind: "relogin"; reason: "heartbeat" }
   | { kind: "timeout"; reason: string }
   | { kind: "ended"; reason: string };
 
@@ -112,6 +114,8 @@ export class RegistrySession implements AsyncDisposable {
   #closing = false;
   #ended = false;
   #reconnecting: Promise<void> | null = null;
+  /** Timed out for want of heartbeats: the next login is a re-login. */
+  #relogin = false;
   #wake: (() => void) | null = null;
   readonly #clock: Clock;
   #over!: () => void;
@@ -290,6 +294,20 @@ export class RegistrySession implements AsyncDisposable {
   }
 
   #event(ev: RegistryEvent): void {
+    if (
+      ev.type === "timeout" && ev.reason === "heartbeat" && !this.#closing &&
+      this.#o.reconnect !== false && this.#o.credentials.device?.enrolled
+    ) {
+      // Stopped (Ctrl-Z, a closed lid) past the heartbeat TTL: log in again
+      // by device key, as after a lost connection, and say so.
+      this.#o.logger.warn("timed out by the registry; logging in again", {
+        reason: ev.reason,
+      });
+      this.#relogin = true;
+      this.#heartbeat?.stop();
+      this.#client.close();
+      return;
+    }
     if (ev.type === "timeout") {
       this.#ended = true;
       this.#heartbeat?.stop();
@@ -332,7 +350,7 @@ export class RegistrySession implements AsyncDisposable {
     this.#heartbeat?.stop();
     this.#heartbeat = null;
     this.#o.logger.warn("registry lost");
-    this.#o.onStatus({ kind: "lost" });
+    if (!this.#relogin) this.#o.onStatus({ kind: "lost" });
     if (this.#o.reconnect === false) {
       this.#ended = true;
       this.#over();
@@ -370,7 +388,10 @@ export class RegistrySession implements AsyncDisposable {
         this.#reconnecting = null;
         this.#attach(client);
         this.#o.logger.info("registry restored", { attempt });
-        this.#o.onStatus({ kind: "restored" });
+        if (this.#relogin) {
+          this.#relogin = false;
+          this.#o.onStatus({ kind: "relogin", reason: "heartbeat" });
+        } else this.#o.onStatus({ kind: "restored" });
         return;
       } catch (err) {
         client?.close();

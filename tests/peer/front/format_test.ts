@@ -239,6 +239,7 @@ const EVENTS: Record<PeerEventType, PeerEvent[]> = {
   }],
   registry_lost: [{ type: "registry_lost" }],
   registry_restored: [{ type: "registry_restored" }],
+  relogin: [{ type: "relogin", reason: "heartbeat" }],
   timeout: [
     { type: "timeout" },
     { type: "timeout", reason: "heartbeat" },
