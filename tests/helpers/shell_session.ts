@@ -77,6 +77,7 @@ export class ShellSession implements AsyncDisposable {
       ...(size.jobControl
         ? [
           `printf '%s\\n' ${q(command)} > ${q(join(dir, "peer.sh"))}`,
+          `export PS1='$ '`,
           `exec bash --noprofile --norc -i`,
         ]
         : [

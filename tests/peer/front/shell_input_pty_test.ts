@@ -262,3 +262,131 @@ Deno.test({
     assertEquals(await sh.exitCode(), 0);
   },
 });
+
+Deno.test({
+  name:
+    "the prompt names where a plain line goes: a created room becomes it, /switch and Alt-digit change it, a line that goes nowhere is not echoed, a room message says how many members got it",
+  ignore: !TMUX_FOUND,
+  fn: async () => {
+    await using reg = await spawnRegistry();
+    await withAccount(reg, "alice");
+    await withAccount(reg, "carol");
+    await using bob = await spawnPeer(reg, { user: "bob" });
+    await using sh = await ShellSession.start(reg, "alice", {
+      NO_COLOR: "1",
+    });
+    await sh.logIn("alice");
+
+    // Nowhere to go yet: the line is refused and not shown as sent.
+    await sh.type("into the void");
+    await sh.press("Enter");
+    const refused = await sh.waitFor(
+      "no current conversation",
+      "the refusal",
+    );
+    assert(
+      !/alice: into the void/.test(refused),
+      `a line that went nowhere was echoed:\n${refused}`,
+    );
+
+    await sh.type("/room create lunch");
+    await sh.press("Enter");
+    await sh.waitFor(/^alice#lunch>/m, "the prompt naming the new room");
+    await sh.type("/invite lunch bob");
+    await sh.press("Enter");
+    await sh.waitFor("invited bob to #lunch", "the invitation");
+    await sh.type("/invite lunch carol");
+    await sh.press("Enter");
+    await sh.waitFor("invited carol to #lunch", "carol's invitation");
+    assertEquals((await bob.send("/invite accept lunch")).ok, true);
+    await sh.waitFor("bob joined #lunch", "bob in the room");
+    await using carol = await spawnPeer(reg, { user: "carol" });
+    assertEquals((await carol.send("/invite accept lunch")).ok, true);
+    await sh.waitFor("carol joined #lunch", "carol in the room");
+    assertEquals(await carol.quit(), 0);
+    await sh.waitFor("carol went offline", "carol offline");
+
+    // A plain line goes to the room; one member has it, one does not.
+    await sh.type("pizza?");
+    await sh.press("Enter");
+    const said = await bob.waitFor(
+      (l) => l.type === "message" && l.room === "lunch",
+      "the room message at bob",
+    );
+    assertEquals(said.text, "pizza?");
+    await sh.waitFor(
+      /1 of 2 members of #lunch got it; 1 did not \(offline\)/,
+      "how many got it",
+    );
+
+    // A chat with bob; /switch goes back and forth, the prompt follows.
+    await bob.send("/chat alice");
+    await sh.waitFor("bob wants to chat", "the chat request");
+    await sh.type("/accept bob");
+    await sh.press("Enter");
+    await sh.waitFor(/^alice@bob>\s*$/m, "the prompt naming bob");
+    await sh.type("/switch #lunch");
+    await sh.press("Enter");
+    await sh.waitFor(/^alice#lunch>\s*$/m, "switched to the room");
+    await sh.type("back in the room");
+    await sh.press("Enter");
+    const inRoom = await bob.waitFor(
+      (l) => l.type === "message" && l.text === "back in the room",
+      "the line in the room",
+    );
+    assertEquals(inRoom.room, "lunch");
+    await sh.type("/switch");
+    await sh.press("Enter");
+    await sh.waitFor(/Alt-2 +bob/, "the list of conversations");
+    await sh.press("M-2");
+    await sh.waitFor(/^alice@bob>\s*$/m, "Alt-2 switched to bob");
+    await sh.type("/switch bobb");
+    await sh.press("Enter");
+    await sh.waitFor("did you mean bob?", "the name suggestion");
+    await sh.press("C-d");
+    assertEquals(await sh.exitCode(), 0);
+  },
+});
+
+Deno.test({
+  name:
+    "Ctrl-Z past the heartbeat TTL gives the terminal back; fg redraws, and the peer logs in again by itself and says so",
+  ignore: !TMUX_FOUND,
+  fn: async () => {
+    await using reg = await spawnRegistry({
+      args: ["--heartbeat-interval", "200ms", "--heartbeat-ttl", "1s"],
+    });
+    await withAccount(reg, "alice");
+    await using bob = await spawnPeer(reg, { user: "bob" });
+    await using sh = await ShellSession.start(reg, "alice", {
+      NO_COLOR: "1",
+    }, { jobControl: true });
+    await sh.logIn("alice");
+    await sh.type("half");
+    await sh.press("C-z");
+    // bash's job report, on a line of its own, then its prompt.
+    await sh.waitFor(/Stopped/, "the job stopped");
+    await until(
+      async () => /\$ ?$/.test((await sh.cursorLine()).trimEnd() + " ") || null,
+      "bash's prompt at column 0 of its own line",
+    );
+    // The registry times the stopped peer out.
+    await until(
+      async () => (await bob.send("/search alice")).online === false || null,
+      "alice timed out at the registry",
+    );
+    await sh.type("fg");
+    await sh.press("Enter");
+    await sh.waitFor(
+      "logged in again",
+      "the shell saying it logged in again",
+    );
+    await until(
+      async () => (await sh.cursorLine()).trimEnd() === "alice> half" || null,
+      "the prompt and the half line redrawn",
+    );
+    assertEquals((await bob.send("/search alice")).online, true);
+    await sh.press("C-u", "C-d");
+    assertEquals(await sh.exitCode(), 0);
+  },
+});
