@@ -21,7 +21,6 @@ import { join } from "node:path";
 import { aborted } from "../../common/signals.ts";
 import { closest as suggest } from "../../common/suggest.ts";
 import {
-  COMMAND_NAMES,
   type CommandReply,
   type Conversation,
   type EventSink,
@@ -44,8 +43,6 @@ const HISTORY_LINES = 500;
 const SECRET_LINE = /--password|^\/room\s+password\s+\S+\s+\S/i;
 /** Lines that send a message (echoed as the message, not kept in history). */
 const MESSAGE_LINE = /^\/(msg|m|say)\s/i;
-/** Commands the shell answers itself. */
-const SHELL_COMMANDS = ["switch"];
 /** Sent messages whose delivery notice can still name them. */
 const REMEMBERED_MESSAGES = 1000;
 
@@ -566,18 +563,6 @@ class ShellUi {
       this.print(helpFor(topic, this.#screen?.columns ?? 80, s), 0);
       return;
     }
-    if (word !== undefined && !COMMAND_NAMES.includes(word)) {
-      const guess = suggest(word, [...COMMAND_NAMES, ...SHELL_COMMANDS]);
-      this.print(
-        s.red(
-          `no such command /${word}${
-            guess ? ` — did you mean /${guess}?` : ""
-          } (/help lists commands)`,
-        ),
-        0,
-      );
-      return;
-    }
     const reply = await this.#run(text);
     if (reply === null) return;
     const message = word === undefined || MESSAGE_LINE.test(text);
@@ -592,7 +577,7 @@ class ShellUi {
         peer.switchTo({ kind: "room", name: room });
       }
     }
-    this.#showReply(reply, text);
+    this.#showReply(reply);
     this.#updatePrompt();
   }
 
@@ -624,7 +609,7 @@ class ShellUi {
     );
   }
 
-  #showReply(reply: CommandReply, text: string): void {
+  #showReply(reply: CommandReply): void {
     const s = this.#style;
     const peer = this.#peer!;
     if (reply.ok && reply.name === "say") {
@@ -660,8 +645,7 @@ class ShellUi {
       } else return;
     }
     if (!reply.ok) {
-      const hint = nameHint(reply, text, peer.knownUsers);
-      this.print(s.red(reply.error + hint), 2);
+      this.print(s.red(reply.error), 2);
       return;
     }
     const out = formatReply(reply, s);
@@ -702,19 +686,6 @@ function same(a: Conversation, b: Conversation | null): boolean {
 
 function label(c: Conversation): string {
   return c.kind === "room" ? `#${c.name}` : c.name;
-}
-
-/** "— did you mean bob?" when a refused line names a user not quite known. */
-function nameHint(reply: CommandReply, text: string, known: string[]): string {
-  if (reply.ok || !/not_found|unknown_user|no_such/.test(reply.code ?? "")) {
-    return "";
-  }
-  for (const w of text.split(/\s+/).slice(1)) {
-    if (known.includes(w)) continue;
-    const guess = suggest(w, known);
-    if (guess) return ` — did you mean ${guess}?`;
-  }
-  return "";
 }
 
 async function loadHistory(home: string): Promise<string[]> {

@@ -38,6 +38,7 @@ export const ROUTES: Routes = {
 export {
   type ClientState,
   DEFAULT_SERVICE_CONFIG,
+  HEARTBEAT_FLOOD_DATAGRAMS_PER_S,
   logFrom,
   type LoggedIn,
   type RelayDesk,
