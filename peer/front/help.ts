@@ -52,10 +52,11 @@ export const HELP_GROUPS: { title: string; commands: string[] }[] = [
       "block",
       "unblock",
       "blocks",
+      "verify",
     ],
   },
   { title: "Files", commands: ["send", "files", "file"] },
-  { title: "Session", commands: ["help", "quit"] },
+  { title: "Session", commands: ["set", "help", "quit"] },
 ];
 
 /** Commands the shell itself answers, with their help. */
@@ -101,16 +102,23 @@ export function helpFor(
       ...(aliases.length ? [`  also: ${aliases.join(", ")}`] : []),
     ].join("\n");
   }
-  const usages = HELP_GROUPS.flatMap((g) => g.commands).map((c) =>
-    entryOf(c)!.usage
-  );
+  const usages = [
+    ...Object.values(COMMAND_HELP),
+    ...Object.values(SHELL_HELP),
+  ].map((h) => h.usage);
   const col = Math.min(
     MAX_USAGE_COLUMNS,
     Math.max(...usages.map((u) => u.length)),
   );
   const sideBySide = width - col - 4 >= 24;
+  // A command added to the core but not to a group still shows.
+  const grouped = new Set(HELP_GROUPS.flatMap((g) => g.commands));
+  const rest = Object.keys(COMMAND_HELP).filter((c) => !grouped.has(c));
+  const groups = rest.length
+    ? [...HELP_GROUPS, { title: "More", commands: rest }]
+    : HELP_GROUPS;
   const out: string[] = [];
-  for (const g of HELP_GROUPS) {
+  for (const g of groups) {
     out.push(style.bold(g.title));
     for (const name of g.commands) {
       const h = entryOf(name)!;

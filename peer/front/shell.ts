@@ -364,9 +364,11 @@ class ShellUi {
     this.#screen = screen;
     this.#updatePrompt();
     Deno.stdin.setRaw(true);
-    screen.start();
+    // What came before the screen is printed in its first flush, above
+    // the first prompt.
     this.#flushEarly(peer);
     this.#updatePrompt();
+    screen.start();
     const onResize = () => {
       const now = consoleSize();
       screen.resize(now.columns, now.rows);
