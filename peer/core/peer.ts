@@ -517,6 +517,7 @@ export class Peer implements AsyncDisposable {
           room: ev.room,
           user: ev.user,
           reason: ev.reason,
+          ...(ev.by !== undefined ? { by: ev.by } : {}),
         });
         return;
       case "room_owner":

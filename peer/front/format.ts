@@ -283,7 +283,9 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
     case "room_left":
       return style.yellow(
         ev.reason === "kicked"
-          ? `* ${ev.user} was removed from #${ev.room}`
+          ? `* ${ev.user} was removed from #${ev.room}${
+            ev.by !== undefined ? ` by ${ev.by}` : ""
+          }`
           : `* ${ev.user} left #${ev.room}`,
       );
     case "room_owner":

@@ -43,6 +43,8 @@ const HISTORY_LINES = 500;
 const SECRET_LINE = /--password|^\/room\s+password\s+\S+\s+\S/i;
 /** Lines that send a message (echoed as the message, not kept in history). */
 const MESSAGE_LINE = /^\/(msg|m|say)\s/i;
+/** How long after saying "friends now" the same news is not said again. */
+const FRIENDS_SAID_MS = 30_000;
 /** Sent messages whose delivery notice can still name them. */
 const REMEMBERED_MESSAGES = 1000;
 
@@ -114,8 +116,11 @@ class ShellUi {
   #targets: Conversation[] = [];
   /** Sent direct messages by id: the start of their text, for delivery notices. */
   readonly #sent = new Map<number, string>();
-  /** Users we were just told we are friends with (the event then says nothing). */
-  readonly #friendsSaid = new Set<string>();
+  /**
+   * When we last said "you and NAME are friends now": the registry's event
+   * and the reply to our own accept say it both, and it is shown once.
+   */
+  readonly #friendsSaid = new Map<string, number>();
   #question: Question | null = null;
   readonly #questionKeys = new KeyDecoder();
   #busy: Promise<void> = Promise.resolve();
@@ -187,8 +192,7 @@ class ShellUi {
         return;
       }
       case "friend_accepted":
-        if (this.#friendsSaid.delete(ev.user)) return;
-        this.#friendsSaid.add(ev.user);
+        if (this.#saidFriends(ev.user)) return;
         break;
       case "chat_started":
         this.#addTarget({ kind: "user", name: ev.with });
@@ -198,7 +202,11 @@ class ShellUi {
           this.#dropTarget({ kind: "room", name: ev.room });
           this.print(
             ev.reason === "kicked"
-              ? s.yellow(`* you were removed from #${ev.room}`)
+              ? s.yellow(
+                `* you were removed from #${ev.room}${
+                  ev.by !== undefined ? ` by ${ev.by}` : ""
+                }`,
+              )
               : s.yellow(`* you left #${ev.room}`),
           );
           return;
@@ -638,20 +646,24 @@ class ShellUi {
       return;
     }
     if (
-      reply.ok && reply.name === "friend" && /friends now/.test(
-        formatReply(reply, new Style(false)) ?? "",
-      )
-    ) {
-      if (!this.#friendsSaid.delete(reply.data.user)) {
-        this.#friendsSaid.add(reply.data.user);
-      } else return;
-    }
+      reply.ok && reply.name === "friend" &&
+      /friends now/.test(formatReply(reply, new Style(false)) ?? "") &&
+      this.#saidFriends(reply.data.user)
+    ) return;
     if (!reply.ok) {
       this.print(s.red(reply.error), 2);
       return;
     }
     const out = formatReply(reply, s);
     if (out !== null) this.print(out);
+  }
+
+  /** True when "friends now" with `user` was said a moment ago; notes it now. */
+  #saidFriends(user: string): boolean {
+    const now = Date.now();
+    const last = this.#friendsSaid.get(user);
+    this.#friendsSaid.set(user, now);
+    return last !== undefined && now - last < FRIENDS_SAID_MS;
   }
 
   #echoOwn(reply: CommandReply, text: string): void {

@@ -265,7 +265,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "the prompt names where a plain line goes: a created room becomes it, /switch and Alt-digit change it, a line that goes nowhere is not echoed, a room message says how many members got it",
+    "the prompt names where a plain line goes: a created room becomes it, /switch and Alt-digit change it, a line that goes nowhere is not echoed, a room message says how many members got it, a kick names who did it",
   ignore: !TMUX_FOUND,
   fn: async () => {
     await using reg = await spawnRegistry();
@@ -343,6 +343,19 @@ Deno.test({
     await sh.type("/switch bobb");
     await sh.press("Enter");
     await sh.waitFor("did you mean bob?", "the name suggestion");
+
+    // A kick names who did it, to the removed member and in the room.
+    await sh.type("/kick lunch bob");
+    await sh.press("Enter");
+    const kicked = await bob.waitFor(
+      (l) => l.type === "room_left" && l.user === "bob",
+      "bob told he was removed",
+    );
+    assertEquals([kicked.reason, kicked.by], ["kicked", "alice"]);
+    await sh.waitFor(
+      "bob was removed from #lunch by alice",
+      "the kick in alice's shell",
+    );
     await sh.press("C-d");
     assertEquals(await sh.exitCode(), 0);
   },

@@ -198,6 +198,20 @@ Deno.test({
     );
     await sh.press("Enter");
     await sh.waitFor("friends", "the friend accept reply");
+    // The reply and the registry's event both say it: shown once. bob's
+    // event comes with alice's, so once bob has it alice's has come too.
+    await bob.waitFor(
+      (l) => l.type === "friend_accepted" && l.user === "alice",
+      "bob told they are friends",
+    );
+    await sh.type("/friends");
+    await sh.press("Enter");
+    const friendsShown = await sh.waitFor(/[●○] bob/, "the /friends list");
+    assertEquals(
+      friendsShown.split("you and bob are friends now").length - 1,
+      1,
+      `"friends now" more than once:\n${friendsShown}`,
+    );
 
     // carol pipes a stream to alice, slowly, while alice types.
     const stream = new TransformStream<Uint8Array, Uint8Array>();
