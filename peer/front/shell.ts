@@ -568,6 +568,14 @@ class ShellUi {
       this.#switchTo(text.slice("/switch".length).trim());
       return;
     }
+    if (
+      (word === "quit" || word === "logout" || word === "exit") &&
+      text.split(/\s+/).length === 1
+    ) {
+      // Not the core's /quit, which would log out before asking.
+      await this.#quit();
+      return;
+    }
     if (word === "help") {
       const topic = text.split(/\s+/)[1];
       this.print(helpFor(topic, this.#screen?.columns ?? 80, s), 0);
@@ -578,7 +586,7 @@ class ShellUi {
     const message = word === undefined || MESSAGE_LINE.test(text);
     if (message && reply.ok) this.#echoOwn(reply, text);
     if (reply.ok && reply.name === "quit") {
-      await this.#quit();
+      this.#leave(0, true);
       return;
     }
     if (reply.ok && reply.name === "room_create") {

@@ -239,6 +239,24 @@ Deno.test({
     const chunk = new Uint8Array(256 * 1024).fill(7);
     await writer.write(chunk);
     await sh.waitFor(/^slow\.bin ← carol .*\/s/m, "the progress bar");
+    // Ctrl-D while a transfer runs asks first; an arrow key is not echoed.
+    await sh.press("C-d");
+    await sh.waitFor(
+      /1 transfer is still running — log out and stop it\? \[y\/N\]\s*$/m,
+      "the question",
+    );
+    await sh.press("Left");
+    await sh.type("n");
+    await sh.press("Enter");
+    await until(
+      async () => (await sh.cursorLine()).trimEnd() === "alice#opsroom>",
+      "the prompt back after no",
+    );
+    const asked = await sh.screen();
+    assert(
+      /\[y\/N\] n$/m.test(asked) && !asked.includes("^[["),
+      `the answer as typed, no arrow key:\n${asked}`,
+    );
     await sh.type("half typed");
     for (let i = 0; i < 8; i++) {
       await writer.write(chunk);
@@ -272,6 +290,7 @@ Deno.test({
     await sh.press("C-u");
     await sh.type("/quit");
     await sh.press("Enter");
+    await sh.waitFor("logging out…", "/quit saying it logs out");
     assertEquals(await sh.exitCode(), 0);
     const search = await bob.send("/search alice");
     assertEquals(search.online, false, "alice went offline at the registry");
