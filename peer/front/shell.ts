@@ -121,6 +121,8 @@ class ShellUi {
    * and the reply to our own accept say it both, and it is shown once.
    */
   readonly #friendsSaid = new Map<string, number>();
+  /** The progress row of each running transfer, the latest last. */
+  readonly #bars = new Map<string, string>();
   #question: Question | null = null;
   readonly #questionKeys = new KeyDecoder();
   #busy: Promise<void> = Promise.resolve();
@@ -165,14 +167,21 @@ class ShellUi {
     switch (ev.type) {
       case "file_progress": {
         const row = this.#screen ? this.#progress.render(ev) : null;
-        if (row !== null) this.#screen!.status(row);
+        if (row !== null) {
+          this.#bars.delete(ev.id);
+          this.#bars.set(ev.id, row);
+          this.#screen!.status(row);
+        }
         return;
       }
       case "file_received":
       case "file_sent":
-      case "transfer_failed":
-        this.#screen?.status(null);
+      case "transfer_failed": {
+        // The finished transfer's row goes; another's, if any, stays.
+        this.#bars.delete(ev.id);
+        this.#screen?.status([...this.#bars.values()].at(-1) ?? null);
         break;
+      }
       case "message":
       case "offline_message": {
         const { prefix, body } = messageEntry(ev, s);
