@@ -8,7 +8,11 @@
  * did not get, and Ctrl-Z past the heartbeat TTL followed by fg.
  */
 import { assert, assertEquals } from "../../helpers/assert.ts";
-import { type JsonPeer, spawnPeer } from "../../helpers/peer_process.ts";
+import {
+  type JsonPeer,
+  runChat,
+  spawnPeer,
+} from "../../helpers/peer_process.ts";
 import {
   type RegistryProcess,
   spawnRegistry,
@@ -402,4 +406,29 @@ Deno.test({
     await sh.press("C-u", "C-d");
     assertEquals(await sh.exitCode(), 0);
   },
+});
+
+Deno.test("without a terminal the shell reads lines from stdin and prints plain lines", async () => {
+  await using reg = await spawnRegistry();
+  await withAccount(reg, "alice");
+  const home = await Deno.makeTempDir({ prefix: "chat-plain-shell-" });
+  try {
+    const run = await runChat(["peer", "--user", "alice"], {
+      env: {
+        CHAT_HOME: home,
+        CHAT_PASSWORD: "alice-password",
+        CHAT_REGISTRY: `127.0.0.1:${reg.port}`,
+        CHAT_REGISTRY_FINGERPRINT: `sha256:${reg.fingerprint}`,
+      },
+      stdin: new TextEncoder().encode("/who\nnowhere to go\n/quit\n"),
+    });
+    assertEquals(run.code, 0, run.stderr);
+    assert(run.text.includes("1 online: alice"), run.text);
+    assert(run.text.includes("no current conversation"), run.text);
+    assert(!run.text.includes("alice: nowhere to go"), run.text);
+    // No terminal: no escape sequences at all.
+    assert(!run.text.includes("\x1b["), JSON.stringify(run.text));
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
 });
