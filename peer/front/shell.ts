@@ -435,7 +435,11 @@ class ShellUi {
         this.#busy = this.#busy.then(() => this.#quit());
         return;
       case "complete":
-        void completeLine(a.before, this.#peer!).then((c) => {
+        void completeLine(
+          a.before,
+          this.#peer!,
+          this.#switchable().map(label),
+        ).then((c) => {
           if (c.replace !== null) {
             screen.complete(c.replaceLength, c.replace);
           }

@@ -25,10 +25,17 @@ const MAX_LISTED = 60;
 export async function candidates(
   before: string,
   peer: Pick<Peer, "knownUsers" | "knownRooms" | "refreshRooms" | "transfers">,
+  targets: string[] = [],
 ): Promise<{ words: string[]; last: string }> {
   const words = before.split(/\s+/);
   const last = words[words.length - 1] ?? "";
   const cmd = words[0]?.toLowerCase();
+  if (cmd === "/switch" && words.length === 2) {
+    return {
+      words: targets.filter((t) => t.startsWith(last)).map((t) => t + " "),
+      last,
+    };
+  }
   if (cmd === "/send" && words.length >= 3) {
     return { words: await paths(last), last };
   }
@@ -41,6 +48,13 @@ export async function candidates(
   }
   if (completesRooms(before)) await peer.refreshRooms();
   const [found] = complete(before, peer);
+  // The shell's own command, which the core does not know.
+  if (
+    words.length === 1 && "/switch".startsWith(last) && last.startsWith("/")
+  ) {
+    found.push("/switch ");
+    found.sort();
+  }
   return { words: found, last };
 }
 
@@ -85,8 +99,9 @@ function commonStart(words: string[]): string {
 export async function completeLine(
   before: string,
   peer: Pick<Peer, "knownUsers" | "knownRooms" | "refreshRooms" | "transfers">,
+  targets: string[] = [],
 ): Promise<Completion> {
-  const { words, last } = await candidates(before, peer);
+  const { words, last } = await candidates(before, peer, targets);
   if (words.length === 0) return { replaceLength: 0, replace: null, list: [] };
   if (words.length === 1) {
     return { replaceLength: last.length, replace: words[0]!, list: [] };

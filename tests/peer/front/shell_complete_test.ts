@@ -87,3 +87,15 @@ Deno.test("/file accept completes transfer ids; a plain line completes friends' 
     "carol ",
   );
 });
+
+Deno.test("/switch completes as a command and to what is open", async () => {
+  assertEquals((await completeLine("/swi", source())).replace, "/switch ");
+  assertEquals(
+    (await completeLine("/switch #l", source(), ["bob", "#lunch"])).replace,
+    "#lunch ",
+  );
+  assertEquals(
+    (await completeLine("/switch b", source(), ["bob", "#lunch"])).replace,
+    "bob ",
+  );
+});
