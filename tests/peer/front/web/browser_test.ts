@@ -529,6 +529,28 @@ Deno.test({
       },
     );
 
+    await t.step("the owner hands the room over to a member", async () => {
+      const at = bob2.lines.length;
+      assertEquals((await bob2.send("/join den")).ok, true);
+      await click(page, '[data-focus="act-members"]');
+      await waitText(page, "#members", "bob");
+      await click(page, '[data-focus="own-bob"]');
+      await click(page, "#dialog-ok");
+      await bob2.waitFor(
+        (l) => l.type === "room_owner" && l.room === "den" && l.user === "bob",
+        "bob owns den",
+        30_000,
+        at,
+      );
+      const den = await bob2.send("/rooms -l den");
+      assertEquals(
+        (den.rooms as Record<string, unknown>[]).map((r) => r.owner),
+        ["bob"],
+      );
+      await waitFor(page, `!document.querySelector('[data-focus="own-bob"]')`);
+      await click(page, '[data-focus="act-members"]');
+    });
+
     await t.step("a file from the page arrives byte for byte", async () => {
       const src = join(tb.dir, "from page.bin");
       const bytes = crypto.getRandomValues(new Uint8Array(65536));
@@ -776,7 +798,14 @@ Deno.test({
       async () => {
         const outgoing = async () =>
           JSON.stringify((await carol.send("/requests")).outgoing);
-        assertEquals((await carol.send("/friend add alice")).ok, true);
+        // carol too was cut off by the registry's restart.
+        await carol.waitFor(
+          (l) => l.type === "registry_restored",
+          "carol back",
+          60_000,
+        );
+        const added = await carol.send("/friend add alice");
+        assertEquals(added.ok, true, JSON.stringify(added));
         await waitText(page, "#requests", "carol wants to be your friend");
         assert((await outgoing()).includes("alice"));
         await click(page, '[data-focus="fr-dec-carol"]');
