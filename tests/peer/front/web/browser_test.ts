@@ -551,6 +551,42 @@ Deno.test({
       await click(page, '[data-focus="act-members"]');
     });
 
+    await t.step(
+      "a room with a password is joined from the directory, which asks for it",
+      async () => {
+        const made = await bob2.send(
+          "/room create vault --password 'open sesame'",
+        );
+        assertEquals(made.ok, true, JSON.stringify(made));
+        const joinVault =
+          `[...document.querySelectorAll("#dialog-body .dir li")]
+          .find((li) => li.textContent.includes("#vault")).querySelector("button").click()`;
+        await click(page, "#rooms-browse");
+        await waitText(page, "#dialog-body .dir", "#vault");
+        await page.evaluate(joinVault);
+        await page.waitForSelector("#join-password");
+        await page.type("#join-password", "wrong");
+        await click(page, "#dialog-ok");
+        await waitText(page, "#dialog-error", "password");
+        await page.$eval(
+          "#join-password",
+          (e) => (e as unknown as { value: string }).value = "",
+        );
+        await page.type("#join-password", "open sesame");
+        const at = bob2.lines.length;
+        await click(page, "#dialog-ok");
+        await waitText(page, "#pane-title", "#vault");
+        await bob2.waitFor(
+          (l) =>
+            l.type === "room_joined" && l.room === "vault" &&
+            l.user === "alice",
+          "alice in vault",
+          30_000,
+          at,
+        );
+      },
+    );
+
     await t.step("a file from the page arrives byte for byte", async () => {
       const src = join(tb.dir, "from page.bin");
       const bytes = crypto.getRandomValues(new Uint8Array(65536));
