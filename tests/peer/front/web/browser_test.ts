@@ -90,6 +90,27 @@ async function click(page: Page, selector: string) {
   }
 }
 
+/**
+ * Types `text` into an empty field and checks it is all there: a redraw
+ * of the list around the field (someone joined or left) may replace it
+ * between two keys, so it is typed again then.
+ */
+async function fill(page: Page, selector: string, text: string) {
+  for (let i = 0;; i++) {
+    await page.$eval(
+      selector,
+      (e) => (e as unknown as { value: string }).value = "",
+    );
+    await page.type(selector, text);
+    const got = await page.$eval(
+      selector,
+      (e) => (e as unknown as { value: string }).value,
+    );
+    if (got === text) return;
+    if (i >= 10) throw new Error(`${selector} holds '${got}', not '${text}'`);
+  }
+}
+
 async function waitFor(page: Page, fn: string) {
   await page.waitForFunction(fn, { timeout: 30_000, polling: 50 });
 }
@@ -484,7 +505,7 @@ Deno.test({
           "you were removed from room 'den' and cannot rejoin until its owner unbans you",
         );
 
-        await page.type("#invite-input", "bob");
+        await fill(page, "#invite-input", "bob");
         await click(page, '[data-focus="unban-btn"]');
         await waitText(page, "#banner", "bob may join #den again");
 
@@ -498,7 +519,7 @@ Deno.test({
         assertEquals(fresh.ok, true, JSON.stringify(fresh));
         assertEquals((await bob2.send("/leave den")).ok, true);
 
-        await page.type("#invite-input", "bob");
+        await fill(page, "#invite-input", "bob");
         await page.keyboard.press("Enter");
         await bob2.waitFor(
           (l) => l.type === "room_invite" && l.room === "den",
@@ -509,7 +530,7 @@ Deno.test({
           page,
           "document.querySelector('#invite-input').value === ''",
         );
-        await page.type("#invite-input", "bob");
+        await fill(page, "#invite-input", "bob");
         await click(page, '[data-focus="withdraw-btn"]');
         await bob2.waitFor(
           (l) => l.type === "invite_withdrawn" && l.room === "den",
