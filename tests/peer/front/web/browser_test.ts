@@ -1003,6 +1003,11 @@ Deno.test({
         const p = await tb.browser.newPage();
         p.on("pageerror", (e) => errors.push(String(e)));
         await p.goto(again.url);
+        await p.waitForSelector("#app:not([hidden])");
+        // The offline message makes bob's chat unread in the side bar.
+        await p.waitForSelector('[data-conv="@bob"] .badge', {
+          timeout: 60_000,
+        });
         await click(p, '[data-conv="@bob"]');
         await waitText(p, "#log .msg", "left while you were away");
         await waitText(p, "#log .msg .tag", "sent while you were offline");
