@@ -98,6 +98,21 @@ export class Inbox {
             continue;
           }
         }
+        if (m.box === undefined) {
+          // Sealed to the user's other devices (this one came later): left
+          // at the registry for them, announced once.
+          if (!this.#held.has(m.id)) {
+            this.#held.add(m.id);
+            this.#d.emit({
+              type: "offline_held",
+              from: m.from,
+              sent_at: m.sent_at,
+              reason:
+                "it was sealed to your other devices, not this one: read it there",
+            });
+          }
+          continue;
+        }
         ids.push(m.id);
         if (this.#seen.has(m.id)) continue;
         this.#seen.add(m.id);
