@@ -8,9 +8,7 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { startCluster } from "../helpers/cluster.ts";
 import { type JsonPeer, spawnPeer } from "../helpers/peer_process.ts";
 import { skipNote } from "../helpers/postgres.ts";
-import { deviceTool, loggedIn } from "./support.ts";
-
-const PW = "alice-password";
+import { deviceTool } from "./support.ts";
 
 async function ok(p: JsonPeer, line: string): Promise<Record<string, unknown>> {
   const r = await p.send(line);
