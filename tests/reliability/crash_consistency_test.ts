@@ -269,12 +269,13 @@ function checkDatabase(dbPath: string, ledger: Ledger): void {
     }
     const offline = new Map(
       all("SELECT sender, recipient, text FROM offline_messages").map((r) => [
-        String(r.text),
+        // The sealed row, by the sender's message id.
+        String(JSON.parse(String(r.text)).mid),
         { from: String(r.sender), to: String(r.recipient) },
       ]),
     );
-    for (const [text, m] of ledger.offline) {
-      assertEquals(offline.get(text), m, `offline message "${text}"`);
+    for (const [mid, m] of ledger.offline) {
+      assertEquals(offline.get(mid), m, `offline message ${mid}`);
     }
   } finally {
     db.close();
