@@ -31,6 +31,7 @@ import { probePeer } from "./probe.ts";
 import {
   acceptHeartbeat,
   type ClientState,
+  endDeviceSessions,
   endReplaced,
   endSession,
   event,
@@ -48,11 +49,11 @@ import {
   wentOffline,
 } from "./handlers/mod.ts";
 import { type Directory, LocalDirectory } from "./directory.ts";
-import { endDeviceSessions } from "./handlers/devices.ts";
 
 export {
   type ClientState,
   DEFAULT_SERVICE_CONFIG,
+  HEARTBEAT_FLOOD_DATAGRAMS_PER_S,
   type ServiceConfig,
   type ServiceStats,
   sweepIntervalFor,
@@ -86,6 +87,7 @@ export interface ServiceDeps {
 export class RegistryService implements Disposable {
   readonly sessions: SessionTable;
   readonly directory: Directory;
+  readonly #udpFlood = { lastAt: -Infinity };
   /** Counters for logs and benchmarks. */
   readonly stats: ServiceStats = {
     logins: 0,
@@ -140,6 +142,7 @@ export class RegistryService implements Disposable {
       fingerprint: deps.fingerprint,
       deviceUses: new Map(),
       stats: this.stats,
+      udpFlood: this.#udpFlood,
     };
     const every = deps.config.sweepEveryMs;
     this.#sweeping = every > 0
@@ -402,6 +405,15 @@ export class RegistryService implements Disposable {
   /** Accepts a heartbeat datagram if its MAC and counter are right. */
   heartbeat(hb: Heartbeat, now: number): boolean {
     return acceptHeartbeat(this.#ctx, hb, now);
+  }
+
+  /**
+   * Notes that the heartbeat port is flooded at `now`: until a heartbeat TTL
+   * passes without a flood, sessions time out only after
+   * `heartbeatFloodTtlMs` without a heartbeat.
+   */
+  heartbeatFlood(now: number): void {
+    this.#udpFlood.lastAt = now;
   }
 
   /** Ends sessions whose heartbeats stopped or that sat idle too long. */

@@ -117,6 +117,29 @@ const passwd: Handler<"passwd"> = async (ctx, c, req) => {
   return {};
 };
 
+/**
+ * Another user's devices with their public keys: what peers pin and check
+ * inside the P2P handshake, and what messages for that user are encrypted
+ * to. Anyone logged in may ask (the keys are public); an unknown user is
+ * not_found, so a typo is not mistaken for a user without devices.
+ */
+const deviceKeys: Handler<"device_keys"> = async (ctx, _c, req) => {
+  const user = req.user.toLowerCase();
+  if (!(await ctx.store.getUser(user))) {
+    refuse("not_found", `no such user '${user}'`);
+  }
+  const list = await ctx.store.devicesOf(user);
+  return {
+    user,
+    devices: list.map((d) => ({
+      name: d.name,
+      sign: d.signKey,
+      dh: d.dhKey,
+      created_at: iso(d.createdAt),
+    })),
+  };
+};
+
 /** The device requests. */
 export const deviceRoutes = {
   challenge,
@@ -124,4 +147,5 @@ export const deviceRoutes = {
   device_revoke: deviceRevoke,
   device_logout: deviceLogout,
   passwd,
+  device_keys: deviceKeys,
 } satisfies Partial<Routes>;

@@ -385,6 +385,43 @@ Deno.test("relay refusals", async (t) => {
     assert.equal(reply.type === "relay_refused" && reply.code, "invalid");
   });
 
+  await t.step(
+    "it is no open proxy: a CONNECT or a hello naming another address reaches nothing",
+    async () => {
+      // A listener the relay would reach if it could be asked to.
+      using target = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      let reached = 0;
+      const accepting = (async () => {
+        for await (const c of target) {
+          reached++;
+          c.close();
+        }
+      })();
+      const to = `127.0.0.1:${target.addr.port}`;
+      const connect = await rawExchange(
+        f.relay.port,
+        new TextEncoder().encode(
+          `CONNECT ${to} HTTP/1.1\r\nHost: ${to}\r\n\r\n`,
+        ),
+      );
+      assert.equal(
+        connect?.type === "relay_refused" && connect.code,
+        "invalid",
+      );
+      // A well-formed hello whose token names the target as its relay.
+      const token = await f.token("alice", "bob", { endpoint: to });
+      await refusedWith(f.dial(token, "a", "alice"), "invalid");
+      // Both were refused, so anything the relay dialled came before this
+      // connection of our own, which must be the only one counted.
+      (await Deno.connect({ hostname: "127.0.0.1", port: target.addr.port }))
+        .close();
+      await until(() => reached >= 1, "our own connection");
+      assert.equal(reached, 1, "the relay connected to the target");
+      target.close();
+      await accepting.catch(() => {});
+    },
+  );
+
   await t.step("a token signed by another key is forged", async () => {
     const mallory = await ed25519();
     const token = await f.token("alice", "bob", { key: mallory.privateKey });
@@ -460,7 +497,7 @@ Deno.test("relay refusals", async (t) => {
   await t.step("counts refusals by code", () => {
     const r = f.relay.stats().refused;
     assert.deepEqual(r, {
-      invalid: 3,
+      invalid: 5,
       forged: 4,
       expired: 1,
       replayed: 3,
@@ -611,6 +648,38 @@ Deno.test("relay timeouts and caps", async (t) => {
     await Promise.all(work);
     for (const [a, b] of links) close(a, b);
   });
+
+  await t.step(
+    "quiet links hold one small buffer each way; a busy direction grows within its bound",
+    async () => {
+      await using f = await Fixture.start({ bufferBytes: 256 * 1024 });
+      const links = [];
+      for (let i = 0; i < 10; i++) links.push(await f.pair("alice", "bob"));
+      // A chat's worth each way on every link.
+      for (const [a, b] of links) {
+        await writeAll(a.conn, new Uint8Array(6_000));
+        await writeAll(b.conn, new Uint8Array(6_000));
+        await b.conn.read(new Uint8Array(6_000));
+        await a.conn.read(new Uint8Array(6_000));
+      }
+      await until(() => f.relay.stats().links === 10, "10 links");
+      assert.equal(f.relay.stats().slotBytes, 10 * 2 * 16 * 1024);
+      // A pipe on the first link: its direction grows to 64 KiB slots.
+      const [a, b] = links[0]!;
+      const bulk = new Uint8Array(4 * 1024 * 1024);
+      const sending = writeAll(a.conn, bulk);
+      const got = readAll(b.conn, { n: 0 });
+      await sending;
+      await a.conn.closeWrite();
+      await b.conn.closeWrite();
+      assert.equal((await got).length, bulk.length);
+      assert.ok(f.relay.stats().peakBufferedBytes <= 256 * 1024);
+      await until(() => f.relay.stats().links === 9, "the pipe's link ended");
+      assert.equal(f.relay.stats().slotBytes, 9 * 2 * 16 * 1024);
+      for (const [x, y] of links) close(x, y);
+      await until(() => f.relay.stats().slotBytes === 0, "every buffer freed");
+    },
+  );
 
   await t.step(
     "a reader that stops stops the writer; the relay holds at most its buffer",

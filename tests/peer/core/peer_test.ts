@@ -7,6 +7,7 @@
 import { Logger } from "../../../common/log.ts";
 import { Peer, type PeerOptions } from "../../../peer/core/peer.ts";
 import type { PeerEvent } from "../../../peer/core/events.ts";
+import { Device } from "../../../peer/net/device.ts";
 import { RegistryError } from "../../../peer/net/registry_client.ts";
 import {
   assert,
@@ -37,19 +38,38 @@ interface TestPeer extends AsyncDisposable {
   fails(line: string): Promise<string>;
 }
 
+/** CHAT_HOME of each user, by registry port and user. */
+const homes = new Map<string, string>();
+globalThis.addEventListener("unload", () => {
+  for (const home of homes.values()) {
+    try {
+      Deno.removeSync(home, { recursive: true });
+    } catch {
+      // Already gone.
+    }
+  }
+});
+
 async function startPeer(
   reg: TestRegistry,
   user: string,
   extra: Partial<PeerOptions> = {},
 ): Promise<TestPeer> {
-  const home = await Deno.makeTempDir({ prefix: `chat-core-${user}-` });
+  // Each user's machine is the same device across peers of one registry:
+  // offline messages are sealed to it.
+  const home = homes.get(`${reg.port}/${user}`) ??
+    await Deno.makeTempDir({ prefix: `chat-core-${user}-` });
+  homes.set(`${reg.port}/${user}`, home);
   const events: PeerEvent[] = [];
   const logs: string[] = [];
   let peer: Peer;
   try {
+    const at = `127.0.0.1:${reg.port}`;
+    const device = await Device.load(home, at, user) ??
+      await Device.create(home, at, user, "test");
     peer = await Peer.start({
       target: { ...reg.target(), home },
-      credentials: { user, password: `${user}-password` },
+      credentials: { user, password: `${user}-password`, device },
       home,
       port: 0,
       listenHost: "127.0.0.1",
@@ -90,7 +110,6 @@ async function startPeer(
     },
     [Symbol.asyncDispose]: async () => {
       await peer.stop();
-      await Deno.remove(home, { recursive: true }).catch(() => {});
     },
   };
 }
@@ -116,6 +135,7 @@ Deno.test("a peer logs in, emits ready with its P2P port and answers the registr
       type: "ready",
       user: "alice",
       port: alice.peer.port,
+      created: true,
     });
     assert(alice.peer.port > 0);
     assertEquals(alice.events[0]?.type, "ready", "ready comes first");
@@ -290,6 +310,9 @@ Deno.test("a blocked user cannot befriend or reach you, and is not told why", as
 Deno.test("a message to an offline user is stored, delivered at login and kept in /inbox", async () => {
   await using reg = await startRegistry();
   await signup(reg, "carol");
+  // carol's machine becomes her device at a first login.
+  await (await startPeer(reg, "carol", { signup: false }))
+    [Symbol.asyncDispose]();
   await using alice = await startPeer(reg, "alice");
 
   assertIncludes(
@@ -388,7 +411,7 @@ Deno.test("login failures are one-line errors: wrong password, unknown user, alr
   }
 });
 
-Deno.test("a TIMEOUT from the registry emits timeout and ends the session cleanly", async () => {
+Deno.test("a heartbeat TIMEOUT from the registry is reported and the peer logs in again by itself", async () => {
   let now = Date.now();
   await using reg = await startRegistry({
     now: () => now,
@@ -408,16 +431,44 @@ Deno.test("a TIMEOUT from the registry emits timeout and ends the session cleanl
   assertEquals(await reg.registry.service.sweep(now), 2);
 
   await alice.waitFor((e) => e.type === "timeout", "timeout");
+  const t = alice.events.find((e) => e.type === "timeout");
+  assertEquals(t, { type: "timeout", reason: "heartbeat", again: true });
+  await alice.waitFor((e) => e.type === "registry_restored", "logged in again");
+  assert(
+    !alice.events.some((e) => e.type === "registry_lost"),
+    "a timeout is not reported as an outage",
+  );
+  await bob.waitFor((e) => e.type === "registry_restored", "bob logged in");
+  // Logged in again: the registry answers, bob sees alice online.
+  await alice.ok("/who");
+  const found = await bob.ok("/search alice");
+  assertEquals(found.online, true);
+  await alice.peer.stop();
+  assertEquals((await alice.peer.run("/who")).ok, false);
+});
+
+Deno.test("an idle TIMEOUT from the registry emits timeout and ends the session cleanly", async () => {
+  let now = Date.now();
+  await using reg = await startRegistry({
+    now: () => now,
+    sweepEveryMs: 0,
+    heartbeatIntervalMs: 3_600_000,
+    heartbeatTtlMs: 3_600_000,
+    idleTimeoutMs: 5_000,
+  });
+  await using alice = await startPeer(reg, "alice");
+  now += 10_000;
+  assertEquals(await reg.registry.service.sweep(now), 1);
+  await alice.waitFor((e) => e.type === "timeout", "timeout");
   const end = await alice.peer.ended;
   assertEquals(end.code, "timeout");
-  assertIncludes(end.reason, "no heartbeat");
+  assertIncludes(end.reason, "idle");
   const t = alice.events.find((e) => e.type === "timeout");
-  assertEquals(t, { type: "timeout", reason: "heartbeat" });
+  assertEquals(t, { type: "timeout", reason: "idle", again: false });
   assert(
     !alice.events.some((e) => e.type === "registry_lost"),
     "a timeout is not an outage: no reconnection",
   );
   assertIncludes(await alice.fails("/who"), "logged out by the registry");
   await alice.peer.stop();
-  assertEquals((await alice.peer.run("/who")).ok, false);
 });
