@@ -305,6 +305,29 @@ export async function checkRegistry(c: Common): Promise<void> {
   throw first;
 }
 
+/**
+ * The credentials of a login typed into the page of `chat web`: like a
+ * first `chat login`, the password login adds this machine as a device of
+ * the user (its existing keys when it is one already), so later commands
+ * and offline messages sealed to it work.
+ */
+export async function pageCredentials(
+  s: ClientSettings,
+  c: Common,
+  creds: Credentials,
+): Promise<Credentials> {
+  if (creds.device || creds.password === undefined) return creds;
+  let device: Device | null;
+  try {
+    device = await Device.load(c.home, registryName(c), creds.user);
+  } catch (err) {
+    if (err instanceof DeviceFileError) throw new UserError(err.message);
+    throw err;
+  }
+  device ??= await newDevice(s, c, creds.user);
+  return { ...creds, device };
+}
+
 /** Fresh device keys for `user` named --device or after this host. */
 export function newDevice(
   s: ClientSettings,

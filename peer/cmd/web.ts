@@ -12,6 +12,7 @@ import { oneLineErrors } from "./errors.ts";
 import {
   credentials,
   deviceCredentials,
+  pageCredentials,
   peerOptions,
   rememberLogin,
   setUp,
@@ -49,7 +50,10 @@ export function webMain(ctx: CommandContext): Promise<number> {
       signal: ctx.signal,
       logger: c.logger,
       start: async (opts, emit) => {
-        const peer = await Peer.start(opts, emit);
+        const peer = await Peer.start({
+          ...opts,
+          credentials: await pageCredentials(s, c, opts.credentials),
+        }, emit);
         await rememberLogin(c, peer.user);
         return peer;
       },

@@ -19,14 +19,17 @@ import {
   Endpoint,
   fetchDeviceKeys,
   LinkError,
+  newMessageId,
+  open,
   type P2PLink,
   type Purpose,
   RegistryError,
   type RegistryTarget,
   type RequestFields,
+  seal,
+  SealError,
   type SessionStatus,
 } from "../net/mod.ts";
-import { newMessageId, open, seal, SealError } from "../net/sealed.ts";
 import { type Command, parseLine } from "./commands.ts";
 import {
   type Conversation,

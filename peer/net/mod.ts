@@ -83,3 +83,4 @@ export {
   rememberFingerprint,
   type TrustVerdict,
 } from "./trust.ts";
+export { newMessageId, open, seal, SealError } from "./sealed.ts";

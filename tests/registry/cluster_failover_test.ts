@@ -40,8 +40,16 @@ Deno.test({
     const other = cluster.instances[2 - at]!;
     // bob knows only the other instance, so only alice moves.
     await using bob = await spawnPeer(other, { user: "bob" });
+    // carol's machine: the device her offline message is sealed to.
+    const carolHome = await Deno.makeTempDir({ prefix: "chat-carol-" });
+    await using _carolHome = {
+      [Symbol.asyncDispose]: () => Deno.remove(carolHome, { recursive: true }),
+    };
     {
-      await using carol = await spawnPeer(other, { user: "carol" });
+      await using carol = await spawnPeer(other, {
+        user: "carol",
+        home: carolHome,
+      });
       assertEquals(await carol.quit(), 0);
     }
 
@@ -121,6 +129,7 @@ Deno.test({
         await using carol = await spawnPeer(other, {
           user: "carol",
           signup: false,
+          home: carolHome,
         });
         await carol.waitFor(
           (l) => l.type === "offline_message" && l.text === "kept for you",
