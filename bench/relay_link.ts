@@ -339,6 +339,7 @@ async function linksMain(c: LinksConfig): Promise<void> {
   const endpoints: Endpoint[] = [];
   let received = 0;
   const links: { send: (b: Uint8Array) => Promise<void>; path: string }[] = [];
+  let retries = 0;
   for (let j = 0; j < c.links; j++) {
     const home = await Deno.makeTempDir({ dir: c.dir, prefix: `link${j}-` });
     const [ua, ub] = [
@@ -366,11 +367,21 @@ async function linksMain(c: LinksConfig): Promise<void> {
       logger,
     });
     endpoints.push(a, b);
-    const { link, path } = await a.links.open(ub, "chat");
-    links.push({ send: (bytes) => link.conn.sendData(bytes), path });
+    // On a loaded machine a dial can miss its deadline: tried again, counted.
+    for (let attempt = 1;; attempt++) {
+      try {
+        const { link, path } = await a.links.open(ub, "chat");
+        links.push({ send: (bytes) => link.conn.sendData(bytes), path });
+        break;
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        retries++;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
   }
   const relayed = links.filter((l) => l.path === "relayed").length;
-  say({ type: "ready", links: links.length, relayed });
+  say({ type: "ready", links: links.length, relayed, retries });
   const chunk = new Uint8Array(Math.max(1, Math.round(c.rate / 10)));
   const timer = setInterval(() => {
     for (const l of links) l.send(chunk).catch(() => {});
@@ -527,7 +538,9 @@ export async function relayMetrics(opts: RunOptions): Promise<Metric[]> {
     linksChild = null;
     const note = `${online} peer sessions; ${plan.links} relayed links × ${
       LINK_RATE / 1024
-    } KiB/s`;
+    } KiB/s${
+      linksReady.retries > 0 ? `; ${linksReady.retries} dials retried` : ""
+    }`;
     out.push(
       info(
         "registry CPU, P1 load alone",

@@ -134,6 +134,8 @@ export interface RelayStats {
   bufferedBytes: number;
   /** Most bytes any one direction of any link has held at once. */
   peakBufferedBytes: number;
+  /** Bytes of buffers the links hold now, full or not (what RSS pays). */
+  slotBytes: number;
   /** Directions waiting for rate tokens now. */
   throttled: number;
   /** Refusals so far, by code. */
@@ -142,7 +144,15 @@ export interface RelayStats {
 
 const DEFAULT_BUFFER = 256 * 1024;
 const MIN_BUFFER = 16 * 1024;
+/** The slot a busy direction (a pipe) reads into: fewer, larger reads. */
 const SLOT_BYTES = 64 * 1024;
+/**
+ * The slot a direction starts with. A quiet direction (a chat, or the way
+ * back of a pipe) always has a read pending, and a pending read holds its
+ * buffer: at 100 links that is 200 slots, so they start small and grow to
+ * SLOT_BYTES only once a read fills one.
+ */
+const FIRST_SLOT_BYTES = 16 * 1024;
 const HELLO_READ_BYTES = 8 * 1024;
 /** Rate-limited writes wait for at least this much, so they are not dribbled byte by byte. */
 const MIN_GRANT = 4096;
@@ -254,7 +264,8 @@ interface Active {
   claims: RelayTokenClaims;
   a: Side;
   b: Side;
-  bucket: ByteBucket | null;
+  /** The link's cap and the relay's, whichever are set (made once). */
+  buckets: ByteBucket[];
   bytes: { ab: number; ba: number };
   /** First failure wins; null while healthy. */
   failure: RelayEndReason | null;
@@ -280,6 +291,7 @@ export class RelayListener implements AsyncDisposable {
   #handshakes = 0;
   #buffered = 0;
   #peak = 0;
+  #slotBytes = 0;
   #throttled = 0;
   #closing = false;
   #closed: Promise<void> | null = null;
@@ -357,6 +369,7 @@ export class RelayListener implements AsyncDisposable {
       links: this.#active.size,
       bufferedBytes: this.#buffered,
       peakBufferedBytes: this.#peak,
+      slotBytes: this.#slotBytes,
       throttled: this.#throttled,
       refused: { ...this.#refused },
     };
@@ -634,7 +647,10 @@ export class RelayListener implements AsyncDisposable {
       claims,
       a,
       b,
-      bucket: this.#linkRate ? bucketFor(this.#linkRate, started) : null,
+      buckets: [
+        ...(this.#linkRate ? [bucketFor(this.#linkRate, started)] : []),
+        ...(this.#total ? [this.#total] : []),
+      ],
       bytes: { ab: 0, ba: 0 },
       failure: this.#closing ? "shutdown" : null,
       abort: new AbortController(),
@@ -699,19 +715,35 @@ export class RelayListener implements AsyncDisposable {
     dst: Side,
   ): Promise<void> {
     const size = this.#o.bufferBytes;
-    const slotBytes = Math.min(SLOT_BYTES, size);
-    // Slots are made as the direction needs them, up to the bound: a quiet
-    // link (a chat) holds one, a busy one (a pipe) all of them.
-    const maxSlots = Math.floor(size / slotBytes);
-    let slots = 0;
+    // Slots are made as the direction needs them, up to the bound of `size`
+    // bytes: a quiet link (a chat) holds one small slot, a busy one (a pipe,
+    // whose reads fill the slot) grows to SLOT_BYTES slots and makes as many
+    // as fit, reading while it writes.
+    let slotBytes = Math.min(FIRST_SLOT_BYTES, size);
+    const bigSlot = Math.min(SLOT_BYTES, size);
+    let allocated = 0;
     const free: Uint8Array[] = [];
     const haveSlot = () => {
       if (free.length > 0) return true;
-      if (slots >= maxSlots) return false;
-      slots++;
+      // Until it grows a direction has one slot: the next read waits for
+      // the write of the last (quick, unless the receiver is slow).
+      if (allocated > 0 && slotBytes < bigSlot) return false;
+      if (allocated + slotBytes > size) return false;
+      allocated += slotBytes;
+      this.#slotBytes += slotBytes;
       free.push(new Uint8Array(slotBytes));
       return true;
     };
+    /** Gives a slot back; small ones are dropped once the direction grew. */
+    const release = (buf: Uint8Array) => {
+      if (buf.length === slotBytes) {
+        free.push(buf);
+      } else {
+        allocated -= buf.length;
+        this.#slotBytes -= buf.length;
+      }
+    };
+    const caps = link.buckets.length > 0;
     const full: { buf: Uint8Array; n: number }[] = [];
     let eof = false;
     let buffered = 0;
@@ -736,8 +768,9 @@ export class RelayListener implements AsyncDisposable {
     const reader = async () => {
       if (src.rest.length > 0 && haveSlot()) {
         const buf = free.pop()!;
-        buf.set(src.rest.subarray(0, slotBytes));
-        put(buf, Math.min(src.rest.length, slotBytes));
+        const n = Math.min(src.rest.length, buf.length);
+        buf.set(src.rest.subarray(0, n));
+        put(buf, n);
       }
       while (!signal.aborted) {
         if (!haveSlot()) {
@@ -750,16 +783,18 @@ export class RelayListener implements AsyncDisposable {
         try {
           n = await src.conn.read(buf);
         } catch {
-          free.push(buf);
+          release(buf);
           this.#fail(link, srcRole);
           return;
         }
         if (n === null) {
-          free.push(buf);
+          release(buf);
           eof = true;
           wakeWriter?.();
           return;
         }
+        // A full read means more is waiting: read bigger from now on.
+        if (n === buf.length && slotBytes < bigSlot) slotBytes = bigSlot;
         put(buf, n);
       }
     };
@@ -784,7 +819,11 @@ export class RelayListener implements AsyncDisposable {
         }
         let off = 0;
         while (off < item.n) {
-          const grant = await this.#grant(link, item.n - off);
+          const grant = caps
+            ? await this.#grant(link, item.n - off)
+            : signal.aborted
+            ? 0
+            : item.n - off;
           if (grant === 0) break; // Aborted while waiting.
           try {
             await writeAll(dst.conn, item.buf.subarray(off, off + grant));
@@ -797,7 +836,7 @@ export class RelayListener implements AsyncDisposable {
         }
         buffered -= item.n;
         this.#buffered -= item.n;
-        free.push(item.buf);
+        release(item.buf);
         wakeReader?.();
         if (off < item.n) return;
       }
@@ -808,6 +847,7 @@ export class RelayListener implements AsyncDisposable {
     } finally {
       signal.removeEventListener("abort", wake);
       for (const item of full) this.#buffered -= item.n;
+      this.#slotBytes -= allocated;
     }
   }
 
@@ -817,20 +857,20 @@ export class RelayListener implements AsyncDisposable {
     const signal = link.abort.signal;
     while (!signal.aborted) {
       const now = clock.now();
-      const buckets = [link.bucket, this.#total].filter((b) => b !== null);
+      const buckets = link.buckets;
       if (buckets.length === 0) return want;
       let avail = want;
-      for (const b of buckets) avail = Math.min(avail, b.available(now));
-      const need = Math.min(
-        want,
-        MIN_GRANT,
-        ...buckets.map((b) => b.burstBytes),
-      );
+      let need = Math.min(want, MIN_GRANT);
+      for (const b of buckets) {
+        avail = Math.min(avail, b.available(now));
+        need = Math.min(need, b.burstBytes);
+      }
       if (avail >= need) {
         for (const b of buckets) b.take(avail, now);
         return avail;
       }
-      const ms = Math.max(1, ...buckets.map((b) => b.msUntil(need, now)));
+      let ms = 1;
+      for (const b of buckets) ms = Math.max(ms, b.msUntil(need, now));
       this.#throttled++;
       try {
         await new Promise<void>((resolve) => {

@@ -13,13 +13,13 @@ import {
   FramingError,
   fromBase64url,
   importEd25519Public,
-  MAX_DATAGRAM_BYTES,
   MemoryBudget,
 } from "../wire/mod.ts";
 import { type Clock, clockWithNow, systemClock } from "./clock.ts";
 import type { RegistryIdentity } from "./identity.ts";
 import {
   DEFAULT_SERVICE_CONFIG,
+  HEARTBEAT_FLOOD_DATAGRAMS_PER_S,
   RegistryService,
   type ServiceConfig,
   sweepIntervalFor,
@@ -117,6 +117,12 @@ export class Registry implements AsyncDisposable {
   #accepting: Promise<void>;
   /** Datagrams that were not valid heartbeats. */
   badDatagrams = 0;
+  /** Bad datagrams in the current second, and when that second began. */
+  #badInSecond = 0;
+  #secondAt = -Infinity;
+  /** Bad datagrams not yet in a log line, and when the last line was. */
+  #badUnlogged = 0;
+  #badLoggedAt = -Infinity;
 
   private constructor(
     opts: RegistryOptions,
@@ -172,7 +178,11 @@ export class Registry implements AsyncDisposable {
       relay: relay
         ? {
           port: relay.port,
-          endpoint: formatRelayEndpoint(opts.host, relay.port),
+          endpoint: formatRelayEndpoint(
+            opts.advertise ?? opts.host,
+            relay.port,
+          ),
+          ...(opts.advertise !== undefined ? { host: opts.advertise } : {}),
           perUser: relay.perUser,
           linksOf: (user) => relay.linksOf(user),
         }
@@ -183,10 +193,12 @@ export class Registry implements AsyncDisposable {
       directory.attach({
         replaced: (id) => this.service.replaced(id),
         offline: (users) => this.service.wentOffline(users),
+        endDevice: (user, name, reason) =>
+          this.service.endDevice(user, name, reason),
       });
     }
     udp.onDatagram = (msg) => this.#datagram(msg);
-    udp.onOversize = (n) => this.badDatagrams += n;
+    udp.onRejected = (n) => this.#bad(n);
     this.#accepting = this.#acceptLoop();
     if (opts.signal?.aborted) void this.close();
     opts.signal?.addEventListener("abort", () => void this.close(), {
@@ -254,7 +266,9 @@ export class Registry implements AsyncDisposable {
         });
         verify = relayVerifier({
           registryKey,
-          endpoints: [formatRelayEndpoint(opts.host, relay.port)],
+          endpoints: [
+            formatRelayEndpoint(opts.advertise ?? opts.host, relay.port),
+          ],
         });
       } catch (err) {
         throw new Error(
@@ -429,13 +443,34 @@ export class Registry implements AsyncDisposable {
   }
 
   #datagram(msg: Uint8Array): void {
-    if (msg.length > MAX_DATAGRAM_BYTES) {
-      this.badDatagrams++;
-      return;
-    }
     const d = decodeHeartbeat(msg);
-    if (!d.ok || !this.service.heartbeat(d.msg, this.#now())) {
-      this.badDatagrams++;
+    if (!d.ok || !this.service.heartbeat(d.msg, this.#now())) this.#bad(1);
+  }
+
+  /**
+   * Counts `n` bad datagrams: a flood (HEARTBEAT_FLOOD_DATAGRAMS_PER_S) is
+   * told to the service, and the log gets one summary line per
+   * BAD_DATAGRAM_LOG_MS at most, never a line per datagram.
+   */
+  #bad(n: number): void {
+    this.badDatagrams += n;
+    const now = this.#now();
+    if (now - this.#secondAt >= 1000) {
+      this.#secondAt = now;
+      this.#badInSecond = 0;
+    }
+    this.#badInSecond += n;
+    if (this.#badInSecond >= HEARTBEAT_FLOOD_DATAGRAMS_PER_S) {
+      this.service.heartbeatFlood(now);
+    }
+    this.#badUnlogged += n;
+    if (now - this.#badLoggedAt >= BAD_DATAGRAM_LOG_MS) {
+      this.#logger.warn("bad datagrams at the heartbeat port", {
+        count: this.#badUnlogged,
+        flooded: this.#badInSecond >= HEARTBEAT_FLOOD_DATAGRAMS_PER_S,
+      });
+      this.#badUnlogged = 0;
+      this.#badLoggedAt = now;
     }
   }
 
@@ -468,12 +503,15 @@ export class Registry implements AsyncDisposable {
   }
 }
 
+/** At most one log line about bad datagrams in this long. */
+export const BAD_DATAGRAM_LOG_MS = 10_000;
+
 /** The heartbeat socket as seen from the main thread: a worker that owns it. */
 class UdpWorker {
   readonly #worker: Worker;
   port = 0;
   onDatagram: (msg: Uint8Array) => void = () => {};
-  onOversize: (n: number) => void = () => {};
+  onRejected: (n: number) => void = () => {};
   #closed: (() => void) | null = null;
 
   private constructor(worker: Worker) {
@@ -504,7 +542,7 @@ class UdpWorker {
           worker.terminate();
           reject(new Error(m.message));
         } else if (m.type === "batch") {
-          if (m.oversize > 0) w.onOversize(m.oversize);
+          if (m.rejected > 0) w.onRejected(m.rejected);
           const data = new Uint8Array(m.data as ArrayBuffer);
           for (let at = 0; at + 2 <= data.length;) {
             const len = (data[at]! << 8) | data[at + 1]!;

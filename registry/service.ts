@@ -31,6 +31,7 @@ import { probePeer } from "./probe.ts";
 import {
   acceptHeartbeat,
   type ClientState,
+  endDeviceSessions,
   endReplaced,
   endSession,
   event,
@@ -52,6 +53,7 @@ import { type Directory, LocalDirectory } from "./directory.ts";
 export {
   type ClientState,
   DEFAULT_SERVICE_CONFIG,
+  HEARTBEAT_FLOOD_DATAGRAMS_PER_S,
   type ServiceConfig,
   type ServiceStats,
   sweepIntervalFor,
@@ -85,6 +87,7 @@ export interface ServiceDeps {
 export class RegistryService implements Disposable {
   readonly sessions: SessionTable;
   readonly directory: Directory;
+  readonly #udpFlood = { lastAt: -Infinity };
   /** Counters for logs and benchmarks. */
   readonly stats: ServiceStats = {
     logins: 0,
@@ -139,6 +142,7 @@ export class RegistryService implements Disposable {
       fingerprint: deps.fingerprint,
       deviceUses: new Map(),
       stats: this.stats,
+      udpFlood: this.#udpFlood,
     };
     const every = deps.config.sweepEveryMs;
     this.#sweeping = every > 0
@@ -386,9 +390,30 @@ export class RegistryService implements Disposable {
     await wentOffline(this.#ctx, users);
   }
 
+  /**
+   * Ends the sessions `user` has here on device `name`, revoked or logged
+   * out through another registry process of the cluster.
+   */
+  async endDevice(
+    user: string,
+    name: string,
+    reason: "revoked" | "logout",
+  ): Promise<void> {
+    await endDeviceSessions(this.#ctx, user, name, reason);
+  }
+
   /** Accepts a heartbeat datagram if its MAC and counter are right. */
   heartbeat(hb: Heartbeat, now: number): boolean {
     return acceptHeartbeat(this.#ctx, hb, now);
+  }
+
+  /**
+   * Notes that the heartbeat port is flooded at `now`: until a heartbeat TTL
+   * passes without a flood, sessions time out only after
+   * `heartbeatFloodTtlMs` without a heartbeat.
+   */
+  heartbeatFlood(now: number): void {
+    this.#udpFlood.lastAt = now;
   }
 
   /** Ends sessions whose heartbeats stopped or that sat idle too long. */

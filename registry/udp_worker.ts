@@ -6,27 +6,39 @@
  * busy with a burst of logins or a large reply would drop heartbeats and time
  * out healthy peers. This worker does nothing but drain the socket and hand
  * datagrams to the main thread in batches (every 20 ms at most), so a busy
- * main thread only delays heartbeats instead of losing them. It checks sizes
- * (anything over MAX_DATAGRAM_BYTES is counted and dropped) and nothing else:
- * decoding and verification stay in the registry's one place for them.
+ * main thread only delays heartbeats instead of losing them.
+ *
+ * Under a flood (hundreds of thousands of garbage datagrams a second) the
+ * drain rate is what keeps real heartbeats in: the kernel drops whatever the
+ * socket buffer cannot hold, garbage and heartbeats alike. So the worker
+ * rejects garbage as cheaply as it can, before any copy: a datagram that is
+ * not exactly HEARTBEAT_BYTES long or does not start with the heartbeat's
+ * magic and version is only counted. The MAC and the session are checked
+ * in the registry's one place for them (wire/datagram.ts, the service).
+ *
+ * Deno 2.9's node:dgram takes `recvBufferSize` but never sets the kernel's
+ * SO_RCVBUF (measured with `ss -uam`: the socket keeps net.core.rmem_default,
+ * 208 KiB on most Linux systems); an operator who expects floods raises
+ * net.core.rmem_default (docs/security.md).
  *
  * Messages in: {type: "bind", host, port}, {type: "close"}.
  * Messages out: {type: "bound", port}, {type: "error", message},
- * {type: "batch", data: ArrayBuffer of [u16 length][bytes]…, count, oversize},
+ * {type: "batch", data: ArrayBuffer of [u16 length][bytes]…, count, rejected},
  * {type: "closed"}.
  */
 /// <reference lib="deno.worker" />
 import dgram from "node:dgram";
-import { MAX_DATAGRAM_BYTES } from "../wire/limits.ts";
+import { HEARTBEAT_BYTES, looksLikeHeartbeat } from "../wire/mod.ts";
 
 const BATCH_BYTES = 64 * 1024;
 const FLUSH_MS = 20;
 
 let sock: dgram.Socket | null = null;
-let buf = new Uint8Array(BATCH_BYTES);
+const buf = new Uint8Array(BATCH_BYTES);
 let used = 0;
 let count = 0;
-let oversize = 0;
+/** Datagrams rejected by size or magic since the last batch. */
+let rejected = 0;
 let timer: ReturnType<typeof setTimeout> | null = null;
 
 function flush(): void {
@@ -34,18 +46,17 @@ function flush(): void {
     clearTimeout(timer);
     timer = null;
   }
-  if (count === 0 && oversize === 0) return;
+  if (count === 0 && rejected === 0) return;
   const data = buf.buffer.slice(0, used);
-  self.postMessage({ type: "batch", data, count, oversize }, [data]);
-  buf = new Uint8Array(BATCH_BYTES);
+  self.postMessage({ type: "batch", data, count, rejected }, [data]);
   used = 0;
   count = 0;
-  oversize = 0;
+  rejected = 0;
 }
 
 function take(msg: Uint8Array): void {
-  if (msg.length > MAX_DATAGRAM_BYTES) {
-    oversize++;
+  if (!looksLikeHeartbeat(msg)) {
+    rejected++;
   } else {
     if (used + 2 + msg.length > BATCH_BYTES) flush();
     buf[used] = msg.length >> 8;
@@ -63,8 +74,9 @@ self.onmessage = (e: MessageEvent) => {
     const s = dgram.createSocket({
       type: m.host!.includes(":") ? "udp6" : "udp4",
       // Deno's node:dgram allocates this much for every read (it does not
-      // size the kernel buffer), so just over the largest datagram accepted.
-      recvBufferSize: MAX_DATAGRAM_BYTES + 1,
+      // size the kernel buffer): one byte over a heartbeat, so anything
+      // longer arrives cut to HEARTBEAT_BYTES + 1 and is rejected by size.
+      recvBufferSize: HEARTBEAT_BYTES + 1,
     });
     s.once(
       "error",

@@ -49,6 +49,15 @@ export function encodeHeartbeat(
   return out;
 }
 
+/**
+ * True when `bytes` has a heartbeat's size, magic and version: the cheap
+ * first check of the registry's UDP path, before any copy, decoding or MAC.
+ */
+export function looksLikeHeartbeat(bytes: Uint8Array): boolean {
+  return bytes.length === HEARTBEAT_BYTES && bytes[0] === MAGIC[0] &&
+    bytes[1] === MAGIC[1] && bytes[2] === MAGIC[2] && bytes[3] === VERSION;
+}
+
 /** Parses a datagram's layout. Never throws. */
 export function decodeHeartbeat(bytes: Uint8Array): Decoded<Heartbeat> {
   if (bytes.length > MAX_DATAGRAM_BYTES) {

@@ -329,7 +329,12 @@ export const REPLIES = {
     relay: opt(bool),
   },
   reverse: {},
-  relay: { token: str({ min: 1, max: 2048 }), port: int(1, 65535) },
+  /** `host`: where the relay listens, when not at the registry's host. */
+  relay: {
+    token: str({ min: 1, max: 2048 }),
+    port: int(1, 65535),
+    host: opt(host),
+  },
   offline_send: { to: userName, sent_at: isoTime },
   offline_fetch: {
     messages: list(obj({
@@ -403,6 +408,8 @@ export const EVENTS = {
     room: roomName,
     user: userName,
     reason: oneOf("left", "kicked"),
+    /** Who removed them (a kick). */
+    by: opt(userName),
   },
   room_owner: { room: roomName, user: userName },
   offline_waiting: { count: counter },
@@ -425,6 +432,8 @@ export const EVENTS = {
     purpose,
     token: str({ min: 1, max: 2048 }),
     port: int(1, 65535),
+    /** Where the relay listens, when not at the registry's host. */
+    host: opt(host),
   },
   session_ended: { reason: oneOf("replaced", "shutdown", "revoked") },
   error: { reason },

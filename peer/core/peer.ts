@@ -9,6 +9,7 @@
  */
 import { join } from "node:path";
 import { type Cancel, type Clock, SYSTEM_CLOCK } from "../../common/clock.ts";
+import { closest } from "../../common/suggest.ts";
 import type { Logger } from "../../common/log.ts";
 import type { RegistryEvent, ReplyData, RequestType } from "../../wire/mod.ts";
 import {
@@ -43,6 +44,12 @@ import {
   type CommandReply,
   type Failure,
 } from "./replies.ts";
+import {
+  DEFAULT_PREFERENCES,
+  loadPreferences,
+  type Preferences,
+  savePreferences,
+} from "./preferences.ts";
 import { RoomBook } from "./room_book.ts";
 import { Transcripts } from "./transcripts.ts";
 import { Transfers } from "./transfers/mod.ts";
@@ -113,6 +120,7 @@ export class Peer implements AsyncDisposable {
   #stopSweep: Cancel = () => {};
   #lastActive = 0;
   #stopped = false;
+  #preferences: Preferences = { ...DEFAULT_PREFERENCES };
   #ended!: (end: SessionEnd) => void;
   /** Resolves when the session ends: logged out, timed out or replaced. */
   readonly ended: Promise<SessionEnd>;
@@ -148,6 +156,11 @@ export class Peer implements AsyncDisposable {
       now,
       after: (ms, fn) => this.#clock.after(ms, fn),
       logger: o.logger,
+      acceptFriends: () => this.#preferences.acceptFriends,
+      isFriend: async (user) =>
+        (await this.#request("profile", { user })).friend === "friends",
+      storeOffline: async (user, text) =>
+        (await this.#storeOffline(user, text)).sent_at,
     });
     this.transfers = new Transfers({
       self: () => this.user,
@@ -191,6 +204,12 @@ export class Peer implements AsyncDisposable {
       knownUsers: this.#knownUsers,
       knownRooms: this.#knownRooms,
       stop: () => this.stop(),
+      storeOffline: (user, text) => this.#storeOffline(user, text),
+      preferences: () => this.#preferences,
+      setPreferences: async (p) => {
+        await savePreferences(o.home, p);
+        this.#preferences = p;
+      },
       checkContact: (user) => this.#checkContact(user),
       verify: async (user, confirm) => {
         const contacts = this.#endpoint?.contacts;
@@ -220,6 +239,7 @@ export class Peer implements AsyncDisposable {
   }
 
   async #start(): Promise<void> {
+    this.#preferences = await loadPreferences(this.#o.home);
     this.#endpoint = await Endpoint.open({
       target: this.#o.target,
       credentials: this.#o.credentials,
@@ -243,7 +263,12 @@ export class Peer implements AsyncDisposable {
     });
     await this.#loadState();
     this.#ready = true;
-    this.#event({ type: "ready", user: this.user, port: this.port });
+    this.#event({
+      type: "ready",
+      user: this.user,
+      port: this.port,
+      ...(this.#endpoint.session.created ? { created: true as const } : {}),
+    });
     for (const ev of this.#held.splice(0)) this.#registryEvent(ev);
     await this.#inbox.fetch();
     this.#stopSweep = this.#clock.every(
@@ -323,6 +348,14 @@ export class Peer implements AsyncDisposable {
   /** Where plain lines go now. */
   get current(): Conversation | null {
     return this.#context.current;
+  }
+
+  /**
+   * Makes `c` where plain lines go (the shell's /switch); the caller checks
+   * it is an open chat or a joined room.
+   */
+  switchTo(c: Conversation | null): void {
+    this.#context.current = c;
   }
 
   /** Names worth completing: friends, chat partners, room mates, users seen. */
@@ -405,7 +438,8 @@ export class Peer implements AsyncDisposable {
         void this.#afterRestore();
         return;
       case "timeout":
-        this.#event({ type: "timeout", reason: s.reason });
+        this.#event({ type: "timeout", reason: s.reason, again: s.again });
+        if (s.again) return;
         this.#ended({
           code: "timeout",
           reason: `logged out by the registry (${
@@ -483,6 +517,7 @@ export class Peer implements AsyncDisposable {
           room: ev.room,
           user: ev.user,
           reason: ev.reason,
+          ...(ev.by !== undefined ? { by: ev.by } : {}),
         });
         return;
       case "room_owner":
@@ -498,6 +533,19 @@ export class Peer implements AsyncDisposable {
         });
         return;
     }
+  }
+
+  /**
+   * The one path by which a message is left with the registry for later
+   * (/msg to someone offline, a chat request nobody answered).
+   */
+  async #storeOffline(
+    user: string,
+    text: string,
+  ): Promise<ReplyData<"offline_send">> {
+    // A message left for later is for the user's pinned devices only.
+    await this.#checkContact(user);
+    return await this.#request("offline_send", { to: user, text });
   }
 
   async #request<K extends RequestType>(
@@ -579,7 +627,11 @@ export class Peer implements AsyncDisposable {
       return await this.#answer(this.#resolve(cmd), command);
     } catch (err) {
       if (err instanceof UserError) {
-        return failure(command, err.message, err.code);
+        return failure(
+          command,
+          err.message + this.#didYouMean(cmd, err),
+          err.code,
+        );
       }
       this.#o.logger.error("command failed", { command, error: String(err) });
       return failure(
@@ -588,6 +640,30 @@ export class Peer implements AsyncDisposable {
         "internal",
       );
     }
+  }
+
+  /**
+   * For a user or room the registry does not know: " — did you mean X?"
+   * when a name we know (friends, chat partners, room mates, rooms seen)
+   * is close to the one typed; "" otherwise.
+   */
+  #didYouMean(cmd: Command, err: UserError): string {
+    if (err.code !== "not_found") return "";
+    const typed = "user" in cmd
+      ? { name: cmd.user, known: this.knownUsers, prefix: "" }
+      : cmd.name === "send"
+      ? cmd.room
+        ? { name: cmd.to, known: this.knownRooms, prefix: "#" }
+        : { name: cmd.to, known: this.knownUsers, prefix: "" }
+      : "room" in cmd
+      ? { name: cmd.room, known: this.knownRooms, prefix: "" }
+      : null;
+    if (!typed) return "";
+    const near = closest(
+      typed.name,
+      typed.known.filter((n) => n !== typed.name),
+    );
+    return near ? ` — did you mean ${typed.prefix}${near}?` : "";
   }
 
   /** The command a plain line stands for: /say in a room, /msg in a chat. */

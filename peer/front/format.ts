@@ -180,7 +180,9 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
   switch (ev.type) {
     case "ready":
       return style.green(
-        `logged in as ${ev.user} (direct connections on port ${ev.port}) — /help lists commands`,
+        `${
+          ev.created ? `account ${ev.user} created; ` : ""
+        }logged in as ${ev.user} (direct connections on port ${ev.port}) — /help lists commands`,
       );
     case "presence":
       return ev.online
@@ -205,7 +207,7 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
       return style.green(
         `* chat with ${ev.with} started${
           ev.saving ? " (saving a transcript)" : ""
-        }${pathNote(ev.path)}`,
+        }${ev.auto ? " (a friend: accepted at once)" : ""}${pathNote(ev.path)}`,
       );
     case "link":
       return ev.restored
@@ -233,6 +235,8 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
         formatText(ev.text, style)
       }`;
     }
+    case "stored":
+      return style.yellow(`* ${oneLine(ev.notice)}`);
     case "delivered":
       return ev.room !== undefined
         ? null
@@ -279,7 +283,9 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
     case "room_left":
       return style.yellow(
         ev.reason === "kicked"
-          ? `* ${ev.user} was removed from #${ev.room}`
+          ? `* ${ev.user} was removed from #${ev.room}${
+            ev.by !== undefined ? ` by ${ev.by}` : ""
+          }`
           : `* ${ev.user} left #${ev.room}`,
       );
     case "room_owner":
@@ -320,7 +326,7 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
       return style.red(
         `* logged out by the registry (${
           ev.reason === "idle" ? "idle too long" : "no heartbeat"
-        })`,
+        })${ev.again ? " — logging in again" : ""}`,
       );
     case "session_ended":
       return style.red(`* session ended: ${oneLine(ev.reason)}`);
@@ -362,8 +368,14 @@ function replyText(r: CommandReply, style: Style): string | null {
           users.map((x) => style.user(x.user)).join(", ")
         }`;
       }
-      return users.map((x) =>
-        `${style.user(x.user)}  ${x.host}:${x.port}  ${oneLine(x.status ?? "")}`
+      // Columns: names and addresses padded to the longest of the page.
+      const nameW = Math.max(...users.map((x) => x.user.length));
+      const addrs = users.map((x) => `${x.host}:${x.port}`);
+      const addrW = Math.max(...addrs.map((a) => a.length));
+      return users.map((x, i) =>
+        `${style.user(x.user)}${" ".repeat(nameW - x.user.length)}  ${
+          addrs[i]!.padEnd(addrW)
+        }  ${oneLine(x.status ?? "")}`.trimEnd()
       )
         .join("\n");
     }
@@ -467,6 +479,9 @@ function replyText(r: CommandReply, style: Style): string | null {
     }
     case "close":
       return null;
+    case "set":
+      return Object.entries(r.data.settings).map(([k, v]) => `${k} ${v}`)
+        .join("\n");
     case "save":
       return r.data.saving
         ? style.green(

@@ -37,6 +37,7 @@ export type { ShellOptions } from "./shell.ts";
 export { DEFAULT_WEB_PORT, type RunWebOptions } from "./web/mod.ts";
 export {
   askYesNo,
+  type KeySource,
   promptLine,
   promptSecret,
   stdinIsTerminal,

@@ -220,7 +220,7 @@ export class Links implements AsyncDisposable {
     }
     try {
       const relayed = await dialRelay({
-        hostname: session.registryHost,
+        hostname: grant.host ?? session.registryHost,
         port: grant.port,
         token: grant.token,
         role: "a",
@@ -290,7 +290,7 @@ export class Links implements AsyncDisposable {
     const session = this.#o.session();
     if (!session) return;
     const relayed = await dialRelay({
-      hostname: session.registryHost,
+      hostname: ev.host ?? session.registryHost,
       port: ev.port,
       token: ev.token,
       role: "b",

@@ -4,7 +4,10 @@
  * It owns the RegistryClient and the heartbeat. When the connection drops it
  * reports "lost", retries with capped exponential backoff and jitter, logs in
  * again with the same credentials and endpoint, and reports "restored". A
- * TIMEOUT or a replacement by another login ends it for good.
+ * heartbeat timeout (a laptop that slept, a lossy network, a flood at the
+ * registry's heartbeat port) is reported as "timeout" with `again` and
+ * followed by the same re-login; an idle timeout, a replacement by another
+ * login or a revoked device ends it for good.
  */
 import {
   base64url,
@@ -61,7 +64,8 @@ export interface Credentials {
 export type SessionStatus =
   | { kind: "lost" }
   | { kind: "restored" }
-  | { kind: "timeout"; reason: string }
+  /** `again`: the session logs in again by itself (heartbeat timeouts). */
+  | { kind: "timeout"; reason: string; again: boolean }
   | { kind: "ended"; reason: string };
 
 /** How to open a session. */
@@ -108,6 +112,8 @@ export class RegistrySession implements AsyncDisposable {
   #closing = false;
   #ended = false;
   #reconnecting: Promise<void> | null = null;
+  /** Timed out for lack of heartbeats: the drop that follows is not "lost". */
+  #timedOut = false;
   #wake: (() => void) | null = null;
   readonly #clock: Clock;
   #over!: () => void;
@@ -160,6 +166,7 @@ export class RegistrySession implements AsyncDisposable {
       }
     }
     if (!client) throw new RegistryError("network", "no registry address");
+    let created = false;
     try {
       if (o.signup && o.credentials.password !== undefined) {
         try {
@@ -167,6 +174,7 @@ export class RegistrySession implements AsyncDisposable {
             user: o.credentials.user,
             password: o.credentials.password,
           }, LOGIN_TIMEOUT_MS);
+          created = true;
           o.logger.info("signed up", { user: o.credentials.user });
         } catch (err) {
           if (!(err instanceof RegistryError && err.code === "taken")) {
@@ -181,6 +189,7 @@ export class RegistrySession implements AsyncDisposable {
       );
       const key = await importRegistryKey(client.hello.signing_key);
       const s = new RegistrySession(o, client, login, key, at);
+      s.created = created;
       s.#attach(client);
       return s;
     } catch (err) {
@@ -287,10 +296,22 @@ export class RegistrySession implements AsyncDisposable {
 
   #event(ev: RegistryEvent): void {
     if (ev.type === "timeout") {
-      this.#ended = true;
       this.#heartbeat?.stop();
-      this.#o.logger.warn("timed out by the registry", { reason: ev.reason });
-      this.#o.onStatus({ kind: "timeout", reason: ev.reason });
+      const again = ev.reason === "heartbeat" && this.#o.reconnect !== false &&
+        !this.#closing;
+      if (!again) this.#ended = true;
+      this.#o.logger.warn(
+        again
+          ? "timed out by the registry; logging in again"
+          : "timed out by the registry",
+        { reason: ev.reason },
+      );
+      this.#o.onStatus({ kind: "timeout", reason: ev.reason, again });
+      if (again) {
+        this.#timedOut = true;
+        // The registry closes the connection after the event; do not wait.
+        this.#client.close();
+      }
       return;
     }
     if (ev.type === "session_ended" && ev.reason === "revoked") {
@@ -327,8 +348,12 @@ export class RegistrySession implements AsyncDisposable {
     }
     this.#heartbeat?.stop();
     this.#heartbeat = null;
-    this.#o.logger.warn("registry lost");
-    this.#o.onStatus({ kind: "lost" });
+    if (this.#timedOut) {
+      this.#timedOut = false;
+    } else {
+      this.#o.logger.warn("registry lost");
+      this.#o.onStatus({ kind: "lost" });
+    }
     if (this.#o.reconnect === false) {
       this.#ended = true;
       this.#over();
@@ -431,6 +456,9 @@ export class RegistrySession implements AsyncDisposable {
   get user(): string {
     return this.#login.user;
   }
+
+  /** Whether opening the session created the account (signup asked and done). */
+  created = false;
 
   /** The address the registry sees us at. */
   get observedHost(): string {

@@ -25,6 +25,12 @@ export interface ServiceConfig extends RegistryLimits {
   /** How often the presence sweep runs; 0 disables it (tests call sweep). */
   sweepEveryMs: number;
   udpPort: number;
+  /**
+   * How long a session may go without a heartbeat while the heartbeat port
+   * is flooded (see HEARTBEAT_FLOOD_DATAGRAMS_PER_S): the kernel then drops
+   * real heartbeats with the garbage, so silence means little.
+   */
+  heartbeatFloodTtlMs: number;
   /** The host the login reply names for heartbeats (--advertise). */
   advertise?: string;
   /** Requests per second a connection may make, and its burst. */
@@ -39,6 +45,7 @@ export const DEFAULT_SERVICE_CONFIG: Omit<ServiceConfig, "udpPort"> = {
   ...DEFAULT_REGISTRY_LIMITS,
   heartbeatIntervalMs: 1000,
   heartbeatTtlMs: 3000,
+  heartbeatFloodTtlMs: 30_000,
   idleTimeoutMs: 0,
   handshakeTimeoutMs: 10_000,
   sweepEveryMs: sweepIntervalFor(3000),
@@ -46,6 +53,12 @@ export const DEFAULT_SERVICE_CONFIG: Omit<ServiceConfig, "udpPort"> = {
   requestBurst: 200,
   serverName: "chat-registry",
 };
+
+/**
+ * Rejected datagrams in one second from which the heartbeat port counts as
+ * flooded; it stays so until a heartbeat TTL passes below that rate.
+ */
+export const HEARTBEAT_FLOOD_DATAGRAMS_PER_S = 1_000;
 
 /** The sweep interval for a heartbeat TTL: a quarter of it, within 100–500 ms. */
 export function sweepIntervalFor(heartbeatTtlMs: number): number {
@@ -102,6 +115,8 @@ export interface ServiceContext {
   /** Device logins since the last sweep, by "user device", to record in one batch. */
   readonly deviceUses: Map<string, DeviceUse>;
   readonly stats: ServiceStats;
+  /** When the heartbeat port was last seen flooded (-Infinity: never). */
+  readonly udpFlood: { lastAt: number };
 }
 
 /** What the handlers need of the relay listener. */
@@ -110,6 +125,11 @@ export interface RelayDesk {
   readonly port: number;
   /** The `host:port` relay tokens name (the listener's own). */
   readonly endpoint: string;
+  /**
+   * The host peers reach this listener at (--advertise), sent with each
+   * token; absent: the host they reach the registry at.
+   */
+  readonly host?: string;
   /** Most relayed links a user may hold at once (--relay-per-user). */
   readonly perUser: number;
   /** Relayed links `user` holds now, waiting or spliced. */

@@ -73,8 +73,10 @@ const deviceRevoke: Handler<"device_revoke"> = async (ctx, c, req) => {
     );
   }
   ctx.logger.info("device revoked", { user, device: name });
+  // Sessions on it held by the other registries of a cluster end too.
+  const elsewhere = await ctx.directory.endDevice(user, name, "revoked");
   const sessions = await endDeviceSessions(ctx, user, name, "revoked", c);
-  return { name, sessions };
+  return { name, sessions: sessions + elsewhere };
 };
 
 const deviceLogout: Handler<"device_logout"> = async (ctx, c, req) => {
@@ -87,7 +89,7 @@ const deviceLogout: Handler<"device_logout"> = async (ctx, c, req) => {
     );
   }
   // The session asking (chat logout runs on the device) ends by itself.
-  let sessions = 0;
+  let sessions = await ctx.directory.endDevice(user, name, "logout");
   for (const s of ctx.sessions.of(user)) {
     if (s.device !== name || s === c.session) continue;
     sessions++;

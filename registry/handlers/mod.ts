@@ -38,6 +38,7 @@ export const ROUTES: Routes = {
 export {
   type ClientState,
   DEFAULT_SERVICE_CONFIG,
+  HEARTBEAT_FLOOD_DATAGRAMS_PER_S,
   logFrom,
   type LoggedIn,
   type RelayDesk,
@@ -63,3 +64,4 @@ export {
   wentOffline,
 } from "./presence.ts";
 export { endReplaced } from "./accounts.ts";
+export { endDeviceSessions } from "./devices.ts";

@@ -189,10 +189,13 @@ export function acceptHeartbeat(
 /** Ends sessions whose heartbeats stopped or that sat idle too long. */
 export async function sweep(ctx: ServiceContext, now: number): Promise<number> {
   const cfg = ctx.config;
+  const flooded = now - ctx.udpFlood.lastAt <= cfg.heartbeatTtlMs;
   const expired = expiredSessions(
     ctx.sessions.all(),
     now,
-    cfg.heartbeatTtlMs,
+    flooded
+      ? Math.max(cfg.heartbeatTtlMs, cfg.heartbeatFloodTtlMs)
+      : cfg.heartbeatTtlMs,
     cfg.idleTimeoutMs,
   );
   const offline: string[] = [];

@@ -21,6 +21,11 @@ import {
   MAX_DATAGRAM_BYTES,
 } from "../../wire/mod.ts";
 import { loggedIn, signup, type TestClient } from "./support.ts";
+import { BAD_DATAGRAM_LOG_MS } from "../../registry/server.ts";
+import {
+  DEFAULT_SERVICE_CONFIG,
+  HEARTBEAT_FLOOD_DATAGRAMS_PER_S,
+} from "../../registry/service.ts";
 
 const TTL = 3_000;
 const START = Date.parse("2026-01-01T00:00:00.000Z");
@@ -69,6 +74,18 @@ class Beats {
   /** A correct heartbeat for `c`'s session with counter `seq`. */
   async beat(c: TestClient, seq: number): Promise<void> {
     await this.send(heartbeatOf(c, seq), "accepted");
+  }
+
+  /** Sends a datagram without waiting for the registry's judgement. */
+  raw(bytes: Uint8Array): Promise<void> {
+    return new Promise<void>((resolve, reject) =>
+      this.#sock.send(
+        bytes,
+        this.reg.udpPort,
+        "127.0.0.1",
+        (err) => (err ? reject(err) : resolve()),
+      )
+    );
   }
 
   close(): Promise<void> {
@@ -274,6 +291,57 @@ Deno.test("presence sweep with a manual clock", async (t) => {
         assert.equal(svc.heartbeat(decode(heartbeatOf(alice, 1)), 3), false);
         assert.equal(sessionOf(reg, alice)!.lastBeat, 2);
         await alice.close();
+      },
+    );
+
+    await t.step(
+      "while the heartbeat port is flooded, silence times out only after the flood TTL; the log has one line per window",
+      async () => {
+        /** 1,200 bad datagrams, sent 100 at a time, each counted. */
+        const flood = async () => {
+          for (let chunk = 0; chunk < 12; chunk++) {
+            const bad = reg.registry.badDatagrams;
+            const junk = new Uint8Array(44); // the wrong magic
+            for (let i = 0; i < 100; i++) await beats.raw(junk);
+            await until(
+              () => reg.registry.badDatagrams === bad + 100,
+              "100 bad datagrams counted",
+              5_000,
+              1,
+            );
+          }
+          assert.ok(1_200 >= HEARTBEAT_FLOOD_DATAGRAMS_PER_S);
+        };
+        const logged = () =>
+          reg.logs.filter((l) => l.includes("bad datagrams at the heartbeat"))
+            .length;
+        const dave = await login("dave");
+        // A quiet window first: the next bad datagram starts a log line.
+        clock.advance(BAD_DATAGRAM_LOG_MS);
+        const lines = logged();
+        clock.advance(2_000);
+        await flood();
+        assert.equal(logged(), lines + 1, "one line for the whole flood");
+        clock.advance(2_000); // 4 s silent, over the TTL, within a flood
+        assert.equal(await sweep(), 0);
+        assert.ok(sessionOf(reg, dave), "not timed out during a flood");
+        // A flood that goes on does not keep a silent session for good.
+        const floodTtl = DEFAULT_SERVICE_CONFIG.heartbeatFloodTtlMs;
+        while (clock.now() - sessionOf(reg, dave)!.lastBeat <= floodTtl) {
+          await flood();
+          assert.equal(await sweep(), 0);
+          clock.advance(2_500);
+        }
+        await flood();
+        assert.equal(await sweep(), 1);
+        await dave.event("timeout");
+        assert.ok(logged() <= lines + 5, "a line per window, not per datagram");
+        // Once the flood has stopped for a TTL the usual TTL holds again.
+        const erin = await login("carol");
+        await flood();
+        clock.advance(TTL + 1);
+        assert.equal(await sweep(), 1);
+        await erin.event("timeout");
       },
     );
   } finally {

@@ -613,6 +613,38 @@ Deno.test("relay timeouts and caps", async (t) => {
   });
 
   await t.step(
+    "quiet links hold one small buffer each way; a busy direction grows within its bound",
+    async () => {
+      await using f = await Fixture.start({ bufferBytes: 256 * 1024 });
+      const links = [];
+      for (let i = 0; i < 10; i++) links.push(await f.pair("alice", "bob"));
+      // A chat's worth each way on every link.
+      for (const [a, b] of links) {
+        await writeAll(a.conn, new Uint8Array(6_000));
+        await writeAll(b.conn, new Uint8Array(6_000));
+        await b.conn.read(new Uint8Array(6_000));
+        await a.conn.read(new Uint8Array(6_000));
+      }
+      await until(() => f.relay.stats().links === 10, "10 links");
+      assert.equal(f.relay.stats().slotBytes, 10 * 2 * 16 * 1024);
+      // A pipe on the first link: its direction grows to 64 KiB slots.
+      const [a, b] = links[0]!;
+      const bulk = new Uint8Array(4 * 1024 * 1024);
+      const sending = writeAll(a.conn, bulk);
+      const got = readAll(b.conn, { n: 0 });
+      await sending;
+      await a.conn.closeWrite();
+      await b.conn.closeWrite();
+      assert.equal((await got).length, bulk.length);
+      assert.ok(f.relay.stats().peakBufferedBytes <= 256 * 1024);
+      await until(() => f.relay.stats().links === 9, "the pipe's link ended");
+      assert.equal(f.relay.stats().slotBytes, 9 * 2 * 16 * 1024);
+      for (const [x, y] of links) close(x, y);
+      await until(() => f.relay.stats().slotBytes === 0, "every buffer freed");
+    },
+  );
+
+  await t.step(
     "a reader that stops stops the writer; the relay holds at most its buffer",
     async () => {
       const bufferBytes = 64 * 1024;

@@ -5,6 +5,7 @@ import {
   encodeHeartbeat,
   HEARTBEAT_BYTES,
   hexToBytes,
+  looksLikeHeartbeat,
   verifyHeartbeat,
 } from "../../wire/datagram.ts";
 import { MAX_DATAGRAM_BYTES } from "../../wire/limits.ts";
@@ -168,4 +169,16 @@ Deno.test("hex helpers", async (t) => {
     assert.equal(hex.length, 512);
     assert.deepEqual(hexToBytes(hex), all);
   });
+});
+
+Deno.test("looksLikeHeartbeat: the size, magic and version alone", () => {
+  const hb = encodeHeartbeat("ab".repeat(16), 1, new Uint8Array(32));
+  assert.equal(looksLikeHeartbeat(hb), true);
+  assert.equal(looksLikeHeartbeat(hb.subarray(0, 43)), false);
+  assert.equal(looksLikeHeartbeat(new Uint8Array(45)), false);
+  for (const at of [0, 1, 2, 3]) {
+    const bad = hb.slice();
+    bad[at]! ^= 1;
+    assert.equal(looksLikeHeartbeat(bad), false, `byte ${at}`);
+  }
 });

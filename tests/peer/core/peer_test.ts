@@ -116,6 +116,7 @@ Deno.test("a peer logs in, emits ready with its P2P port and answers the registr
       type: "ready",
       user: "alice",
       port: alice.peer.port,
+      created: true,
     });
     assert(alice.peer.port > 0);
     assertEquals(alice.events[0]?.type, "ready", "ready comes first");
@@ -388,7 +389,7 @@ Deno.test("login failures are one-line errors: wrong password, unknown user, alr
   }
 });
 
-Deno.test("a TIMEOUT from the registry emits timeout and ends the session cleanly", async () => {
+Deno.test("a heartbeat TIMEOUT from the registry is reported and the peer logs in again by itself", async () => {
   let now = Date.now();
   await using reg = await startRegistry({
     now: () => now,
@@ -408,16 +409,44 @@ Deno.test("a TIMEOUT from the registry emits timeout and ends the session cleanl
   assertEquals(await reg.registry.service.sweep(now), 2);
 
   await alice.waitFor((e) => e.type === "timeout", "timeout");
+  const t = alice.events.find((e) => e.type === "timeout");
+  assertEquals(t, { type: "timeout", reason: "heartbeat", again: true });
+  await alice.waitFor((e) => e.type === "registry_restored", "logged in again");
+  assert(
+    !alice.events.some((e) => e.type === "registry_lost"),
+    "a timeout is not reported as an outage",
+  );
+  await bob.waitFor((e) => e.type === "registry_restored", "bob logged in");
+  // Logged in again: the registry answers, bob sees alice online.
+  await alice.ok("/who");
+  const found = await bob.ok("/search alice");
+  assertEquals(found.online, true);
+  await alice.peer.stop();
+  assertEquals((await alice.peer.run("/who")).ok, false);
+});
+
+Deno.test("an idle TIMEOUT from the registry emits timeout and ends the session cleanly", async () => {
+  let now = Date.now();
+  await using reg = await startRegistry({
+    now: () => now,
+    sweepEveryMs: 0,
+    heartbeatIntervalMs: 3_600_000,
+    heartbeatTtlMs: 3_600_000,
+    idleTimeoutMs: 5_000,
+  });
+  await using alice = await startPeer(reg, "alice");
+  now += 10_000;
+  assertEquals(await reg.registry.service.sweep(now), 1);
+  await alice.waitFor((e) => e.type === "timeout", "timeout");
   const end = await alice.peer.ended;
   assertEquals(end.code, "timeout");
-  assertIncludes(end.reason, "no heartbeat");
+  assertIncludes(end.reason, "idle");
   const t = alice.events.find((e) => e.type === "timeout");
-  assertEquals(t, { type: "timeout", reason: "heartbeat" });
+  assertEquals(t, { type: "timeout", reason: "idle", again: false });
   assert(
     !alice.events.some((e) => e.type === "registry_lost"),
     "a timeout is not an outage: no reconnection",
   );
   assertIncludes(await alice.fails("/who"), "logged out by the registry");
   await alice.peer.stop();
-  assertEquals((await alice.peer.run("/who")).ok, false);
 });

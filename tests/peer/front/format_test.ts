@@ -123,7 +123,10 @@ const AT = "2024-05-01T12:34:56.000Z";
 
 /** One example of every event; the Record type makes the compiler demand all of them. */
 const EVENTS: Record<PeerEventType, PeerEvent[]> = {
-  ready: [{ type: "ready", user: "alice", port: 40001 }],
+  ready: [
+    { type: "ready", user: "alice", port: 40001 },
+    { type: "ready", user: "alice", port: 40001, created: true },
+  ],
   presence: [
     { type: "presence", user: "bob", online: true },
     { type: "presence", user: "bob", online: false },
@@ -167,6 +170,14 @@ const EVENTS: Record<PeerEventType, PeerEvent[]> = {
     },
   ],
   delivered: [{ type: "delivered", to: "bob", id: 3 }],
+  stored: [{
+    type: "stored",
+    to: "bob",
+    id: 3,
+    sent_at: AT,
+    notice:
+      "bob did not answer within 60 s — your message was stored as an offline message for bob",
+  }],
   offline_message: [{
     type: "offline_message",
     from: "bob",
@@ -441,6 +452,10 @@ const REPLIES: { [N in Answered]: ReplyDataMap[N][] } = {
     },
   ],
   close: [{ with: "bob" }],
+  set: [
+    { settings: { "accept-friends": "on" } },
+    { settings: { "accept-friends": "off" }, changed: "accept-friends" },
+  ],
   save: [
     { with: "bob", saving: true, path: "/tmp/transcripts/bob.log" },
     { with: "bob", saving: false, path: "/tmp/transcripts/bob.log" },
@@ -834,4 +849,33 @@ Deno.test("bidirectional controls are removed from someone's text", () => {
     path: "direct",
   };
   assertIncludes(formatEvent(offer, PLAIN)!, "offers ab (size unknown)");
+});
+
+Deno.test("/who -l lines up names, addresses and statuses in columns", () => {
+  const r: CommandReply = {
+    ok: true,
+    command: "/who",
+    name: "who",
+    data: {
+      users: [
+        { user: "al", host: "10.0.0.1", port: 4000, status: "here" },
+        {
+          user: "bartholomew",
+          host: "192.168.100.20",
+          port: 40001,
+          status: "",
+        },
+        { user: "cy", host: "::1", port: 9, status: "away" },
+      ],
+      total: 3,
+    },
+  };
+  assertEquals(
+    formatReply(r, PLAIN),
+    [
+      "al           10.0.0.1:4000         here",
+      "bartholomew  192.168.100.20:40001",
+      "cy           ::1:9                 away",
+    ].join("\n"),
+  );
 });

@@ -25,6 +25,7 @@ Deno.test("JSON mode answers every command line exactly once, in order", async (
     assertEquals(first.type, "ready");
     assertEquals(first.user, "alice");
     assert(Number(first.port) > 0);
+    assertEquals(first.created, true, "--signup created the account");
   });
 
   await t.step(
@@ -148,6 +149,15 @@ Deno.test("JSON mode prints the events: presence, friend requests, offline messa
       (l) => l.type === "friend_accepted" && l.user === "bob",
       "friend_accepted",
     );
+    // With accept-friends off, a friend's request waits for /accept too.
+    const off = await alice.send("/set accept-friends off");
+    assertEquals(off, {
+      type: "reply",
+      command: "/set",
+      ok: true,
+      settings: { "accept-friends": "off" },
+      changed: "accept-friends",
+    });
     const chat = await bob.send("/msg alice hello with a request");
     assertEquals(chat.state, "requested");
     const ask = await alice.waitFor(
@@ -314,14 +324,24 @@ Deno.test("--signup creates the account, and a second login needs --replace", as
   });
 });
 
-Deno.test("a registry TIMEOUT makes JSON mode print timeout and exit 1", async () => {
+Deno.test("a heartbeat TIMEOUT makes JSON mode print timeout and log in again", async () => {
   // One heartbeat at login, then none for an hour: the 1 s TTL runs out.
   await using reg = await spawnRegistry({
     args: ["--heartbeat-interval", "1h", "--heartbeat-ttl", "1s"],
   });
   await using hal = await spawnPeer(reg, { user: "hal" });
   const t = await hal.waitFor((l) => l.type === "timeout", "timeout", 20_000);
-  assertEquals(t, { type: "timeout", reason: "heartbeat" });
+  assertEquals(t, { type: "timeout", reason: "heartbeat", again: true });
+  await hal.waitFor((l) => l.type === "registry_restored", "logged in again");
+  assert(!hal.lines.some((l) => l.type === "registry_lost"));
+  assertEquals(await hal.quit(), 0);
+});
+
+Deno.test("an idle TIMEOUT makes JSON mode print timeout and exit 1", async () => {
+  await using reg = await spawnRegistry({ args: ["--idle-timeout", "1s"] });
+  await using hal = await spawnPeer(reg, { user: "hal" });
+  const t = await hal.waitFor((l) => l.type === "timeout", "timeout", 20_000);
+  assertEquals(t, { type: "timeout", reason: "idle", again: false });
   assertEquals(await hal.exited, 1);
   assert(!hal.lines.some((l) => l.type === "registry_lost"));
 });

@@ -362,11 +362,19 @@ export class ChatState {
         this.note(
           c,
           `chat with ${ev.with} open${
-            c.saving ? " — saving a transcript" : ""
-          }${c.path === "relayed" ? " — relayed through the registry" : ""}`,
+            ev.auto ? " — a friend, accepted at once" : ""
+          }${c.saving ? " — saving a transcript" : ""}${
+            c.path === "relayed" ? " — relayed through the registry" : ""
+          }`,
           now,
           "info",
         );
+        return null;
+      }
+      case "stored": {
+        // A request nobody answered: its message waits with the registry.
+        const c = this.conv("user", ev.to);
+        this.note(c, ev.notice, now, "warn");
         return null;
       }
       case "chat_rejected": {
@@ -624,6 +632,11 @@ export class ChatState {
         this.registryUp = true;
         return null;
       case "timeout":
+        // A heartbeat timeout is followed by a login of its own.
+        if (ev.again) {
+          this.registryUp = false;
+          return null;
+        }
         this.phase = "ended";
         this.endReason = ev.reason === "idle"
           ? "logged out by the registry after being idle"
