@@ -327,6 +327,8 @@ async function measure(plan: Plan): Promise<Measured> {
         l.ask<{ moved: number; notBack: number; lastAt: number }>(
           `back ${killedAt} 60000 ${two.port}`,
           "back",
+          // Longer than the 60 s the loader waits before it answers.
+          120_000,
         )
       ),
     );

@@ -522,9 +522,13 @@ export class LoadGenerator {
   }
 
   /** Sends a command line and waits for its answer of `type`. */
-  async ask<T = ChildLine>(line: string, type: string): Promise<T> {
+  async ask<T = ChildLine>(
+    line: string,
+    type: string,
+    timeoutMs = 60_000,
+  ): Promise<T> {
     await this.#writer.write(new TextEncoder().encode(line + "\n"));
-    return await this.next<T>(type, 60_000);
+    return await this.next<T>(type, timeoutMs);
   }
 
   /** Closes its stdin, waits (30 s at most, then SIGKILL) and drains it. */

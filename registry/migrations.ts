@@ -473,4 +473,27 @@ export const MIGRATIONS: readonly Migration[] = [
   END $$;
   `,
   },
+  {
+    what: "delivery notices of offline messages, kept for their senders",
+    sqlite: `
+  CREATE TABLE offline_receipts (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender       TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    recipient    TEXT NOT NULL COLLATE NOCASE,
+    sent_at      INTEGER NOT NULL,
+    delivered_at INTEGER NOT NULL
+  ) STRICT;
+  CREATE INDEX offline_receipts_by_sender ON offline_receipts(sender, id);
+  `,
+    postgres: `
+  CREATE TABLE offline_receipts (
+    id           bigserial PRIMARY KEY,
+    sender       chat_name NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+    recipient    chat_name NOT NULL,
+    sent_at      bigint NOT NULL,
+    delivered_at bigint NOT NULL
+  );
+  CREATE INDEX offline_receipts_by_sender ON offline_receipts(sender, id);
+  `,
+  },
 ];

@@ -33,6 +33,7 @@ import {
   type OfflineRecord,
   type Page,
   type PendingLimits,
+  type ReceiptRecord,
   type Relation,
   type RoomQuery,
   type RoomRecord,
@@ -854,6 +855,49 @@ export class PostgresStore implements Store {
     const res = await this.#sql`
       DELETE FROM offline_messages
       WHERE recipient = ${to} AND id = ANY(${this.#sql.array(ids)}::bigint[])`;
+    return res.count;
+  }
+
+  async deliverOffline(
+    to: string,
+    ids: number[],
+    now: number,
+  ): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const rows = await this.#sql`
+      WITH gone AS (
+        DELETE FROM offline_messages
+        WHERE recipient = ${to} AND id = ANY(${this.#sql.array(ids)}::bigint[])
+        RETURNING sender, recipient, sent_at)
+      INSERT INTO offline_receipts (sender, recipient, sent_at, delivered_at)
+      SELECT sender, recipient, sent_at, ${now} FROM gone
+      RETURNING sender`;
+    return rows.map((r) => r.sender as string);
+  }
+
+  async receiptsFor(sender: string, limit: number): Promise<ReceiptRecord[]> {
+    const rows = await this.#sql`
+      SELECT id, recipient, sent_at, delivered_at FROM offline_receipts
+      WHERE sender = ${sender} ORDER BY id LIMIT ${limit}`;
+    return rows.map((r) => ({
+      id: Number(r.id),
+      to: r.recipient as string,
+      sentAt: Number(r.sent_at),
+      deliveredAt: Number(r.delivered_at),
+    }));
+  }
+
+  async countReceipts(sender: string): Promise<number> {
+    const [r] = await this.#sql`
+      SELECT COUNT(*)::int AS n FROM offline_receipts WHERE sender = ${sender}`;
+    return Number(r!.n);
+  }
+
+  async deleteReceipts(sender: string, ids: number[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const res = await this.#sql`
+      DELETE FROM offline_receipts
+      WHERE sender = ${sender} AND id = ANY(${this.#sql.array(ids)}::bigint[])`;
     return res.count;
   }
 

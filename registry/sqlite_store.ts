@@ -20,6 +20,7 @@ import {
   type OfflineRecord,
   type Page,
   type PendingLimits,
+  type ReceiptRecord,
   type Relation,
   type RoomQuery,
   type RoomRecord,
@@ -921,6 +922,73 @@ export class SqliteStore implements Store {
       if (n > 0) this.#checkpoint();
       return n;
     });
+  }
+
+  deliverOffline(to: string, ids: number[], now: number): Promise<string[]> {
+    return attempt(() => {
+      const senders = this.#tx(() => {
+        const out: string[] = [];
+        for (const id of ids) {
+          const row = this.#get(
+            "DELETE FROM offline_messages WHERE id = ? AND recipient = ? RETURNING sender, sent_at",
+            id,
+            to,
+          );
+          if (!row) continue;
+          out.push(row.sender as string);
+          this.#run(
+            "INSERT INTO offline_receipts (sender, recipient, sent_at, delivered_at) VALUES (?, ?, ?, ?)",
+            row.sender as string,
+            to,
+            Number(row.sent_at),
+            now,
+          );
+        }
+        return out;
+      });
+      if (senders.length > 0) this.#checkpoint();
+      return senders;
+    });
+  }
+
+  receiptsFor(sender: string, limit: number): Promise<ReceiptRecord[]> {
+    return attempt(() =>
+      this.#all(
+        "SELECT id, recipient, sent_at, delivered_at FROM offline_receipts WHERE sender = ? ORDER BY id LIMIT ?",
+        sender,
+        limit,
+      ).map((r) => ({
+        id: Number(r.id),
+        to: r.recipient as string,
+        sentAt: Number(r.sent_at),
+        deliveredAt: Number(r.delivered_at),
+      }))
+    );
+  }
+
+  countReceipts(sender: string): Promise<number> {
+    return attempt(() =>
+      this.#count(
+        "SELECT COUNT(*) AS n FROM offline_receipts WHERE sender = ?",
+        sender,
+      )
+    );
+  }
+
+  deleteReceipts(sender: string, ids: number[]): Promise<number> {
+    return attempt(() =>
+      this.#tx(() => {
+        let n = 0;
+        for (const id of ids) {
+          n += this.#run(
+            "DELETE FROM offline_receipts WHERE id = ? AND sender = ?",
+            id,
+            sender,
+          );
+        }
+        return n;
+      })
+    );
   }
 
   /** Copies the WAL into the file and truncates it; a no-op in memory. */

@@ -55,6 +55,16 @@ export interface OfflineRecord {
   sentAt: number;
 }
 
+/** A recipient's device fetched and acknowledged a sender's offline message. */
+export interface ReceiptRecord {
+  id: number;
+  /** The recipient. */
+  to: string;
+  /** When the message was stored (what the sender was answered). */
+  sentAt: number;
+  deliveredAt: number;
+}
+
 /** A device of a user (a machine that logs in with its own key pair). */
 export interface DeviceRecord {
   user: string;
@@ -306,6 +316,17 @@ export interface Store {
    * it); PostgreSQL cannot (docs/security.md, Limits).
    */
   deleteOffline(to: string, ids: number[]): Promise<number>;
+  /**
+   * Deletes `to`'s messages `ids` as deleteOffline does and, in the same
+   * transaction, keeps a delivery notice for each one's sender; returns the
+   * senders told (one entry per message deleted).
+   */
+  deliverOffline(to: string, ids: number[], now: number): Promise<string[]>;
+  /** `sender`'s delivery notices, oldest first. */
+  receiptsFor(sender: string, limit: number): Promise<ReceiptRecord[]>;
+  countReceipts(sender: string): Promise<number>;
+  /** Deletes `sender`'s notices `ids`; returns how many were deleted. */
+  deleteReceipts(sender: string, ids: number[]): Promise<number>;
 
   /**
    * Releases the database. The SQLite store closes at once; the PostgreSQL

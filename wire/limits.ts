@@ -16,6 +16,16 @@ export const MAX_PASSWORD_CHARS = 1024;
 
 /** Longest chat or room message. */
 export const MAX_TEXT_CHARS = 8192;
+/**
+ * Longest sealed copy of a message, base64url: a MAX_TEXT_CHARS message of
+ * 4-byte characters with its JSON, key, nonce, signature and tag.
+ */
+export const MAX_SEALED_BOX_CHARS = 45_000;
+/**
+ * Most recipient devices one sealed message is sent to (the registry's
+ * devices per user, MAX_DEVICES_PER_USER): 20 copies fit in one frame.
+ */
+export const MAX_SEALED_DEVICES = 20;
 /** Longest status text. */
 export const MAX_STATUS_CHARS = 140;
 /** Longest room description. */

@@ -28,6 +28,8 @@ import {
   MAX_PAGE_ITEMS,
   MAX_PASSWORD_CHARS,
   MAX_ROOM_CAPACITY,
+  MAX_SEALED_BOX_CHARS,
+  MAX_SEALED_DEVICES,
   MAX_SEARCH_CHARS,
   MAX_STATUS_CHARS,
   MAX_TEXT_CHARS,
@@ -67,6 +69,8 @@ const transferId = str({
 const b64url = (min: number, max: number) =>
   str({ min, max, pattern: /^[A-Za-z0-9_-]*$/, what: "base64url value" });
 const reason = str({ max: 500 });
+/** A sender's random message id (16 bytes). */
+const messageId = b64url(22, 22);
 /** An address a peer may be reached at: host and P2P port. */
 const endpoint = obj({ host, port: int(1, 65535) });
 /** A peer's endpoints, in the order to try them. */
@@ -85,6 +89,11 @@ const deviceName = str({
   max: 32,
   pattern: DEVICE_NAME_PATTERN,
   what: "device name (letters, digits, _ . - up to 32)",
+});
+/** One recipient device's sealed copy of a message. */
+const sealedBox = obj({
+  device: deviceName,
+  box: b64url(1, MAX_SEALED_BOX_CHARS),
 });
 /** A raw 32-byte public key (Ed25519 or X25519), base64url. */
 const rawKey = b64url(43, 43);
@@ -166,9 +175,23 @@ export const REQUESTS = {
   reverse: { ticket },
   /** Asks for a relay of last resort to the introduced target. */
   relay: { ticket },
-  offline_send: { to: userName, text },
+  /**
+   * A message for an offline user, sealed by the sender's device
+   * (`from_device`) to each of the recipient's devices (peer/net/sealed.ts);
+   * `mid` is the sender's random id, bound into every box.
+   */
+  offline_send: {
+    to: userName,
+    mid: messageId,
+    from_device: deviceName,
+    boxes: arr(sealedBox, MAX_SEALED_DEVICES),
+  },
   offline_fetch: { after: opt(counter), limit: opt(int(1, MAX_PAGE_ITEMS)) },
-  offline_ack: { ids: arr(counter, MAX_LIST_ITEMS) },
+  /** `ids`: messages this device has; `receipts`: delivery notices seen. */
+  offline_ack: {
+    ids: arr(counter, MAX_LIST_ITEMS),
+    receipts: opt(arr(counter, MAX_LIST_ITEMS)),
+  },
   room_create: {
     room: roomName,
     password: opt(password),
@@ -335,14 +358,30 @@ export const REPLIES = {
     port: int(1, 65535),
     host: opt(host),
   },
-  offline_send: { to: userName, sent_at: isoTime },
+  /** `devices`: how many of the recipient's devices it was sealed to. */
+  offline_send: {
+    to: userName,
+    sent_at: isoTime,
+    devices: counter,
+  },
   offline_fetch: {
     messages: list(obj({
       id: counter,
       from: userName,
-      text,
+      from_device: deviceName,
+      mid: messageId,
+      /** The box sealed to the asking device; absent when none was. */
+      box: opt(b64url(1, MAX_SEALED_BOX_CHARS)),
       sent_at: isoTime,
     })),
+    /** Messages of the asker that a recipient's device has fetched and acknowledged. */
+    delivered: opt(list(obj({
+      id: counter,
+      to: userName,
+      /** When it was stored, as offline_send answered. */
+      sent_at: isoTime,
+      delivered_at: isoTime,
+    }))),
     /** Messages waiting in all, this page included (when asked or cut). */
     total: opt(counter),
     /** When more follow this page: the `after` to fetch them with. */
@@ -413,6 +452,8 @@ export const EVENTS = {
   },
   room_owner: { room: roomName, user: userName },
   offline_waiting: { count: counter },
+  /** Delivery notices of the user's offline messages wait (offline_fetch). */
+  delivered_waiting: { count: counter },
   timeout: { reason: oneOf("heartbeat", "idle") },
   /**
    * Dial `from` back: it cannot reach us, we may reach it. The ticket is

@@ -45,7 +45,19 @@ export type PeerEvent =
     room?: string;
     at: string;
   }
-  | { type: "delivered"; to: string; id: number; room?: string }
+  | {
+    type: "delivered";
+    to: string;
+    id: number;
+    room?: string;
+  }
+  /** A device of `to` fetched the offline message stored at `sent_at`. */
+  | {
+    type: "offline_delivered";
+    to: string;
+    sent_at: string;
+    delivered_at: string;
+  }
   /**
    * A message of a chat request nobody answered (or whose receiver could
    * not be reached) was left with the registry as an offline message.
@@ -122,6 +134,8 @@ export type PeerEvent =
   | ({ type: "contact_keys" } & ContactNotice)
   /** An offline message held back because its sender's verified keys changed. */
   | { type: "offline_held"; from: string; sent_at: string; reason: string }
+  /** A sealed message that was altered or not signed by its sender: dropped. */
+  | { type: "offline_refused"; from: string; sent_at: string; reason: string }
   | { type: "error"; message: string };
 
 /** An event type name. */

@@ -11,13 +11,18 @@ import type { InboxEntry } from "./replies.ts";
 /** What the inbox needs from the rest of the peer. */
 export interface InboxDeps {
   fetch: () => Promise<ReplyData<"offline_fetch">>;
-  ack: (ids: number[]) => Promise<unknown>;
+  ack: (ids: number[], receipts: number[]) => Promise<unknown>;
   /**
    * Null when messages from `from` may be shown, else why they are held
    * (a verified sender whose device keys changed): a held message stays
    * at the registry, unacknowledged, until the sender is verified again.
    */
   checkSender?: (from: string) => Promise<string | null>;
+  /**
+   * The text of a sealed message for this device; throws (with a reason
+   * for the user) when it cannot be opened or is not the sender's.
+   */
+  open: (m: ReplyData<"offline_fetch">["messages"][number]) => Promise<string>;
   emit: (ev: PeerEvent) => void;
   logger: Logger;
   /** True once the peer is logging out: no more fetching. */
@@ -29,6 +34,8 @@ export class Inbox {
   readonly #d: InboxDeps;
   readonly #entries: InboxEntry[] = [];
   readonly #seen = new Set<number>();
+  /** Delivery notices already shown, by id. */
+  readonly #receipts = new Set<number>();
   /** Held messages already announced, by id. */
   readonly #held = new Set<number>();
   #fetching: Promise<void> | null = null;
@@ -69,7 +76,7 @@ export class Inbox {
 
   async #fetchOnce(): Promise<void> {
     try {
-      const { messages } = await this.#d.fetch();
+      const { messages, delivered } = await this.#d.fetch();
       const ids: number[] = [];
       const verdicts = new Map<string, string | null>();
       for (const m of messages) {
@@ -91,14 +98,58 @@ export class Inbox {
             continue;
           }
         }
+        if (m.box === undefined) {
+          // Sealed to the user's other devices (this one came later): left
+          // at the registry for them, announced once.
+          if (!this.#held.has(m.id)) {
+            this.#held.add(m.id);
+            this.#d.emit({
+              type: "offline_held",
+              from: m.from,
+              sent_at: m.sent_at,
+              reason:
+                "it was sealed to your other devices, not this one: read it there",
+            });
+          }
+          continue;
+        }
         ids.push(m.id);
         if (this.#seen.has(m.id)) continue;
         this.#seen.add(m.id);
-        const entry = { from: m.from, text: m.text, sent_at: m.sent_at };
+        let text: string;
+        try {
+          text = await this.#d.open(m);
+        } catch (err) {
+          // Altered, misdirected or not signed by the sender's device: shown
+          // as refused and dropped (it can never be opened).
+          this.#d.emit({
+            type: "offline_refused",
+            from: m.from,
+            sent_at: m.sent_at,
+            reason: err instanceof Error ? err.message : String(err),
+          });
+          continue;
+        }
+        const entry = { from: m.from, text, sent_at: m.sent_at };
         this.#entries.push(entry);
         this.#d.emit({ type: "offline_message", ...entry });
       }
-      if (ids.length > 0) await this.#d.ack(ids);
+      const receipts: number[] = [];
+      for (const r of delivered ?? []) {
+        receipts.push(r.id);
+        if (this.#receipts.has(r.id)) continue;
+        this.#receipts.add(r.id);
+        this.#d.emit({
+          type: "offline_delivered",
+          to: r.to,
+          sent_at: r.sent_at,
+          delivered_at: r.delivered_at,
+        });
+      }
+      if (ids.length > 0 || receipts.length > 0) {
+        await this.#d.ack(ids, receipts);
+      }
+      if (receipts.length > 0) this.#again = true;
     } catch (err) {
       this.#d.logger.warn("offline fetch failed", { error: String(err) });
     }

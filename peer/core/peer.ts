@@ -17,6 +17,7 @@ import {
   ContactError,
   type Credentials,
   Endpoint,
+  fetchDeviceKeys,
   LinkError,
   type P2PLink,
   type Purpose,
@@ -25,6 +26,7 @@ import {
   type RequestFields,
   type SessionStatus,
 } from "../net/mod.ts";
+import { newMessageId, open, seal, SealError } from "../net/sealed.ts";
 import { type Command, parseLine } from "./commands.ts";
 import {
   type Conversation,
@@ -175,7 +177,12 @@ export class Peer implements AsyncDisposable {
     });
     this.#inbox = new Inbox({
       fetch: () => this.#request("offline_fetch", {}),
-      ack: (ids) => this.#request("offline_ack", { ids }),
+      ack: (ids, receipts) =>
+        this.#request("offline_ack", {
+          ids,
+          ...(receipts.length > 0 ? { receipts } : {}),
+        }),
+      open: (m) => this.#openSealed(m),
       checkSender: async (from) => {
         try {
           await this.#checkContact(from);
@@ -525,6 +532,7 @@ export class Peer implements AsyncDisposable {
         this.#event({ type: "room_owner", room: ev.room, user: ev.user });
         return;
       case "offline_waiting":
+      case "delivered_waiting":
         void this.#inbox.fetch();
         return;
       case "error":
@@ -543,9 +551,74 @@ export class Peer implements AsyncDisposable {
     user: string,
     text: string,
   ): Promise<ReplyData<"offline_send">> {
+    const device = this.#o.credentials.device;
+    if (!device?.enrolled) {
+      throw new UserError(
+        "this machine is not one of your devices, so it cannot seal an offline message — log in with the password once (chat login)",
+        "refused",
+      );
+    }
     // A message left for later is for the user's pinned devices only.
     await this.#checkContact(user);
-    return await this.#request("offline_send", { to: user, text });
+    const devices = await fetchDeviceKeys(
+      { request: (t, f) => this.#request(t, f) },
+      user,
+    );
+    if (devices.length === 0) {
+      throw new UserError(
+        `${user} has not logged in from any device yet, so a message cannot be sealed for ${user} — try again once ${user} has`,
+        "not_found",
+      );
+    }
+    const mid = newMessageId();
+    const from = this.user;
+    const boxes = await Promise.all(devices.map(async (d) => ({
+      device: d.name,
+      box: await seal(device, d.dh, {
+        kind: "msg",
+        from,
+        fromDevice: device.name,
+        to: user,
+        toDevice: d.name,
+        mid,
+      }, text),
+    })));
+    return await this.#request("offline_send", {
+      to: user,
+      mid,
+      from_device: device.name,
+      boxes,
+    });
+  }
+
+  /** See InboxDeps.open: the sender's device keys as the registry vouches. */
+  async #openSealed(
+    m: ReplyData<"offline_fetch">["messages"][number],
+  ): Promise<string> {
+    const device = this.#o.credentials.device;
+    if (!device?.enrolled || m.box === undefined) {
+      throw new SealError(
+        "it was sealed to other devices of yours, not this one",
+      );
+    }
+    const theirs = await fetchDeviceKeys(
+      { request: (t, f) => this.#request(t, f) },
+      m.from,
+    );
+    const d = theirs.find((x) => x.name === m.from_device.toLowerCase());
+    if (!d) {
+      throw new SealError(
+        `${m.from} has no device '${m.from_device}' that could have signed it`,
+      );
+    }
+    return await open(device, d, {
+      kind: "msg",
+      from: m.from,
+      fromDevice: m.from_device,
+      to: this.user,
+      toDevice: device.name,
+      mid: m.mid,
+    }, m.box);
   }
 
   async #request<K extends RequestType>(

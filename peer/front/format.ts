@@ -237,6 +237,12 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
     }
     case "stored":
       return style.yellow(`* ${oneLine(ev.notice)}`);
+    case "offline_delivered":
+      return style.dim(
+        `  ✓ your offline message to ${ev.to} of ${
+          ev.sent_at.slice(0, 16).replace("T", " ")
+        } was delivered (${ev.delivered_at.slice(0, 16).replace("T", " ")})`,
+      );
     case "delivered":
       return ev.room !== undefined
         ? null
@@ -251,6 +257,12 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
       return ev.change === "pinned"
         ? style.dim(`* ${contactNoticeText(ev)}`)
         : style.red(style.bold(`!!! ${contactNoticeText(ev)}`));
+    case "offline_refused":
+      return style.red(
+        `!!! a message said to be from ${ev.from} (${
+          ev.sent_at.slice(0, 16).replace("T", " ")
+        }) was refused and dropped: ${oneLine(ev.reason)}`,
+      );
     case "offline_held":
       return style.red(
         `!!! a message from ${ev.from} (${

@@ -276,3 +276,48 @@ Deno.test({
     });
   },
 });
+
+Deno.test("without root, the lab is unavailable and says why, so lab tests skip with that reason", async () => {
+  const want = {
+    ok: false,
+    reason: "network namespaces need root (run the tests as root)",
+  };
+  if (Deno.build.os === "linux" && Deno.uid() === 0) {
+    // As root, ask the same question as an unprivileged user (nobody).
+    const home = await Deno.makeTempDir({ prefix: "chat-nobody-" });
+    try {
+      await Deno.chmod(home, 0o777);
+      const src = new URL("./netns.ts", import.meta.url).href;
+      const out = await new Deno.Command("setpriv", {
+        args: [
+          "--reuid=65534",
+          "--regid=65534",
+          "--clear-groups",
+          Deno.execPath(),
+          "eval",
+          "--no-config",
+          `const { NetLab } = await import(${JSON.stringify(src)});` +
+          "console.log(JSON.stringify(await NetLab.available()));",
+        ],
+        env: { HOME: home, DENO_DIR: `${home}/deno`, NO_COLOR: "1" },
+        clearEnv: true,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const err = new TextDecoder().decode(out.stderr);
+      assert.ok(out.success, err);
+      assert.deepEqual(
+        JSON.parse(new TextDecoder().decode(out.stdout)),
+        want,
+        err,
+      );
+    } finally {
+      await Deno.remove(home, { recursive: true });
+    }
+  } else if (Deno.build.os === "linux") {
+    assert.deepEqual(await NetLab.available(), want);
+  } else {
+    const r = await NetLab.available();
+    assert.ok(!r.ok && r.reason.startsWith("network namespaces need Linux"));
+  }
+});

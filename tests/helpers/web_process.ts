@@ -32,6 +32,8 @@ export interface SpawnWebOptions {
   home?: string;
   env?: Record<string, string>;
   args?: string[];
+  /** Leave out --no-open, so chat web tries to open a browser. */
+  open?: boolean;
   /** Wait for the "logged in as" line (default: when a password is given). */
   waitReady?: boolean;
 }
@@ -52,7 +54,7 @@ export async function spawnWeb(
       "web",
       "--port",
       "0",
-      "--no-open",
+      ...(o.open ? [] : ["--no-open"]),
       "--user",
       o.user,
       "--registry",

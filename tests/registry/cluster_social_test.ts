@@ -8,9 +8,7 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { startCluster } from "../helpers/cluster.ts";
 import { type JsonPeer, spawnPeer } from "../helpers/peer_process.ts";
 import { skipNote } from "../helpers/postgres.ts";
-import { loggedIn } from "./support.ts";
-
-const PW = "alice-password";
+import { deviceTool } from "./support.ts";
 
 async function ok(p: JsonPeer, line: string): Promise<Record<string, unknown>> {
   const r = await p.send(line);
@@ -87,8 +85,10 @@ Deno.test({
       "an offline message left on instance 1 waits for bob on instance 2",
       async () => {
         await ok(alice, "/msg bob while you were away");
+        // bob again on the same machine: the message is sealed to it.
         await using bob2 = await spawnPeer(two!, {
           user: "bob",
+          home: bob.home,
           signup: false,
         });
         await bob2.waitFor(
@@ -98,13 +98,17 @@ Deno.test({
         );
         // One stored while bob is online on instance 2 is announced to him
         // there at once (offline_waiting), and his peer fetches it.
-        await using tool = await loggedIn(one!.target(), "alice", PW, {
-          kind: "tool",
-        });
-        await tool.request("offline_send", {
-          to: "bob",
-          text: "stored while you are on instance 2",
-        });
+        // Sealed as alice's peer seals it, by a tool on alice's device.
+        const { client: tool, seal } = await deviceTool(
+          one!.target(),
+          alice.home,
+          "alice",
+        );
+        await using _tool = tool;
+        await tool.request(
+          "offline_send",
+          await seal("bob", "stored while you are on instance 2"),
+        );
         await bob2.waitFor(
           (l) =>
             l.type === "offline_message" &&

@@ -38,8 +38,10 @@ import {
 } from "../helpers/random.ts";
 import { FAKE_CLIENT, type FakeClientArgs } from "../helpers/fake_client.ts";
 import {
+  addDevice,
   loggedIn,
   refused,
+  sealedTo,
   signup,
   TestClient,
   withRegistryProcess,
@@ -696,10 +698,17 @@ Deno.test("registry process: acknowledged writes survive kill -9", async (t) => 
         } finally {
           for (const c of conns) await c.close();
         }
-        await using a = await loggedIn(target, "user0", PW, { kind: "tool" });
+        await addDevice(target, "user2", PW);
+        await using a = await loggedIn(target, "user0", PW, {
+          kind: "tool",
+          device: true,
+        });
         await a.request("friend_request", { user: "user1" });
         await a.request("room_create", { room: "den", capacity: 5 });
-        await a.request("offline_send", { to: "user2", text: "remember me" });
+        await a.request(
+          "offline_send",
+          sealedTo(a, "user2", "remember me"),
+        );
         await a.request("status", { text: "persisted" });
         await using b = await loggedIn(target, "user1", PW, { kind: "tool" });
         await b.request("friend_accept", { user: "user0" });
@@ -741,13 +750,16 @@ Deno.test("registry process: acknowledged writes survive kill -9", async (t) => 
           [["den", "user0", 5]],
         );
         assert.equal((await a.request("status", {})).status, "persisted");
+        // A password-only session of user2: it sees the sealed message
+        // but not the box, which is for the device.
         await using c = await loggedIn(target, "user2", PW, { kind: "tool" });
         assert.deepEqual(
           (await c.request("offline_fetch", {})).messages.map((m) => [
             m.from,
-            m.text,
+            m.from_device,
+            m.box,
           ]),
-          [["user0", "remember me"]],
+          [["user0", "desk", undefined]],
         );
         assert.deepEqual(errorLines(second.stderr), []);
       },

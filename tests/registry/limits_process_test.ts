@@ -5,8 +5,10 @@
  */
 import assert from "node:assert/strict";
 import {
+  addDevice,
   loggedIn,
   refused,
+  sealedTo,
   signup,
   TestClient,
   withRegistryProcess,
@@ -35,8 +37,9 @@ Deno.test("registry process: the limit flags set the limits", async (t) => {
     for (const u of ["alice", "bob", "carol", "dave"]) {
       await signup(target, u, PW);
     }
-    await using alice = await loggedIn(target, "alice", PW);
-    await using carol = await loggedIn(target, "carol", PW);
+    await addDevice(target, "bob", PW);
+    await using alice = await loggedIn(target, "alice", PW, { device: true });
+    await using carol = await loggedIn(target, "carol", PW, { device: true });
 
     await t.step("--max-rooms-owned", async () => {
       await alice.request("room_create", { room: "one" });
@@ -66,14 +69,14 @@ Deno.test("registry process: the limit flags set the limits", async (t) => {
     });
 
     await t.step("--max-offline-per-sender", async () => {
-      await alice.request("offline_send", { to: "bob", text: "one" });
+      await alice.request("offline_send", sealedTo(alice, "bob", "one"));
       await refused(
-        alice.request("offline_send", { to: "bob", text: "two" }),
+        alice.request("offline_send", sealedTo(alice, "bob", "two")),
         "limit",
         /^bob has 1 undelivered messages from you \(the limit is 1 per sender\)/,
       );
       // Another sender still gets through.
-      await carol.request("offline_send", { to: "bob", text: "mine" });
+      await carol.request("offline_send", sealedTo(carol, "bob", "mine"));
     });
 
     await t.step("--login-failures", async () => {

@@ -385,6 +385,43 @@ Deno.test("relay refusals", async (t) => {
     assert.equal(reply.type === "relay_refused" && reply.code, "invalid");
   });
 
+  await t.step(
+    "it is no open proxy: a CONNECT or a hello naming another address reaches nothing",
+    async () => {
+      // A listener the relay would reach if it could be asked to.
+      using target = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      let reached = 0;
+      const accepting = (async () => {
+        for await (const c of target) {
+          reached++;
+          c.close();
+        }
+      })();
+      const to = `127.0.0.1:${target.addr.port}`;
+      const connect = await rawExchange(
+        f.relay.port,
+        new TextEncoder().encode(
+          `CONNECT ${to} HTTP/1.1\r\nHost: ${to}\r\n\r\n`,
+        ),
+      );
+      assert.equal(
+        connect?.type === "relay_refused" && connect.code,
+        "invalid",
+      );
+      // A well-formed hello whose token names the target as its relay.
+      const token = await f.token("alice", "bob", { endpoint: to });
+      await refusedWith(f.dial(token, "a", "alice"), "invalid");
+      // Both were refused, so anything the relay dialled came before this
+      // connection of our own, which must be the only one counted.
+      (await Deno.connect({ hostname: "127.0.0.1", port: target.addr.port }))
+        .close();
+      await until(() => reached >= 1, "our own connection");
+      assert.equal(reached, 1, "the relay connected to the target");
+      target.close();
+      await accepting.catch(() => {});
+    },
+  );
+
   await t.step("a token signed by another key is forged", async () => {
     const mallory = await ed25519();
     const token = await f.token("alice", "bob", { key: mallory.privateKey });
@@ -460,7 +497,7 @@ Deno.test("relay refusals", async (t) => {
   await t.step("counts refusals by code", () => {
     const r = f.relay.stats().refused;
     assert.deepEqual(r, {
-      invalid: 3,
+      invalid: 5,
       forged: 4,
       expired: 1,
       replayed: 3,

@@ -7,6 +7,7 @@ import { until } from "../helpers/registry.ts";
 import {
   loggedIn,
   refused,
+  sealedTo,
   signup,
   type TestClient,
   withRegistryProcess,
@@ -160,9 +161,9 @@ Deno.test("registry process: blocks", async (t) => {
   await withRegistryProcess([], async (reg) => {
     const target = reg.target();
     for (const u of ["alice", "mallory", "bob"]) await signup(target, u, PW);
-    const alice = await loggedIn(target, "alice", PW);
-    const mallory = await loggedIn(target, "mallory", PW);
-    const bob = await loggedIn(target, "bob", PW);
+    const alice = await loggedIn(target, "alice", PW, { device: true });
+    const mallory = await loggedIn(target, "mallory", PW, { device: true });
+    const bob = await loggedIn(target, "bob", PW, { device: true });
     try {
       await alice.request("friend_request", { user: "mallory" });
       await mallory.request("friend_accept", { user: "alice" });
@@ -226,10 +227,10 @@ Deno.test("registry process: blocks", async (t) => {
       await t.step(
         "the blocked user's offline message is answered as stored and never kept",
         async () => {
-          const sent = await mallory.request("offline_send", {
-            to: "alice",
-            text: "hi",
-          });
+          const sent = await mallory.request(
+            "offline_send",
+            sealedTo(mallory, "alice", "hi"),
+          );
           assert.equal(sent.to, "alice");
           assert.deepEqual(await alice.request("offline_fetch", {}), {
             messages: [],
@@ -286,7 +287,10 @@ Deno.test("registry process: blocks", async (t) => {
           "mallory to see alice online",
           2_000,
         );
-        await mallory.request("offline_send", { to: "bob", text: "hello" });
+        await mallory.request(
+          "offline_send",
+          sealedTo(mallory, "bob", "hello"),
+        );
         await refused(
           alice.request("unblock", { user: "mallory" }),
           "state",

@@ -611,6 +611,31 @@ export const STORE_CASES: readonly StoreCase[] = [
         assert.equal(await store.deleteOffline("alice", []), 0);
       });
 
+      await t.step(
+        "a delivered message leaves a notice for its sender only",
+        async () => {
+          const a = await store.storeOffline("bob", "carol", "x", 7, caps(5));
+          const b = await store.storeOffline("alice", "carol", "y", 8, caps(5));
+          // Not carol's to deliver: nothing happens.
+          assert.deepEqual(await store.deliverOffline("bob", [a.id], 9), []);
+          assert.deepEqual(
+            await store.deliverOffline("carol", [a.id, b.id, a.id], 10),
+            ["bob", "alice"],
+          );
+          assert.equal(await store.countOffline("carol"), 0);
+          const notes = await store.receiptsFor("bob", 10);
+          assert.deepEqual(notes.map((r) => [r.to, r.sentAt, r.deliveredAt]), [
+            ["carol", 7, 10],
+          ]);
+          assert.equal(await store.countReceipts("alice"), 1);
+          assert.equal(await store.deleteReceipts("alice", [notes[0]!.id]), 0);
+          assert.equal(await store.deleteReceipts("bob", [notes[0]!.id]), 1);
+          assert.equal(await store.countReceipts("bob"), 0);
+          const left = await store.receiptsFor("alice", 10);
+          assert.equal(await store.deleteReceipts("alice", [left[0]!.id]), 1);
+        },
+      );
+
       await t.step("message ids are never reused after a delete", async () => {
         const a = await store.storeOffline("bob", "carol", "a", 2, caps(5));
         await store.deleteOffline("carol", [a.id]);

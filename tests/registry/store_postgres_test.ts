@@ -86,6 +86,7 @@ const TABLES = [
   "friendships",
   "invitations",
   "offline_messages",
+  "offline_receipts",
   "room_bans",
   "room_members",
   "rooms",

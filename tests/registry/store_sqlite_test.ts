@@ -53,6 +53,7 @@ Deno.test("SqliteStore migrations", async (t) => {
           "friendships",
           "invitations",
           "offline_messages",
+          "offline_receipts",
           "room_bans",
           "room_members",
           "rooms",

@@ -30,7 +30,7 @@ import {
   until,
 } from "../helpers/registry.ts";
 import { RegistryError } from "../../peer/net/registry_client.ts";
-import { loggedIn, TestClient } from "../registry/support.ts";
+import { loggedIn, standInTo, TestClient } from "../registry/support.ts";
 
 const ROUNDS = 8;
 const WORKERS = 6;
@@ -97,8 +97,10 @@ async function worker(
 ): Promise<void> {
   let c: TestClient;
   try {
+    // A new device each round: an offline message comes from a device.
     c = await loggedIn(reg.target(), me, ledger.users.get(me)!, {
       kind: "tool",
+      device: true,
     });
   } catch {
     return; // Killed before this worker got in.
@@ -183,8 +185,15 @@ async function worker(
       } else {
         const to = pickOne(rand, others);
         const text = `from ${me} to ${to}, round ${round}, #${n}`;
-        const [o] = await attempt(c.request("offline_send", { to, text }));
-        if (o === "ok") ledger.offline.set(text, { from: me, to });
+        const [o, fields] = await attempt(
+          (async () => {
+            const f = await standInTo(c, to, text);
+            await c.request("offline_send", f);
+            return f;
+          })(),
+        );
+        // Kept by the sender's message id (a tool sees no box).
+        if (o === "ok") ledger.offline.set(fields!.mid, { from: me, to });
         if (o === "lost") break;
       }
       // Stay under the per-connection request rate (50/s after a 200 burst).
@@ -260,12 +269,13 @@ function checkDatabase(dbPath: string, ledger: Ledger): void {
     }
     const offline = new Map(
       all("SELECT sender, recipient, text FROM offline_messages").map((r) => [
-        String(r.text),
+        // The sealed row, by the sender's message id.
+        String(JSON.parse(String(r.text)).mid),
         { from: String(r.sender), to: String(r.recipient) },
       ]),
     );
-    for (const [text, m] of ledger.offline) {
-      assertEquals(offline.get(text), m, `offline message "${text}"`);
+    for (const [mid, m] of ledger.offline) {
+      assertEquals(offline.get(mid), m, `offline message ${mid}`);
     }
   } finally {
     db.close();
@@ -309,9 +319,11 @@ async function checkThroughRegistry(
       assertEquals(joined, member, `${u} in ${room}`);
     }
     const { messages } = await c.request("offline_fetch", {});
-    const texts = new Set(messages.map((m) => m.text));
-    for (const [text, m] of ledger.offline) {
-      if (m.to === u) assert(texts.has(text), `${u} is missing "${text}"`);
+    const mids = new Set(messages.map((m) => m.mid));
+    for (const [mid, m] of ledger.offline) {
+      if (m.to === u) {
+        assert(mids.has(mid), `${u} is missing ${m.from}'s ${mid}`);
+      }
     }
   }
 }

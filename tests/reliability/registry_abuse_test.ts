@@ -18,7 +18,12 @@ import { RegistryError } from "../../peer/net/registry_client.ts";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { spawnPeer } from "../helpers/peer_process.ts";
 import { spawnRegistry, until } from "../helpers/registry.ts";
-import { loggedIn, signup, TestClient } from "../registry/support.ts";
+import {
+  loggedIn,
+  sealingTool,
+  signup,
+  TestClient,
+} from "../registry/support.ts";
 import {
   BYSTANDER_REPLY_MS,
   BYSTANDERS,
@@ -41,6 +46,7 @@ async function outcome(p: Promise<unknown>): Promise<string> {
 
 Deno.test("invitation bomb, inbox flood and sign-up flood are capped while bystanders are served", async (t) => {
   const home = await Deno.makeTempDir({ prefix: "chat-abuse-" });
+  const aliceHome = `${home}/alice-home`;
   try {
     // The accounts first, from a registry that trusts loopback…
     {
@@ -103,12 +109,26 @@ Deno.test("invitation bomb, inbox flood and sign-up flood are capped while bysta
       await t.step(
         "inbox flood: one sender's share is capped, another still gets in",
         async () => {
-          const m = attackers[0]!;
+          // alice's machine becomes her device (a first login), and the
+          // flood is sealed to it as a peer seals, by a device of mallory0.
+          const aliceDevice = await spawnPeer(
+            { port: reg.port, fingerprint: reg.fingerprint },
+            { user: "alice", signup: false, home: aliceHome },
+          );
+          assertEquals(await aliceDevice.quit(), 0);
+          const { client: m, seal } = await sealingTool(
+            target,
+            ATTACKERS[0]!,
+            pw(ATTACKERS[0]!),
+          );
+          await using _m = m;
           const text = "x".repeat(8_000);
           const outcomes: string[] = [];
           for (let i = 0; i < 110; i++) {
             outcomes.push(
-              await outcome(m.request("offline_send", { to: "alice", text })),
+              await outcome(
+                m.request("offline_send", await seal("alice", text)),
+              ),
             );
           }
           const stored = outcomes.filter((o) => o === "ok").length;
@@ -120,10 +140,16 @@ Deno.test("invitation bomb, inbox flood and sign-up flood are capped while bysta
           );
           assertEquals(stored, 100, "100 per sender → recipient");
           assertEquals(refused.length, 10);
-          await using dave = await loggedIn(target, "dave", pw("dave"), {
-            kind: "tool",
-          });
-          await dave.request("offline_send", { to: "alice", text: "hi alice" });
+          const { client: dave, seal: daveSeals } = await sealingTool(
+            target,
+            "dave",
+            pw("dave"),
+          );
+          await using _dave = dave;
+          await dave.request(
+            "offline_send",
+            await daveSeals("alice", "hi alice"),
+          );
         },
       );
 
@@ -132,7 +158,7 @@ Deno.test("invitation bomb, inbox flood and sign-up flood are capped while bysta
         async () => {
           await using alice = await spawnPeer(
             { port: reg.port, fingerprint: reg.fingerprint },
-            { user: "alice", signup: false },
+            { user: "alice", signup: false, home: aliceHome },
           );
           const pending = await alice.waitFor(
             (l) => l.type === "pending",

@@ -251,9 +251,8 @@ Deno.test("decodeRequest", async (t) => {
   await t.step("accepts multi-byte UTF-8 text", () => {
     const got = decodeRequest(
       bytesOf({
-        type: "offline_send",
+        type: "status",
         id: 1,
-        to: "bob",
         text: "héllo 👋 世界",
       }),
     );

@@ -77,9 +77,18 @@ export const REQUEST_EXAMPLES: {
   introduce: { user: "bob", purpose: "chat" },
   reverse: { ticket: "body.signature" },
   relay: { ticket: "body.signature" },
-  offline_send: { to: "bob", text: "see you tomorrow" },
+  offline_send: {
+    to: "bob",
+    mid: "mmmmmmmmmmmmmmmmmmmmmm",
+    from_device: "laptop",
+    boxes: [{
+      device: "desk",
+      box:
+        "AQxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    }],
+  },
   offline_fetch: { after: 7, limit: 100 },
-  offline_ack: { ids: [1, 2, 3] },
+  offline_ack: { ids: [1, 2, 3], receipts: [4] },
   room_create: {
     room: "lobby",
     password: "open sesame",
@@ -117,6 +126,7 @@ export const EVENT_EXAMPLES: {
   room_left: { room: "lobby", user: "bob", reason: "kicked", by: "alice" },
   room_owner: { room: "lobby", user: "carol" },
   offline_waiting: { count: 2 },
+  delivered_waiting: { count: 1 },
   timeout: { reason: "heartbeat" },
   reverse: {
     from: "alice",
@@ -262,9 +272,18 @@ export const REPLY_EXAMPLES: { [K in RequestType]: ReplyData<K> } = {
   },
   reverse: {},
   relay: { token: "body.signature", port: 15_601 },
-  offline_send: { to: "bob", sent_at: ISO },
+  offline_send: { to: "bob", sent_at: ISO, devices: 2 },
   offline_fetch: {
-    messages: [{ id: 1, from: "bob", text: "are you there?", sent_at: ISO }],
+    messages: [{
+      id: 1,
+      from: "bob",
+      from_device: "laptop",
+      mid: "mmmmmmmmmmmmmmmmmmmmmm",
+      box:
+        "AQxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+      sent_at: ISO,
+    }],
+    delivered: [{ id: 3, to: "carol", sent_at: ISO, delivered_at: ISO }],
     total: 5,
     next_after: 1,
   },

@@ -10,6 +10,7 @@ import { Logger } from "../../../common/log.ts";
 import { CHAT_REQUEST_TTL_MS } from "../../../peer/core/conversations.ts";
 import { Peer } from "../../../peer/core/mod.ts";
 import type { PeerEvent } from "../../../peer/core/events.ts";
+import { Device } from "../../../peer/net/device.ts";
 import { assert, assertEquals, assertIncludes } from "../../helpers/assert.ts";
 import { ManualClock } from "../../helpers/clock.ts";
 import { spawnRegistry, until } from "../../helpers/registry.ts";
@@ -200,9 +201,16 @@ Deno.test("an unanswered request's messages become offline messages and the aske
   await using bob = await spawnPeer(reg, { user: "bob" });
   const clock = new ManualClock(Date.now());
   const events: PeerEvent[] = [];
+  // A device of alice's: offline messages are sealed by one.
+  const device = await Device.create(
+    home,
+    `127.0.0.1:${reg.port}`,
+    "alice",
+    "test",
+  );
   const alice = await Peer.start({
     target: reg.target(home),
-    credentials: { user: "alice", password: "alice-password" },
+    credentials: { user: "alice", password: "alice-password", device },
     home,
     port: 0,
     listenHost: "127.0.0.1",

@@ -7,6 +7,7 @@
 import { Logger } from "../../../common/log.ts";
 import { Peer, type PeerOptions } from "../../../peer/core/peer.ts";
 import type { PeerEvent } from "../../../peer/core/events.ts";
+import { Device } from "../../../peer/net/device.ts";
 import { RegistryError } from "../../../peer/net/registry_client.ts";
 import {
   assert,
@@ -37,19 +38,38 @@ interface TestPeer extends AsyncDisposable {
   fails(line: string): Promise<string>;
 }
 
+/** CHAT_HOME of each user, by registry port and user. */
+const homes = new Map<string, string>();
+globalThis.addEventListener("unload", () => {
+  for (const home of homes.values()) {
+    try {
+      Deno.removeSync(home, { recursive: true });
+    } catch {
+      // Already gone.
+    }
+  }
+});
+
 async function startPeer(
   reg: TestRegistry,
   user: string,
   extra: Partial<PeerOptions> = {},
 ): Promise<TestPeer> {
-  const home = await Deno.makeTempDir({ prefix: `chat-core-${user}-` });
+  // Each user's machine is the same device across peers of one registry:
+  // offline messages are sealed to it.
+  const home = homes.get(`${reg.port}/${user}`) ??
+    await Deno.makeTempDir({ prefix: `chat-core-${user}-` });
+  homes.set(`${reg.port}/${user}`, home);
   const events: PeerEvent[] = [];
   const logs: string[] = [];
   let peer: Peer;
   try {
+    const at = `127.0.0.1:${reg.port}`;
+    const device = await Device.load(home, at, user) ??
+      await Device.create(home, at, user, "test");
     peer = await Peer.start({
       target: { ...reg.target(), home },
-      credentials: { user, password: `${user}-password` },
+      credentials: { user, password: `${user}-password`, device },
       home,
       port: 0,
       listenHost: "127.0.0.1",
@@ -90,7 +110,6 @@ async function startPeer(
     },
     [Symbol.asyncDispose]: async () => {
       await peer.stop();
-      await Deno.remove(home, { recursive: true }).catch(() => {});
     },
   };
 }
@@ -291,6 +310,9 @@ Deno.test("a blocked user cannot befriend or reach you, and is not told why", as
 Deno.test("a message to an offline user is stored, delivered at login and kept in /inbox", async () => {
   await using reg = await startRegistry();
   await signup(reg, "carol");
+  // carol's machine becomes her device at a first login.
+  await (await startPeer(reg, "carol", { signup: false }))
+    [Symbol.asyncDispose]();
   await using alice = await startPeer(reg, "alice");
 
   assertIncludes(

@@ -224,6 +224,18 @@ const EVENTS: Record<PeerEventType, PeerEvent[]> = {
     sent_at: AT,
     reason: "bob's device keys changed since you verified them",
   }],
+  offline_refused: [{
+    type: "offline_refused",
+    from: "bob",
+    sent_at: AT,
+    reason: "the signature is not that of bob's device 'laptop'",
+  }],
+  offline_delivered: [{
+    type: "offline_delivered",
+    to: "bob",
+    sent_at: AT,
+    delivered_at: "2024-05-02T08:00:00.000Z",
+  }],
   room_invite: [{ type: "room_invite", room: "lobby", from: "bob" }],
   invite_withdrawn: [{ type: "invite_withdrawn", room: "lobby" }],
   pending: [
@@ -337,6 +349,14 @@ Deno.test("every event becomes a readable line, with and without colour", async 
   );
   assertIncludes(formatEvent(EVENTS.file_offer[1]!, PLAIN)!, "size unknown");
   assertIncludes(formatEvent(EVENTS.timeout[2]!, PLAIN)!, "idle");
+  assertEquals(
+    formatEvent(EVENTS.offline_delivered[0]!, PLAIN),
+    "  ✓ your offline message to bob of 2024-05-01 12:34 was delivered (2024-05-02 08:00)",
+  );
+  assertIncludes(
+    formatEvent(EVENTS.offline_refused[0]!, PLAIN)!,
+    "was refused and dropped: the signature is not that of bob's device 'laptop'",
+  );
 });
 
 const ROOM_STATE: ReplyDataMap["members"] = {

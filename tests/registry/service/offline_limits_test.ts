@@ -4,24 +4,31 @@
  * the box for everyone; a blocked sender is answered as any other.
  */
 import assert from "node:assert/strict";
-import { encodeJson, MAX_FRAME_BYTES } from "../../../wire/mod.ts";
-import { Fixture } from "./support.ts";
+import {
+  encodeJson,
+  MAX_FRAME_BYTES,
+  MAX_SEALED_BOX_CHARS,
+} from "../../../wire/mod.ts";
+import { DEVICE, Fixture, sealedFields, unsealed } from "./support.ts";
 
-Deno.test("a box of 130 messages of 8,192 characters is delivered whole", async () => {
+Deno.test("a box of 130 sealed messages of the longest size is delivered whole", async () => {
   using fx = await Fixture.create({
     maxOfflinePerPair: 1000,
     requestBurst: 1000,
   });
   await fx.signup("alice", "bob");
-  const alice = await fx.login("alice", { kind: "tool" });
-  // Control characters travel as \u00XX: the worst case for the frame.
+  await fx.addDevices("alice", "bob");
+  const alice = await fx.login("alice", { kind: "tool", device: true });
   for (let i = 0; i < 130; i++) {
-    await alice.request("offline_send", {
-      to: "bob",
-      text: `${i} `.padEnd(8192, "\u0002"),
-    });
+    const f = sealedFields("bob", `${i} `);
+    const box = f.boxes[0]!.box;
+    f.boxes = [{
+      device: DEVICE,
+      box: box.padEnd(MAX_SEALED_BOX_CHARS, "A"),
+    }];
+    await alice.request("offline_send", f);
   }
-  const bob = await fx.login("bob");
+  const bob = await fx.login("bob", { device: true });
   const got: number[] = [];
   // As the peer does: fetch, acknowledge, and fetch again when told more wait.
   let rounds = 0;
@@ -31,7 +38,9 @@ Deno.test("a box of 130 messages of 8,192 characters is delivered whole", async 
       encodeJson({ type: "reply", id: 1, ok: true, data: page }).length;
     assert.ok(bytes < MAX_FRAME_BYTES, `${bytes} bytes`);
     if (page.messages.length === 0) break;
-    got.push(...page.messages.map((m) => Number(m.text.split(" ")[0])));
+    got.push(
+      ...page.messages.map((m) => Number(unsealed(m).split(" ")[0])),
+    );
     bob.take();
     await bob.request("offline_ack", { ids: page.messages.map((m) => m.id) });
     const waiting = bob.take().filter((m) => m.type === "offline_waiting");
@@ -47,17 +56,18 @@ Deno.test("a box of 130 messages of 8,192 characters is delivered whole", async 
 Deno.test("offline_fetch pages with after and limit", async () => {
   using fx = await Fixture.create();
   await fx.signup("alice", "bob");
-  const alice = await fx.login("alice", { kind: "tool" });
+  await fx.addDevices("alice", "bob");
+  const alice = await fx.login("alice", { kind: "tool", device: true });
   for (let i = 0; i < 5; i++) {
-    await alice.request("offline_send", { to: "bob", text: `m${i}` });
+    await alice.request("offline_send", sealedFields("bob", `m${i}`));
   }
-  const bob = await fx.login("bob", { kind: "tool" });
+  const bob = await fx.login("bob", { kind: "tool", device: true });
   const first = await bob.request("offline_fetch", { limit: 2 });
-  assert.deepEqual(first.messages.map((m) => m.text), ["m0", "m1"]);
+  assert.deepEqual(first.messages.map((m) => unsealed(m)), ["m0", "m1"]);
   assert.equal(first.total, 5);
   assert.equal(first.next_after, first.messages[1]!.id);
   const next = await bob.request("offline_fetch", { after: first.next_after });
-  assert.deepEqual(next.messages.map((m) => m.text), ["m2", "m3", "m4"]);
+  assert.deepEqual(next.messages.map((m) => unsealed(m)), ["m2", "m3", "m4"]);
   assert.equal(next.next_after, undefined);
 });
 
@@ -67,28 +77,29 @@ Deno.test("one sender cannot fill another's inbox", async (t) => {
     maxOfflinePerRecipient: 5,
   });
   await fx.signup("mallory", "carol", "dave", "bob");
-  const mallory = await fx.login("mallory", { kind: "tool" });
+  await fx.addDevices("mallory", "carol", "dave", "bob");
+  const mallory = await fx.login("mallory", { kind: "tool", device: true });
 
   await t.step("a sender's share of a box is capped", async () => {
     for (let i = 0; i < 3; i++) {
-      await mallory.request("offline_send", { to: "bob", text: "spam" });
+      await mallory.request("offline_send", sealedFields("bob", "spam"));
     }
     await mallory.refused(
       "offline_send",
-      { to: "bob", text: "spam" },
+      sealedFields("bob", "spam"),
       "limit",
       /^bob has 3 undelivered messages from you \(the limit is 3 per sender\); try again after bob reads them$/,
     );
   });
 
   await t.step("others still reach the box until it is full", async () => {
-    const carol = await fx.login("carol", { kind: "tool" });
-    await carol.request("offline_send", { to: "bob", text: "hi bob" });
-    await carol.request("offline_send", { to: "bob", text: "hi again" });
-    const dave = await fx.login("dave", { kind: "tool" });
+    const carol = await fx.login("carol", { kind: "tool", device: true });
+    await carol.request("offline_send", sealedFields("bob", "hi bob"));
+    await carol.request("offline_send", sealedFields("bob", "hi again"));
+    const dave = await fx.login("dave", { kind: "tool", device: true });
     await dave.refused(
       "offline_send",
-      { to: "bob", text: "hello" },
+      sealedFields("bob", "hello"),
       "limit",
       /^bob's offline inbox is full \(5 messages, the limit is 5\); try again after bob logs in$/,
     );
@@ -98,21 +109,22 @@ Deno.test("one sender cannot fill another's inbox", async (t) => {
 Deno.test("a blocked sender cannot tell it is blocked", async (t) => {
   using fx = await Fixture.create({ maxOfflinePerPair: 2 });
   await fx.signup("alice", "bob", "carol");
-  const alice = await fx.login("alice", { kind: "tool" });
-  const carol = await fx.login("carol", { kind: "tool" });
-  const bob = await fx.login("bob");
+  await fx.addDevices("alice", "bob", "carol");
+  const alice = await fx.login("alice", { kind: "tool", device: true });
+  const carol = await fx.login("carol", { kind: "tool", device: true });
+  const bob = await fx.login("bob", { device: true });
   await bob.request("block", { user: "alice" });
   bob.take();
 
   await t.step("offline_send is answered as for carol", async () => {
-    const fromAlice = await alice.request("offline_send", {
-      to: "bob",
-      text: "hi",
-    });
-    const fromCarol = await carol.request("offline_send", {
-      to: "bob",
-      text: "hi",
-    });
+    const fromAlice = await alice.request(
+      "offline_send",
+      sealedFields("bob", "hi"),
+    );
+    const fromCarol = await carol.request(
+      "offline_send",
+      sealedFields("bob", "hi"),
+    );
     assert.deepEqual(fromAlice, fromCarol);
     // Only carol's was kept, and only carol's was announced.
     assert.deepEqual(bob.take(), [{ type: "offline_waiting", count: 1 }]);
@@ -121,15 +133,15 @@ Deno.test("a blocked sender cannot tell it is blocked", async (t) => {
   });
 
   await t.step("even the caps answer alike", async () => {
-    await carol.request("offline_send", { to: "bob", text: "again" });
+    await carol.request("offline_send", sealedFields("bob", "again"));
     const carolRefused = await carol.refused(
       "offline_send",
-      { to: "bob", text: "more" },
+      sealedFields("bob", "more"),
       "limit",
     );
     // Alice's messages are not kept, so her share never fills: she is
     // answered as a sender whose messages were delivered.
-    await alice.request("offline_send", { to: "bob", text: "again" });
+    await alice.request("offline_send", sealedFields("bob", "again"));
     assert.match(carolRefused, /^bob has 2 undelivered messages from you/);
   });
 

@@ -16,10 +16,12 @@ import {
   decodeReplyData,
   decodeRequest,
   decodeServerMessage,
+  deviceLoginPayload,
   encodeHeartbeat,
   encodeJson,
   type ErrorCode,
   type EventType,
+  fromBase64url,
   type Heartbeat,
   PROTOCOL_VERSION,
   type RegistryEvent,
@@ -228,6 +230,33 @@ export interface LoginOptions {
   address?: string;
   /** LAN candidates the peer reports. */
   candidates?: { host: string; port: number }[];
+  /** Log in with the key of the user's device DEVICE (Fixture.addDevices). */
+  device?: boolean;
+}
+
+/** The device name the offline-message tests give every user. */
+export const DEVICE = "desk";
+/** A stand-in raw public key: the registry stores keys, it does not use them. */
+const STAND_IN_KEY = "A".repeat(43);
+
+/**
+ * An offline_send as a peer on device DEVICE makes it for a recipient with
+ * one device DEVICE: the "box" is the text in base64url (the registry cannot
+ * tell a real box from this one; tests/peer/cmd/sealed_offline_test.ts seals
+ * real ones).
+ */
+export function sealedFields(to: string, text: string): Fields<"offline_send"> {
+  return {
+    to,
+    mid: base64url(crypto.getRandomValues(new Uint8Array(16))),
+    from_device: DEVICE,
+    boxes: [{ device: DEVICE, box: base64url(new TextEncoder().encode(text)) }],
+  };
+}
+
+/** The text of a stand-in box of sealedFields. */
+export function unsealed(m: { box?: string }): string {
+  return new TextDecoder().decode(fromBase64url(m.box ?? "")!);
 }
 
 /** A login as `user` with PASSWORD; peer and receive sessions carry their keys. */
@@ -250,6 +279,8 @@ export function loginFields(
 /** A RegistryService on a manual clock and an in-memory store. */
 export class Fixture implements Disposable {
   readonly conns: Conn[] = [];
+  /** Signing keys of the devices addDevices made, by user. */
+  readonly #devices = new Map<string, CryptoKeyPair>();
 
   private constructor(
     readonly clock: ManualClock,
@@ -347,9 +378,49 @@ export class Fixture implements Disposable {
     await c.disconnect();
   }
 
+  /** Gives each user the device DEVICE (stand-in keys), as a first login would. */
+  async addDevices(...users: string[]): Promise<void> {
+    for (const user of users) {
+      const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
+        "sign",
+        "verify",
+      ]) as CryptoKeyPair;
+      this.#devices.set(user.toLowerCase(), pair);
+      const signKey = base64url(
+        new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey)),
+      );
+      await this.store.addDevice(
+        { user, name: DEVICE, signKey, dhKey: STAND_IN_KEY },
+        this.clock.now(),
+        20,
+      );
+    }
+  }
+
   /** A new connection logged in as `user` (a peer unless told otherwise). */
   async login(user: string, opts: LoginOptions = {}): Promise<Conn> {
     const c = await this.greeted(opts.address);
+    const pair = this.#devices.get(user.toLowerCase());
+    if (opts.device && pair) {
+      const { nonce } = await c.request("challenge", {});
+      const { password: _, ...base } = loginFields(user, opts);
+      const payload = deviceLoginPayload({
+        registry: FIXTURE_FINGERPRINT,
+        nonce,
+        user,
+        device: DEVICE,
+        kind: base.kind ?? "peer",
+        cert: base.cert ? fingerprintPem(base.cert)! : "",
+        key: base.key ?? "",
+      });
+      const sig = base64url(
+        new Uint8Array(
+          await crypto.subtle.sign("Ed25519", pair.privateKey, payload),
+        ),
+      );
+      await c.request("login", { ...base, device: DEVICE, sig });
+      return c;
+    }
     await c.request("login", loginFields(user, opts));
     return c;
   }
@@ -421,7 +492,7 @@ export const SAMPLE_REQUESTS: {
   introduce: { user: "sample", purpose: "chat" },
   reverse: { ticket: "body.signature" },
   relay: { ticket: "body.signature" },
-  offline_send: { to: "sample", text: "hi" },
+  offline_send: sealedFields("sample", "hi"),
   offline_fetch: {},
   offline_ack: { ids: [1] },
   room_create: { room: "sample" },

@@ -90,6 +90,27 @@ async function click(page: Page, selector: string) {
   }
 }
 
+/**
+ * Types `text` into an empty field and checks it is all there: a redraw
+ * of the list around the field (someone joined or left) may replace it
+ * between two keys, so it is typed again then.
+ */
+async function fill(page: Page, selector: string, text: string) {
+  for (let i = 0;; i++) {
+    await page.$eval(
+      selector,
+      (e) => (e as unknown as { value: string }).value = "",
+    );
+    await page.type(selector, text);
+    const got = await page.$eval(
+      selector,
+      (e) => (e as unknown as { value: string }).value,
+    );
+    if (got === text) return;
+    if (i >= 10) throw new Error(`${selector} holds '${got}', not '${text}'`);
+  }
+}
+
 async function waitFor(page: Page, fn: string) {
   await page.waitForFunction(fn, { timeout: 30_000, polling: 50 });
 }
@@ -201,6 +222,45 @@ Deno.test({
     );
 
     await t.step(
+      "a chat request is rejected with its button, and another accepted with a transcript",
+      async () => {
+        let at = carol.lines.length;
+        assertEquals((await carol.send("/chat alice")).state, "requested");
+        await click(page, '[data-focus="cr-open-carol"]');
+        await click(page, '[data-focus="req-reject"]');
+        await carol.waitFor(
+          (l) => l.type === "chat_rejected" && l.by === "alice",
+          "chat_rejected",
+          30_000,
+          at,
+        );
+        at = carol.lines.length;
+        assertEquals((await carol.send("/chat alice")).state, "requested");
+        await click(page, '[data-focus="cr-open-carol"]');
+        await click(page, '[data-focus="req-save"]');
+        await carol.waitFor(
+          (l) => l.type === "chat_started",
+          "chat_started",
+          30_000,
+          at,
+        );
+        await waitText(page, "#pane", "saving a transcript");
+        await carol.send("/msg alice for the record");
+        await waitText(page, "#log .msg", "for the record");
+        const transcript = join(web.home, "transcripts", "carol.log");
+        await until(
+          async () =>
+            (await Deno.readTextFile(transcript).catch(() => "")).includes(
+              "for the record",
+            ),
+          "carol's message in alice's transcript",
+        );
+        await carol.send("/close alice");
+        await waitText(page, "#log", "chat ended: closed by carol");
+      },
+    );
+
+    await t.step(
       "a friend's chat request opens at once and messages go both ways with delivery ticks",
       async () => {
         const r = await bob2.send("/chat alice");
@@ -250,6 +310,19 @@ Deno.test({
           "_blank",
           "noopener noreferrer",
         ]);
+        await bob2.send("/msg alice an _italic_ word and `*a code*`");
+        await waitText(page, "#log .msg em", "italic");
+        assertEquals(
+          await page.$$eval(
+            "#log .msg code",
+            (n) => n.map((e) => e.textContent),
+          ),
+          ["*a code*"],
+        );
+        assertEquals(
+          await page.$eval("#pane-path", (e) => e.textContent),
+          "direct",
+        );
       },
     );
 
@@ -355,6 +428,33 @@ Deno.test({
     );
 
     await t.step(
+      "the side bar counts unread messages of a chat and a room until they are opened",
+      async () => {
+        await bob2.send("/msg alice while you read the room");
+        await waitText(page, '[data-conv="@bob"] .badge', "1");
+        assert(
+          (await page.$eval(
+            '[data-conv="@bob"]',
+            (e) => e.getAttribute("aria-label"),
+          ))?.endsWith(", 1 unread"),
+        );
+        await click(page, '[data-conv="@bob"]');
+        await waitFor(
+          page,
+          `!document.querySelector('[data-conv="@bob"] .badge')`,
+        );
+        await bob2.send("/say lobby while you read bob");
+        await bob2.send("/say lobby and again");
+        await waitText(page, '[data-conv="#lobby"] .badge', "2");
+        await click(page, '[data-conv="#lobby"]');
+        await waitFor(
+          page,
+          `!document.querySelector('[data-conv="#lobby"] .badge')`,
+        );
+      },
+    );
+
+    await t.step(
       "rooms are created with a password, capacity and description, and found in the directory",
       async () => {
         await click(page, "#rooms-new");
@@ -405,7 +505,7 @@ Deno.test({
           "you were removed from room 'den' and cannot rejoin until its owner unbans you",
         );
 
-        await page.type("#invite-input", "bob");
+        await fill(page, "#invite-input", "bob");
         await click(page, '[data-focus="unban-btn"]');
         await waitText(page, "#banner", "bob may join #den again");
 
@@ -419,7 +519,7 @@ Deno.test({
         assertEquals(fresh.ok, true, JSON.stringify(fresh));
         assertEquals((await bob2.send("/leave den")).ok, true);
 
-        await page.type("#invite-input", "bob");
+        await fill(page, "#invite-input", "bob");
         await page.keyboard.press("Enter");
         await bob2.waitFor(
           (l) => l.type === "room_invite" && l.room === "den",
@@ -430,7 +530,7 @@ Deno.test({
           page,
           "document.querySelector('#invite-input').value === ''",
         );
-        await page.type("#invite-input", "bob");
+        await fill(page, "#invite-input", "bob");
         await click(page, '[data-focus="withdraw-btn"]');
         await bob2.waitFor(
           (l) => l.type === "invite_withdrawn" && l.room === "den",
@@ -447,6 +547,64 @@ Deno.test({
           [false],
         );
         await click(page, '[data-focus="act-members"]');
+      },
+    );
+
+    await t.step("the owner hands the room over to a member", async () => {
+      const at = bob2.lines.length;
+      assertEquals((await bob2.send("/join den")).ok, true);
+      await click(page, '[data-focus="act-members"]');
+      await waitText(page, "#members", "bob");
+      await click(page, '[data-focus="own-bob"]');
+      await click(page, "#dialog-ok");
+      await bob2.waitFor(
+        (l) => l.type === "room_owner" && l.room === "den" && l.user === "bob",
+        "bob owns den",
+        30_000,
+        at,
+      );
+      const den = await bob2.send("/rooms -l den");
+      assertEquals(
+        (den.rooms as Record<string, unknown>[]).map((r) => r.owner),
+        ["bob"],
+      );
+      await waitFor(page, `!document.querySelector('[data-focus="own-bob"]')`);
+      await click(page, '[data-focus="act-members"]');
+    });
+
+    await t.step(
+      "a room with a password is joined from the directory, which asks for it",
+      async () => {
+        const made = await bob2.send(
+          "/room create vault --password 'open sesame'",
+        );
+        assertEquals(made.ok, true, JSON.stringify(made));
+        const joinVault =
+          `[...document.querySelectorAll("#dialog-body .dir li")]
+          .find((li) => li.textContent.includes("#vault")).querySelector("button").click()`;
+        await click(page, "#rooms-browse");
+        await waitText(page, "#dialog-body .dir", "#vault");
+        await page.evaluate(joinVault);
+        await page.waitForSelector("#join-password");
+        await page.type("#join-password", "wrong");
+        await click(page, "#dialog-ok");
+        await waitText(page, "#dialog-error", "password");
+        await page.$eval(
+          "#join-password",
+          (e) => (e as unknown as { value: string }).value = "",
+        );
+        await page.type("#join-password", "open sesame");
+        const at = bob2.lines.length;
+        await click(page, "#dialog-ok");
+        await waitText(page, "#pane-title", "#vault");
+        await bob2.waitFor(
+          (l) =>
+            l.type === "room_joined" && l.room === "vault" &&
+            l.user === "alice",
+          "alice in vault",
+          30_000,
+          at,
+        );
       },
     );
 
@@ -493,6 +651,115 @@ Deno.test({
         "the spooled upload removed",
       );
     });
+
+    await t.step(
+      "a file dropped on the pane is offered and arrives",
+      async () => {
+        await click(page, '[data-conv="@bob"]');
+        const at = bob2.lines.length;
+        await page.evaluate(`(() => {
+        const dt = new DataTransfer();
+        dt.items.add(new File(["dropped on the pane\\n".repeat(100)], "dropped.txt"));
+        const pane = document.getElementById("pane");
+        for (const type of ["dragover", "drop"]) {
+          pane.dispatchEvent(new DragEvent(type, { dataTransfer: dt, bubbles: true, cancelable: true }));
+        }
+      })()`);
+        const offer = await bob2.waitFor(
+          (l) => l.type === "file_offer" && l.name === "dropped.txt",
+          "the dropped file's offer",
+          30_000,
+          at,
+        );
+        await bob2.send(`/file accept ${offer.id}`);
+        const rec = await bob2.waitFor(
+          (l) => l.type === "file_received" && l.id === offer.id,
+          "the dropped file",
+          30_000,
+          at,
+        );
+        assertEquals(
+          await Deno.readTextFile(String(rec.path)),
+          "dropped on the pane\n".repeat(100),
+        );
+        await page.waitForSelector(
+          `[data-transfer="${offer.id}"][data-state="done"]`,
+        );
+      },
+    );
+
+    await t.step(
+      "a transfer under way shows its progress, rate and time left, sending and receiving",
+      async () => {
+        const size = 128 * 1024 * 1024;
+        const progress =
+          /^[\d.]+ [kMG]?B of 134 MB · [\d.]+ [kMG]?B\/s · .+ left$/;
+        // bob is stopped (SIGSTOP) once the page shows the transfer under
+        // way, so it stays under way while the page is read.
+        const held = async (id: string) => {
+          const sel = `[data-transfer="${id}"][data-state="active"] .fstate`;
+          await page.waitForSelector(sel, { timeout: 30_000 });
+          bob2.child.kill("SIGSTOP");
+          try {
+            await page.waitForFunction(
+              (s: string, re: string) =>
+                [...document.querySelectorAll(s)].some((e) =>
+                  new RegExp(re).test(e.textContent ?? "")
+                ),
+              { timeout: 20_000, polling: 50 },
+              sel,
+              progress.source,
+            );
+          } finally {
+            bob2.child.kill("SIGCONT");
+          }
+        };
+        const out = join(tb.dir, "big out.bin");
+        await Deno.writeFile(out, new Uint8Array());
+        await Deno.truncate(out, size);
+        let at = bob2.lines.length;
+        const input = await page.$("#file-input");
+        await (input as unknown as { uploadFile(p: string): Promise<void> })
+          .uploadFile(out);
+        const offer = await bob2.waitFor(
+          (l) => l.type === "file_offer" && l.name === "big out.bin",
+          "the big offer",
+          60_000,
+          at,
+        );
+        await bob2.send(`/file accept ${offer.id}`);
+        await held(String(offer.id));
+        await bob2.waitFor(
+          (l) => l.type === "file_received" && l.id === offer.id,
+          "the big file at bob",
+          120_000,
+          at,
+        );
+        await page.waitForSelector(
+          `[data-transfer="${offer.id}"][data-state="done"]`,
+          { timeout: 60_000 },
+        );
+
+        const inbound = join(tb.dir, "big in.bin");
+        await Deno.writeFile(inbound, new Uint8Array());
+        await Deno.truncate(inbound, size);
+        at = bob2.lines.length;
+        const sent = await bob2.send(`/send alice "${inbound}"`);
+        assertEquals(sent.ok, true, JSON.stringify(sent));
+        await click(page, `[data-focus="facc-${sent.id}"]`);
+        await held(String(sent.id));
+        await bob2.waitFor(
+          (l) => l.type === "file_sent" && l.id === sent.id,
+          "the big file from bob",
+          120_000,
+          at,
+        );
+        await page.waitForSelector(
+          `[data-transfer="${sent.id}"][data-state="done"]`,
+          { timeout: 60_000 },
+        );
+      },
+    );
 
     await t.step(
       "a file to the page is accepted and downloaded byte for byte",
@@ -584,6 +851,63 @@ Deno.test({
     );
 
     await t.step(
+      "a friend request is declined; a user found by search is added as a friend, then blocked",
+      async () => {
+        const outgoing = async () =>
+          JSON.stringify((await carol.send("/requests")).outgoing);
+        // carol too was cut off by the registry's restart.
+        await carol.waitFor(
+          (l) => l.type === "registry_restored",
+          "carol back",
+          60_000,
+        );
+        const added = await carol.send("/friend add alice");
+        assertEquals(added.ok, true, JSON.stringify(added));
+        await waitText(page, "#requests", "carol wants to be your friend");
+        assert((await outgoing()).includes("alice"));
+        await click(page, '[data-focus="fr-dec-carol"]');
+        await until(
+          async () => !(await outgoing()).includes("alice"),
+          "carol's request declined",
+        );
+        await waitFor(
+          page,
+          `!document.querySelector('[data-focus="fr-dec-carol"]')`,
+        );
+
+        await click(page, '[data-focus="sr-dismiss"]');
+        await page.$eval(
+          "#search-input",
+          (e) => (e as unknown as { value: string }).value = "",
+        );
+        await click(page, "#search-input");
+        await page.type("#search-input", "carol");
+        await page.keyboard.press("Enter");
+        await page.waitForSelector('[data-focus="sr-friend"]');
+        let at = carol.lines.length;
+        await click(page, '[data-focus="sr-friend"]');
+        await carol.waitFor(
+          (l) => l.type === "friend_request" && l.from === "alice",
+          "alice's friend request",
+          30_000,
+          at,
+        );
+        await click(page, '[data-focus="sr-block"]');
+        await click(page, "#dialog-ok");
+        await click(page, '[data-conv="@carol"]');
+        await page.waitForSelector('[data-focus="act-unblock"]');
+        at = carol.lines.length;
+        const asked = await carol.send("/chat alice");
+        assertEquals(
+          [asked.ok, asked.error],
+          [false, "alice is not available"],
+          JSON.stringify(asked),
+        );
+        await click(page, '[data-conv="@bob"]');
+      },
+    );
+
+    await t.step(
       "without the token, from another Origin or another Host, nothing is served",
       async () => {
         const other = await tb.browser.createBrowserContext();
@@ -653,11 +977,45 @@ Deno.test({
     });
 
     await t.step("logging out from the page ends chat web with 0", async () => {
+      const at = bob2.lines.length;
       await click(page, "#logout-btn");
       await click(page, "#dialog-ok");
       assertEquals(await web.exited, 0);
       assertEquals(errors, []);
+      await bob2.waitFor(
+        (l) => l.type === "presence" && l.user === "alice" && !l.online,
+        "alice offline at bob",
+        30_000,
+        at,
+      );
     });
+
+    await t.step(
+      "a message left while chat web was off is shown as an offline message",
+      async () => {
+        const r = await bob2.send("/msg alice left while you were away");
+        assertEquals(r.state, "stored", JSON.stringify(r));
+        await using again = await spawnWeb(ref, {
+          user: "alice",
+          home: web.home,
+          signup: false,
+        });
+        const p = await tb.browser.newPage();
+        p.on("pageerror", (e) => errors.push(String(e)));
+        await p.goto(again.url);
+        await p.waitForSelector("#app:not([hidden])");
+        // The offline message makes bob's chat unread in the side bar.
+        await p.waitForSelector('[data-conv="@bob"] .badge', {
+          timeout: 60_000,
+        });
+        await click(p, '[data-conv="@bob"]');
+        await waitText(p, "#log .msg", "left while you were away");
+        await waitText(p, "#log .msg .tag", "sent while you were offline");
+        await shot(p, "offline");
+        assertEquals(errors, []);
+        await p.close();
+      },
+    );
   } finally {
     await reg.stop("SIGKILL");
     await Deno.remove(regHome, { recursive: true }).catch(() => {});

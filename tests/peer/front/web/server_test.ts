@@ -171,6 +171,33 @@ Deno.test("web server", async (t) => {
   );
 
   await t.step(
+    "it listens on 127.0.0.1 only: the machine's other addresses refuse",
+    async () => {
+      const others = Deno.networkInterfaces().filter((i) =>
+        i.family === "IPv4" && !i.address.startsWith("127.")
+      ).map((i) => i.address);
+      assert(
+        others.length > 0,
+        "this machine has no non-loopback IPv4 address",
+      );
+      for (const hostname of [...others, "::1"]) {
+        let err: unknown = null;
+        try {
+          const c = await Deno.connect({ hostname, port });
+          c.close();
+        } catch (e) {
+          err = e;
+        }
+        assert(
+          err instanceof Deno.errors.ConnectionRefused ||
+            (hostname === "::1" && err instanceof Error),
+          `${hostname}:${port} answered (${err})`,
+        );
+      }
+    },
+  );
+
+  await t.step(
     "no token, another Host or another Origin is refused",
     async () => {
       const bare = await fetch(`${f.origin}/`);
