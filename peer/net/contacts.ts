@@ -177,7 +177,13 @@ export class Contacts {
     payload: Uint8Array<ArrayBuffer>,
   ): Promise<string | null> {
     return this.#serial(async () => {
-      const file = await this.#load();
+      let file: ContactsFileV1;
+      try {
+        file = await this.#load();
+      } catch (err) {
+        if (err instanceof ContactError) return err.message; // A damaged file.
+        throw err;
+      }
       let entry: ContactEntry | undefined;
       try {
         entry = await this.#reconcile(file, user);

@@ -293,6 +293,9 @@ export class P2PNode implements AsyncDisposable {
     fc.onClose(() => this.#unauthenticated.delete(fc));
     try {
       await this.#inboundHello(fc, remote);
+    } catch (err) {
+      fc.close(); // Our bug (logged by the accept loop): nothing is left open.
+      throw err;
     } finally {
       this.#unauthenticated.delete(fc);
     }

@@ -362,6 +362,20 @@ Deno.test("a link without the device proof a contact has pinned is refused, and 
         "did not prove",
       );
     }
+    // A damaged contacts file refuses links, saying which file, rather
+    // than trusting anyone.
+    await Deno.writeTextFile(
+      Contacts.pathOf(join(homes, "alice"), `127.0.0.1:${w.reg.port}`, "alice"),
+      "{ not json",
+    );
+    assertIncludes(
+      (await alice.contacts.checkLink(
+        "bob",
+        proof,
+        await deviceProofPayload("hello", "ticket-1", cert),
+      )) ?? "accepted",
+      "is damaged",
+    );
   } finally {
     await Deno.remove(homes, { recursive: true }).catch(() => {});
   }
