@@ -30,6 +30,8 @@ async function load(name: string): Promise<CommandMain | null> {
       return (await import("./peer/mod.ts")).devicesMain;
     case "passwd":
       return (await import("./peer/mod.ts")).passwdMain;
+    case "verify":
+      return (await import("./peer/mod.ts")).verifyMain;
     case "who":
       return (await import("./peer/mod.ts")).whoMain;
     case "search":

@@ -129,7 +129,15 @@ function metrics(m: Measured): Metric[] {
         (percentile(r.backTimes, 50) / 1000).toFixed(1)
       } s, p99 ${
         (percentile(r.backTimes, 99) / 1000).toFixed(1)
-      } s; ${r.attempts} reconnect attempts, ${r.refused} refused while down`,
+      } s; ${r.attempts} reconnect attempts, ${r.refused} refused while down${
+        r.listenOverflows === null
+          ? ""
+          : `; ${r.listenOverflows} connections dropped at full accept queues (machine-wide)`
+      }${
+        r.firstErrors.length
+          ? `; first errors: ${r.firstErrors.join(" | ")}`
+          : ""
+      }`,
     ),
     atMost("restart: sessions lost", r.notBack, "sessions", 0),
     info(

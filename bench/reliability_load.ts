@@ -39,7 +39,7 @@
 import dgram from "node:dgram";
 import { join } from "node:path";
 import {
-  backoffDelay,
+  Backoff,
   connectTlsUnverified,
   DEFAULT_BACKOFF,
   type Device,
@@ -306,14 +306,11 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
   /** Reconnects a slot whose connection dropped, as a peer would. */
   const reconnect = async (s: Slot): Promise<void> => {
     s.state = "reconnecting";
-    let unreachable = false;
-    for (let attempt = 0;; attempt++) {
-      await new Promise((r) =>
-        setTimeout(
-          r,
-          backoffDelay(attempt, DEFAULT_BACKOFF, Math.random(), unreachable),
-        )
-      );
+    // As peer/net/registry_session.ts: only attempts that reached the
+    // registry grow the delay.
+    const backoff = new Backoff(DEFAULT_BACKOFF);
+    for (;;) {
+      await new Promise((r) => setTimeout(r, backoff.next(Math.random())));
       if (stopping) return;
       counts.reconnectAttempts++;
       s.attempts++;
@@ -322,8 +319,9 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
         s.backAt = Date.now();
         return;
       } catch (err) {
-        unreachable = err instanceof Deno.errors.ConnectionRefused ||
+        const unreachable = err instanceof Deno.errors.ConnectionRefused ||
           (err as { code?: string }).code === "ECONNREFUSED";
+        backoff.failed(unreachable);
         if (unreachable) counts.refused++;
         else note("reconnect", err);
       }
@@ -544,6 +542,11 @@ function startRegistry(
       join(dir, "registry.db"),
       "--log-level",
       "warn",
+      // Not measured here; and on a restart its port (the one after
+      // --port) may have been taken meanwhile by one of the machine's
+      // thousands of client sockets.
+      "--relay",
+      "off",
     ],
     /^chat registry listening on /,
     {
@@ -693,8 +696,32 @@ export interface Measured {
     lagDuring: number[];
     peakRssMiB: number;
     cpuPercent: number;
+    /** The first reconnect errors the load generators saw. */
+    firstErrors: string[];
+    /**
+     * Connections the kernel dropped because a listener's accept queue was
+     * full while they came back (machine-wide TcpExtListenOverflows), or
+     * null where the counter cannot be read.
+     */
+    listenOverflows: number | null;
   };
   exitCode: number;
+}
+
+/** The machine's TcpExtListenOverflows counter, or null off Linux. */
+async function listenOverflows(): Promise<number | null> {
+  try {
+    const lines = (await Deno.readTextFile("/proc/net/netstat")).split("\n");
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const head = lines[i]!.split(/\s+/);
+      const vals = lines[i + 1]!.split(/\s+/);
+      const k = head.indexOf("ListenOverflows");
+      if (head[0] === "TcpExt:" && k > 0) return Number(vals[k]);
+    }
+  } catch {
+    // Not Linux, or no procfs: the figure is left out.
+  }
+  return null;
 }
 
 /** Runs R1 once with `plan` (tests/reliability/load_test.ts uses a tiny one). */
@@ -841,10 +868,11 @@ export async function measure(plan: Plan): Promise<Measured> {
       port,
       udpPort,
       stderrFile,
-    );
+    ).catch(() => registryDied("before it listened again"));
     let exited: number | null = null;
     registry.child.status.then((s) => exited = s.code);
     const restartedAt = Date.now();
+    const overflowsBefore = await listenOverflows();
     const pid = registry.child.pid;
     for (const l of loaders) await l.ask("restarted", "ok");
     progress(`restarted after ${restartedAt - killedAt} ms down`);
@@ -866,6 +894,7 @@ export async function measure(plan: Plan): Promise<Measured> {
       await new Promise((r) => setTimeout(r, 500));
     }
     const rec = recovery.stop();
+    const overflowsAfter = await listenOverflows();
     const backTimes = statuses.flatMap((s) => s.back).map((t) =>
       t - restartedAt
     );
@@ -913,6 +942,10 @@ export async function measure(plan: Plan): Promise<Measured> {
         lagDuring,
         peakRssMiB: mib(rec.peakRssBytes),
         cpuPercent: rec.cpuPercent,
+        firstErrors: reportsAll.flatMap((r) => r.firstErrors).slice(0, 3),
+        listenOverflows: overflowsBefore === null || overflowsAfter === null
+          ? null
+          : overflowsAfter - overflowsBefore,
       },
       exitCode: status.code,
     };

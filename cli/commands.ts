@@ -48,10 +48,9 @@ const registryFlag: FlagSpec = {
   name: "registry",
   type: "address",
   value: "HOST:PORT[,HOST:PORT…]",
-  default: "127.0.0.1:15600",
   env: "CHAT_REGISTRY",
   help:
-    "registry to use; several addresses (or a name with several) for a cluster: one is picked, the next when it fails",
+    "registry to use (default 127.0.0.1:15600, or the one of the last login on this machine); several addresses (or a name with several) for a cluster: one is picked, the next when it fails",
 };
 const fingerprintFlag: FlagSpec = {
   name: "registry-fingerprint",
@@ -66,7 +65,7 @@ const userFlag: FlagSpec = {
   value: "NAME",
   env: "CHAT_USER",
   help:
-    "account name (on a device of one account, that one; the password, when needed, comes from CHAT_PASSWORD or a prompt)",
+    "account name (default: the one of the last login at this registry, or the one account this machine is a device of; the password, when needed, comes from CHAT_PASSWORD or a prompt)",
 };
 const deviceFlag: FlagSpec = {
   name: "device",
@@ -137,7 +136,7 @@ export const COMMANDS: CommandSpec[] = [
         type: "string",
         value: "HOST",
         help:
-          "address of this instance that peers send heartbeats to (behind a load balancer)",
+          "address of this instance that peers send heartbeats and relayed links to (in a cluster, behind a load balancer)",
       },
       {
         name: "tls-cert",
@@ -312,7 +311,7 @@ export const COMMANDS: CommandSpec[] = [
       "and then the database path, and serves until SIGINT or SIGTERM.",
       "",
       "Every limit, with or without a flag, and the attack it stops is listed in",
-      "docs/security.md (Limits).",
+      "the project's documentation (security.md, Limits).",
     ],
   },
   {
@@ -351,7 +350,16 @@ export const COMMANDS: CommandSpec[] = [
       fingerprintFlag,
     ],
     notes: [
-      "Type /help in the shell for its commands; see docs/json-mode.md for --json.",
+      "Type /help in the shell for its commands; /help COMMAND explains one.",
+      "",
+      "With --json (for scripts and bots): nothing is asked (CHAT_USER, CHAT_PASSWORD),",
+      "every shell command works, one per line on stdin, and stdout carries one JSON",
+      'object per line: first {"type":"ready","user":…,"port":…}, then exactly one',
+      '{"type":"reply","command":"/who","ok":true,…} per line in order (ok false',
+      'with "error"), and events between them, each with a "type": message, delivered,',
+      "chat_request, chat_started, offline_message, presence, file_offer, … End of",
+      "stdin logs out and exits 0. The project's documentation (json-mode.md) lists",
+      "every reply and event.",
     ],
   },
   {
@@ -390,7 +398,7 @@ export const COMMANDS: CommandSpec[] = [
     ],
     notes: [
       "The URL printed carries a secret token; anyone with it can use your session, so do not share it.",
-      "Without CHAT_PASSWORD the password is asked on the terminal, or by the page when there is none. See docs/web.md.",
+      "Without CHAT_PASSWORD the password is asked on the terminal, or by the page when there is none.",
     ],
   },
   {
@@ -436,6 +444,29 @@ export const COMMANDS: CommandSpec[] = [
     ],
   },
   {
+    name: "verify",
+    summary:
+      "show the safety number with a contact; --confirm marks it verified",
+    usage: "chat verify NAME [--confirm] [--json]",
+    positionals: ["NAME"],
+    flags: [
+      {
+        name: "confirm",
+        type: "boolean",
+        help:
+          "mark NAME verified: chats, files and messages are refused if NAME's keys change",
+      },
+      jsonFlag,
+      registryFlag,
+      userFlag,
+      fingerprintFlag,
+    ],
+    notes: [
+      "Compare the number with NAME in person or on a call: it is the same on both sides",
+      "and covers both users' device keys. The keys are pinned in $CHAT_HOME/contacts/.",
+    ],
+  },
+  {
     name: "passwd",
     summary: "change your password",
     usage: "chat passwd [--revoke-others] [--registry HOST:PORT] [--user NAME]",
@@ -458,7 +489,7 @@ export const COMMANDS: CommandSpec[] = [
   {
     name: "signup",
     summary: "create an account",
-    usage: "chat signup [--registry HOST:PORT] [--user NAME]",
+    usage: "chat signup [--registry HOST:PORT] [--user NAME] [--json]",
     positionals: [],
     flags: [registryFlag, userFlag, jsonFlag, fingerprintFlag],
   },
@@ -502,7 +533,7 @@ export const COMMANDS: CommandSpec[] = [
         type: "string",
         value: "NAME",
         help:
-          "file name the receiver sees (default: the file's name, or stdin)",
+          "file name the receiver sees (default: the file's name, or stdin); needed to send what is typed on a terminal",
       },
       registryFlag,
       userFlag,
@@ -517,7 +548,7 @@ export const COMMANDS: CommandSpec[] = [
     name: "receive",
     summary: "wait for a file and write it to a file, a folder or stdout",
     usage:
-      "chat receive [--from NAME] [-o PATH|-] [--timeout 0] [--listen HOST]",
+      "chat receive [--from NAME] [-o PATH|-] [--force] [--timeout 0] [--listen HOST]",
     positionals: [],
     flags: [
       {
@@ -533,6 +564,12 @@ export const COMMANDS: CommandSpec[] = [
         value: "PATH|-",
         help:
           "where to write: a file, a folder, or - for stdout (default: downloads)",
+      },
+      {
+        name: "force",
+        type: "boolean",
+        help:
+          "replace the -o file if it exists (without it: refused, or asked on a terminal)",
       },
       {
         name: "timeout",

@@ -12,6 +12,18 @@ import { parseDuration } from "../common/duration.ts";
 import { parseFingerprint } from "../common/fingerprint.ts";
 import { NAME_PATTERN } from "../wire/mod.ts";
 import type { Env } from "../common/paths.ts";
+import { closest } from "../common/suggest.ts";
+
+/** " — did you mean X?" when a known word is close to the typed one. */
+function didYouMean(word: string, known: Iterable<string>): string {
+  const hit = closest(word, known);
+  return hit === null ? "" : ` — did you mean '${hit}'?`;
+}
+
+/** Every name `chat COMMAND` accepts. */
+function commandNames(): string[] {
+  return COMMANDS.map((c) => c.name);
+}
 
 /** A flag value once checked: ports and durations are numbers (ms for durations). */
 export type FlagValue = string | number | boolean;
@@ -40,7 +52,9 @@ export function parseArgs(argv: string[], env: Env): Parsed {
     if (!topic) {
       return {
         kind: "usage",
-        error: `no help for unknown command '${rest[0]}'`,
+        error: `no help for unknown command '${rest[0]}'${
+          didYouMean(rest[0], commandNames())
+        }`,
       };
     }
     return { kind: "help", command: topic };
@@ -49,8 +63,8 @@ export function parseArgs(argv: string[], env: Env): Parsed {
   const command = findCommand(first);
   if (!command) {
     const reason = first.startsWith("-")
-      ? `unknown option '${first}'`
-      : `unknown command '${first}'`;
+      ? `unknown option '${first}'${didYouMean(first, ["--help", "--version"])}`
+      : `unknown command '${first}'${didYouMean(first, commandNames())}`;
     return { kind: "usage", error: reason };
   }
   return parseCommand(command, rest, env);
@@ -84,7 +98,16 @@ function parseCommand(command: CommandSpec, args: string[], env: Env): Parsed {
       name = arg.slice(1);
       spec = command.flags.find((f) => f.short === name);
     }
-    if (!spec) return fail(`unknown option '${arg}' for chat ${command.name}`);
+    if (!spec) {
+      const known = arg.startsWith("--")
+        ? [...command.flags.map((f) => `--${f.name}`), "--help"]
+        : [];
+      return fail(
+        `unknown option '${arg}' for chat ${command.name}${
+          didYouMean(arg.startsWith("--") ? `--${name}` : arg, known)
+        }`,
+      );
+    }
     if (spec.type === "boolean") {
       if (inline !== undefined) {
         return fail(`option --${spec.name} takes no value`);
@@ -267,7 +290,15 @@ export function mainHelp(version: string): string {
     "  chat COMMAND --help   options of one command",
     "  chat --version        print the version",
     "",
-    "environment: CHAT_REGISTRY, CHAT_USER, CHAT_PASSWORD, CHAT_REGISTRY_FINGERPRINT, CHAT_HOME",
+    "environment:",
+    "  CHAT_REGISTRY              registry HOST:PORT (default: the last login's, else 127.0.0.1:15600)",
+    "  CHAT_USER                  account name",
+    "  CHAT_PASSWORD              password, for scripts (asked on a terminal otherwise)",
+    "  CHAT_REGISTRY_FINGERPRINT  pin the registry's certificate (sha256:HEX)",
+    "  CHAT_HOME                  all of a peer's state (default ~/.local/share/chat)",
+    "  CHAT_LOG_LEVEL             detail of $CHAT_HOME/peer.log: debug, info, warn, error (default info)",
+    "  CHAT_MAX_FILE_BYTES        largest file a peer takes, in bytes (default 0 = no limit)",
+    "  NO_COLOR                   set to turn colour off",
     "exit codes: 0 success, 1 the operation failed, 2 usage error",
   ];
   return lines.join("\n");

@@ -284,7 +284,15 @@ export interface RegistryAddress {
   addresses: { host: string; port: number }[];
   /** --registry-fingerprint / CHAT_REGISTRY_FINGERPRINT: SHA-256 hex. */
   fingerprint?: string;
+  /**
+   * Whether --registry or CHAT_REGISTRY named it; if not, it is the
+   * default, and the registry of the last login replaces it.
+   */
+  given: boolean;
 }
+
+/** The registry when none is given and none was logged in to before. */
+export const DEFAULT_REGISTRY = "127.0.0.1:15600";
 
 /** What every command that logs in to the registry reads. */
 export interface ClientSettings {
@@ -312,6 +320,14 @@ export interface LogoutSettings extends ClientSettings {
 export interface DevicesSettings extends ClientSettings {
   /** The device to revoke; absent: list them. */
   revoke?: string;
+  json: boolean;
+}
+
+/** `chat verify NAME [--confirm]`. */
+export interface VerifySettings extends ClientSettings {
+  /** The contact, lower-cased. */
+  name: string;
+  confirm: boolean;
   json: boolean;
 }
 
@@ -374,6 +390,8 @@ export interface SendSettings extends ClientSettings {
   path: string | null;
   /** --name: what the receiver sees (default: the file's name, or stdin). */
   name: string;
+  /** Whether --name was given. */
+  named: boolean;
   faults: Faults;
 }
 
@@ -383,6 +401,8 @@ export interface ReceiveSettings extends ClientSettings {
   from?: string;
   /** -o: a file, a folder, or `-` for stdout; absent = the downloads folder. */
   output?: string;
+  /** --force: replace an existing -o file. */
+  force: boolean;
   /** --timeout: 0 = wait forever. */
   timeoutMs: number;
   maxFileBytes: number;
@@ -433,8 +453,9 @@ function clientSettings(
   ctx: Pick<CommandContext, "flags" | "env">,
 ): ClientSettings {
   const f = ctx.flags;
-  // The parser checked --registry (or its default) as HOST:PORT[,…].
-  const addresses = parseAddresses(textOr(f, "registry", "127.0.0.1:15600")) ??
+  // The parser checked --registry as HOST:PORT[,…].
+  const given = text(f, "registry");
+  const addresses = parseAddresses(given ?? DEFAULT_REGISTRY) ??
     [{ host: "127.0.0.1", port: 15600 }];
   const addr = addresses[0]!;
   const fingerprint = text(f, "registry-fingerprint");
@@ -446,6 +467,7 @@ function clientSettings(
       port: addr.port,
       addresses,
       ...(fingerprint !== undefined ? { fingerprint } : {}),
+      given: given !== undefined,
     },
     ...(user !== undefined ? { user } : {}),
     ...(device !== undefined ? { device: device.toLowerCase() } : {}),
@@ -534,6 +556,16 @@ export function devicesSettings(ctx: CommandContext): DevicesSettings {
   };
 }
 
+/** Reads `chat verify`'s settings. */
+export function verifySettings(ctx: CommandContext): VerifySettings {
+  return {
+    ...clientSettings(ctx),
+    name: (ctx.positionals[0] ?? "").toLowerCase(),
+    confirm: bool(ctx.flags, "confirm"),
+    json: bool(ctx.flags, "json"),
+  };
+}
+
 /** Reads `chat passwd`'s settings. */
 export function passwdSettings(
   ctx: Pick<CommandContext, "flags" | "env">,
@@ -581,6 +613,7 @@ export function sendSettings(ctx: CommandContext): SendSettings {
     path,
     name: text(ctx.flags, "name") ??
       (path === null ? "stdin" : basename(path)),
+    named: text(ctx.flags, "name") !== undefined,
     faults: faults(ctx.env),
   };
 }
@@ -595,6 +628,7 @@ export function receiveSettings(
     ...clientSettings(ctx),
     ...(from !== undefined ? { from } : {}),
     ...(output !== undefined ? { output } : {}),
+    force: bool(ctx.flags, "force"),
     timeoutMs: num(ctx.flags, "timeout", 0),
     maxFileBytes: maxFileBytes(ctx.env),
     listenHost: textOr(ctx.flags, "listen", "0.0.0.0"),

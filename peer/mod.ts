@@ -13,6 +13,7 @@ export {
   searchMain,
   sendMain,
   signupMain,
+  verifyMain,
   webMain,
   whoMain,
 } from "./cmd/mod.ts";
@@ -25,6 +26,7 @@ export {
 } from "./core/mod.ts";
 export { readLines, Screen } from "./front/mod.ts";
 export {
+  Backoff,
   backoffDelay,
   connectTlsUnverified,
   createPeerIdentity,

@@ -30,6 +30,8 @@ import {
   type DialTarget,
   dialTargetOf,
   type Directory,
+  type Introduced,
+  introducedOf,
   type Presence,
   type SharedFailures,
 } from "./directory.ts";
@@ -53,6 +55,12 @@ export interface ClusterHooks {
   replaced(sessionId: string): Promise<void>;
   /** Users gone offline because their instance died. */
   offline(users: string[]): Promise<void>;
+  /** Ends our sessions of `user` on device `name` (revoked or logged out elsewhere). */
+  endDevice(
+    user: string,
+    name: string,
+    reason: "revoked" | "logout",
+  ): Promise<void>;
 }
 
 /** How to join a cluster. */
@@ -76,7 +84,8 @@ interface Remote extends Presence {
 /** A message on an instance's channel. */
 type Direct =
   | { t: "ev"; l: [string[], RegistryEvent][] }
-  | { t: "kick"; id: string };
+  | { t: "kick"; id: string }
+  | { t: "to"; id: string; e: RegistryEvent };
 
 /** A message on the cluster's channel. */
 type Change =
@@ -93,7 +102,8 @@ type Change =
   }
   | { t: "down"; id: string; i: string }
   | { t: "gone"; i: string }
-  | { t: "resync"; i: string };
+  | { t: "resync"; i: string }
+  | { t: "end"; i: string; u: string; d: string; r: "revoked" | "logout" };
 
 /** Refused to join: another identity already serves this database. */
 export class IdentityMismatch extends Error {
@@ -194,24 +204,94 @@ export class ClusterDirectory implements Directory {
     if (purpose === "chat") {
       const mine = dialTargetOf(this.local.peerOf(user));
       if (mine) return mine;
-      if (!this.#remoteByUser.has(user)) return null;
     }
+    // Asked of the table, not the copy in memory: a session that logged in
+    // on another instance a moment ago is in the table before its
+    // notification has arrived here.
     // The newest `chat receive`, else the interactive session, wherever.
     const [r] = await this.#o.store.sql`
-      SELECT id, host, p2p_port, cert, cert_fp FROM online_sessions
+      SELECT id, host, p2p_port, cert, cert_fp, cands, reach
+        FROM online_sessions
        WHERE member = ${user}
          AND (kind = 'peer' OR (${purpose === "file"} AND kind = 'receive'))
          AND cert IS NOT NULL AND cert_fp IS NOT NULL
        ORDER BY (kind = 'receive') DESC, login_at DESC
        LIMIT 1`;
     if (!r) return null;
+    const mine = this.local.byId(String(r.id));
+    if (mine) return dialTargetOf(mine);
     return {
       id: String(r.id),
       host: String(r.host),
       p2pPort: Number(r.p2p_port ?? 0),
       cert: String(r.cert),
       certFingerprint: String(r.cert_fp),
+      candidates: candidatesOf(r.cands),
+      reachable: r.reach === null ? null : Boolean(r.reach),
+      session: null,
     };
+  }
+
+  async introduced(
+    user: string,
+    certFingerprint: string,
+  ): Promise<Introduced | null> {
+    const mine = introducedOf(this.local, user, certFingerprint);
+    if (mine) return mine;
+    const [r] = await this.#o.store.sql`
+      SELECT id, lower(member::text) AS member, skey, host, instance
+        FROM online_sessions
+       WHERE member = ${user} AND cert_fp = ${certFingerprint}
+         AND skey IS NOT NULL AND instance <> ${this.id}
+       ORDER BY login_at DESC LIMIT 1`;
+    if (!r) return null;
+    return {
+      id: String(r.id),
+      user: String(r.member),
+      key: String(r.skey),
+      host: String(r.host),
+      instance: String(r.instance),
+    };
+  }
+
+  sendTo(target: Introduced, ev: RegistryEvent): void {
+    if (target.instance === null) {
+      this.local.byId(target.id)?.link.send(ev);
+      return;
+    }
+    this.#send(target.instance, { t: "to", id: target.id, e: ev });
+  }
+
+  reached(s: Session): void {
+    if (s.kind === "tool" || s.reachable === null) return;
+    void this.#o.store.sql`
+      UPDATE online_sessions SET reach = ${s.reachable} WHERE id = ${s.id}`
+      .catch((err) =>
+        this.#o.logger.warn("probe verdict not stored", {
+          error: err instanceof Error ? err.message : String(err),
+        })
+      );
+  }
+
+  async endDevice(
+    user: string,
+    name: string,
+    reason: "revoked" | "logout",
+  ): Promise<number> {
+    // Every instance hears it (one-shot commands hold no row, and end too).
+    const change: Change = {
+      t: "end",
+      i: this.id,
+      u: user,
+      d: name,
+      r: reason,
+    };
+    const [r] = await this.#o.store.sql`
+      SELECT pg_notify(${CLUSTER_CHANNEL}, ${JSON.stringify(change)}),
+             (SELECT count(*)::int FROM online_sessions
+               WHERE member = ${user} AND device = ${name}
+                 AND instance <> ${this.id}) AS n`;
+    return Number(r!.n);
   }
 
   async claim(s: Session, replace: boolean): Promise<Claim> {
@@ -219,7 +299,8 @@ export class ClusterDirectory implements Directory {
     const [r] = await this.#o.store.sql`
       SELECT status, old_id, old_instance FROM chat_claim_session(
         ${s.id}, ${s.user}, ${s.kind}, ${this.id}, ${s.host}, ${s.p2pPort},
-        ${s.cert}, ${s.certFingerprint}, ${s.loginAt}, ${replace})`;
+        ${s.cert}, ${s.certFingerprint}, ${s.loginAt}, ${replace}, ${s.key},
+        ${this.#o.store.sql.json(s.candidates)}, ${s.device})`;
     if (r!.status !== "ok") return { ok: false };
     const oldId = r!.old_id as string | null;
     const oldInstance = r!.old_instance as string | null;
@@ -306,6 +387,10 @@ export class ClusterDirectory implements Directory {
       );
       return;
     }
+    if (msg.t === "to") {
+      this.local.byId(msg.id)?.link.send(msg.e);
+      return;
+    }
     if (msg.t === "ev") {
       for (const [users, ev] of msg.l) {
         for (const user of users) this.local.peerOf(user)?.link.send(ev);
@@ -328,6 +413,15 @@ export class ClusterDirectory implements Directory {
   }
 
   #apply(c: Change): void {
+    if (c.t === "end") {
+      // The instance that revoked the device ended its own sessions.
+      if (c.i !== this.id) {
+        void this.#hooks?.endDevice(c.u, c.d, c.r).catch((err) =>
+          this.#o.logger.error("device end failed", { error: String(err) })
+        );
+      }
+      return;
+    }
     if (c.i === this.id) {
       // Our own sessions are in the session table; a sweep of this
       // instance (a stall longer than the lease) means: register again.
@@ -398,6 +492,10 @@ export class ClusterDirectory implements Directory {
           cert: s.cert,
           cert_fp: s.certFingerprint,
           login_at: s.loginAt,
+          skey: s.key,
+          cands: s.candidates,
+          reach: s.reachable,
+          device: s.device,
         }));
       const lost = await store.sql`
         SELECT chat_register_instance AS id FROM chat_register_instance(
@@ -462,6 +560,9 @@ export class ClusterDirectory implements Directory {
   /** A resync that failed or was asked for while one ran: done on the next tick. */
   #resyncPending = false;
 
+  /** The offline announcements of swept instances, one sweep after another. */
+  #announcing: Promise<void> = Promise.resolve();
+
   /** Renews the lease and sweeps instances that stopped renewing theirs. */
   async #tick(): Promise<void> {
     if (this.#ticking || this.#closed) return;
@@ -471,7 +572,7 @@ export class ClusterDirectory implements Directory {
         this.#resyncPending = false;
         this.#resync();
       }
-      const rows = await this.#o.store.sql`
+      const rows = await this.#o.store.leaseSql`
         SELECT what, name FROM chat_instance_tick(${this.id}, ${this.#leaseMs})`;
       if (this.#tickFailing) {
         this.#tickFailing = false;
@@ -485,7 +586,18 @@ export class ClusterDirectory implements Directory {
           this.#forgetInstance(String(r.name));
         } else if (r.what === "gone") gone.push(String(r.name));
       }
-      if (gone.length > 0) await this.#hooks?.offline(gone);
+      // Told after the tick, one sweep after another: announcing thousands
+      // of users takes longer than a lease, which must go on being renewed.
+      if (gone.length > 0) {
+        const hooks = this.#hooks;
+        this.#announcing = this.#announcing
+          .then(() => hooks?.offline(gone))
+          .catch((err) =>
+            this.#o.logger.error("offline announcements failed", {
+              error: String(err),
+            })
+          );
+      }
     } catch (err) {
       if (!this.#tickFailing) {
         this.#tickFailing = true;
@@ -505,6 +617,7 @@ export class ClusterDirectory implements Directory {
     clearInterval(this.#timer);
     await this.#flushing;
     await this.#resyncing;
+    await this.#announcing;
     for (const l of this.#listening) await l.unlisten().catch(() => {});
     await this.#o.store.sql`SELECT chat_leave_cluster(${this.id})`
       .catch((err) =>
@@ -545,6 +658,14 @@ class PostgresFailures implements SharedFailures {
   }
 }
 
+/** Candidates as stored (a JSON array), checked. */
+function candidatesOf(v: unknown): { host: string; port: number }[] {
+  if (!Array.isArray(v)) return [];
+  return v.filter((e) =>
+    typeof e?.host === "string" && Number.isInteger(e?.port)
+  ).map((e) => ({ host: e.host, port: e.port }));
+}
+
 /** Packs queued messages into payloads of at most MAX_PAYLOAD_BYTES. */
 export function pack(q: Direct[]): string[] {
   const out: string[] = [];
@@ -556,7 +677,7 @@ export function pack(q: Direct[]): string[] {
     size = 20;
   };
   for (const m of q) {
-    if (m.t === "kick") {
+    if (m.t !== "ev") {
       flushEvents();
       out.push(JSON.stringify(m));
       continue;

@@ -49,6 +49,13 @@ export const CLUSTER_SCHEMA = `
     login_at  bigint NOT NULL
   );
   -- One interactive session per user in the whole cluster.
+  -- What introductions, reversals and relays of a session held by another
+  -- instance need: its session key, the addresses it reported, whether the
+  -- connect-back probe reached it (null until it is in), its device.
+  ALTER TABLE online_sessions ADD COLUMN IF NOT EXISTS skey text;
+  ALTER TABLE online_sessions ADD COLUMN IF NOT EXISTS cands jsonb;
+  ALTER TABLE online_sessions ADD COLUMN IF NOT EXISTS reach boolean;
+  ALTER TABLE online_sessions ADD COLUMN IF NOT EXISTS device text;
   CREATE UNIQUE INDEX IF NOT EXISTS online_sessions_one_peer
     ON online_sessions (member) WHERE kind = 'peer';
   CREATE INDEX IF NOT EXISTS online_sessions_instance
@@ -75,9 +82,12 @@ export const CLUSTER_SCHEMA = `
   -- p_replace; then the older session is removed and returned (old_id,
   -- old_instance) for its instance to be told. A slot held by an instance
   -- whose lease ran out is free.
+  DROP FUNCTION IF EXISTS chat_claim_session(text, chat_name, text, text,
+    text, integer, text, text, bigint, boolean);
   CREATE OR REPLACE FUNCTION chat_claim_session(p_id text, p_member chat_name,
     p_kind text, p_instance text, p_host text, p_port integer, p_cert text,
-    p_fp text, p_at bigint, p_replace boolean,
+    p_fp text, p_at bigint, p_replace boolean, p_skey text, p_cands jsonb,
+    p_device text,
     OUT status text, OUT old_id text, OUT old_instance text)
   LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
   BEGIN
@@ -99,10 +109,10 @@ export const CLUSTER_SCHEMA = `
           't', 'down', 'id', old_id, 'i', old_instance)::text);
       END IF;
     END IF;
-    INSERT INTO online_sessions
-      (id, member, kind, instance, host, p2p_port, cert, cert_fp, login_at)
+    INSERT INTO online_sessions (id, member, kind, instance, host, p2p_port,
+      cert, cert_fp, login_at, skey, cands, device)
     VALUES (p_id, p_member, p_kind, p_instance, p_host, p_port, p_cert, p_fp,
-      p_at);
+      p_at, p_skey, p_cands, p_device);
     PERFORM pg_notify('${CLUSTER_CHANNEL}', json_build_object(
       't', 'up', 'id', p_id, 'u', lower(p_member::text), 'k', p_kind,
       'i', p_instance, 'h', p_host, 'p', p_port, 'f', p_fp, 'at', p_at)::text);
@@ -137,13 +147,13 @@ export const CLUSTER_SCHEMA = `
     DELETE FROM online_sessions s WHERE s.instance = p_instance
       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p_sessions) e
                        WHERE e->>'id' = s.id);
-    INSERT INTO online_sessions
-      (id, member, kind, instance, host, p2p_port, cert, cert_fp, login_at)
+    INSERT INTO online_sessions (id, member, kind, instance, host, p2p_port,
+      cert, cert_fp, login_at, skey, cands, reach, device)
     SELECT x.id, x.member, x.kind, p_instance, x.host, x.p2p_port, x.cert,
-      x.cert_fp, x.login_at
+      x.cert_fp, x.login_at, x.skey, x.cands, x.reach, x.device
       FROM jsonb_to_recordset(p_sessions) AS x(id text, member text,
         kind text, host text, p2p_port integer, cert text, cert_fp text,
-        login_at bigint)
+        login_at bigint, skey text, cands jsonb, reach boolean, device text)
     ON CONFLICT DO NOTHING;
     PERFORM pg_notify('${CLUSTER_CHANNEL}', json_build_object(
       't', 'resync', 'i', p_instance)::text);

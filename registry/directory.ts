@@ -31,6 +31,27 @@ export interface DialTarget {
   p2pPort: number;
   cert: string;
   certFingerprint: string;
+  /** Its own addresses with its P2P port, as it reported them at login. */
+  candidates: { host: string; port: number }[];
+  /** The connect-back probe's verdict; null while it runs. */
+  reachable: boolean | null;
+  /** The session itself when this process holds it (its probe may still run). */
+  session: Session | null;
+}
+
+/**
+ * A session an introduction named, wherever it is held: what a reversal or
+ * a relay needs of the target.
+ */
+export interface Introduced {
+  id: string;
+  user: string;
+  /** Its session key (it signs its side of a relayed link). */
+  key: string;
+  /** Address the registry sees it at. */
+  host: string;
+  /** The cluster instance holding it; null when this process does. */
+  instance: string | null;
 }
 
 /**
@@ -84,6 +105,26 @@ export interface Directory {
   release(s: Session): Promise<void>;
   /** Sends `ev` to the interactive session of each of `users`, wherever it is. */
   deliver(users: Iterable<string>, ev: RegistryEvent): void;
+  /**
+   * The live session of `user` presenting the certificate `certFingerprint`
+   * (the one a ticket introduced), wherever it is; null when it is gone or
+   * has no key.
+   */
+  introduced(user: string, certFingerprint: string): Promise<Introduced | null>;
+  /** Sends `ev` to one session (from `introduced`), wherever it is. */
+  sendTo(target: Introduced, ev: RegistryEvent): void;
+  /** Records the probe's verdict of a session of this process. */
+  reached(s: Session): void;
+  /**
+   * Ends the sessions `user` has on device `name` held by the other
+   * registries (this process ends its own), each told why; resolves with
+   * how many of theirs were online.
+   */
+  endDevice(
+    user: string,
+    name: string,
+    reason: "revoked" | "logout",
+  ): Promise<number>;
   /** Stops timers and subscriptions. */
   close(): Promise<void>;
 }
@@ -133,6 +174,23 @@ export class LocalDirectory implements Directory {
     for (const user of users) this.local.peerOf(user)?.link.send(ev);
   }
 
+  introduced(
+    user: string,
+    certFingerprint: string,
+  ): Promise<Introduced | null> {
+    return Promise.resolve(introducedOf(this.local, user, certFingerprint));
+  }
+
+  sendTo(target: Introduced, ev: RegistryEvent): void {
+    this.local.byId(target.id)?.link.send(ev);
+  }
+
+  reached(_s: Session): void {}
+
+  endDevice(_user: string, _name: string, _reason: string): Promise<number> {
+    return Promise.resolve(0);
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }
@@ -147,5 +205,19 @@ export function dialTargetOf(s: Session | undefined): DialTarget | null {
     p2pPort: s.p2pPort ?? 0,
     cert: s.cert,
     certFingerprint: s.certFingerprint,
+    candidates: s.candidates,
+    reachable: s.reachable,
+    session: s,
   };
+}
+
+/** The local session of `user` presenting `certFingerprint`, with a key. */
+export function introducedOf(
+  local: SessionTable,
+  user: string,
+  certFingerprint: string,
+): Introduced | null {
+  const s = local.of(user).find((s) => s.certFingerprint === certFingerprint);
+  if (!s || !s.key) return null;
+  return { id: s.id, user: s.user, key: s.key, host: s.host, instance: null };
 }

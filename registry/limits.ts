@@ -119,6 +119,15 @@ export interface RegistryLimits {
 }
 
 /**
+ * Connections the kernel may queue for the registry's TLS listener before it
+ * accepts them (Deno's default is 511; Linux caps it at net.core.somaxconn).
+ * After a restart every peer reconnects within a couple of seconds: past the
+ * queue the kernel drops their connections, and each waits for a TCP
+ * retransmission or its timeout before it tries again.
+ */
+export const LISTEN_BACKLOG = 4096;
+
+/**
  * Devices one user may have: each machine they log in from is one, and a
  * password holder could otherwise fill the table.
  */

@@ -81,13 +81,16 @@ interface Channel {
 /** A Store on PostgreSQL. Open with `PostgresStore.open(target)`. */
 export class PostgresStore implements Store {
   readonly #sql: Sql;
+  /** One connection of its own, for the cluster's lease (never queued behind requests). */
+  readonly #lease: Sql;
   readonly #channels = new Map<string, Channel>();
   #closed: Promise<void> | null = null;
   /** Where the store is connected, without the password (for logs). */
   readonly display: string;
 
-  private constructor(sql: Sql, display: string) {
+  private constructor(sql: Sql, lease: Sql, display: string) {
     this.#sql = sql;
+    this.#lease = lease;
     this.display = display;
   }
 
@@ -98,8 +101,9 @@ export class PostgresStore implements Store {
   static async open(target: PostgresTarget): Promise<PostgresStore> {
     const ssl = await sslOption(target);
     let sql: Sql;
+    let lease: Sql;
     try {
-      sql = postgres({
+      const options = {
         host: target.host,
         port: target.port,
         user: target.user,
@@ -126,7 +130,13 @@ export class PostgresStore implements Store {
           max_pipeline: 100,
           publications: "alltables",
         } as Record<string, unknown>),
-      } as postgres.Options<Record<string, postgres.PostgresType>>);
+      } as postgres.Options<Record<string, postgres.PostgresType>>;
+      sql = postgres(options);
+      lease = postgres({
+        ...options,
+        max: 1,
+        connection: { application_name: "chat registry lease" },
+      });
     } catch (err) {
       if (err instanceof Deno.errors.NotCapable) {
         throw new StoreOpenError(
@@ -138,11 +148,12 @@ export class PostgresStore implements Store {
       }
       throw err;
     }
-    const store = new PostgresStore(sql, target.display);
+    const store = new PostgresStore(sql, lease, target.display);
     try {
       await store.#migrate();
     } catch (err) {
       await sql.end({ timeout: 1 });
+      await lease.end({ timeout: 1 });
       if (err instanceof StoreOpenError) throw err;
       throw new StoreOpenError("connect", openFailure(target, err));
     }
@@ -155,6 +166,15 @@ export class PostgresStore implements Store {
    */
   get sql(): Sql {
     return this.#sql;
+  }
+
+  /**
+   * A client of one connection of its own, for the cluster's lease: its
+   * renewal must not wait behind a queue of requests on a busy instance, or
+   * the instance would be swept as dead while it serves. Connects on first use.
+   */
+  get leaseSql(): Sql {
+    return this.#lease;
   }
 
   /** The schema version after migration. */
@@ -843,7 +863,10 @@ export class PostgresStore implements Store {
    * long: the driver keeps waiting for the answer to its failed query.
    */
   close(): Promise<void> {
-    this.#closed ??= this.#sql.end({ timeout: CLOSE_GRACE_S });
+    this.#closed ??= Promise.all([
+      this.#sql.end({ timeout: CLOSE_GRACE_S }),
+      this.#lease.end({ timeout: CLOSE_GRACE_S }),
+    ]).then(() => {});
     return this.#closed;
   }
 

@@ -31,7 +31,7 @@ import type { Directory } from "./directory.ts";
 import { SessionTable } from "./sessions.ts";
 import type { Store } from "./store.ts";
 import type { ScryptParams } from "./passwords.ts";
-import type { RegistryLimits } from "./limits.ts";
+import { LISTEN_BACKLOG, type RegistryLimits } from "./limits.ts";
 import { RelayListener, type RelayVerifier, relayVerifier } from "./relay.ts";
 
 /** Everything needed to start a registry. */
@@ -178,7 +178,11 @@ export class Registry implements AsyncDisposable {
       relay: relay
         ? {
           port: relay.port,
-          endpoint: formatRelayEndpoint(opts.host, relay.port),
+          endpoint: formatRelayEndpoint(
+            opts.advertise ?? opts.host,
+            relay.port,
+          ),
+          ...(opts.advertise !== undefined ? { host: opts.advertise } : {}),
           perUser: relay.perUser,
           linksOf: (user) => relay.linksOf(user),
         }
@@ -189,6 +193,8 @@ export class Registry implements AsyncDisposable {
       directory.attach({
         replaced: (id) => this.service.replaced(id),
         offline: (users) => this.service.wentOffline(users),
+        endDevice: (user, name, reason) =>
+          this.service.endDevice(user, name, reason),
       });
     }
     udp.onDatagram = (msg) => this.#datagram(msg);
@@ -213,6 +219,7 @@ export class Registry implements AsyncDisposable {
         port: opts.port,
         cert: opts.identity.certPem,
         key: opts.identity.keyPem,
+        tcpBacklog: LISTEN_BACKLOG,
       });
     } catch (err) {
       throw new Error(
@@ -259,7 +266,9 @@ export class Registry implements AsyncDisposable {
         });
         verify = relayVerifier({
           registryKey,
-          endpoints: [formatRelayEndpoint(opts.host, relay.port)],
+          endpoints: [
+            formatRelayEndpoint(opts.advertise ?? opts.host, relay.port),
+          ],
         });
       } catch (err) {
         throw new Error(

@@ -48,6 +48,7 @@ import {
   wentOffline,
 } from "./handlers/mod.ts";
 import { type Directory, LocalDirectory } from "./directory.ts";
+import { endDeviceSessions } from "./handlers/devices.ts";
 
 export {
   type ClientState,
@@ -387,6 +388,18 @@ export class RegistryService implements Disposable {
    */
   async wentOffline(users: string[]): Promise<void> {
     await wentOffline(this.#ctx, users);
+  }
+
+  /**
+   * Ends the sessions `user` has here on device `name`, revoked or logged
+   * out through another registry process of the cluster.
+   */
+  async endDevice(
+    user: string,
+    name: string,
+    reason: "revoked" | "logout",
+  ): Promise<void> {
+    await endDeviceSessions(this.#ctx, user, name, reason);
   }
 
   /** Accepts a heartbeat datagram if its MAC and counter are right. */

@@ -144,6 +144,8 @@ export const REQUESTS = {
   device_logout: { name: deviceName },
   /** Changes the password (the old one is checked). */
   passwd: { old: password, new: password },
+  /** Another user's devices and their public keys, as this registry vouches. */
+  device_keys: { user: userName },
   logout: {},
   active: {},
   search: { user: userName },
@@ -264,6 +266,15 @@ export const REPLIES = {
   device_revoke: { name: deviceName, sessions: counter },
   device_logout: { name: deviceName, sessions: counter },
   passwd: {},
+  device_keys: {
+    user: userName,
+    devices: list(obj({
+      name: deviceName,
+      sign: rawKey,
+      dh: rawKey,
+      created_at: isoTime,
+    })),
+  },
   logout: {},
   active: {},
   search: {
@@ -318,7 +329,12 @@ export const REPLIES = {
     relay: opt(bool),
   },
   reverse: {},
-  relay: { token: str({ min: 1, max: 2048 }), port: int(1, 65535) },
+  /** `host`: where the relay listens, when not at the registry's host. */
+  relay: {
+    token: str({ min: 1, max: 2048 }),
+    port: int(1, 65535),
+    host: opt(host),
+  },
   offline_send: { to: userName, sent_at: isoTime },
   offline_fetch: {
     messages: list(obj({
@@ -414,6 +430,8 @@ export const EVENTS = {
     purpose,
     token: str({ min: 1, max: 2048 }),
     port: int(1, 65535),
+    /** Where the relay listens, when not at the registry's host. */
+    host: opt(host),
   },
   session_ended: { reason: oneOf("replaced", "shutdown", "revoked") },
   error: { reason },
@@ -428,8 +446,17 @@ export const P2P = {
     purpose,
     /** On a reversed connection: the `ref` of the link the listener waits for. */
     reverse: opt(nonce),
+    /** The dialer's device and its signature (wire/device_proof.ts). */
+    device: opt(deviceName),
+    device_sig: opt(b64url(86, 86)),
   },
-  p2p_welcome: { v: int(0, 65535), user: userName },
+  p2p_welcome: {
+    v: int(0, 65535),
+    user: userName,
+    /** The listener's device and its signature (wire/device_proof.ts). */
+    device: opt(deviceName),
+    device_sig: opt(b64url(86, 86)),
+  },
   /** The registry's connect-back probe, sent inside TLS pinned to our certificate. */
   p2p_probe: { v: int(0, 65535) },
   p2p_probe_ok: { v: int(0, 65535) },

@@ -11,6 +11,7 @@ export * from "./decode.ts";
 export * from "./datagram.ts";
 export * from "./ticket.ts";
 export * from "./device_login.ts";
+export * from "./device_proof.ts";
 export * from "./relay.ts";
 export type { Field, Infer, Shape } from "./schema.ts";
 export { HeartbeatKey } from "./heartbeat_mac.ts";

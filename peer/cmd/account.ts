@@ -1,7 +1,7 @@
 /**
  * The account commands of a device (F23): `chat login` (make this machine
  * a device with the password), `chat logout [--forget]`, `chat devices
- * [revoke NAME]` and `chat passwd`.
+ * [revoke NAME]`, `chat passwd` and `chat verify NAME [--confirm]`.
  */
 import {
   type CommandContext,
@@ -9,11 +9,18 @@ import {
   loginSettings,
   logoutSettings,
   passwdSettings,
+  verifySettings,
 } from "../../cli/mod.ts";
 import type { ReplyData } from "../../wire/mod.ts";
 import { UserError } from "../core/mod.ts";
-import { askYesNo, promptSecret, readLines } from "../front/mod.ts";
-import { Device, RegistryError } from "../net/mod.ts";
+import {
+  askYesNo,
+  contactNoticeText,
+  promptSecret,
+  readLines,
+  verifyText,
+} from "../front/mod.ts";
+import { ContactError, Contacts, Device, RegistryError } from "../net/mod.ts";
 import { oneLineErrors } from "./errors.ts";
 import { withToolSession } from "./oneshot.ts";
 import {
@@ -241,4 +248,31 @@ export function passwdMain(ctx: CommandContext): Promise<number> {
 async function firstLine(): Promise<string | null> {
   for await (const line of readLines(Deno.stdin.readable)) return line;
   return null;
+}
+
+/** `chat verify NAME [--confirm] [--json]`: the safety number, as /verify. */
+export function verifyMain(ctx: CommandContext): Promise<number> {
+  return oneLineErrors(() => {
+    const s = verifySettings(ctx);
+    return withToolSession(s, async (session, c, creds) => {
+      const contacts = new Contacts({
+        home: c.home,
+        registry: registryName(c),
+        self: () => session.user,
+        device: () => creds.device ?? null,
+        source: () => session,
+        onNotice: (n) => console.error(contactNoticeText(n)),
+        logger: c.logger,
+      });
+      let r;
+      try {
+        r = await contacts.verify(s.name, s.confirm);
+      } catch (err) {
+        if (err instanceof ContactError) throw new UserError(err.message);
+        throw err;
+      }
+      console.log(s.json ? JSON.stringify(r) : verifyText(r));
+      return 0;
+    });
+  });
 }

@@ -7,7 +7,13 @@ import type { CommandContext } from "../../cli/mod.ts";
 
 export { peerMain } from "./peer.ts";
 export { searchMain, signupMain, whoMain } from "./oneshot.ts";
-export { devicesMain, loginMain, logoutMain, passwdMain } from "./account.ts";
+export {
+  devicesMain,
+  loginMain,
+  logoutMain,
+  passwdMain,
+  verifyMain,
+} from "./account.ts";
 
 /** `chat web`; loaded on first use. */
 export async function webMain(ctx: CommandContext): Promise<number> {

@@ -19,7 +19,13 @@ import {
   RegistrySession,
 } from "../net/mod.ts";
 import { oneLineErrors } from "./errors.ts";
-import { canAsk, type Common, credentials, setUp } from "./options.ts";
+import {
+  canAsk,
+  type Common,
+  credentials,
+  rememberLogin,
+  setUp,
+} from "./options.ts";
 
 /**
  * Runs `fn` in a tool session: the device key logs in when this machine is
@@ -41,6 +47,7 @@ export async function withToolSession<T>(
     onEvent: () => {},
     onStatus: () => {},
   });
+  await rememberLogin(c, session.user);
   return await fn(session, c, creds);
 }
 
@@ -55,6 +62,7 @@ export function signupMain(ctx: CommandContext): Promise<number> {
       user: creds.user,
       password: creds.password ?? "",
     });
+    await rememberLogin(c, r.user);
     if (s.json) {
       console.log(JSON.stringify({ ok: true, user: r.user }));
     } else {

@@ -1,14 +1,17 @@
 /**
  * What the peer commands set up from their settings before logging in: the
- * CHAT_HOME folder, the peer log, the registry target with its pin (asking
- * on a terminal to trust a new registry), and the credentials (asked on a
- * terminal when missing).
+ * CHAT_HOME folder, the peer log, the registry target (the last login's
+ * when none is given) with its pin (asking on a terminal to trust a new
+ * registry), and the credentials (asked on a terminal when missing, after
+ * the registry was found reachable and trusted).
  */
 import { join } from "node:path";
-import type {
-  ClientSettings,
-  PeerEnvironment,
-  PeerSettings,
+import {
+  type ClientSettings,
+  parseAddresses,
+  type PeerEnvironment,
+  type PeerSettings,
+  type RegistryAddress,
 } from "../../cli/mod.ts";
 import { fileSink, Logger, PEER_LOG_LIMITS } from "../../common/log.ts";
 import { ensurePrivateDir } from "../../common/paths.ts";
@@ -21,6 +24,7 @@ import {
 import { type PeerOptions, UserError } from "../core/mod.ts";
 import {
   askYesNo,
+  type KeySource,
   promptLine,
   promptSecret,
   stdinIsTerminal,
@@ -29,8 +33,11 @@ import {
   type Credentials,
   Device,
   DeviceFileError,
+  RegistryClient,
+  RegistryError,
   type RegistryTarget,
 } from "../net/mod.ts";
+import { type LastLogin, readLastLogin, writeLastLogin } from "./last_login.ts";
 
 /** What every peer command has once its settings are applied. */
 export interface Common {
@@ -40,12 +47,24 @@ export interface Common {
   env: PeerEnvironment;
   /** Whether questions may be asked on the terminal. */
   interactive: boolean;
+  /** Where the answers are typed: stdin, or the terminal when stdin is data. */
+  keys?: KeySource;
+  /** The registry as it is recorded after a login ("host:port[,…]"). */
+  registryText: string;
+  /** The last login on this machine, when its registry is the one in use. */
+  lastLogin: LastLogin | null;
+  /** Set once the registry was found reachable and trusted (see checkRegistry). */
+  checked?: boolean;
 }
 
-/** Creates CHAT_HOME and the peer log; `interactive` allows terminal questions. */
+/**
+ * Creates CHAT_HOME and the peer log; `interactive` allows terminal
+ * questions, answered on `keys` (default stdin).
+ */
 export async function setUp(
   s: ClientSettings,
   interactive: boolean,
+  keys?: KeySource,
 ): Promise<Common> {
   const home = s.env.home;
   await ensurePrivateDir(home);
@@ -57,31 +76,77 @@ export async function setUp(
     Date.now,
     PEER_LOG_LIMITS,
   );
+  // No --registry nor CHAT_REGISTRY: the registry of the last login.
+  const last = await readLastLogin(home);
+  let registry: RegistryAddress = s.registry;
+  const remembered = !s.registry.given && last
+    ? parseAddresses(last.registry)
+    : null;
+  if (remembered) {
+    registry = {
+      ...s.registry,
+      host: remembered[0]!.host,
+      port: remembered[0]!.port,
+      addresses: remembered,
+    };
+  }
+  const registryText = registry.addresses.map(showAddress).join(",");
   const target: RegistryTarget = {
-    host: s.registry.host,
-    port: s.registry.port,
-    ...(s.registry.addresses.length > 1
-      ? { alternates: s.registry.addresses.slice(1) }
+    host: registry.host,
+    port: registry.port,
+    ...(registry.addresses.length > 1
+      ? { alternates: registry.addresses.slice(1) }
       : {}),
     home,
     ...(s.registry.fingerprint !== undefined
       ? { pin: s.registry.fingerprint }
       : {}),
-    ...(interactive ? { ask: askToTrust } : {}),
+    ...(interactive ? { ask: (name, fp) => askToTrust(name, fp, keys) } : {}),
   };
-  return { home, target, logger, env: s.env, interactive };
+  return {
+    home,
+    target,
+    logger,
+    env: s.env,
+    interactive,
+    ...(keys ? { keys } : {}),
+    registryText,
+    lastLogin: last && last.registry === registryText ? last : null,
+  };
+}
+
+/** "host:port", with brackets around an IPv6 address. */
+function showAddress(a: { host: string; port: number }): string {
+  return a.host.includes(":") ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/**
+ * Records a successful login as the last one on this machine; the next
+ * command then needs no --registry and no --user. Never fails the command.
+ */
+export async function rememberLogin(c: Common, user: string): Promise<void> {
+  try {
+    await writeLastLogin(c.home, { registry: c.registryText, user });
+  } catch (err) {
+    c.logger.warn("could not record the last login", { error: String(err) });
+  }
 }
 
 async function askToTrust(
   target: string,
   fingerprint: string,
+  keys?: KeySource,
 ): Promise<boolean> {
   console.error(
     `The registry ${target} is not known yet.\n` +
       `Its certificate fingerprint is ${showFingerprint(fingerprint)}.\n` +
       "Compare it with the one `chat registry` printed when it started.",
   );
-  return await askYesNo("Trust this registry and remember it?");
+  return await askYesNo(
+    "Trust this registry and remember it?",
+    Deno.stderr,
+    keys,
+  );
 }
 
 /** The registry as device files name it: "host:port". */
@@ -90,14 +155,16 @@ export function registryName(c: Common): string {
 }
 
 /**
- * The user name: --user / CHAT_USER, else the one account this machine is
- * a device of at this registry, else asked on a terminal.
+ * The user name: --user / CHAT_USER, else the user of the last login at
+ * this registry, else the one account this machine is a device of at this
+ * registry, else asked on a terminal.
  */
 export async function userName(
   s: Pick<ClientSettings, "user">,
   c: Common,
 ): Promise<string> {
   if (s.user) return s.user;
+  if (c.lastLogin) return c.lastLogin.user;
   const known = await Device.usersOf(c.home, registryName(c));
   if (known.length === 1) return known[0]!;
   if (!c.interactive) {
@@ -109,7 +176,8 @@ export async function userName(
         : "no user name: pass --user NAME or set CHAT_USER",
     );
   }
-  const typed = await promptLine("user: ");
+  await checkRegistry(c);
+  const typed = await promptLine("user: ", Deno.stderr, c.keys);
   if (typed === null) throw new UserError("cancelled");
   const user = typed.toLowerCase();
   if (!NAME_PATTERN.test(user)) {
@@ -159,7 +227,11 @@ export async function credentials(
           : "no password: set CHAT_PASSWORD (or run on a terminal to be asked)",
       );
     }
-    password = wellFormed(await askPassword(user, confirm), "the password");
+    await checkRegistry(c);
+    password = wellFormed(
+      await askPassword(user, confirm, c.keys),
+      "the password",
+    );
   } else {
     password = wellFormed(password, "CHAT_PASSWORD");
   }
@@ -179,7 +251,7 @@ export async function deviceCredentials(
   s: ClientSettings,
   c: Common,
 ): Promise<Credentials | null> {
-  let user = s.user;
+  let user = s.user ?? c.lastLogin?.user;
   if (!user) {
     const known = await Device.usersOf(c.home, registryName(c));
     if (known.length !== 1) return null;
@@ -195,6 +267,42 @@ export async function deviceCredentials(
   return s.env.password
     ? { user, device, password: s.env.password }
     : { user, device };
+}
+
+/**
+ * Makes sure the registry answers and is trusted (pinned, on file, or
+ * trusted now on the terminal) before anything is asked for it, as ssh
+ * checks the host key before the password: nobody types a password for a
+ * registry that is down or not the one they meant. An instance of a
+ * cluster that cannot be reached makes the next one be tried. Runs once.
+ */
+export async function checkRegistry(c: Common): Promise<void> {
+  if (c.checked) return;
+  const t = c.target;
+  const all = [{ host: t.host, port: t.port }, ...(t.alternates ?? [])];
+  let first: unknown = null;
+  for (const a of all) {
+    const at = a.host === t.host && a.port === t.port ? t : { ...t, ...a };
+    // A person may take longer to answer the trust question than the
+    // registry waits for a hello: then it hung up, the answer is on file,
+    // and one more connection (asking nothing now) shows it answers.
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      try {
+        const client = await RegistryClient.connect(at);
+        client.close();
+        await client.closed;
+        c.checked = true;
+        return;
+      } catch (err) {
+        if (!(err instanceof RegistryError && err.code === "network")) {
+          throw err;
+        }
+        first ??= err;
+        if (err.unreachable) break;
+      }
+    }
+  }
+  throw first;
 }
 
 /** Fresh device keys for `user` named --device or after this host. */
@@ -268,9 +376,10 @@ function wellFormed(password: string, what: string): string {
 export async function askPassword(
   user: string,
   confirm: boolean,
+  keys?: KeySource,
 ): Promise<string> {
   while (true) {
-    const pw = await promptSecret(`password for ${user}: `);
+    const pw = await promptSecret(`password for ${user}: `, Deno.stderr, keys);
     if (pw === null) throw new UserError("cancelled");
     if (!confirm) return pw;
     if ([...pw].length < MIN_PASSWORD_CHARS) {
@@ -279,7 +388,7 @@ export async function askPassword(
       );
       continue;
     }
-    const again = await promptSecret("again: ");
+    const again = await promptSecret("again: ", Deno.stderr, keys);
     if (again === null) throw new UserError("cancelled");
     if (again === pw) return pw;
     console.error("the passwords differ — try again");
@@ -310,4 +419,29 @@ export function peerOptions(
       ? { corruptAt: s.faults.corruptAt }
       : {}),
   };
+}
+
+/**
+ * The terminal itself (/dev/tty) for questions while stdin carries data
+ * (`tar c dir | chat send bob -`), as ssh asks under a pipe; null when
+ * there is none to ask on (no controlling terminal, stderr not one, or a
+ * system without /dev/tty).
+ */
+export async function openTerminal(): Promise<(KeySource & Disposable) | null> {
+  try {
+    if (!Deno.stderr.isTerminal()) return null;
+    const tty = await Deno.open("/dev/tty", { read: true, write: true });
+    if (!tty.isTerminal()) {
+      tty.close();
+      return null;
+    }
+    return {
+      read: (p) => tty.read(p),
+      setRaw: (mode) => tty.setRaw(mode),
+      [Symbol.dispose]: () => tty.close(),
+    };
+  } catch {
+    // No controlling terminal: nothing can be asked, which the caller says.
+    return null;
+  }
 }

@@ -24,6 +24,7 @@ import {
   type Common,
   credentials,
   peerOptions,
+  rememberLogin,
   setUp,
   withPassword,
 } from "./options.ts";
@@ -54,8 +55,16 @@ async function jsonMode(
   c: Common,
 ): Promise<number> {
   const out = new LineWriter(Deno.stdout);
-  const write = out.line;
-  let creds;
+  let remembered = false;
+  const write = (line: string) => {
+    out.line(line);
+    // Logged in: the ready event is the first line after a login.
+    if (!remembered && line.startsWith('{"type":"ready"')) {
+      remembered = true;
+      void rememberLogin(c, creds!.user);
+    }
+  };
+  let creds: Awaited<ReturnType<typeof credentials>> | undefined;
   try {
     creds = await credentials(s, c);
   } catch (err) {
@@ -103,10 +112,12 @@ async function logIn(
   let signup = s.signup;
   for (let attempt = 1;; attempt++) {
     try {
-      return await Peer.start(
+      const peer = await Peer.start(
         { ...peerOptions(s, c, creds), signup },
         onEvent,
       );
+      await rememberLogin(c, peer.user);
+      return peer;
     } catch (err) {
       if (!(err instanceof RegistryError || err instanceof UserError)) {
         throw err;

@@ -25,8 +25,10 @@ import {
 } from "../core/mod.ts";
 import {
   askYesNo,
+  contactNoticeText,
   pathWords,
   ProgressLine,
+  showBytes,
   stdinIsTerminal,
 } from "../front/mod.ts";
 import {
@@ -37,15 +39,32 @@ import {
 } from "../net/mod.ts";
 import { MAX_PAGE_ITEMS } from "../../wire/mod.ts";
 import { oneLineErrors } from "./errors.ts";
-import { credentials, setUp } from "./options.ts";
+import { credentials, openTerminal, rememberLogin, setUp } from "./options.ts";
 
 /** `chat send NAME [FILE|-] [--name N]`. */
 export function send(ctx: CommandContext): Promise<number> {
   return oneLineErrors(async () => {
     const s = sendSettings(ctx);
     const to = s.to;
-    // Questions are only asked when stdin is a terminal that is not the data.
-    const c = await setUp(s, s.path !== null && stdinIsTerminal());
+    if (s.path === null && stdinIsTerminal()) {
+      // Nothing is piped in: sending what is typed is rarely meant.
+      if (!s.named) {
+        throw new UserError(
+          `nothing is piped into chat send and stdin is a terminal — give a FILE, pipe the data in (tar c dir | chat send ${to} -), or pass --name NAME to send what you type (end it with Ctrl-D)`,
+        );
+      }
+      console.error(
+        `chat: sending what you type as ${s.name} — end it with Ctrl-D`,
+      );
+    }
+    // Questions are asked on stdin when it is a terminal that is not the
+    // data, else on the terminal itself when there is one.
+    using tty = s.path === null || !stdinIsTerminal()
+      ? await openTerminal()
+      : null;
+    const c = tty
+      ? await setUp(s, true, tty)
+      : await setUp(s, s.path !== null && stdinIsTerminal());
     let size: number | null = null;
     let source: ChunkSource & Disposable = {
       read: (p) => Deno.stdin.read(p),
@@ -67,7 +86,12 @@ export function send(ctx: CommandContext): Promise<number> {
       home: c.home,
       logger: c.logger,
       onStatus: (st) => failed ??= loggedOut(st),
+      onContact: (n) => {
+        // First contacts pin quietly; changes are loud.
+        if (n.change !== "pinned") console.error(contactNoticeText(n));
+      },
     });
+    await rememberLogin(c, creds.user);
     const transfers = new Transfers({
       self: () => creds.user,
       dial: async (user) => {
@@ -109,9 +133,9 @@ export function send(ctx: CommandContext): Promise<number> {
       if (!r.ok) throw new UserError(r.reason);
       if (failed) throw new UserError(failed);
       console.error(
-        `sent ${t.name} to ${to}: ${r.size} bytes, sha256 ${r.sha256} verified by ${to} (${
-          pathWords(r.via)
-        })`,
+        `sent ${t.name} to ${to}: ${
+          sizeWords(r.size)
+        }, sha256 ${r.sha256} verified by ${to} (${pathWords(r.via)})`,
       );
       return 0;
     } finally {
@@ -126,7 +150,7 @@ export function receive(ctx: CommandContext): Promise<number> {
     const s = receiveSettings(ctx);
     const { from, output, timeoutMs } = s;
     const c = await setUp(s, stdinIsTerminal());
-    using dest = await destination(output, c.home);
+    using dest = await destination(output, c.home, s.force, c.interactive);
     const creds = await credentials(s, c);
     const progress = new ProgressLine(Deno.stderr);
     let chosen: string | null = null;
@@ -161,7 +185,7 @@ export function receive(ctx: CommandContext): Promise<number> {
         return refuse(ev, `${creds.user} is busy receiving another file`);
       }
       const what = `${ev.name} (${
-        ev.size === null ? "size unknown" : `${ev.size} bytes`
+        ev.size === null ? "size unknown" : showBytes(ev.size)
       })`;
       if (c.interactive) {
         progress.done();
@@ -225,7 +249,12 @@ export function receive(ctx: CommandContext): Promise<number> {
         else link.conn.close();
       },
       onStatus: (st) => ended ??= loggedOut(st),
+      onContact: (n) => {
+        // First contacts pin quietly; changes are loud.
+        if (n.change !== "pinned") console.error(contactNoticeText(n));
+      },
     });
+    await rememberLogin(c, creds.user);
     opened();
     await using _endpoint = endpoint;
     await using _transfers = closing(transfers, "the receiver stopped");
@@ -273,7 +302,9 @@ export function receive(ctx: CommandContext): Promise<number> {
       if (!r.ok) throw new UserError(r.reason);
       if (ended) throw new UserError(ended);
       console.error(
-        `received ${r.size} bytes from ${sender}, sha256 ${r.sha256} verified${
+        `received ${
+          sizeWords(r.size)
+        } from ${sender}, sha256 ${r.sha256} verified${
           r.path && output !== "-" ? ` → ${r.path}` : ""
         } (${pathWords(r.via)})`,
       );
@@ -341,6 +372,8 @@ function closing(transfers: Transfers, reason: string): AsyncDisposable {
 async function destination(
   output: string | undefined,
   home: string,
+  force: boolean,
+  interactive: boolean,
 ): Promise<Destination & Disposable> {
   const none = { [Symbol.dispose]: () => {} };
   if (output === "-") {
@@ -358,6 +391,16 @@ async function destination(
     if (!(err instanceof Deno.errors.NotFound)) throw cannot(describe(err));
   }
   if (info?.isDirectory) return { kind: "folder", dir: output, ...none };
+  if (info?.isFile && !force) {
+    // Replacing a file silently loses it, as wormhole and croc agree.
+    const yes = interactive &&
+      await askYesNo(`${output} exists (${showBytes(info.size)}). Replace it?`);
+    if (!yes) {
+      throw new UserError(
+        `${output} exists — pass --force to replace it, or choose another -o`,
+      );
+    }
+  }
   if (info && !info.isFile) {
     // A device or a pipe: no part file can be renamed onto it.
     let file: Deno.FsFile;
@@ -394,4 +437,9 @@ function describe(err: unknown): string {
     return "a part of the path is not a folder";
   }
   return err instanceof Error ? err.message : String(err);
+}
+
+/** A size for people, with the exact count beside it: "1.5 MiB (1572864 bytes)". */
+function sizeWords(n: number): string {
+  return n < 1024 ? `${n} bytes` : `${showBytes(n)} (${n} bytes)`;
 }

@@ -13,6 +13,7 @@ import {
   credentials,
   deviceCredentials,
   peerOptions,
+  rememberLogin,
   setUp,
 } from "./options.ts";
 
@@ -47,7 +48,11 @@ export function webMain(ctx: CommandContext): Promise<number> {
       desktop: s.desktop,
       signal: ctx.signal,
       logger: c.logger,
-      start: (opts, emit) => Peer.start(opts, emit),
+      start: async (opts, emit) => {
+        const peer = await Peer.start(opts, emit);
+        await rememberLogin(c, peer.user);
+        return peer;
+      },
       print: (line) => console.log(line),
       warn: (line) => console.error(line),
     });

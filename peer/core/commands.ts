@@ -1,5 +1,5 @@
 /**
- * The shell's command language (SPEC §2.1), parsed without side effects.
+ * The shell's command language, parsed without side effects.
  * Both front ends (the shell and the JSON mode) feed lines through
  * `parseLine`; a bad line yields a usage error, never an exception.
  */
@@ -11,6 +11,8 @@ import {
   MAX_TEXT_CHARS,
   NAME_PATTERN,
 } from "../../wire/mod.ts";
+import { closest } from "../../common/suggest.ts";
+import { PREFERENCE_NAMES, type PreferenceName } from "./preferences.ts";
 
 /**
  * A parsed command. A list command's `offset` asks for the page that starts
@@ -64,6 +66,10 @@ export type Command =
   | { name: "send"; to: string; room: boolean; path: string }
   | { name: "files" }
   | { name: "file"; action: "accept" | "reject" | "cancel"; id: string }
+  /** /set lists the settings; /set NAME on|off changes one. */
+  | { name: "set"; setting?: PreferenceName; on?: boolean }
+  /** Shows the safety number with `user`; `confirm` marks them verified. */
+  | { name: "verify"; user: string; confirm: boolean }
   | { name: "text"; text: string };
 
 /** A parse result. */
@@ -183,6 +189,16 @@ export const COMMAND_HELP: Record<string, CommandHelp> = {
   file: {
     usage: "/file accept|reject|cancel ID",
     help: "answer an offer or stop a transfer",
+  },
+  set: {
+    usage: "/set [accept-friends on|off]",
+    help:
+      "show your settings, or change one: accept-friends opens a friend's chat request at once (on by default)",
+  },
+  verify: {
+    usage: "/verify NAME [--confirm]",
+    help:
+      "show the safety number to compare with NAME out of band; --confirm marks NAME verified",
   },
 };
 
@@ -383,6 +399,14 @@ function parseCommand(word: string, rest: string): Command {
         user: name("friend", args[1]),
       };
     }
+    case "verify": {
+      const confirm = args.includes("--confirm");
+      const others = args.filter((a) => a !== "--confirm");
+      if (others.length !== 1 || args.length - others.length > 1) {
+        usage("verify");
+      }
+      return { name: "verify", user: name("verify", others[0]), confirm };
+    }
     case "accept": {
       const save = args.includes("--save");
       const others = args.filter((a) => a !== "--save");
@@ -530,6 +554,22 @@ function parseCommand(word: string, rest: string): Command {
         path,
       };
     }
+    case "set": {
+      if (args.length === 0) return { name: "set" };
+      exactly("set", 2);
+      const setting = PREFERENCE_NAMES.find((n) =>
+        n === args[0]!.toLowerCase()
+      );
+      if (!setting) {
+        usage(
+          "set",
+          `no setting '${args[0]}' (there is ${PREFERENCE_NAMES.join(", ")})`,
+        );
+      }
+      const v = args[1]!.toLowerCase();
+      if (v !== "on" && v !== "off") usage("set", "say on or off");
+      return { name: "set", setting: setting!, on: v === "on" };
+    }
     case "file": {
       exactly("file", 2);
       const action = args[0]!.toLowerCase();
@@ -544,7 +584,12 @@ function parseCommand(word: string, rest: string): Command {
       };
     }
   }
-  throw new Usage(`unknown command '/${word}' — type /help for the list`);
+  const near = word ? closest(word, COMMAND_NAMES) : null;
+  throw new Usage(
+    `unknown command '/${word}' — ${
+      near ? `did you mean /${near}? (` : ""
+    }type /help for the list${near ? ")" : ""}`,
+  );
 }
 
 function options(

@@ -4,10 +4,11 @@
  * The Peer implements it; handlers never import the Peer itself.
  */
 import type { ReplyData, RequestType } from "../../wire/mod.ts";
-import type { RequestFields } from "../net/mod.ts";
+import type { RequestFields, VerifyResult } from "../net/mod.ts";
 import type { Conversations } from "./conversations.ts";
 import type { Inbox } from "./inbox.ts";
 import type { Answered, CommandOf, ReplyDataMap } from "./replies.ts";
+import type { Preferences } from "./preferences.ts";
 import type { RoomBook } from "./room_book.ts";
 import type { Transcripts } from "./transcripts.ts";
 import type { Transfers } from "./transfers/mod.ts";
@@ -41,6 +42,22 @@ export interface PeerContext {
   readonly knownRooms: Set<string>;
   /** Logs out and releases everything. */
   stop(): Promise<void>;
+  /**
+   * Leaves a message for `user` with the registry: the one offline-send
+   * path, for /msg to someone offline and for a request nobody answered.
+   */
+  storeOffline(user: string, text: string): Promise<ReplyData<"offline_send">>;
+  /** The settings /set shows and changes. */
+  preferences(): Preferences;
+  /** Changes the settings and keeps them in CHAT_HOME for later sessions. */
+  setPreferences(p: Preferences): Promise<void>;
+  /**
+   * Compares `user`'s device keys at the registry with the pins; a
+   * UserError when `user` is refused (a verified contact whose keys changed).
+   */
+  checkContact(user: string): Promise<void>;
+  /** The safety number with `user`; `confirm` marks them verified. */
+  verify(user: string, confirm: boolean): Promise<VerifyResult>;
 }
 
 /** The handler of one command: its parsed form in, its reply data out. */

@@ -66,6 +66,15 @@ export interface ConversationDeps {
   /** A timer (the peer's clock): calls `fn` after `ms`; returns its cancel. */
   after: (ms: number, fn: () => void) => () => void;
   logger: Logger;
+  /** Whether a friend's chat request is accepted at once (/set accept-friends). */
+  acceptFriends: () => boolean;
+  /** The registry's word on whether `user` is our friend. */
+  isFriend: (user: string) => Promise<boolean>;
+  /**
+   * Leaves `text` for `user` with the registry (the offline-message path of
+   * /msg); resolves with the time it was stored (ISO 8601).
+   */
+  storeOffline: (user: string, text: string) => Promise<string>;
 }
 
 /** See the module doc. */
@@ -177,7 +186,11 @@ export class Conversations {
       type: "chat_request",
       ...(text !== undefined ? { text, id } : {}),
     });
-    if (text !== undefined) this.#chats.get(user)!.requestText = text;
+    if (text !== undefined) {
+      const chat = this.#chats.get(user)!;
+      chat.requestText = text;
+      chat.requestId = id;
+    }
     return { state: "requested", id };
   }
 
@@ -336,6 +349,7 @@ export class Conversations {
           by: chat.user,
           reason: "no answer within 60 s",
         });
+        void this.#storeUnanswered(chat, "did not answer within 60 s");
       } else {
         this.#d.emit({ type: "chat_request_expired", from: chat.user });
       }
@@ -472,6 +486,48 @@ export class Conversations {
         by: link.user,
         reason: "connection lost",
       });
+      void this.#storeUnanswered(chat, "could not be reached");
+    }
+  }
+
+  /**
+   * The messages of a request nobody answered (its first one and those
+   * queued behind it), left with the registry in order; each stored one is
+   * reported as `stored`, a failure as an `error`.
+   */
+  async #storeUnanswered(chat: Chat, why: string): Promise<void> {
+    const messages = [
+      ...(chat.requestText !== undefined && chat.requestId !== undefined
+        ? [{ id: chat.requestId, text: chat.requestText }]
+        : []),
+      ...chat.queued,
+    ];
+    chat.requestText = undefined;
+    chat.queued = [];
+    for (const m of messages) {
+      try {
+        const sentAt = await this.#d.storeOffline(chat.user, m.text);
+        this.#d.emit({
+          type: "stored",
+          to: chat.user,
+          id: m.id,
+          sent_at: sentAt,
+          notice:
+            `${chat.user} ${why} — your message was stored as an offline message for ${chat.user}`,
+        });
+      } catch (err) {
+        this.#d.logger.warn("storing an unanswered message failed", {
+          user: chat.user,
+          error: String(err),
+        });
+        this.#d.emit({
+          type: "error",
+          message:
+            `${chat.user} ${why}, and your message could not be stored (${
+              err instanceof Error ? err.message : err
+            }) — send it again later`,
+        });
+      }
     }
   }
 
@@ -500,6 +556,9 @@ export class Conversations {
           }
           if (!wasOpen) await this.#flush(link, chat);
           return;
+        }
+        if (this.#d.acceptFriends() && await this.#friend(user)) {
+          return await this.#acceptFriend(link, msg.id, msg.text);
         }
         this.#chats.set(user, {
           user,
@@ -587,6 +646,47 @@ export class Conversations {
           type: "error",
           reason: `${msg.type} is not expected on a chat link`,
         });
+    }
+  }
+
+  /** Whether `user` is a friend; a registry that cannot say means no. */
+  async #friend(user: string): Promise<boolean> {
+    try {
+      return await this.#d.isFriend(user);
+    } catch (err) {
+      this.#d.logger.info("friendship not known, asking to accept", {
+        user,
+        error: String(err),
+      });
+      return false;
+    }
+  }
+
+  /** Opens a friend's requested chat at once, with its first message. */
+  async #acceptFriend(
+    link: P2PLink,
+    id: number | undefined,
+    text: string | undefined,
+  ): Promise<void> {
+    const user = link.user;
+    const chat: Chat = {
+      user,
+      state: "open",
+      since: this.#d.now(),
+      saving: false,
+      queued: [],
+    };
+    this.#chats.set(user, chat);
+    link.conn.send({ type: "chat_accept" });
+    this.#d.emit({
+      type: "chat_started",
+      with: user,
+      saving: false,
+      path: link.path,
+      auto: true,
+    });
+    if (text !== undefined && id !== undefined) {
+      await this.#incoming(link, chat, id, text);
     }
   }
 

@@ -1,18 +1,26 @@
 /**
- * What the peer core tells its front ends (SPEC §2.2). The JSON mode prints
+ * What the peer core tells its front ends. The JSON mode prints
  * these objects as they are; the shell formats them for people.
  */
-import type { LinkPath } from "../net/mod.ts";
+import type { ContactNotice, LinkPath } from "../net/mod.ts";
 
 /** Every event the core emits. */
 export type PeerEvent =
-  | { type: "ready"; user: string; port: number }
+  /** `created`: this login made the account first (--signup). */
+  | { type: "ready"; user: string; port: number; created?: true }
   | { type: "presence"; user: string; online: boolean }
   | { type: "friend_request"; from: string }
   | { type: "friend_accepted"; user: string }
   | { type: "friend_removed"; user: string }
   | { type: "chat_request"; from: string; text?: string }
-  | { type: "chat_started"; with: string; saving: boolean; path: LinkPath }
+  /** `auto`: a friend's request, accepted at once (accept-friends on). */
+  | {
+    type: "chat_started";
+    with: string;
+    saving: boolean;
+    path: LinkPath;
+    auto?: boolean;
+  }
   /**
    * A link to a user was opened (by us or by them): the one a chat or a
    * room's messages use, with the path it took.
@@ -38,6 +46,11 @@ export type PeerEvent =
     at: string;
   }
   | { type: "delivered"; to: string; id: number; room?: string }
+  /**
+   * A message of a chat request nobody answered (or whose receiver could
+   * not be reached) was left with the registry as an offline message.
+   */
+  | { type: "stored"; to: string; id: number; sent_at: string; notice: string }
   | { type: "offline_message"; from: string; text: string; sent_at: string }
   | { type: "room_invite"; room: string; from: string }
   /** The room's owner withdrew our invitation (or the room changed hands). */
@@ -99,6 +112,14 @@ export type PeerEvent =
   /** `again`: logging in again by itself (a heartbeat timeout). */
   | { type: "timeout"; reason?: string; again?: boolean }
   | { type: "session_ended"; reason: string }
+  /**
+   * A contact's device keys: first pinned, a new device, a changed key, a
+   * device gone. `refused` when the contact was verified: links and offline
+   * messages are refused until /verify NAME --confirm.
+   */
+  | ({ type: "contact_keys" } & ContactNotice)
+  /** An offline message held back because its sender's verified keys changed. */
+  | { type: "offline_held"; from: string; sent_at: string; reason: string }
   | { type: "error"; message: string };
 
 /** An event type name. */

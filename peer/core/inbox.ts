@@ -12,6 +12,12 @@ import type { InboxEntry } from "./replies.ts";
 export interface InboxDeps {
   fetch: () => Promise<ReplyData<"offline_fetch">>;
   ack: (ids: number[]) => Promise<unknown>;
+  /**
+   * Null when messages from `from` may be shown, else why they are held
+   * (a verified sender whose device keys changed): a held message stays
+   * at the registry, unacknowledged, until the sender is verified again.
+   */
+  checkSender?: (from: string) => Promise<string | null>;
   emit: (ev: PeerEvent) => void;
   logger: Logger;
   /** True once the peer is logging out: no more fetching. */
@@ -23,6 +29,8 @@ export class Inbox {
   readonly #d: InboxDeps;
   readonly #entries: InboxEntry[] = [];
   readonly #seen = new Set<number>();
+  /** Held messages already announced, by id. */
+  readonly #held = new Set<number>();
   #fetching: Promise<void> | null = null;
   #again = false;
 
@@ -63,7 +71,26 @@ export class Inbox {
     try {
       const { messages } = await this.#d.fetch();
       const ids: number[] = [];
+      const verdicts = new Map<string, string | null>();
       for (const m of messages) {
+        if (!this.#seen.has(m.id) && this.#d.checkSender) {
+          if (!verdicts.has(m.from)) {
+            verdicts.set(m.from, await this.#d.checkSender(m.from));
+          }
+          const why = verdicts.get(m.from)!;
+          if (why !== null) {
+            if (!this.#held.has(m.id)) {
+              this.#held.add(m.id);
+              this.#d.emit({
+                type: "offline_held",
+                from: m.from,
+                sent_at: m.sent_at,
+                reason: why,
+              });
+            }
+            continue;
+          }
+        }
         ids.push(m.id);
         if (this.#seen.has(m.id)) continue;
         this.#seen.add(m.id);

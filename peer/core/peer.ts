@@ -9,10 +9,12 @@
  */
 import { join } from "node:path";
 import { type Cancel, type Clock, SYSTEM_CLOCK } from "../../common/clock.ts";
+import { closest } from "../../common/suggest.ts";
 import type { Logger } from "../../common/log.ts";
 import type { RegistryEvent, ReplyData, RequestType } from "../../wire/mod.ts";
 import {
   type BackoffPolicy,
+  ContactError,
   type Credentials,
   Endpoint,
   LinkError,
@@ -42,6 +44,12 @@ import {
   type CommandReply,
   type Failure,
 } from "./replies.ts";
+import {
+  DEFAULT_PREFERENCES,
+  loadPreferences,
+  type Preferences,
+  savePreferences,
+} from "./preferences.ts";
 import { RoomBook } from "./room_book.ts";
 import { Transcripts } from "./transcripts.ts";
 import { Transfers } from "./transfers/mod.ts";
@@ -112,6 +120,7 @@ export class Peer implements AsyncDisposable {
   #stopSweep: Cancel = () => {};
   #lastActive = 0;
   #stopped = false;
+  #preferences: Preferences = { ...DEFAULT_PREFERENCES };
   #ended!: (end: SessionEnd) => void;
   /** Resolves when the session ends: logged out, timed out or replaced. */
   readonly ended: Promise<SessionEnd>;
@@ -147,6 +156,11 @@ export class Peer implements AsyncDisposable {
       now,
       after: (ms, fn) => this.#clock.after(ms, fn),
       logger: o.logger,
+      acceptFriends: () => this.#preferences.acceptFriends,
+      isFriend: async (user) =>
+        (await this.#request("profile", { user })).friend === "friends",
+      storeOffline: async (user, text) =>
+        (await this.#storeOffline(user, text)).sent_at,
     });
     this.transfers = new Transfers({
       self: () => this.user,
@@ -162,6 +176,17 @@ export class Peer implements AsyncDisposable {
     this.#inbox = new Inbox({
       fetch: () => this.#request("offline_fetch", {}),
       ack: (ids) => this.#request("offline_ack", { ids }),
+      checkSender: async (from) => {
+        try {
+          await this.#checkContact(from);
+          return null;
+        } catch (err) {
+          if (err instanceof UserError && err.code === "refused") {
+            return err.message;
+          }
+          throw err;
+        }
+      },
       emit: (ev) => this.#event(ev),
       logger: o.logger,
       stopped: () => this.#stopped,
@@ -179,6 +204,22 @@ export class Peer implements AsyncDisposable {
       knownUsers: this.#knownUsers,
       knownRooms: this.#knownRooms,
       stop: () => this.stop(),
+      storeOffline: (user, text) => this.#storeOffline(user, text),
+      preferences: () => this.#preferences,
+      setPreferences: async (p) => {
+        await savePreferences(o.home, p);
+        this.#preferences = p;
+      },
+      checkContact: (user) => this.#checkContact(user),
+      verify: async (user, confirm) => {
+        const contacts = this.#endpoint?.contacts;
+        if (!contacts) throw new UserError("not logged in", "logged_out");
+        try {
+          return await contacts.verify(user, confirm);
+        } catch (err) {
+          throw contactError(err);
+        }
+      },
     };
   }
 
@@ -198,6 +239,7 @@ export class Peer implements AsyncDisposable {
   }
 
   async #start(): Promise<void> {
+    this.#preferences = await loadPreferences(this.#o.home);
     this.#endpoint = await Endpoint.open({
       target: this.#o.target,
       credentials: this.#o.credentials,
@@ -217,10 +259,16 @@ export class Peer implements AsyncDisposable {
       onInbound: (link) => this.#inbound(link),
       onEvent: (ev) => this.#registryEvent(ev),
       onStatus: (s) => this.#status(s),
+      onContact: (n) => this.#event({ type: "contact_keys", ...n }),
     });
     await this.#loadState();
     this.#ready = true;
-    this.#event({ type: "ready", user: this.user, port: this.port });
+    this.#event({
+      type: "ready",
+      user: this.user,
+      port: this.port,
+      ...(this.#endpoint.session.created ? { created: true as const } : {}),
+    });
     for (const ev of this.#held.splice(0)) this.#registryEvent(ev);
     await this.#inbox.fetch();
     this.#stopSweep = this.#clock.every(
@@ -478,6 +526,19 @@ export class Peer implements AsyncDisposable {
     }
   }
 
+  /**
+   * The one path by which a message is left with the registry for later
+   * (/msg to someone offline, a chat request nobody answered).
+   */
+  async #storeOffline(
+    user: string,
+    text: string,
+  ): Promise<ReplyData<"offline_send">> {
+    // A message left for later is for the user's pinned devices only.
+    await this.#checkContact(user);
+    return await this.#request("offline_send", { to: user, text });
+  }
+
   async #request<K extends RequestType>(
     type: K,
     fields: RequestFields<K>,
@@ -491,6 +552,19 @@ export class Peer implements AsyncDisposable {
         throw new UserError(err.message, registryErrorCode(err));
       }
       throw err;
+    }
+  }
+
+  /** See PeerContext.checkContact. */
+  async #checkContact(user: string): Promise<void> {
+    const contacts = this.#endpoint?.contacts;
+    if (!contacts) return;
+    try {
+      await contacts.check(user);
+    } catch (err) {
+      // The registry cannot be asked: the link or message is checked later.
+      if (err instanceof ContactError && err.code === "unverifiable") return;
+      throw contactError(err);
     }
   }
 
@@ -544,7 +618,11 @@ export class Peer implements AsyncDisposable {
       return await this.#answer(this.#resolve(cmd), command);
     } catch (err) {
       if (err instanceof UserError) {
-        return failure(command, err.message, err.code);
+        return failure(
+          command,
+          err.message + this.#didYouMean(cmd, err),
+          err.code,
+        );
       }
       this.#o.logger.error("command failed", { command, error: String(err) });
       return failure(
@@ -553,6 +631,30 @@ export class Peer implements AsyncDisposable {
         "internal",
       );
     }
+  }
+
+  /**
+   * For a user or room the registry does not know: " — did you mean X?"
+   * when a name we know (friends, chat partners, room mates, rooms seen)
+   * is close to the one typed; "" otherwise.
+   */
+  #didYouMean(cmd: Command, err: UserError): string {
+    if (err.code !== "not_found") return "";
+    const typed = "user" in cmd
+      ? { name: cmd.user, known: this.knownUsers, prefix: "" }
+      : cmd.name === "send"
+      ? cmd.room
+        ? { name: cmd.to, known: this.knownRooms, prefix: "#" }
+        : { name: cmd.to, known: this.knownUsers, prefix: "" }
+      : "room" in cmd
+      ? { name: cmd.room, known: this.knownRooms, prefix: "" }
+      : null;
+    if (!typed) return "";
+    const near = closest(
+      typed.name,
+      typed.known.filter((n) => n !== typed.name),
+    );
+    return near ? ` — did you mean ${typed.prefix}${near}?` : "";
   }
 
   /** The command a plain line stands for: /say in a room, /msg in a chat. */
@@ -623,4 +725,13 @@ function registryErrorCode(err: RegistryError): PeerErrorCode {
     default:
       return "refused";
   }
+}
+
+/** A contact check's failure as the user sees it. */
+function contactError(err: unknown): unknown {
+  if (!(err instanceof ContactError)) return err;
+  return new UserError(
+    err.message,
+    err.code === "changed" ? "refused" : "state",
+  );
 }

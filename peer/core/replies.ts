@@ -5,8 +5,10 @@
  * and carries that command's own data.
  */
 import type { ReplyData } from "../../wire/mod.ts";
+import type { VerifyResult } from "../net/mod.ts";
 import type { Command } from "./commands.ts";
 import type { PeerErrorCode } from "./errors.ts";
+import type { PreferenceName } from "./preferences.ts";
 import type {
   FileAnswer,
   FileOffered,
@@ -24,7 +26,7 @@ export interface InboxEntry {
 /** What /msg (or a plain line in a chat) did with the message. */
 export type MessageReply =
   | { to: string; id: number; state: "sent" }
-  | { to: string; id?: number; state: "requested" }
+  | { to: string; id?: number; state: "requested"; notice?: string }
   | { to: string; state: "stored"; sent_at: string; notice: string };
 
 /**
@@ -78,6 +80,12 @@ export interface ReplyDataMap {
   send: FileOffered | RoomFileOffered;
   files: { transfers: TransferInfo[] };
   file: FileAnswer;
+  /** Every setting with its value; `changed` names the one /set changed. */
+  set: {
+    settings: Record<PreferenceName, string>;
+    changed?: PreferenceName;
+  };
+  verify: VerifyResult;
 }
 
 /**

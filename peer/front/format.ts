@@ -14,7 +14,7 @@
  */
 import { stripControls } from "../../common/text.ts";
 import type { CommandReply, PeerEvent } from "../core/mod.ts";
-import type { LinkPath } from "../net/mod.ts";
+import type { ContactNotice, LinkPath, VerifyResult } from "../net/mod.ts";
 import { showBytes } from "./progress.ts";
 
 /** ANSI styling, or none. */
@@ -180,7 +180,9 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
   switch (ev.type) {
     case "ready":
       return style.green(
-        `logged in as ${ev.user} (direct connections on port ${ev.port}) — /help lists commands`,
+        `${
+          ev.created ? `account ${ev.user} created; ` : ""
+        }logged in as ${ev.user} (direct connections on port ${ev.port}) — /help lists commands`,
       );
     case "presence":
       return ev.online
@@ -205,7 +207,7 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
       return style.green(
         `* chat with ${ev.with} started${
           ev.saving ? " (saving a transcript)" : ""
-        }${pathNote(ev.path)}`,
+        }${ev.auto ? " (a friend: accepted at once)" : ""}${pathNote(ev.path)}`,
       );
     case "link":
       return ev.restored
@@ -233,6 +235,8 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
         formatText(ev.text, style)
       }`;
     }
+    case "stored":
+      return style.yellow(`* ${oneLine(ev.notice)}`);
     case "delivered":
       return ev.room !== undefined
         ? null
@@ -243,6 +247,16 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
       } ${style.dim("(while you were away)")}: ${
         formatText(ev.text, style, UNDER_OFFLINE)
       }`;
+    case "contact_keys":
+      return ev.change === "pinned"
+        ? style.dim(`* ${contactNoticeText(ev)}`)
+        : style.red(style.bold(`!!! ${contactNoticeText(ev)}`));
+    case "offline_held":
+      return style.red(
+        `!!! a message from ${ev.from} (${
+          ev.sent_at.slice(0, 16).replace("T", " ")
+        }) is held back: ${oneLine(ev.reason)}`,
+      );
     case "room_invite":
       return style.magenta(
         `* ${ev.from} invites you to #${ev.room} — /invite accept ${ev.room}`,
@@ -457,6 +471,9 @@ function replyText(r: CommandReply, style: Style): string | null {
     }
     case "close":
       return null;
+    case "set":
+      return Object.entries(r.data.settings).map(([k, v]) => `${k} ${v}`)
+        .join("\n");
     case "save":
       return r.data.saving
         ? style.green(
@@ -555,7 +572,45 @@ function replyText(r: CommandReply, style: Style): string | null {
         ? `declined ${d.id}`
         : `cancelled ${d.id}`;
     }
+    case "verify":
+      return verifyText(r.data);
   }
+}
+
+/** What changed about a contact's device keys, as one line (no style). */
+export function contactNoticeText(n: ContactNotice): string {
+  const names = n.devices.map((d) => `'${d}'`).join(", ");
+  const s = n.devices.length === 1 ? "" : "s";
+  const refused = n.refused
+    ? ` — you verified ${n.user}, so chats, files and messages with ${n.user} are refused until you compare the safety number again: /verify ${n.user}`
+    : ` — if you did not expect this, compare the safety number with ${n.user} (/verify ${n.user})`;
+  switch (n.change) {
+    case "pinned":
+      return `first contact with ${n.user}: pinned the keys of device${s} ${names} (/verify ${n.user} shows the safety number)`;
+    case "new_device":
+      return `${n.user} has a new device${s}: ${names}${refused}`;
+    case "key_changed":
+      return `THE KEYS OF ${n.user.toUpperCase()}'S DEVICE${s.toUpperCase()} ${names} CHANGED${refused}`;
+    case "device_removed":
+      return `${n.user} no longer has device${s} ${names} (revoked)`;
+  }
+}
+
+/** The safety number and what to do with it. */
+export function verifyText(v: VerifyResult): string {
+  const state = v.confirmed
+    ? `${v.user} is verified now`
+    : v.changed
+    ? `${v.user}'s keys CHANGED since you verified them — compare this new number, then /verify ${v.user} --confirm`
+    : v.verified
+    ? `${v.user} is verified`
+    : `compare it with ${v.user} (in person or by a call), then /verify ${v.user} --confirm`;
+  return [
+    `safety number with ${v.user}: ${v.safety_number}`,
+    `  your devices: ${v.mine.join(", ")} (this one: ${v.device})`,
+    `  ${v.user}'s devices: ${v.theirs.join(", ") || "none"}`,
+    state,
+  ].join("\n");
 }
 
 /** What an empty page says: nothing at all, or nothing past the end. */

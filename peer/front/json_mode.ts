@@ -1,5 +1,5 @@
 /**
- * The scripting front end (SPEC §2.2): one shell command per stdin line, one
+ * The scripting front end: one shell command per stdin line, one
  * JSON reply per line, events as JSON lines in between. No prompts, no colour.
  */
 import { aborted } from "../../common/signals.ts";

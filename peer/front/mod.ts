@@ -13,6 +13,7 @@ export {
   type CompletionSource,
 } from "./completion.ts";
 export {
+  contactNoticeText,
   formatEvent,
   formatOwn,
   formatReply,
@@ -20,6 +21,7 @@ export {
   pathNote,
   pathWords,
   Style,
+  verifyText,
 } from "./format.ts";
 export { readLines, replyObject, runJsonMode } from "./json_mode.ts";
 export { type ByteSink, LineWriter } from "./line_writer.ts";
@@ -35,6 +37,7 @@ export type { ShellOptions } from "./shell.ts";
 export { DEFAULT_WEB_PORT, type RunWebOptions } from "./web/mod.ts";
 export {
   askYesNo,
+  type KeySource,
   promptLine,
   promptSecret,
   stdinIsTerminal,

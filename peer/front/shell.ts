@@ -1,5 +1,5 @@
 /**
- * The interactive shell (SPEC §2.1): a readline prompt with history and tab
+ * The interactive shell: a readline prompt with history and tab
  * completion over one logged-in Peer. Incoming events are printed above the
  * prompt and the half-typed line is redrawn under them. Ctrl-C, Ctrl-D and
  * /quit log out cleanly. Logging in (asking for what is missing) is the

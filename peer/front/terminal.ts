@@ -10,6 +10,15 @@ const dec = new TextDecoder();
 /** Where prompts are written. */
 export type PromptOut = { writeSync(p: Uint8Array): number };
 
+/**
+ * Where the answers are read: stdin, or the terminal itself (/dev/tty)
+ * when stdin carries data, as ssh asks for a password under a pipe.
+ */
+export type KeySource = {
+  read(p: Uint8Array): Promise<number | null>;
+  setRaw(mode: boolean): void;
+};
+
 /** True when stdin is an interactive terminal. */
 export function stdinIsTerminal(): boolean {
   try {
@@ -24,13 +33,17 @@ function say(out: PromptOut, text: string): void {
 }
 
 /** Reads raw keys until Enter; `mask` hides the typed text. Null on Ctrl-C/Ctrl-D. */
-async function readKeys(out: PromptOut, mask: boolean): Promise<string | null> {
-  Deno.stdin.setRaw(true);
+async function readKeys(
+  out: PromptOut,
+  mask: boolean,
+  keys: KeySource = Deno.stdin,
+): Promise<string | null> {
+  keys.setRaw(true);
   const buf = new Uint8Array(64);
   let bytes: number[] = [];
   try {
     while (true) {
-      const n = await Deno.stdin.read(buf);
+      const n = await keys.read(buf);
       if (n === null) return null;
       for (const b of buf.subarray(0, n)) {
         if (b === 3 || (b === 4 && bytes.length === 0)) {
@@ -65,7 +78,7 @@ async function readKeys(out: PromptOut, mask: boolean): Promise<string | null> {
       }
     }
   } finally {
-    Deno.stdin.setRaw(false);
+    keys.setRaw(false);
   }
 }
 
@@ -73,18 +86,20 @@ async function readKeys(out: PromptOut, mask: boolean): Promise<string | null> {
 export async function promptSecret(
   question: string,
   out: PromptOut = Deno.stderr,
+  keys?: KeySource,
 ): Promise<string | null> {
   say(out, question);
-  return await readKeys(out, true);
+  return await readKeys(out, true, keys);
 }
 
 /** Asks for a line of text. Null if the user gave up. */
 export async function promptLine(
   question: string,
   out: PromptOut = Deno.stderr,
+  keys?: KeySource,
 ): Promise<string | null> {
   say(out, question);
-  const line = await readKeys(out, false);
+  const line = await readKeys(out, false, keys);
   return line === null ? null : line.trim();
 }
 
@@ -92,8 +107,9 @@ export async function promptLine(
 export async function askYesNo(
   question: string,
   out: PromptOut = Deno.stderr,
+  keys?: KeySource,
 ): Promise<boolean> {
-  const answer = await promptLine(`${question} [y/N] `, out);
+  const answer = await promptLine(`${question} [y/N] `, out, keys);
   return answer !== null && /^y(es)?$/i.test(answer);
 }
 

@@ -48,3 +48,34 @@ export function backoffDelay(
   const exp = Math.min(cap, policy.baseMs * 2 ** Math.min(attempt, 30));
   return Math.round(exp / 2 + (exp / 2) * random);
 }
+
+/**
+ * The delays of one reconnection, attempt after attempt: refused or
+ * unreachable attempts retry within `unreachableCapMs` and do not grow the
+ * delay of the attempts that reach the registry, so a registry that was
+ * down for a while is not met by peers waiting the full cap once it is back.
+ */
+export class Backoff {
+  #attempt = 0;
+  #reached = 0;
+  #unreachable = false;
+
+  constructor(readonly policy: BackoffPolicy = DEFAULT_BACKOFF) {}
+
+  /** The delay before the next attempt; `random` is in [0, 1). */
+  next(random: number): number {
+    return backoffDelay(
+      this.#unreachable ? this.#attempt : this.#reached,
+      this.policy,
+      random,
+      this.#unreachable,
+    );
+  }
+
+  /** Records a failed attempt: `unreachable` when it never reached the registry. */
+  failed(unreachable: boolean): void {
+    this.#attempt++;
+    this.#unreachable = unreachable;
+    if (!unreachable) this.#reached++;
+  }
+}

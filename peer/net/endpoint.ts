@@ -8,8 +8,9 @@
  */
 import type { Clock } from "../../common/clock.ts";
 import type { Logger } from "../../common/log.ts";
-import type { RegistryEvent } from "../../wire/mod.ts";
+import { base64url, type RegistryEvent } from "../../wire/mod.ts";
 import type { BackoffPolicy } from "./backoff.ts";
+import { type ContactNotice, Contacts } from "./contacts.ts";
 import { createPeerIdentity, type PeerIdentity } from "./identity.ts";
 import { localCandidates } from "./candidates.ts";
 import { Links } from "./links.ts";
@@ -43,6 +44,11 @@ export interface EndpointOptions {
   onInbound?: (link: P2PLink) => void;
   onEvent?: (ev: RegistryEvent) => void;
   onStatus?: (s: SessionStatus) => void;
+  /**
+   * A contact's device keys changed, a new device appeared, or a contact
+   * was met (and pinned) for the first time.
+   */
+  onContact?: (n: ContactNotice) => void;
 }
 
 /** See the module doc. */
@@ -50,28 +56,62 @@ export class Endpoint implements AsyncDisposable {
   readonly identity: PeerIdentity;
   readonly links: Links;
   readonly session: RegistrySession;
+  /** Contacts' pinned device keys, checked in every link's handshake. */
+  readonly contacts: Contacts | null;
   #closed = false;
 
   private constructor(
     identity: PeerIdentity,
     links: Links,
     session: RegistrySession,
+    contacts: Contacts | null,
   ) {
     this.identity = identity;
     this.links = links;
     this.session = session;
+    this.contacts = contacts;
   }
 
   /** Makes an identity, listens if asked, and logs in. */
   static async open(o: EndpointOptions): Promise<Endpoint> {
     const identity = await createPeerIdentity();
     let session: RegistrySession | null = null;
+    const creds = o.credentials;
+    // The pins live in CHAT_HOME: without one (some tests, benches) no
+    // device proofs are given or checked.
+    const contacts = o.home === undefined ? null : new Contacts({
+      home: o.home,
+      registry: creds.device?.registry ?? `${o.target.host}:${o.target.port}`,
+      self: () => session?.user ?? creds.user,
+      device: () => creds.device ?? null,
+      source: () => session,
+      onNotice: o.onContact ?? (() => {}),
+      logger: o.logger,
+      ...(o.clock ? { clock: o.clock } : {}),
+    });
     const links = new Links({
       identity,
       user: () => session?.user ?? o.credentials.user,
       session: () => session,
       isBlocked: o.isBlocked ?? (() => false),
       onInbound: o.onInbound ?? ((link) => link.conn.close()),
+      ...(contacts
+        ? {
+          devices: {
+            prove: async (payload) => {
+              // Read each time: a login may have renewed the device.
+              const device = creds.device;
+              if (!device?.enrolled) return null;
+              return {
+                device: device.name,
+                sig: base64url(await device.sign(payload)),
+              };
+            },
+            check: (user, proof, payload) =>
+              contacts.checkLink(user, proof, payload),
+          },
+        }
+        : {}),
       logger: o.logger,
       ...(o.clock ? { clock: o.clock } : {}),
     });
@@ -104,7 +144,7 @@ export class Endpoint implements AsyncDisposable {
       await links.close();
       throw err;
     }
-    return new Endpoint(identity, links, session);
+    return new Endpoint(identity, links, session, contacts);
   }
 
   /** The logged-in user. */

@@ -26,6 +26,7 @@ import {
 } from "../../wire/mod.ts";
 import type { PeerIdentity } from "./identity.ts";
 import {
+  type DeviceAuth,
   DialError,
   type DialTarget,
   type LinkPath,
@@ -90,6 +91,8 @@ export interface LinksOptions {
   isBlocked: (user: string) => boolean;
   /** Takes ownership of an authenticated inbound link. */
   onInbound: (link: P2PLink) => void;
+  /** Device proofs in every handshake (see p2p.ts). */
+  devices?: DeviceAuth;
   logger: Logger;
   /** Time for ticket checks, timers for handshakes. */
   clock?: Clock;
@@ -117,6 +120,7 @@ export class Links implements AsyncDisposable {
       }),
       isBlocked: o.isBlocked,
       onInbound: o.onInbound,
+      ...(o.devices ? { devices: o.devices } : {}),
       logger: o.logger,
       ...(o.clock ? { clock: o.clock } : {}),
     });
@@ -216,7 +220,7 @@ export class Links implements AsyncDisposable {
     }
     try {
       const relayed = await dialRelay({
-        hostname: session.registryHost,
+        hostname: grant.host ?? session.registryHost,
         port: grant.port,
         token: grant.token,
         role: "a",
@@ -286,7 +290,7 @@ export class Links implements AsyncDisposable {
     const session = this.#o.session();
     if (!session) return;
     const relayed = await dialRelay({
-      hostname: session.registryHost,
+      hostname: ev.host ?? session.registryHost,
       port: ev.port,
       token: ev.token,
       role: "b",

@@ -4,11 +4,26 @@
  * the authenticated P2P links. Below the core; knows nothing of commands.
  */
 export {
+  Backoff,
   backoffDelay,
   type BackoffPolicy,
   DEFAULT_BACKOFF,
 } from "./backoff.ts";
+export {
+  ContactError,
+  type ContactNotice,
+  Contacts,
+  CONTACTS_DIR,
+  type ContactsOptions,
+  type DeviceProof,
+  type VerifyResult,
+} from "./contacts.ts";
 export { Device, DeviceFileError, DEVICES_DIR } from "./device.ts";
+export {
+  type DeviceKeysSource,
+  fetchDeviceKeys,
+  type VouchedDevice,
+} from "./device_keys.ts";
 export { Endpoint, type EndpointOptions } from "./endpoint.ts";
 export { HeartbeatSender } from "./heartbeat.ts";
 export {
@@ -28,6 +43,7 @@ export {
   REVERSE_WAIT_MS,
 } from "./links.ts";
 export {
+  type DeviceAuth,
   DialError,
   type DialTarget,
   type LinkPath,

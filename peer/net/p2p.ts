@@ -19,8 +19,10 @@
 import { type Clock, sleep, SYSTEM_CLOCK } from "../../common/clock.ts";
 import { FramedConn } from "../../common/conn.ts";
 import type { Logger } from "../../common/log.ts";
+import { fingerprintPem } from "../../common/fingerprint.ts";
 import {
   decodeP2P,
+  deviceProofPayload,
   type Frame,
   FramingError,
   MAX_FRAME_BYTES,
@@ -95,6 +97,23 @@ export interface RaceTiming {
   staggerMs: number;
 }
 
+/**
+ * The device half of the handshake (F24): our own proof, and the check of
+ * the other side's against its pinned device keys (contacts.ts).
+ */
+export interface DeviceAuth {
+  /** Our device's signature over `payload`, or null on a machine that is no device. */
+  prove(
+    payload: Uint8Array<ArrayBuffer>,
+  ): Promise<{ device: string; sig: string } | null>;
+  /** Null when `user`'s proof is good, else why the link is refused. */
+  check(
+    user: string,
+    proof: { device: string; sig: string } | null,
+    payload: Uint8Array<ArrayBuffer>,
+  ): Promise<string | null>;
+}
+
 /** What the node needs from its surroundings. */
 export interface P2PNodeOptions {
   identity: PeerIdentity;
@@ -104,6 +123,8 @@ export interface P2PNodeOptions {
   isBlocked: (user: string) => boolean;
   /** Takes ownership of an authenticated inbound link. */
   onInbound: (link: P2PLink) => void;
+  /** Device proofs in hello and welcome; absent: none given or asked for. */
+  devices?: DeviceAuth;
   logger: Logger;
   /** Time for ticket checks, timers for handshakes. */
   clock?: Clock;
@@ -308,6 +329,27 @@ export class P2PNode implements AsyncDisposable {
     const claims = await this.#check(d.msg);
     if (typeof claims === "string") return refuse(claims);
     if (this.#o.isBlocked(claims.from)) return refuse("blocked user");
+    const devices = this.#o.devices;
+    let welcomeProof: { device: string; sig: string } | null = null;
+    if (devices) {
+      const why = await devices.check(
+        claims.from,
+        proofOf(d.msg),
+        await deviceProofPayload(
+          "hello",
+          d.msg.ticket,
+          this.#o.identity.fingerprint,
+        ),
+      );
+      if (why !== null) return refuse(why);
+      welcomeProof = await devices.prove(
+        await deviceProofPayload(
+          "welcome",
+          d.msg.ticket,
+          this.#o.identity.fingerprint,
+        ),
+      );
+    }
     const held = this.#linksOf.get(claims.from) ?? 0;
     if (held >= lim.maxLinksPerUser) {
       return refuse(
@@ -345,6 +387,9 @@ export class P2PNode implements AsyncDisposable {
       type: "p2p_welcome",
       v: PROTOCOL_VERSION,
       user: this.#o.self().user,
+      ...(welcomeProof
+        ? { device: welcomeProof.device, device_sig: welcomeProof.sig }
+        : {}),
     });
     this.#o.logger.debug("p2p accepted", {
       user: claims.from,
@@ -579,6 +624,13 @@ export class P2PNode implements AsyncDisposable {
     });
     this.#track(fc);
     const sig = await signHello(target.ticket, this.#o.identity.sessionKey);
+    const devices = this.#o.devices;
+    const targetCert = fingerprintPem(target.cert) ?? "";
+    const proof = devices
+      ? await devices.prove(
+        await deviceProofPayload("hello", target.ticket, targetCert),
+      )
+      : null;
     fc.send({
       type: "p2p_hello",
       v: PROTOCOL_VERSION,
@@ -586,6 +638,7 @@ export class P2PNode implements AsyncDisposable {
       sig,
       purpose: target.purpose,
       ...(target.reverse !== undefined ? { reverse: target.reverse } : {}),
+      ...(proof ? { device: proof.device, device_sig: proof.sig } : {}),
     });
     const frames = fc.frames();
     const first = await firstFrame(frames, fc, timeoutMs, this.#clock);
@@ -598,6 +651,18 @@ export class P2PNode implements AsyncDisposable {
     ) {
       fc.close();
       throw new DialError(`${target.user} is not available`, "refused");
+    }
+    if (devices) {
+      const why = await devices.check(
+        target.user,
+        proofOf(d.msg),
+        await deviceProofPayload("welcome", target.ticket, targetCert),
+      );
+      if (why !== null) {
+        fc.close();
+        this.#o.logger.warn("p2p refused", { user: target.user, reason: why });
+        throw new DialError(why, "refused");
+      }
     }
     return {
       user: target.user,
@@ -628,6 +693,15 @@ export class P2PNode implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** The device proof a hello or welcome carries, if any. */
+function proofOf(
+  m: { device?: string; device_sig?: string },
+): { device: string; sig: string } | null {
+  return m.device !== undefined && m.device_sig !== undefined
+    ? { device: m.device, sig: m.device_sig }
+    : null;
 }
 
 /**

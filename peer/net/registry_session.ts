@@ -20,11 +20,7 @@ import {
 } from "../../wire/mod.ts";
 import { type Clock, SYSTEM_CLOCK } from "../../common/clock.ts";
 import type { Logger } from "../../common/log.ts";
-import {
-  backoffDelay,
-  type BackoffPolicy,
-  DEFAULT_BACKOFF,
-} from "./backoff.ts";
+import { Backoff, type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.ts";
 import { fingerprintPem } from "../../common/fingerprint.ts";
 import type { Device } from "./device.ts";
 import { HeartbeatSender } from "./heartbeat.ts";
@@ -170,6 +166,7 @@ export class RegistrySession implements AsyncDisposable {
       }
     }
     if (!client) throw new RegistryError("network", "no registry address");
+    let created = false;
     try {
       if (o.signup && o.credentials.password !== undefined) {
         try {
@@ -177,6 +174,7 @@ export class RegistrySession implements AsyncDisposable {
             user: o.credentials.user,
             password: o.credentials.password,
           }, LOGIN_TIMEOUT_MS);
+          created = true;
           o.logger.info("signed up", { user: o.credentials.user });
         } catch (err) {
           if (!(err instanceof RegistryError && err.code === "taken")) {
@@ -191,6 +189,7 @@ export class RegistrySession implements AsyncDisposable {
       );
       const key = await importRegistryKey(client.hello.signing_key);
       const s = new RegistrySession(o, client, login, key, at);
+      s.created = created;
       s.#attach(client);
       return s;
     } catch (err) {
@@ -366,10 +365,11 @@ export class RegistrySession implements AsyncDisposable {
   async #reconnect(): Promise<void> {
     const policy = this.#o.backoff ?? DEFAULT_BACKOFF;
     const random = this.#o.random ?? Math.random;
-    // Whether the last attempt never reached the registry (see backoff.ts).
-    let unreachable = false;
+    // Refused attempts retry every 2 s at most and do not grow the delay of
+    // those that reach the registry (see backoff.ts).
+    const backoff = new Backoff(policy);
     for (let attempt = 0; !this.#closing; attempt++) {
-      const delay = backoffDelay(attempt, policy, random(), unreachable);
+      const delay = backoff.next(random());
       await new Promise<void>((resolve) => {
         const cancel = this.#clock.after(delay, resolve);
         this.#wake = () => {
@@ -396,7 +396,7 @@ export class RegistrySession implements AsyncDisposable {
         return;
       } catch (err) {
         client?.close();
-        unreachable = err instanceof RegistryError && err.unreachable;
+        backoff.failed(err instanceof RegistryError && err.unreachable);
         if (
           err instanceof RegistryError &&
           (err.code === "auth" || err.code === "trust" ||
@@ -456,6 +456,9 @@ export class RegistrySession implements AsyncDisposable {
   get user(): string {
     return this.#login.user;
   }
+
+  /** Whether opening the session created the account (signup asked and done). */
+  created = false;
 
   /** The address the registry sees us at. */
   get observedHost(): string {

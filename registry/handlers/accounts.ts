@@ -30,6 +30,9 @@ import {
   type Routes,
 } from "./route.ts";
 
+/** The window over which a cluster counts the sign-ups of an address. */
+export const SIGNUP_WINDOW_MS = 3_600_000;
+
 const signup: OpenRoute<"signup"> = {
   open: true,
   handle: async (ctx, c, req) => {
@@ -59,6 +62,33 @@ const signup: OpenRoute<"signup"> = {
         );
       }
     }
+    // In a cluster, the sign-ups every instance took from this address in
+    // the last hour count too: at most the hour's rate plus the burst.
+    const shared = c.trusted ? null : ctx.directory.failures;
+    const sharedKey = `signup:${c.addressKey}`;
+    if (shared) {
+      const wait = await shared.wait(
+        sharedKey,
+        signupsPerHour + signupBurst,
+        SIGNUP_WINDOW_MS,
+      ).catch((err) => {
+        ctx.signups.refund(c.addressKey);
+        throw err;
+      });
+      if (wait > 0) {
+        ctx.signups.refund(c.addressKey);
+        logFrom(ctx, c.address, "warn", "signup throttled", {
+          addr: c.address,
+          by: "cluster",
+        });
+        refuse(
+          "throttled",
+          `too many sign-ups from ${c.addressKey} (${signupBurst} at once, ${signupsPerHour} an hour), retry in ${
+            seconds(wait)
+          } s`,
+        );
+      }
+    }
     let created = false;
     try {
       const hash = await hashPassword(req.password, ctx.config.scrypt, {
@@ -67,6 +97,7 @@ const signup: OpenRoute<"signup"> = {
       });
       await ctx.store.createUser(user, hash, ctx.now());
       created = true;
+      await shared?.record(sharedKey);
     } finally {
       // A sign-up that never happened (busy, abandoned, taken meanwhile) is free.
       if (!created && !c.trusted) ctx.signups.refund(c.addressKey);
@@ -208,6 +239,7 @@ function startProbe(ctx: ServiceContext, s: Session): void {
   s.probe = ctx.probe(s.host, s.p2pPort, s.cert).then((ok) => {
     s.reachable = ok;
     s.probe = null;
+    ctx.directory.reached(s);
     ctx.logger.debug("probe", { user: s.user, addr: s.host, reachable: ok });
     return ok;
   });

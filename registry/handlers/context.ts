@@ -125,6 +125,11 @@ export interface RelayDesk {
   readonly port: number;
   /** The `host:port` relay tokens name (the listener's own). */
   readonly endpoint: string;
+  /**
+   * The host peers reach this listener at (--advertise), sent with each
+   * token; absent: the host they reach the registry at.
+   */
+  readonly host?: string;
   /** Most relayed links a user may hold at once (--relay-per-user). */
   readonly perUser: number;
   /** Relayed links `user` holds now, waiting or spliced. */

@@ -73,8 +73,10 @@ const deviceRevoke: Handler<"device_revoke"> = async (ctx, c, req) => {
     );
   }
   ctx.logger.info("device revoked", { user, device: name });
+  // Sessions on it held by the other registries of a cluster end too.
+  const elsewhere = await ctx.directory.endDevice(user, name, "revoked");
   const sessions = await endDeviceSessions(ctx, user, name, "revoked", c);
-  return { name, sessions };
+  return { name, sessions: sessions + elsewhere };
 };
 
 const deviceLogout: Handler<"device_logout"> = async (ctx, c, req) => {
@@ -87,7 +89,7 @@ const deviceLogout: Handler<"device_logout"> = async (ctx, c, req) => {
     );
   }
   // The session asking (chat logout runs on the device) ends by itself.
-  let sessions = 0;
+  let sessions = await ctx.directory.endDevice(user, name, "logout");
   for (const s of ctx.sessions.of(user)) {
     if (s.device !== name || s === c.session) continue;
     sessions++;
@@ -115,6 +117,29 @@ const passwd: Handler<"passwd"> = async (ctx, c, req) => {
   return {};
 };
 
+/**
+ * Another user's devices with their public keys: what peers pin and check
+ * inside the P2P handshake, and what messages for that user are encrypted
+ * to. Anyone logged in may ask (the keys are public); an unknown user is
+ * not_found, so a typo is not mistaken for a user without devices.
+ */
+const deviceKeys: Handler<"device_keys"> = async (ctx, _c, req) => {
+  const user = req.user.toLowerCase();
+  if (!(await ctx.store.getUser(user))) {
+    refuse("not_found", `no such user '${user}'`);
+  }
+  const list = await ctx.store.devicesOf(user);
+  return {
+    user,
+    devices: list.map((d) => ({
+      name: d.name,
+      sign: d.signKey,
+      dh: d.dhKey,
+      created_at: iso(d.createdAt),
+    })),
+  };
+};
+
 /** The device requests. */
 export const deviceRoutes = {
   challenge,
@@ -122,4 +147,5 @@ export const deviceRoutes = {
   device_revoke: deviceRevoke,
   device_logout: deviceLogout,
   passwd,
+  device_keys: deviceKeys,
 } satisfies Partial<Routes>;

@@ -19,6 +19,7 @@ import {
   ticketTimeError,
 } from "../../wire/mod.ts";
 import { issueRelayToken } from "../relay.ts";
+import type { Introduced } from "../directory.ts";
 import type { Session } from "../sessions.ts";
 import type { LoggedIn, ServiceContext } from "./context.ts";
 import {
@@ -32,8 +33,8 @@ import {
 
 /** A session's endpoints as `of` should try them: LAN first if both share a public address. */
 export function endpointsFor(
-  target: Session,
-  of: Session,
+  target: Pick<Session, "host" | "p2pPort" | "candidates">,
+  of: { host: string },
 ): { host: string; port: number }[] {
   const out: { host: string; port: number }[] = [];
   const seen = new Set<string>();
@@ -90,12 +91,12 @@ const introduce: Handler<"introduce"> = async (ctx, c, req) => {
     exp: now + TICKET_TTL_MS,
     nonce: base64url(crypto.getRandomValues(new Uint8Array(18))),
   }, ctx.signingKey);
-  // Candidates and the probe's verdict are known for sessions of this
-  // registry process; one held by another instance of a cluster is dialled
-  // at the address it registered.
-  const local = ctx.sessions.of(user).find((s) => s.id === target.id);
+  // A session of this process may still be probed; one held by another
+  // instance of a cluster comes with the verdict that instance stored
+  // (null, so the dialer tries, while its probe runs).
+  const local = target.session;
   const [theirs, mine] = await Promise.all([
-    local ? reachable(local) : Promise.resolve(null),
+    local ? reachable(local) : Promise.resolve(target.reachable),
     reachable(c.session),
   ]);
   return {
@@ -104,21 +105,22 @@ const introduce: Handler<"introduce"> = async (ctx, c, req) => {
     port: target.p2pPort,
     cert: target.cert,
     ticket,
-    candidates: local
-      ? endpointsFor(local, c.session)
-      : [{ host: target.host, port: target.p2pPort }],
+    candidates: endpointsFor(local ?? target, c.session),
     ...(theirs !== null ? { reachable: theirs } : {}),
     ...(mine !== null ? { you_reachable: mine } : {}),
     relay: ctx.relay !== null,
   };
 };
 
-/** The introduction a ticket stands for, and the live session it introduced. */
+/**
+ * The introduction a ticket stands for, and the live session it introduced
+ * (held by this process or, in a cluster, by another instance).
+ */
 async function introduced(
   ctx: ServiceContext,
   c: LoggedIn,
   ticket: string,
-): Promise<{ claims: TicketClaims; target: Session }> {
+): Promise<{ claims: TicketClaims; target: Introduced }> {
   const opened = await openTicket(ticket, await ctx.verifyKey);
   if (!opened.ok) refuse("invalid", opened.reason);
   const claims = opened.msg;
@@ -127,10 +129,8 @@ async function introduced(
   }
   const late = ticketTimeError(claims, ctx.now());
   if (late) refuse("invalid", `${late} — ask for a new introduction`);
-  const target = ctx.sessions.of(claims.to).find((s) =>
-    s.certFingerprint === claims.to_cert
-  );
-  if (!target || !target.key) refuse("offline", `${claims.to} is offline`);
+  const target = await ctx.directory.introduced(claims.to, claims.to_cert);
+  if (!target) refuse("offline", `${claims.to} is offline`);
   return { claims, target };
 }
 
@@ -150,7 +150,7 @@ const reverse: Handler<"reverse"> = async (ctx, c, req) => {
   const back = await signTicket({
     v: 1,
     from: target.user,
-    from_key: target.key!,
+    from_key: target.key,
     to: me.user,
     to_cert: me.certFingerprint,
     purpose: claims.purpose,
@@ -158,15 +158,18 @@ const reverse: Handler<"reverse"> = async (ctx, c, req) => {
     exp: now + TICKET_TTL_MS,
     nonce: base64url(crypto.getRandomValues(new Uint8Array(18))),
   }, ctx.signingKey);
-  target.link.send(event({
-    type: "reverse",
-    from: me.user,
-    purpose: claims.purpose,
-    ref: claims.nonce,
-    candidates: endpointsFor(me, target),
-    cert: me.cert,
-    ticket: back,
-  }));
+  ctx.directory.sendTo(
+    target,
+    event({
+      type: "reverse",
+      from: me.user,
+      purpose: claims.purpose,
+      ref: claims.nonce,
+      candidates: endpointsFor(me, target),
+      cert: me.cert,
+      ticket: back,
+    }),
+  );
   ctx.logger.info("reverse", {
     user: me.user,
     to: target.user,
@@ -200,26 +203,37 @@ const relay: Handler<"relay"> = async (ctx, c, req) => {
   }
   const { token, claims: relayClaims } = await issueRelayToken({
     a: { user: me.user, key: me.key! },
-    b: { user: target.user, key: target.key! },
+    b: { user: target.user, key: target.key },
     purpose: claims.purpose,
     endpoint: desk.endpoint,
     signingKey: ctx.signingKey,
     now: ctx.now(),
   });
-  target.link.send(event({
-    type: "relay",
-    from: me.user,
-    purpose: claims.purpose,
-    token,
-    port: desk.port,
-  }));
+  // The token names this instance's relay; the address sent with it lets a
+  // target logged in elsewhere in a cluster (or behind a balancer) meet the
+  // dialer at this very relay.
+  ctx.directory.sendTo(
+    target,
+    event({
+      type: "relay",
+      from: me.user,
+      purpose: claims.purpose,
+      token,
+      port: desk.port,
+      ...(desk.host !== undefined ? { host: desk.host } : {}),
+    }),
+  );
   ctx.logger.info("relay issued", {
     link: relayClaims.link,
     a: me.user,
     b: target.user,
     purpose: claims.purpose,
   });
-  return { token, port: desk.port };
+  return {
+    token,
+    port: desk.port,
+    ...(desk.host !== undefined ? { host: desk.host } : {}),
+  };
 };
 
 /** The introduction requests. */

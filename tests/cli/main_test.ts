@@ -334,3 +334,78 @@ Deno.test("chat as a real process: help on stdout exit 0, usage errors on stderr
   assertIncludes(badPort.stderr, "--port '99999' is not a port");
   assertIncludes(noKey.stderr, "--tls-cert and --tls-key go together");
 });
+
+Deno.test("help texts stand alone: the variables, --json of signup, no pointer to files a binary lacks, no spec citations", async () => {
+  const top = await capture(["--help"]);
+  for (
+    const v of [
+      "CHAT_REGISTRY",
+      "CHAT_USER",
+      "CHAT_PASSWORD",
+      "CHAT_REGISTRY_FINGERPRINT",
+      "CHAT_HOME",
+      "CHAT_LOG_LEVEL",
+      "CHAT_MAX_FILE_BYTES",
+    ]
+  ) assert(new RegExp(`^  ${v}\\s+\\S`, "m").test(top.out), `${v}: ${top.out}`);
+  const signup = await capture(["signup", "--help"]);
+  assertIncludes(
+    signup.out,
+    "usage: chat signup [--registry HOST:PORT] [--user NAME] [--json]",
+  );
+  const peer = await capture(["peer", "--help"]);
+  assertIncludes(peer.out, '{"type":"reply","command":"/who","ok":true,…}');
+  const texts = [top.out];
+  for (const c of COMMANDS) texts.push((await capture([c.name, "--help"])).out);
+  for (const text of texts) {
+    assert(!/docs\//.test(text), `a help text points to docs/:\n${text}`);
+    assert(!/SPEC|§/.test(text), `a help text cites the spec:\n${text}`);
+  }
+});
+
+Deno.test("the README and docs cite no spec sections", async () => {
+  const root = new URL("../../", import.meta.url);
+  const files = [new URL("README.md", root)];
+  for await (const e of Deno.readDir(new URL("docs/", root))) {
+    if (e.name.endsWith(".md")) files.push(new URL(`docs/${e.name}`, root));
+  }
+  assert(files.length > 3);
+  for (const f of files) {
+    const lines = (await Deno.readTextFile(f)).split("\n");
+    lines.forEach((line, i) => {
+      assert(
+        !/SPEC|§|\(F\d+\b/.test(line),
+        `${f.pathname}:${i + 1} cites the spec: ${line}`,
+      );
+    });
+  }
+});
+
+Deno.test("a mistyped command or long option gets a 'did you mean'", async () => {
+  const cases: [string[], string][] = [
+    [["pear"], "chat: unknown command 'pear' — did you mean 'peer'?"],
+    [["recieve"], "chat: unknown command 'recieve' — did you mean 'receive'?"],
+    [
+      ["help", "sned"],
+      "chat: no help for unknown command 'sned' — did you mean 'send'?",
+    ],
+    [
+      ["peer", "--regsitry", "h:1"],
+      "chat: unknown option '--regsitry' for chat peer — did you mean '--registry'?",
+    ],
+    [
+      ["receive", "--forse"],
+      "chat: unknown option '--forse' for chat receive — did you mean '--force'?",
+    ],
+    [
+      ["send", "bob", "--nmae=x"],
+      "chat: unknown option '--nmae=x' for chat send — did you mean '--name'?",
+    ],
+    [["xyzzy"], "chat: unknown command 'xyzzy'"],
+  ];
+  for (const [argv, first] of cases) {
+    const r = await capture(argv);
+    assertEquals(r.code, 2, argv.join(" "));
+    assertEquals(r.err.split("\n")[0], first);
+  }
+});

@@ -66,6 +66,7 @@ Deno.test("chat peer's settings come typed from flags, defaults and environment"
       host: "chat.example.org",
       port: 15600,
       addresses: [{ host: "chat.example.org", port: 15600 }],
+      given: true,
     },
     user: "alice",
     env: {
@@ -81,6 +82,18 @@ Deno.test("chat peer's settings come typed from flags, defaults and environment"
     maxFileBytes: 1000,
     faults: { corruptAt: 17 },
   });
+});
+
+Deno.test("a registry neither --registry nor CHAT_REGISTRY names is the default, marked as not given", () => {
+  const s = peerSettings(context(["peer"]));
+  assertEquals(s.registry, {
+    host: "127.0.0.1",
+    port: 15600,
+    addresses: [{ host: "127.0.0.1", port: 15600 }],
+    given: false,
+  });
+  const flag = peerSettings(context(["peer", "--registry", "10.0.0.5:15600"]));
+  assertEquals(flag.registry.given, true);
 });
 
 Deno.test("a bad environment variable is a SettingsError with exit code 1 naming it", () => {

@@ -8,6 +8,9 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { startCluster } from "../helpers/cluster.ts";
 import { type JsonPeer, spawnPeer } from "../helpers/peer_process.ts";
 import { skipNote } from "../helpers/postgres.ts";
+import { loggedIn } from "./support.ts";
+
+const PW = "alice-password";
 
 async function ok(p: JsonPeer, line: string): Promise<Record<string, unknown>> {
   const r = await p.send(line);
@@ -55,11 +58,11 @@ Deno.test({
 
     await t.step("a direct chat between the instances", async () => {
       await ok(alice, "/chat bob");
-      await bob.waitFor(
-        (l) => l.type === "chat_request" && l.from === "alice",
-        "chat_request",
+      // Friends: the chat opens at once.
+      await alice.waitFor(
+        (l) => l.type === "chat_started" && l.with === "bob",
+        "chat_started",
       );
-      await ok(bob, "/accept alice");
       await ok(alice, "/msg bob across the cluster");
       await bob.waitFor(
         (l) => l.type === "message" && l.text === "across the cluster",
@@ -92,6 +95,21 @@ Deno.test({
           (l) =>
             l.type === "offline_message" && l.text === "while you were away",
           "the offline message",
+        );
+        // One stored while bob is online on instance 2 is announced to him
+        // there at once (offline_waiting), and his peer fetches it.
+        await using tool = await loggedIn(one!.target(), "alice", PW, {
+          kind: "tool",
+        });
+        await tool.request("offline_send", {
+          to: "bob",
+          text: "stored while you are on instance 2",
+        });
+        await bob2.waitFor(
+          (l) =>
+            l.type === "offline_message" &&
+            l.text === "stored while you are on instance 2",
+          "the offline message announced across instances",
         );
       },
     );

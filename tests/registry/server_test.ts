@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { loadIdentity, Registry } from "../../registry/mod.ts";
+import { LISTEN_BACKLOG } from "../../registry/limits.ts";
 import { SqliteStore } from "../../registry/sqlite_store.ts";
 import { FAST_SCRYPT, startRegistry, until } from "../helpers/registry.ts";
 import { loggedIn, signup } from "./support.ts";
@@ -103,4 +104,21 @@ Deno.test("aborting the registry's signal shuts it down and tells the clients", 
     Deno.connect({ hostname: "127.0.0.1", port: reg.port }),
     Deno.errors.ConnectionRefused,
   );
+});
+
+Deno.test("the TLS listener queues LISTEN_BACKLOG connections (as the kernel allows)", async () => {
+  await using reg = await startRegistry();
+  const somaxconn = Number(
+    (await Deno.readTextFile("/proc/sys/net/core/somaxconn")).trim(),
+  );
+  const out = await new Deno.Command("ss", {
+    args: ["-Hltn", `sport = :${reg.port}`],
+  }).output();
+  assert.equal(out.code, 0);
+  // LISTEN  Recv-Q  Send-Q (the queue's size)  Local  Peer
+  const sendQ = Number(
+    new TextDecoder().decode(out.stdout).trim().split(/\s+/)[2],
+  );
+  assert.equal(sendQ, Math.min(LISTEN_BACKLOG, somaxconn));
+  assert.ok(sendQ > 511, `more than Deno's default: ${sendQ}`);
 });

@@ -38,15 +38,23 @@ async function befriend(a: JsonPeer, b: JsonPeer): Promise<void> {
   await ok(b, `/friend accept ${a.user}`);
 }
 
-/** Opens a direct chat from `a` to `b`. */
+/**
+ * Opens a direct chat from `a` to `b`: `b` accepts the request, or a
+ * friend's is accepted at once.
+ */
 async function openChat(a: JsonPeer, b: JsonPeer): Promise<void> {
   const from = mark(a);
+  const fromB = mark(b);
   await ok(a, `/chat ${b.user}`);
-  await b.waitFor(
-    (l) => l.type === "chat_request" && l.from === a.user,
-    "chat_request",
+  const seen = await b.waitFor(
+    (l) =>
+      (l.type === "chat_request" && l.from === a.user) ||
+      (l.type === "chat_started" && l.with === a.user),
+    "chat_request or chat_started",
+    15_000,
+    fromB,
   );
-  await ok(b, `/accept ${a.user}`);
+  if (seen.type === "chat_request") await ok(b, `/accept ${a.user}`);
   await a.waitFor(
     (l) => l.type === "chat_started" && l.with === b.user,
     "chat_started",

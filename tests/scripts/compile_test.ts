@@ -408,11 +408,11 @@ Deno.test("compile refuses a version that is not the tag's", async () => {
   assertIncludes(r.stderr, "999.0.0 was expected");
 });
 
-Deno.test("deno.json runs the registry, peer and web tasks as the binary runs", async () => {
+Deno.test("deno.json runs the registry, peer, web and chat tasks as the binary runs", async () => {
   const { V8_FLAGS: runtime } = await import("../../common/v8_flags.ts");
   const { INCLUDES, ENV_NAMES } = await import("../../scripts/compile.ts");
   const config = JSON.parse(await Deno.readTextFile(join(ROOT, "deno.json")));
-  for (const task of ["registry", "peer", "web"]) {
+  for (const task of ["registry", "peer", "web", "chat"]) {
     const line: string = config.tasks[task];
     assertEquals(line.includes(`--v8-flags=${runtime.join(",")}`), true, task);
     assertEquals(

@@ -58,6 +58,7 @@ export const REQUEST_EXAMPLES: {
   device_revoke: { name: "laptop" },
   device_logout: { name: "laptop" },
   passwd: { old: "correct horse", new: "battery staple" },
+  device_keys: { user: "bob" },
   logout: {},
   active: {},
   search: { user: "bob" },
@@ -200,6 +201,10 @@ export const REPLY_EXAMPLES: { [K in RequestType]: ReplyData<K> } = {
   device_revoke: { name: "laptop", sessions: 1 },
   device_logout: { name: "laptop", sessions: 0 },
   passwd: {},
+  device_keys: {
+    user: "bob",
+    devices: [{ name: "laptop", sign: KEY43, dh: KEY43, created_at: ISO }],
+  },
   logout: {},
   active: {},
   search: {

@@ -86,11 +86,17 @@ async function message(
       const id = await p.conversations.send(user, text);
       return { to: user, id, state: "sent" };
     }
-    return { to: user, id: r.id, state: "requested" };
+    return {
+      to: user,
+      id: r.id,
+      state: "requested",
+      notice:
+        `asked ${user} for a chat — if ${user} does not answer within 60 s, your message is stored as an offline message`,
+    };
   } catch (err) {
     if (!(err instanceof UserError && err.code === "offline")) throw err;
   }
-  const stored = await p.request("offline_send", { to: user, text });
+  const stored = await p.storeOffline(user, text);
   return {
     to: user,
     state: "stored",

@@ -7,6 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { showBytes } from "../../../peer/front/progress.ts";
 import { assert, assertEquals, assertIncludes } from "../../helpers/assert.ts";
 import { runChat, spawnPeer } from "../../helpers/peer_process.ts";
 import {
@@ -241,12 +242,21 @@ async function pipeThrough(
   assertEquals(out, { bytes: total, sha256: sentHash });
   assertEquals(
     s.stderr,
-    `sent stdin to bob: ${total} bytes, sha256 ${sentHash} verified by bob (direct)`,
+    `sent stdin to bob: ${
+      sizeWords(total)
+    }, sha256 ${sentHash} verified by bob (direct)`,
   );
   assertEquals(
     r.stderr,
-    `received ${total} bytes from alice, sha256 ${sentHash} verified (direct)`,
+    `received ${
+      sizeWords(total)
+    } from alice, sha256 ${sentHash} verified (direct)`,
   );
+}
+
+/** How the one-shot summaries give a size: human units beside the exact count. */
+function sizeWords(n: number): string {
+  return n < 1024 ? `${n} bytes` : `${showBytes(n)} (${n} bytes)`;
 }
 
 Deno.test("chat send piped into chat receive -o - delivers the exact bytes", async (t) => {
@@ -294,15 +304,11 @@ Deno.test("files go from a file to a file, a folder or the downloads folder", as
       assertEquals(await listDir(dir), ["copy.pdf"]);
       assertEquals(
         s.stderr.trim(),
-        `sent report.pdf to bob: ${
-          MiB + 1
-        } bytes, sha256 ${hash} verified by bob (direct)`,
+        `sent report.pdf to bob: 1.0 MiB (1048577 bytes), sha256 ${hash} verified by bob (direct)`,
       );
       assertEquals(
         r.stderr,
-        `received ${
-          MiB + 1
-        } bytes from alice, sha256 ${hash} verified → ${out} (direct)`,
+        `received 1.0 MiB (1048577 bytes) from alice, sha256 ${hash} verified → ${out} (direct)`,
       );
     },
   );
@@ -331,6 +337,35 @@ Deno.test("files go from a file to a file, a folder or the downloads folder", as
       const downloads = join(w.home("bob"), "downloads");
       assertEquals(await listDir(downloads), ["renamed.pdf"]);
       assertEquals(await sha256File(join(downloads, "renamed.pdf")), hash);
+    },
+  );
+
+  await t.step(
+    "-o of a file that exists is refused without --force, replaced with it",
+    async () => {
+      const out = join(w.root, "out-file", "copy.pdf");
+      await Deno.writeTextFile(out, "keep me");
+      const refused = await runChat(
+        ["receive", "--user", "bob", "--from", "alice", "-o", out],
+        { env: w.env("bob") },
+      );
+      assertEquals(refused.code, 1, refused.stderr);
+      assertOneLine(
+        refused.stderr.trim(),
+        `chat: ${out} exists — pass --force to replace it, or choose another -o`,
+      );
+      assertEquals(await Deno.readTextFile(out), "keep me");
+      const recv = await startReceive(w, "bob", [
+        "--from",
+        "alice",
+        "-o",
+        out,
+        "--force",
+      ]);
+      await send();
+      const r = await recv.done;
+      assertEquals(r.code, 0, r.stderr);
+      assertEquals(await sha256File(out), hash);
     },
   );
 
@@ -376,6 +411,7 @@ Deno.test("a hostile --name lands inside $CHAT_HOME/downloads under a plain name
   assertEquals(await listDir(join(w.home("bob"))), [
     "devices",
     "downloads",
+    "last_login",
     "peer.log",
   ]);
   assertEquals(await listDir(join(w.home("bob"), "downloads")), ["passwd"]);

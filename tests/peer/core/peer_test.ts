@@ -116,6 +116,7 @@ Deno.test("a peer logs in, emits ready with its P2P port and answers the registr
       type: "ready",
       user: "alice",
       port: alice.peer.port,
+      created: true,
     });
     assert(alice.peer.port > 0);
     assertEquals(alice.events[0]?.type, "ready", "ready comes first");

@@ -123,7 +123,10 @@ const AT = "2024-05-01T12:34:56.000Z";
 
 /** One example of every event; the Record type makes the compiler demand all of them. */
 const EVENTS: Record<PeerEventType, PeerEvent[]> = {
-  ready: [{ type: "ready", user: "alice", port: 40001 }],
+  ready: [
+    { type: "ready", user: "alice", port: 40001 },
+    { type: "ready", user: "alice", port: 40001, created: true },
+  ],
   presence: [
     { type: "presence", user: "bob", online: true },
     { type: "presence", user: "bob", online: false },
@@ -167,11 +170,59 @@ const EVENTS: Record<PeerEventType, PeerEvent[]> = {
     },
   ],
   delivered: [{ type: "delivered", to: "bob", id: 3 }],
+  stored: [{
+    type: "stored",
+    to: "bob",
+    id: 3,
+    sent_at: AT,
+    notice:
+      "bob did not answer within 60 s — your message was stored as an offline message for bob",
+  }],
   offline_message: [{
     type: "offline_message",
     from: "bob",
     text: "while away",
     sent_at: AT,
+  }],
+  contact_keys: [
+    {
+      type: "contact_keys",
+      change: "pinned",
+      user: "bob",
+      devices: ["laptop"],
+      verified: false,
+      refused: false,
+    },
+    {
+      type: "contact_keys",
+      change: "key_changed",
+      user: "bob",
+      devices: ["laptop"],
+      verified: true,
+      refused: true,
+    },
+    {
+      type: "contact_keys",
+      change: "new_device",
+      user: "bob",
+      devices: ["desk", "phone"],
+      verified: false,
+      refused: false,
+    },
+    {
+      type: "contact_keys",
+      change: "device_removed",
+      user: "bob",
+      devices: ["laptop"],
+      verified: false,
+      refused: false,
+    },
+  ],
+  offline_held: [{
+    type: "offline_held",
+    from: "bob",
+    sent_at: AT,
+    reason: "bob's device keys changed since you verified them",
   }],
   room_invite: [{ type: "room_invite", room: "lobby", from: "bob" }],
   invite_withdrawn: [{ type: "invite_withdrawn", room: "lobby" }],
@@ -401,6 +452,10 @@ const REPLIES: { [N in Answered]: ReplyDataMap[N][] } = {
     },
   ],
   close: [{ with: "bob" }],
+  set: [
+    { settings: { "accept-friends": "on" } },
+    { settings: { "accept-friends": "off" }, changed: "accept-friends" },
+  ],
   save: [
     { with: "bob", saving: true, path: "/tmp/transcripts/bob.log" },
     { with: "bob", saving: false, path: "/tmp/transcripts/bob.log" },
@@ -509,6 +564,28 @@ const REPLIES: { [N in Answered]: ReplyDataMap[N][] } = {
     },
     { id: "a1b2c3", action: "reject" },
     { id: "a1b2c3", action: "cancel" },
+  ],
+  verify: [
+    {
+      user: "bob",
+      safety_number: "12345 67890 12345 67890",
+      mine: ["laptop", "desk"],
+      theirs: ["phone"],
+      device: "laptop",
+      verified: false,
+      changed: false,
+      confirmed: false,
+    },
+    {
+      user: "bob",
+      safety_number: "12345 67890 12345 67890",
+      mine: ["laptop"],
+      theirs: ["phone", "tablet"],
+      device: "laptop",
+      verified: true,
+      changed: true,
+      confirmed: false,
+    },
   ],
 };
 

@@ -25,6 +25,7 @@ Deno.test("JSON mode answers every command line exactly once, in order", async (
     assertEquals(first.type, "ready");
     assertEquals(first.user, "alice");
     assert(Number(first.port) > 0);
+    assertEquals(first.created, true, "--signup created the account");
   });
 
   await t.step(
@@ -148,6 +149,15 @@ Deno.test("JSON mode prints the events: presence, friend requests, offline messa
       (l) => l.type === "friend_accepted" && l.user === "bob",
       "friend_accepted",
     );
+    // With accept-friends off, a friend's request waits for /accept too.
+    const off = await alice.send("/set accept-friends off");
+    assertEquals(off, {
+      type: "reply",
+      command: "/set",
+      ok: true,
+      settings: { "accept-friends": "off" },
+      changed: "accept-friends",
+    });
     const chat = await bob.send("/msg alice hello with a request");
     assertEquals(chat.state, "requested");
     const ask = await alice.waitFor(

@@ -2,6 +2,7 @@
 import { assert, assertEquals } from "../../helpers/assert.ts";
 import { mulberry32 } from "../../helpers/random.ts";
 import {
+  Backoff,
   backoffDelay,
   type BackoffPolicy,
   DEFAULT_BACKOFF,
@@ -98,4 +99,21 @@ Deno.test("a fast test policy (50 ms doubling to 200 ms) stays fast", () => {
   for (let attempt = 0; attempt < 50; attempt++) {
     assert(backoffDelay(attempt, fast, 0.999999) <= 200);
   }
+});
+
+Deno.test("a registry down for a while is retried soon once it answers: refused attempts do not grow the delay", () => {
+  const b = new Backoff(DEFAULT_BACKOFF);
+  assertEquals(b.next(0.999999), 500);
+  // Down for a minute: refused, retried every 2 s at most.
+  for (let i = 0; i < 30; i++) {
+    b.failed(true);
+    assert(b.next(0.999999) <= 2_000, `refused attempt ${i}`);
+  }
+  // Back, and overloaded: the first timeout waits about a second, not 30 s.
+  b.failed(false);
+  assertEquals(b.next(0.999999), 1_000);
+  b.failed(false);
+  assertEquals(b.next(0.999999), 2_000);
+  for (let i = 0; i < 10; i++) b.failed(false);
+  assertEquals(b.next(0.999999), DEFAULT_BACKOFF.capMs);
 });

@@ -66,11 +66,11 @@ Deno.test("a registry killed and restarted on the same database brings every pee
 
     // An open direct chat, which must survive the outage.
     await ok(alice, "/chat bob");
+    // Friends: bob's side opens the chat at once.
     await until(
-      () => bob.events.find((e) => e.type === "chat_request"),
-      "chat_request",
+      () => bob.events.find((e) => e.type === "chat_started"),
+      "bob's chat_started",
     );
-    await ok(bob, "/accept alice");
     await until(
       () => alice.events.find((e) => e.type === "chat_started"),
       "chat_started",

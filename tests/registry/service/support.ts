@@ -402,6 +402,7 @@ export const SAMPLE_REQUESTS: {
   device_revoke: { name: "sample" },
   device_logout: { name: "sample" },
   passwd: { old: PASSWORD, new: PASSWORD },
+  device_keys: { user: "bob" },
   logout: {},
   active: {},
   search: { user: "sample" },

@@ -362,11 +362,19 @@ export class ChatState {
         this.note(
           c,
           `chat with ${ev.with} open${
-            c.saving ? " — saving a transcript" : ""
-          }${c.path === "relayed" ? " — relayed through the registry" : ""}`,
+            ev.auto ? " — a friend, accepted at once" : ""
+          }${c.saving ? " — saving a transcript" : ""}${
+            c.path === "relayed" ? " — relayed through the registry" : ""
+          }`,
           now,
           "info",
         );
+        return null;
+      }
+      case "stored": {
+        // A request nobody answered: its message waits with the registry.
+        const c = this.conv("user", ev.to);
+        this.note(c, ev.notice, now, "warn");
         return null;
       }
       case "chat_rejected": {
@@ -640,6 +648,28 @@ export class ChatState {
         return null;
       case "error":
         this.errors.push(ev.message);
+        if (this.errors.length > 20) this.errors.shift();
+        return null;
+      case "contact_keys": {
+        // A first contact pins quietly; any change is shown as loudly as an error.
+        if (ev.change === "pinned") break;
+        const what = ev.change === "key_changed"
+          ? `the keys of ${ev.user}'s device ${ev.devices.join(", ")} changed`
+          : ev.change === "new_device"
+          ? `${ev.user} has a new device: ${ev.devices.join(", ")}`
+          : `${ev.user} no longer has device ${ev.devices.join(", ")}`;
+        this.errors.push(
+          ev.refused
+            ? `${what} — refused until you verify ${ev.user} again (/verify ${ev.user})`
+            : `${what} — compare the safety number (/verify ${ev.user})`,
+        );
+        if (this.errors.length > 20) this.errors.shift();
+        return null;
+      }
+      case "offline_held":
+        this.errors.push(
+          `a message from ${ev.from} is held back: ${ev.reason}`,
+        );
         if (this.errors.length > 20) this.errors.shift();
         return null;
     }

@@ -184,16 +184,39 @@ Deno.test({
       await page.waitForSelector('[data-friend="bob"] .dot.on');
     });
 
+    await using carol = await spawnPeer(ref, { user: "carol" });
     await t.step(
-      "a chat request is accepted and messages go both ways with delivery ticks",
+      "a chat request from someone who is not a friend is accepted with its button",
+      async () => {
+        const r = await carol.send("/chat alice");
+        assertEquals(r.state, "requested");
+        await waitText(page, "#requests", "carol asks for a chat");
+        await click(page, '[data-focus="cr-open-carol"]');
+        await page.waitForSelector('[data-focus="req-accept"]');
+        await click(page, '[data-focus="req-accept"]');
+        await carol.waitFor((l) => l.type === "chat_started", "chat_started");
+        await carol.send("/close alice");
+        await waitText(page, "#log", "chat ended: closed by carol");
+      },
+    );
+
+    await t.step(
+      "a friend's chat request opens at once and messages go both ways with delivery ticks",
       async () => {
         const r = await bob2.send("/chat alice");
         assertEquals(r.state, "requested");
-        await waitText(page, "#requests", "bob asks for a chat");
-        await click(page, '[data-focus="cr-open-bob"]');
-        await page.waitForSelector('[data-focus="req-accept"]');
-        await click(page, '[data-focus="req-accept"]');
-        await bob2.waitFor((l) => l.type === "chat_started", "chat_started");
+        const started = await bob2.waitFor(
+          (l) => l.type === "chat_started",
+          "chat_started",
+        );
+        assertEquals(started.with, "alice");
+        await click(page, '[data-friend="bob"]');
+        await waitText(page, "#log", "a friend, accepted at once");
+        assertEquals(
+          await page.$$eval('[data-focus="cr-open-bob"]', (n) => n.length),
+          0,
+          "no request to accept",
+        );
         await page.type("#text", "hello *bob*");
         await page.keyboard.down("Shift");
         await page.keyboard.press("Enter");

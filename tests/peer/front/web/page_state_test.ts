@@ -251,6 +251,75 @@ Deno.test("a chat pane knows the path of its link: from chat_started and from li
   assertEquals(s.conv("user", "dave").path, null);
 });
 
+Deno.test("a friend's chat opened at once and an unanswered request's stored message are noted in their panes", () => {
+  const s = new ChatState();
+  s.apply({ type: "ready", user: "alice", port: 1 }, live);
+  s.apply({
+    type: "chat_started",
+    with: "bob",
+    saving: false,
+    path: "direct",
+    auto: true,
+  }, live);
+  const bob = s.conv("user", "bob");
+  assertEquals(bob.chat, "open");
+  assert(
+    bob.entries.some((e) =>
+      e.kind === "note" &&
+      e.text === "chat with bob open — a friend, accepted at once"
+    ),
+    JSON.stringify(bob.entries),
+  );
+  s.apply({
+    type: "chat_rejected",
+    by: "carol",
+    reason: "no answer within 60 s",
+  }, live);
+  s.apply({
+    type: "stored",
+    to: "carol",
+    id: 4,
+    sent_at: "2026-01-01T00:00:00Z",
+    notice:
+      "carol did not answer within 60 s — your message was stored as an offline message for carol",
+  }, live);
+  const carol = s.conv("user", "carol");
+  assert(
+    carol.entries.some((e) =>
+      e.kind === "note" &&
+      e.text.includes("your message was stored as an offline message")
+    ),
+    JSON.stringify(carol.entries),
+  );
+});
+
+Deno.test("a contact's key change is shown like an error on the page; a first contact is not", () => {
+  const s = new ChatState();
+  s.apply({ type: "ready", user: "alice", port: 1 }, live);
+  const notice = {
+    type: "contact_keys",
+    user: "bob",
+    devices: ["laptop"],
+    verified: true,
+  };
+  s.apply(
+    { ...notice, change: "pinned", verified: false, refused: false },
+    live,
+  );
+  assertEquals(s.errors, []);
+  s.apply({ ...notice, change: "key_changed", refused: true }, live);
+  s.apply({
+    type: "offline_held",
+    from: "bob",
+    sent_at: "2026-01-01T00:00:00.000Z",
+    reason: "keys changed",
+  }, live);
+  assertEquals(s.errors.length, 2);
+  const errors: string[] = s.errors;
+  assert(errors[0]!.includes("refused until you verify bob again"));
+  assert(errors[1]!.includes("held back"));
+});
+
 Deno.test("a heartbeat timeout that logs in again does not end the page; an idle one does", () => {
   const s = new ChatState();
   s.apply({ type: "ready", user: "alice", port: 1 }, live);
