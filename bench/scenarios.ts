@@ -15,6 +15,7 @@ import { soakScenario } from "./soak.ts";
 import { webUiScenario } from "./web_ui.ts";
 import { relayScenario } from "./relay_link.ts";
 import { clusterScenario } from "./cluster.ts";
+import { shellInputScenario } from "./shell_input.ts";
 
 /** The registered scenarios; ids must be unique. */
 export const SCENARIOS: Scenario[] = [
@@ -28,5 +29,6 @@ export const SCENARIOS: Scenario[] = [
   reliabilityLoadScenario,
   soakScenario,
   webUiScenario,
+  shellInputScenario,
   clusterScenario,
 ];

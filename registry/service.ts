@@ -31,6 +31,7 @@ import { probePeer } from "./probe.ts";
 import {
   acceptHeartbeat,
   type ClientState,
+  endDeviceSessions,
   endReplaced,
   endSession,
   event,
@@ -48,7 +49,6 @@ import {
   wentOffline,
 } from "./handlers/mod.ts";
 import { type Directory, LocalDirectory } from "./directory.ts";
-import { endDeviceSessions } from "./handlers/devices.ts";
 
 export {
   type ClientState,

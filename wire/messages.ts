@@ -408,6 +408,8 @@ export const EVENTS = {
     room: roomName,
     user: userName,
     reason: oneOf("left", "kicked"),
+    /** Who removed them (a kick). */
+    by: opt(userName),
   },
   room_owner: { room: roomName, user: userName },
   offline_waiting: { count: counter },

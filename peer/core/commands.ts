@@ -611,7 +611,7 @@ function options(
 }
 
 /** Aliases the parser accepts, for /help TOPIC. */
-const HELP_ALIASES: Record<string, string> = {
+export const HELP_ALIASES: Record<string, string> = {
   logout: "quit",
   exit: "quit",
   m: "msg",

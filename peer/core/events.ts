@@ -66,6 +66,8 @@ export type PeerEvent =
     room: string;
     user: string;
     reason: "left" | "kicked";
+    /** Who removed them (a kick seen as it happened). */
+    by?: string;
   }
   | { type: "room_owner"; room: string; user: string }
   | {

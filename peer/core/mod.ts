@@ -8,6 +8,7 @@ export {
   COMMAND_HELP,
   COMMAND_NAMES,
   type CommandHelp,
+  HELP_ALIASES,
   helpText,
   type ParsedLine,
   parseLine,

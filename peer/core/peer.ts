@@ -350,6 +350,14 @@ export class Peer implements AsyncDisposable {
     return this.#context.current;
   }
 
+  /**
+   * Makes `c` where plain lines go (the shell's /switch); the caller checks
+   * it is an open chat or a joined room.
+   */
+  switchTo(c: Conversation | null): void {
+    this.#context.current = c;
+  }
+
   /** Names worth completing: friends, chat partners, room mates, users seen. */
   get knownUsers(): string[] {
     const names = new Set(this.#knownUsers);
@@ -509,6 +517,7 @@ export class Peer implements AsyncDisposable {
           room: ev.room,
           user: ev.user,
           reason: ev.reason,
+          ...(ev.by !== undefined ? { by: ev.by } : {}),
         });
         return;
       case "room_owner":

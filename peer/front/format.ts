@@ -283,7 +283,9 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
     case "room_left":
       return style.yellow(
         ev.reason === "kicked"
-          ? `* ${ev.user} was removed from #${ev.room}`
+          ? `* ${ev.user} was removed from #${ev.room}${
+            ev.by !== undefined ? ` by ${ev.by}` : ""
+          }`
           : `* ${ev.user} left #${ev.room}`,
       );
     case "room_owner":
@@ -366,8 +368,14 @@ function replyText(r: CommandReply, style: Style): string | null {
           users.map((x) => style.user(x.user)).join(", ")
         }`;
       }
-      return users.map((x) =>
-        `${style.user(x.user)}  ${x.host}:${x.port}  ${oneLine(x.status ?? "")}`
+      // Columns: names and addresses padded to the longest of the page.
+      const nameW = Math.max(...users.map((x) => x.user.length));
+      const addrs = users.map((x) => `${x.host}:${x.port}`);
+      const addrW = Math.max(...addrs.map((a) => a.length));
+      return users.map((x, i) =>
+        `${style.user(x.user)}${" ".repeat(nameW - x.user.length)}  ${
+          addrs[i]!.padEnd(addrW)
+        }  ${oneLine(x.status ?? "")}`.trimEnd()
       )
         .join("\n");
     }

@@ -361,6 +361,17 @@ export class LineEditor {
     this.clear();
     return text;
   }
+
+  /**
+   * Drops the newest history entry equal to `text` (a line that carried a
+   * password); the history is then shown from its newest entry again.
+   */
+  forget(text: string): void {
+    const i = this.#history.lastIndexOf(text);
+    if (i >= 0) this.#history.splice(i, 1);
+    this.#at = this.#history.length;
+    this.#draft = "";
+  }
 }
 
 /** What the renderer draws besides the buffer. */

@@ -41,11 +41,30 @@ async function readKeys(
   keys.setRaw(true);
   const buf = new Uint8Array(64);
   let bytes: number[] = [];
+  // Escape sequences (arrows, function keys) are skipped whole, never echoed:
+  // "esc" after ESC, "csi" inside ESC [ … final, "ss3" before ESC O's final.
+  let seq: "none" | "esc" | "csi" | "ss3" = "none";
   try {
     while (true) {
       const n = await keys.read(buf);
       if (n === null) return null;
       for (const b of buf.subarray(0, n)) {
+        if (seq === "esc") {
+          seq = b === 0x5b ? "csi" : b === 0x4f ? "ss3" : "none";
+          continue;
+        }
+        if (seq === "csi") {
+          if (b >= 0x40 && b <= 0x7e) seq = "none";
+          continue;
+        }
+        if (seq === "ss3") {
+          seq = "none";
+          continue;
+        }
+        if (b === 27) {
+          seq = "esc";
+          continue;
+        }
         if (b === 3 || (b === 4 && bytes.length === 0)) {
           say(out, "\r\n");
           return null;

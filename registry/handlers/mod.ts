@@ -64,3 +64,4 @@ export {
   wentOffline,
 } from "./presence.ts";
 export { endReplaced } from "./accounts.ts";
+export { endDeviceSessions } from "./devices.ts";

@@ -195,7 +195,7 @@ const roomKick: Handler<"room_kick"> = async (ctx, c, req) => {
   await pushRoom(
     ctx,
     room,
-    event({ type: "room_left", room, user, reason: "kicked" }),
+    event({ type: "room_left", room, user, reason: "kicked", by: me }),
     [user],
   );
   ctx.logger.info("room kick", { user: me, room });

@@ -38,15 +38,17 @@ export async function befriend(a: JsonPeer, b: JsonPeer): Promise<void> {
   await ok(b, `/friend accept ${a.user}`);
 }
 
-/** Opens a direct chat from `a` to `b`. */
+/** Opens a direct chat from `a` to `b`, friends: `b` accepts it at once. */
 export async function openChat(a: JsonPeer, b: JsonPeer): Promise<void> {
   const from = a.lines.length;
+  const seen = b.lines.length;
   await ok(a, `/chat ${b.user}`);
   await b.waitFor(
-    (l) => l.type === "chat_request" && l.from === a.user,
-    "chat_request",
+    (l) => l.type === "chat_started" && l.with === a.user && l.auto === true,
+    "the friend's chat opened at once",
+    15_000,
+    seen,
   );
-  await ok(b, `/accept ${a.user}`);
   await a.waitFor(
     (l) => l.type === "chat_started" && l.with === b.user,
     "chat_started",

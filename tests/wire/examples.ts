@@ -114,7 +114,7 @@ export const EVENT_EXAMPLES: {
   invite_withdrawn: { room: "lobby" },
   pending: { friend_requests: 3, invites: 250 },
   room_joined: { room: "lobby", user: "bob" },
-  room_left: { room: "lobby", user: "bob", reason: "kicked" },
+  room_left: { room: "lobby", user: "bob", reason: "kicked", by: "alice" },
   room_owner: { room: "lobby", user: "carol" },
   offline_waiting: { count: 2 },
   timeout: { reason: "heartbeat" },

@@ -409,6 +409,7 @@ Deno.test("a hostile --name lands inside $CHAT_HOME/downloads under a plain name
   assertEquals(s.code, 0, s.stderr);
   assertEquals((await recv.done).code, 0);
   assertEquals(await listDir(join(w.home("bob"))), [
+    "contacts",
     "devices",
     "downloads",
     "last_login",

@@ -850,3 +850,32 @@ Deno.test("bidirectional controls are removed from someone's text", () => {
   };
   assertIncludes(formatEvent(offer, PLAIN)!, "offers ab (size unknown)");
 });
+
+Deno.test("/who -l lines up names, addresses and statuses in columns", () => {
+  const r: CommandReply = {
+    ok: true,
+    command: "/who",
+    name: "who",
+    data: {
+      users: [
+        { user: "al", host: "10.0.0.1", port: 4000, status: "here" },
+        {
+          user: "bartholomew",
+          host: "192.168.100.20",
+          port: 40001,
+          status: "",
+        },
+        { user: "cy", host: "::1", port: 9, status: "away" },
+      ],
+      total: 3,
+    },
+  };
+  assertEquals(
+    formatReply(r, PLAIN),
+    [
+      "al           10.0.0.1:4000         here",
+      "bartholomew  192.168.100.20:40001",
+      "cy           ::1:9                 away",
+    ].join("\n"),
+  );
+});

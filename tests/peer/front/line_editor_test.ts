@@ -638,3 +638,14 @@ Deno.test("random edits, prints and resizes always leave the screen as laid out"
     s.draw();
   }
 });
+
+Deno.test("forget drops a line from the history and Up starts from the newest again", () => {
+  const ed = new LineEditor(["/who"]);
+  ed.insert("/room password den secret");
+  ed.submit();
+  ed.forget("/room password den secret");
+  assertEquals(ed.history, ["/who"]);
+  assertEquals(ed.historyUp(), true);
+  assertEquals(ed.text, "/who");
+  assertEquals(ed.historyUp(), false);
+});

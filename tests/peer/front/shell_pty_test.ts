@@ -15,184 +15,15 @@ import {
   spawnPeer,
 } from "../../helpers/peer_process.ts";
 import {
-  MAIN,
   type RegistryProcess,
   spawnRegistry,
   until,
 } from "../../helpers/registry.ts";
-
-const TMUX = "tmux";
-/** A foreground colour in an SGR escape sequence (31-37, or 38;5;N). */
-// deno-lint-ignore no-control-regex
-const COLOUR = /\x1b\[(?:[0-9;]*;)?3[1-8][;m]/;
-
-function hasTmux(): boolean {
-  try {
-    const out = new Deno.Command(TMUX, {
-      args: ["-V"],
-      stdout: "null",
-      stderr: "null",
-    }).outputSync();
-    return out.success;
-  } catch {
-    return false;
-  }
-}
-
-const TMUX_FOUND = hasTmux();
-if (!TMUX_FOUND) {
-  console.warn(
-    "shell_pty_test: tmux is not installed, so the shell's terminal tests are skipped " +
-      "(Debian: apt-get install -y tmux)",
-  );
-}
-
-/** A `chat peer` shell running in a detached tmux session. */
-class ShellSession implements AsyncDisposable {
-  readonly socket = `chat-test-${crypto.randomUUID().slice(0, 12)}`;
-  readonly dir: string;
-  readonly exitFile: string;
-
-  private constructor(dir: string) {
-    this.dir = dir;
-    this.exitFile = join(dir, "exit-code");
-  }
-
-  /** Starts `chat peer --user USER` against `reg` on a 100x50 terminal. */
-  static async start(
-    reg: RegistryProcess,
-    user: string,
-    extraEnv: Record<string, string> = {},
-  ): Promise<ShellSession> {
-    const dir = await Deno.makeTempDir({ prefix: `chat-pty-${user}-` });
-    const s = new ShellSession(dir);
-    const env: Record<string, string> = {
-      CHAT_HOME: dir,
-      CHAT_REGISTRY: `127.0.0.1:${reg.port}`,
-      CHAT_REGISTRY_FINGERPRINT: `sha256:${reg.fingerprint}`,
-      CHAT_PASSWORD: "",
-      NO_COLOR: "",
-      ...extraEnv,
-    };
-    const q = (v: string) => `'${v.replaceAll("'", `'\\''`)}'`;
-    const script = [
-      "#!/bin/sh",
-      ...Object.entries(env).map(([k, v]) => `export ${k}=${q(v)}`),
-      `${q(Deno.execPath())} run --allow-all ${q(MAIN)} peer --user ${q(user)}`,
-      `echo $? > ${q(s.exitFile)}`,
-      // Keep the pane (and what the shell printed last) until the test ends.
-      "sleep 120",
-    ].join("\n");
-    const path = join(dir, "run.sh");
-    await Deno.writeTextFile(path, script + "\n", { mode: 0o700 });
-    await s.tmux(
-      "new-session",
-      "-d",
-      "-s",
-      "chat",
-      "-x",
-      "100",
-      "-y",
-      "50",
-      path,
-    );
-    return s;
-  }
-
-  async tmux(...args: string[]): Promise<string> {
-    const out = await new Deno.Command(TMUX, {
-      args: ["-L", this.socket, ...args],
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!out.success) {
-      throw new Error(
-        `tmux ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`,
-      );
-    }
-    return new TextDecoder().decode(out.stdout);
-  }
-
-  /** Answers the password prompt and waits for the shell's prompt. */
-  async logIn(user: string): Promise<string> {
-    await this.waitFor(`password for ${user}:`, "the password prompt");
-    await this.type(`${user}-password`);
-    await this.press("Enter");
-    return await this.waitFor(new RegExp(`^${user}>`, "m"), "the prompt");
-  }
-
-  /** Types text literally (no key names interpreted). */
-  async type(text: string): Promise<void> {
-    await this.tmux("send-keys", "-t", "chat", "-l", text);
-  }
-
-  /** Presses keys by name: Enter, Tab, C-d, ... */
-  async press(...keys: string[]): Promise<void> {
-    await this.tmux("send-keys", "-t", "chat", ...keys);
-  }
-
-  /** The screen and its scrollback, as plain text. */
-  async screen(): Promise<string> {
-    try {
-      return await this.tmux("capture-pane", "-p", "-t", "chat", "-S", "-500");
-    } catch {
-      return "";
-    }
-  }
-
-  /** The visible screen with its colours, as escape sequences. */
-  async screenWithColours(): Promise<string> {
-    return await this.tmux("capture-pane", "-p", "-e", "-t", "chat");
-  }
-
-  /** The line the cursor is on (the prompt line). */
-  async cursorLine(): Promise<string> {
-    const y = Number(
-      (await this.tmux("display-message", "-p", "-t", "chat", "#{cursor_y}"))
-        .trim(),
-    );
-    const visible = (await this.tmux("capture-pane", "-p", "-t", "chat"))
-      .split("\n");
-    return visible[y] ?? "";
-  }
-
-  /** Waits until the screen matches. */
-  async waitFor(pattern: RegExp | string, what: string): Promise<string> {
-    let last = "";
-    try {
-      return await until(
-        async () => {
-          last = await this.screen();
-          const hit = typeof pattern === "string"
-            ? last.includes(pattern)
-            : pattern.test(last);
-          return hit ? last : null;
-        },
-        what,
-        30_000,
-        50,
-      );
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\nscreen:\n${last}`);
-    }
-  }
-
-  /** The exit code the shell script recorded, once the peer has exited. */
-  async exitCode(): Promise<number> {
-    const text = await until(
-      () => Deno.readTextFile(this.exitFile).catch(() => ""),
-      "the shell to exit",
-      30_000,
-    );
-    return Number(text.trim());
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.tmux("kill-server").catch(() => "");
-    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
-  }
-}
+import {
+  COLOUR,
+  ShellSession,
+  TMUX_FOUND,
+} from "../../helpers/shell_session.ts";
 
 async function withAccount(reg: RegistryProcess, user: string): Promise<void> {
   await using p = await spawnPeer(reg, { user });
@@ -204,7 +35,7 @@ const isReply = (command: string) => (l: JsonLine) =>
 
 Deno.test({
   name:
-    "the shell masks the password, asks again when it is wrong, shows the prompt without colour under NO_COLOR, and Ctrl-C logs out",
+    "the shell masks the password, asks again when it is wrong, shows the prompt without colour under NO_COLOR, and Ctrl-D logs out",
   ignore: !TMUX_FOUND,
   fn: async () => {
     await using reg = await spawnRegistry();
@@ -231,7 +62,7 @@ Deno.test({
 
     await sh.type("/help");
     await sh.press("Enter");
-    const help = await sh.waitFor("A line without / goes to", "/help");
+    const help = await sh.waitFor("A line without / goes where", "/help");
     for (
       const usage of [
         "/who [-l]",
@@ -251,8 +82,8 @@ Deno.test({
     await sh.type("/who");
     await sh.press("Enter");
     await sh.waitFor("1 online: alice", "the /who reply");
-    await sh.press("C-c");
-    await sh.waitFor("logging out", "Ctrl-C logging out");
+    await sh.press("C-d");
+    await sh.waitFor("logging out", "Ctrl-D logging out");
     assertEquals(await sh.exitCode(), 0);
     await using check = await spawnPeer(reg, { user: "checker" });
     assertEquals((await check.send("/search alice")).online, false);
@@ -367,6 +198,20 @@ Deno.test({
     );
     await sh.press("Enter");
     await sh.waitFor("friends", "the friend accept reply");
+    // The reply and the registry's event both say it: shown once. bob's
+    // event comes with alice's, so once bob has it alice's has come too.
+    await bob.waitFor(
+      (l) => l.type === "friend_accepted" && l.user === "alice",
+      "bob told they are friends",
+    );
+    await sh.type("/friends");
+    await sh.press("Enter");
+    const friendsShown = await sh.waitFor(/[●○] bob/, "the /friends list");
+    assertEquals(
+      friendsShown.split("you and bob are friends now").length - 1,
+      1,
+      `"friends now" more than once:\n${friendsShown}`,
+    );
 
     // carol pipes a stream to alice, slowly, while alice types.
     const stream = new TransformStream<Uint8Array, Uint8Array>();
@@ -394,6 +239,24 @@ Deno.test({
     const chunk = new Uint8Array(256 * 1024).fill(7);
     await writer.write(chunk);
     await sh.waitFor(/^slow\.bin ← carol .*\/s/m, "the progress bar");
+    // Ctrl-D while a transfer runs asks first; an arrow key is not echoed.
+    await sh.press("C-d");
+    await sh.waitFor(
+      /1 transfer is still running — log out and stop it\? \[y\/N\]\s*$/m,
+      "the question",
+    );
+    await sh.press("Left");
+    await sh.type("n");
+    await sh.press("Enter");
+    await until(
+      async () => (await sh.cursorLine()).trimEnd() === "alice#opsroom>",
+      "the prompt back after no",
+    );
+    const asked = await sh.screen();
+    assert(
+      /\[y\/N\] n$/m.test(asked) && !asked.includes("^[["),
+      `the answer as typed, no arrow key:\n${asked}`,
+    );
     await sh.type("half typed");
     for (let i = 0; i < 8; i++) {
       await writer.write(chunk);
@@ -427,6 +290,7 @@ Deno.test({
     await sh.press("C-u");
     await sh.type("/quit");
     await sh.press("Enter");
+    await sh.waitFor("logging out…", "/quit saying it logs out");
     assertEquals(await sh.exitCode(), 0);
     const search = await bob.send("/search alice");
     assertEquals(search.online, false, "alice went offline at the registry");
@@ -490,7 +354,9 @@ Deno.test({
     await sh.type("abc");
     await sh.press("C-c");
     await until(
-      async () => /^alice> ?$/.test((await sh.cursorLine()).trimEnd() + " "),
+      async () =>
+        // Creating the room made it where plain lines go.
+        /^alice#den> ?$/.test((await sh.cursorLine()).trimEnd() + " "),
       "the prompt back",
     );
     await sh.type("/who");

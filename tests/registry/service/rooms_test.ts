@@ -306,6 +306,7 @@ Deno.test("the owner's powers and leaving", async (t) => {
       room: "den",
       user: "carol",
       reason: "kicked",
+      by: "alice",
     };
     assert.deepEqual(bob.take(), [left]);
     assert.deepEqual(carol.take(), [left]);
