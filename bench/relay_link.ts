@@ -340,32 +340,48 @@ async function linksMain(c: LinksConfig): Promise<void> {
   let received = 0;
   const links: { send: (b: Uint8Array) => Promise<void>; path: string }[] = [];
   let retries = 0;
+  /** A login cut off on a loaded machine is tried again (up to 5 times). */
+  const retried = async <T>(open: () => Promise<T>): Promise<T> => {
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await open();
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        retries++;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  };
   for (let j = 0; j < c.links; j++) {
     const home = await Deno.makeTempDir({ dir: c.dir, prefix: `link${j}-` });
     const [ua, ub] = [
       benchUser(c.first + 2 * j),
       benchUser(c.first + 2 * j + 1),
     ];
-    const b = await Endpoint.open({
-      target: { ...target, home: join(home, "b") },
-      credentials: { user: ub, password: PASSWORD },
-      kind: "peer",
-      listen: { port: 0, host: HIDDEN },
-      home: join(home, "b"),
-      logger,
-      onInbound: (link) => {
-        void (async () => {
-          for await (const f of link.frames) received += f.payload.length;
-        })().catch(() => {});
-      },
-    });
-    const a = await Endpoint.open({
-      target: { ...target, home: join(home, "a") },
-      credentials: { user: ua, password: PASSWORD },
-      kind: "tool",
-      home: join(home, "a"),
-      logger,
-    });
+    const b = await retried(() =>
+      Endpoint.open({
+        target: { ...target, home: join(home, "b") },
+        credentials: { user: ub, password: PASSWORD },
+        kind: "peer",
+        listen: { port: 0, host: HIDDEN },
+        home: join(home, "b"),
+        logger,
+        onInbound: (link) => {
+          void (async () => {
+            for await (const f of link.frames) received += f.payload.length;
+          })().catch(() => {});
+        },
+      })
+    );
+    const a = await retried(() =>
+      Endpoint.open({
+        target: { ...target, home: join(home, "a") },
+        credentials: { user: ua, password: PASSWORD },
+        kind: "tool",
+        home: join(home, "a"),
+        logger,
+      })
+    );
     endpoints.push(a, b);
     // On a loaded machine a dial can miss its deadline: tried again, counted.
     for (let attempt = 1;; attempt++) {
