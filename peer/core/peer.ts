@@ -17,7 +17,6 @@ import {
   ContactError,
   type Credentials,
   Endpoint,
-  fetchDeviceKeys,
   LinkError,
   newMessageId,
   open,
@@ -29,6 +28,7 @@ import {
   seal,
   SealError,
   type SessionStatus,
+  type VouchedDevice,
 } from "../net/mod.ts";
 import { type Command, parseLine } from "./commands.ts";
 import {
@@ -563,10 +563,23 @@ export class Peer implements AsyncDisposable {
     }
     // A message left for later is for the user's pinned devices only.
     await this.#checkContact(user);
-    const devices = await fetchDeviceKeys(
-      { request: (t, f) => this.#request(t, f) },
-      user,
-    );
+    try {
+      return await this.#sealAndStore(device, user, text, false);
+    } catch (err) {
+      // Keys remembered from a moment ago may be stale: ask once more.
+      if (!(err instanceof UserError) || err.code !== "refused") throw err;
+      if (!/devices changed/.test(err.message)) throw err;
+      return await this.#sealAndStore(device, user, text, true);
+    }
+  }
+
+  async #sealAndStore(
+    device: NonNullable<PeerOptions["credentials"]["device"]>,
+    user: string,
+    text: string,
+    fresh: boolean,
+  ): Promise<ReplyData<"offline_send">> {
+    const devices = await this.#keysOf(user, fresh);
     if (devices.length === 0) {
       throw new UserError(
         `${user} has not logged in from any device yet, so a message cannot be sealed for ${user} — try again once ${user} has`,
@@ -604,11 +617,12 @@ export class Peer implements AsyncDisposable {
         "it was sealed to other devices of yours, not this one",
       );
     }
-    const theirs = await fetchDeviceKeys(
-      { request: (t, f) => this.#request(t, f) },
-      m.from,
-    );
-    const d = theirs.find((x) => x.name === m.from_device.toLowerCase());
+    const name = m.from_device.toLowerCase();
+    let theirs = await this.#keysOf(m.from, false);
+    if (!theirs.some((x) => x.name === name)) {
+      theirs = await this.#keysOf(m.from, true);
+    }
+    const d = theirs.find((x) => x.name === name);
     if (!d) {
       throw new SealError(
         `${m.from} has no device '${m.from_device}' that could have signed it`,
@@ -622,6 +636,20 @@ export class Peer implements AsyncDisposable {
       toDevice: device.name,
       mid: m.mid,
     }, m.box);
+  }
+
+  /**
+   * `user`'s device keys for sealing or opening offline messages, as this
+   * session remembered them a moment ago unless `fresh`.
+   */
+  #keysOf(user: string, fresh: boolean): Promise<VouchedDevice[]> {
+    const endpoint = this.#endpoint;
+    if (!endpoint) throw new UserError("not logged in", "logged_out");
+    return endpoint.deviceKeys.get(
+      { request: (t, f) => this.#request(t, f) },
+      user,
+      { fresh },
+    );
   }
 
   async #request<K extends RequestType>(

@@ -28,6 +28,7 @@ import {
 } from "../../wire/mod.ts";
 import type { Device } from "./device.ts";
 import {
+  type DeviceKeysCache,
   type DeviceKeysSource,
   fetchDeviceKeys,
   type VouchedDevice,
@@ -130,6 +131,11 @@ export interface ContactsOptions {
   device: () => Device | null;
   /** Where to look keys up (the live session), or null when there is none. */
   source: () => DeviceKeysSource | null;
+  /**
+   * Keys looked up a moment ago, used by `check` (offline messages come in
+   * bursts); links and verification always ask the registry afresh.
+   */
+  cache?: DeviceKeysCache;
   onNotice: (n: ContactNotice) => void;
   logger: Logger;
   clock?: Clock;
@@ -220,7 +226,7 @@ export class Contacts {
    */
   check(user: string): Promise<void> {
     return this.#serial(async () => {
-      await this.#reconcile(await this.#load(), user);
+      await this.#reconcile(await this.#load(), user, true);
     });
   }
 
@@ -305,12 +311,14 @@ export class Contacts {
     });
   }
 
-  async #vouched(user: string): Promise<VouchedDevice[]> {
+  async #vouched(user: string, cached = false): Promise<VouchedDevice[]> {
     const source = this.#o.source();
     if (!source) {
       throw new ContactError("unverifiable", "not logged in to the registry");
     }
     try {
+      const cache = this.#o.cache;
+      if (cache) return await cache.get(source, user, { fresh: !cached });
       return await fetchDeviceKeys(source, user);
     } catch (err) {
       if (err instanceof RegistryError) {
@@ -328,8 +336,9 @@ export class Contacts {
   async #reconcile(
     file: ContactsFileV1,
     user: string,
+    cached = false,
   ): Promise<ContactEntry | undefined> {
-    const vouched = await this.#vouched(user);
+    const vouched = await this.#vouched(user, cached);
     const now = this.#now();
     const entry = file.contacts[user];
     if (!entry) {

@@ -35,3 +35,55 @@ export async function fetchDeviceKeys(
   const r = await registry.request("device_keys", { user });
   return [...r.devices].sort((a, b) => a.name < b.name ? -1 : 1);
 }
+
+/**
+ * Device keys remembered for a short while per user, so sealing a burst of
+ * offline messages to one user, or opening a page of them from one sender,
+ * asks the registry once rather than once per message (the registry limits
+ * requests per session). Lookups for the same user at the same time share
+ * one request. A caller that finds the answer stale (the registry refused
+ * a box set, a sender's device is missing) asks again with `fresh`.
+ */
+export class DeviceKeysCache {
+  readonly #ttlMs: number;
+  readonly #now: () => number;
+  readonly #entries = new Map<
+    string,
+    { at: number; devices: Promise<VouchedDevice[]> }
+  >();
+
+  constructor(ttlMs = 15_000, now: () => number = Date.now) {
+    this.#ttlMs = ttlMs;
+    this.#now = now;
+  }
+
+  /** `user`'s vouched devices, from memory when fetched under ttl ago. */
+  get(
+    registry: DeviceKeysSource,
+    user: string,
+    opts: { fresh?: boolean } = {},
+  ): Promise<VouchedDevice[]> {
+    const key = user.toLowerCase();
+    const now = this.#now();
+    const hit = this.#entries.get(key);
+    if (!opts.fresh && hit && now - hit.at < this.#ttlMs) return hit.devices;
+    const devices = fetchDeviceKeys(registry, user);
+    const entry = { at: now, devices };
+    this.#entries.set(key, entry);
+    // A failed lookup is not remembered.
+    devices.catch(() => {
+      if (this.#entries.get(key) === entry) this.#entries.delete(key);
+    });
+    if (this.#entries.size > 1_000) {
+      for (const [k, e] of this.#entries) {
+        if (now - e.at >= this.#ttlMs) this.#entries.delete(k);
+      }
+    }
+    return devices;
+  }
+
+  /** Forgets everything (a new session: the registry may have changed). */
+  clear(): void {
+    this.#entries.clear();
+  }
+}

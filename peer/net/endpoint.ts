@@ -6,11 +6,12 @@
  * listen, log in with the port, close the session, then the links — lives
  * only here.
  */
-import type { Clock } from "../../common/clock.ts";
+import { type Clock, SYSTEM_CLOCK } from "../../common/clock.ts";
 import type { Logger } from "../../common/log.ts";
 import { base64url, type RegistryEvent } from "../../wire/mod.ts";
 import type { BackoffPolicy } from "./backoff.ts";
 import { type ContactNotice, Contacts } from "./contacts.ts";
+import { DeviceKeysCache } from "./device_keys.ts";
 import { createPeerIdentity, type PeerIdentity } from "./identity.ts";
 import { localCandidates } from "./candidates.ts";
 import { Links } from "./links.ts";
@@ -21,6 +22,9 @@ import {
   RegistrySession,
   type SessionStatus,
 } from "./registry_session.ts";
+
+/** How long a session remembers a user's device keys for offline messages. */
+const DEVICE_KEYS_TTL_MS = 15_000;
 
 /** How to open an endpoint. */
 export interface EndpointOptions {
@@ -58,6 +62,11 @@ export class Endpoint implements AsyncDisposable {
   readonly session: RegistrySession;
   /** Contacts' pinned device keys, checked in every link's handshake. */
   readonly contacts: Contacts | null;
+  /**
+   * Device keys this session looked up a moment ago, for bursts of offline
+   * messages sealed or opened (links and /verify always ask afresh).
+   */
+  readonly deviceKeys: DeviceKeysCache;
   #closed = false;
 
   private constructor(
@@ -65,7 +74,9 @@ export class Endpoint implements AsyncDisposable {
     links: Links,
     session: RegistrySession,
     contacts: Contacts | null,
+    deviceKeys: DeviceKeysCache,
   ) {
+    this.deviceKeys = deviceKeys;
     this.identity = identity;
     this.links = links;
     this.session = session;
@@ -79,12 +90,18 @@ export class Endpoint implements AsyncDisposable {
     const creds = o.credentials;
     // The pins live in CHAT_HOME: without one (some tests, benches) no
     // device proofs are given or checked.
+    const clock = o.clock ?? SYSTEM_CLOCK;
+    const deviceKeys = new DeviceKeysCache(
+      DEVICE_KEYS_TTL_MS,
+      () => clock.now(),
+    );
     const contacts = o.home === undefined ? null : new Contacts({
       home: o.home,
       registry: creds.device?.registry ?? `${o.target.host}:${o.target.port}`,
       self: () => session?.user ?? creds.user,
       device: () => creds.device ?? null,
       source: () => session,
+      cache: deviceKeys,
       onNotice: o.onContact ?? (() => {}),
       logger: o.logger,
       ...(o.clock ? { clock: o.clock } : {}),
@@ -144,7 +161,7 @@ export class Endpoint implements AsyncDisposable {
       await links.close();
       throw err;
     }
-    return new Endpoint(identity, links, session, contacts);
+    return new Endpoint(identity, links, session, contacts, deviceKeys);
   }
 
   /** The logged-in user. */

@@ -20,6 +20,7 @@ export {
 } from "./contacts.ts";
 export { Device, DeviceFileError, DEVICES_DIR } from "./device.ts";
 export {
+  DeviceKeysCache,
   type DeviceKeysSource,
   fetchDeviceKeys,
   type VouchedDevice,

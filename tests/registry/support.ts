@@ -5,7 +5,11 @@
 import assert from "node:assert/strict";
 import { HeartbeatSender } from "../../peer/mod.ts";
 import { newMessageId, seal as sealBox } from "../../peer/net/sealed.ts";
-import { DEVICES_DIR, fetchDeviceKeys } from "../../peer/net/mod.ts";
+import {
+  DeviceKeysCache,
+  DEVICES_DIR,
+  fetchDeviceKeys,
+} from "../../peer/net/mod.ts";
 import {
   Device,
   deviceLoginFields,
@@ -163,9 +167,11 @@ function sealerOf(
   d: Device,
   user: string,
 ): (to: string, text: string) => Promise<RequestFields<"offline_send">> {
+  // As a peer does: keys looked up a moment ago serve a burst of messages.
+  const keys = new DeviceKeysCache();
   return async (to: string, text: string) => {
     const mid = newMessageId();
-    const theirs = await fetchDeviceKeys(client, to);
+    const theirs = await keys.get(client, to);
     return {
       to,
       mid,
