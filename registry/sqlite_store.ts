@@ -885,7 +885,10 @@ export class SqliteStore implements Store {
   ): Promise<void> {
     return attempt(() =>
       this.#tx(() => {
-        for (const { to, text } of rows) {
+        room = room.toLowerCase();
+        for (const row of rows) {
+          const to = row.to.toLowerCase();
+          const text = row.text;
           this.#run(
             "INSERT INTO offline_messages (sender, recipient, text, sent_at, room) VALUES (?, ?, ?, ?, ?)",
             from,
