@@ -106,6 +106,18 @@ function metrics(m: Measured): Metric[] {
         } s, ${b.fresh.failed} failed`,
       ),
     );
+    if (b.cpu) {
+      out.push(info(
+        "burst: machine busy",
+        b.cpu.machinePercent,
+        "%",
+        `of all cores while the burst ran; the load generators took ${
+          b.cpu.loadersPercent.toFixed(0)
+        } % of one core, the burst's own clients ${
+          b.cpu.benchPercent.toFixed(0)
+        } %`,
+      ));
+    }
   }
   out.push(
     info(
@@ -140,6 +152,14 @@ function metrics(m: Measured): Metric[] {
       }`,
     ),
     atMost("restart: sessions lost", r.notBack, "sessions", 0),
+    info(
+      "restart: machine busy while they came back",
+      r.loaders.machinePercent,
+      "%",
+      `of all cores; the load generators took ${
+        r.loaders.processesPercent.toFixed(0)
+      } % of one core`,
+    ),
     info(
       "restart: registry CPU while they came back",
       r.cpuPercent,

@@ -319,6 +319,70 @@ export class ProcessSampler {
   }
 }
 
+/** The machine's CPU time so far, busy and in all, in clock ticks (Linux). */
+function readMachineTicks(): { busy: number; total: number } | null {
+  try {
+    const line = Deno.readTextFileSync("/proc/stat").split("\n")[0]!;
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest is in user)
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: total - f[3]! - f[4]!, total };
+  } catch {
+    return null;
+  }
+}
+
+/** What a CpuMeter saw. */
+export interface CpuShare {
+  /** CPU of the watched processes together, in % of one core. */
+  processesPercent: number;
+  /** Busy time of the whole machine, in % of all its cores. */
+  machinePercent: number;
+}
+
+/**
+ * The CPU of a group of processes (a bench's load generators, itself) and
+ * of the whole machine from `start` to `stop`: whether a figure measures
+ * the process under test or a saturated generator or machine.
+ */
+export class CpuMeter {
+  #pids: number[];
+  #start = 0;
+  #cpu = new Map<number, number>();
+  #machine: { busy: number; total: number } | null = null;
+
+  constructor(pids: number[]) {
+    this.#pids = pids;
+  }
+
+  start(): this {
+    this.#start = performance.now();
+    for (const pid of this.#pids) {
+      const ms = readProcCpuMs(pid);
+      if (ms !== null) this.#cpu.set(pid, ms);
+    }
+    this.#machine = readMachineTicks();
+    return this;
+  }
+
+  stop(): CpuShare {
+    const wallMs = performance.now() - this.#start;
+    let used = 0;
+    for (const [pid, from] of this.#cpu) {
+      const to = readProcCpuMs(pid);
+      if (to !== null) used += to - from;
+    }
+    const m = readMachineTicks();
+    const before = this.#machine;
+    return {
+      processesPercent: (used / wallMs) * 100,
+      machinePercent: m && before && m.total > before.total
+        ? ((m.busy - before.busy) / (m.total - before.total)) * 100
+        : NaN,
+    };
+  }
+}
+
 /** Bytes to MiB, for metrics. */
 export function mib(bytes: number): number {
   return bytes / (1024 * 1024);

@@ -19,10 +19,12 @@
  * 4. Restart: the registry is killed with SIGKILL and started again on the
  *    same ports and database. Every session notices its connection drop and
  *    reconnects the way a peer does (peer/backoff.ts DEFAULT_BACKOFF, refused
- *    attempts retried within 2 s, node:tls with 5 s for TLS and hello, up to
- *    LOGIN_TIMEOUT_MS for the login's reply). Measured: time from the restart until every session is
- *    logged in again, per-session time to be back, reconnect attempts, and
- *    sessions not back by the deadline (lost).
+ *    attempts retried within 2 s, node:tls with RECONNECT_TIMEOUT_MS for the
+ *    TCP connect and RECONNECT_HANDSHAKE_TIMEOUT_MS for TLS and hello once
+ *    accepted, up to LOGIN_TIMEOUT_MS for the challenge and the login's
+ *    reply). Measured: time from the restart until every session is logged
+ *    in again, per-session time to be back, reconnect attempts, and sessions
+ *    not back by the deadline (lost).
  * 5. Window 2 (1 minute): the same figures after the recovery.
  *
  * Sessions log in as peers on a device do: each bench account has a device
@@ -45,12 +47,16 @@ import {
   type Device,
   deviceLoginFields,
   LOGIN_TIMEOUT_MS,
+  RECONNECT_HANDSHAKE_TIMEOUT_MS,
+  RECONNECT_TIMEOUT_MS,
   type RegistryClient,
 } from "../peer/mod.ts";
 import { fromBase64url } from "../wire/mod.ts";
 import {
   atMost,
   chatRunArgs,
+  CpuMeter,
+  type CpuShare,
   info,
   type Metric,
   mib,
@@ -89,11 +95,6 @@ const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const SESSIONS_PER_LOADER = 2_500;
 /** Logins in flight per load generator during the first ramp. */
 const RAMP_CONCURRENCY = 16;
-/**
- * What a reconnecting peer allows for TLS and hello (peer/registry_session.ts);
- * its login then waits up to LOGIN_TIMEOUT_MS.
- */
-const RECONNECT_TIMEOUT_MS = 5_000;
 
 /** Sizes of one run. */
 export interface Plan {
@@ -249,25 +250,31 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
   let stopping = false;
 
   /**
-   * Connects and logs slot `s` in: at most `timeoutMs` for TLS and hello,
-   * then `loginMs` for the login's reply.
+   * Connects and logs slot `s` in: at most `timeoutMs` for the TCP connect,
+   * `handshakeMs` for TLS and hello once accepted, then `loginMs` for the
+   * challenge and the login's reply.
    */
   const login = async (
     s: Slot,
     timeoutMs: number,
+    handshakeMs = timeoutMs,
     loginMs = timeoutMs,
   ): Promise<void> => {
     // Like a peer (peer/net/registry_client.ts): node:tls, whose socket a
-    // timeout destroys at once, and the same limit for TLS and hello.
+    // timeout destroys at once; the handshake's limit covers TLS and hello.
     const conn = await within(
       openClient(
         config.port,
         caCerts,
         async () =>
-          (await connectTlsUnverified("127.0.0.1", config.port, timeoutMs))
-            .conn,
+          (await connectTlsUnverified(
+            "127.0.0.1",
+            config.port,
+            timeoutMs,
+            handshakeMs,
+          )).conn,
       ),
-      timeoutMs,
+      timeoutMs + handshakeMs,
       (late) => void closeClient(late),
     );
     const events = countEvents(conn);
@@ -315,7 +322,12 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
       counts.reconnectAttempts++;
       s.attempts++;
       try {
-        await login(s, RECONNECT_TIMEOUT_MS, LOGIN_TIMEOUT_MS);
+        await login(
+          s,
+          RECONNECT_TIMEOUT_MS,
+          RECONNECT_HANDSHAKE_TIMEOUT_MS,
+          LOGIN_TIMEOUT_MS,
+        );
         s.backAt = Date.now();
         return;
       } catch (err) {
@@ -582,6 +594,12 @@ export interface Burst {
   /** The same on a new TLS connection each (connect, TLS, hello, login). */
   fresh: { logins: number; failed: number; seconds: number };
   firstError: string | null;
+  /**
+   * CPU over the burst: the load generators together and the bench's own
+   * process (the burst's clients), in % of one core, and the machine's
+   * busy share of all its cores.
+   */
+  cpu?: { loadersPercent: number; benchPercent: number; machinePercent: number };
 }
 
 /**
@@ -696,6 +714,8 @@ export interface Measured {
     lagDuring: number[];
     peakRssMiB: number;
     cpuPercent: number;
+    /** The load generators' CPU together, and the machine's. */
+    loaders: CpuShare;
     /** The first reconnect errors the load generators saw. */
     firstErrors: string[];
     /**
@@ -842,6 +862,8 @@ export async function measure(plan: Plan): Promise<Measured> {
     if (plan.burst && device) {
       const lead = Math.max(0, (plan.window1Ms - plan.burst.ms) / 2);
       await new Promise((r) => setTimeout(r, lead));
+      const meter = new CpuMeter(loaders.map((l) => l.child.pid)).start();
+      const self = new CpuMeter([Deno.pid]).start();
       burst = await deviceLoginBurst(
         port,
         caCerts,
@@ -849,6 +871,12 @@ export async function measure(plan: Plan): Promise<Measured> {
         plan.n,
         plan.burst,
       );
+      const loadersCpu = meter.stop();
+      burst.cpu = {
+        loadersPercent: loadersCpu.processesPercent,
+        benchPercent: self.stop().processesPercent,
+        machinePercent: loadersCpu.machinePercent,
+      };
       progress(
         `${burst.logins} device logins in ${burst.seconds.toFixed(1)} s`,
       );
@@ -877,6 +905,7 @@ export async function measure(plan: Plan): Promise<Measured> {
     for (const l of loaders) await l.ask("restarted", "ok");
     progress(`restarted after ${restartedAt - killedAt} ms down`);
     const recovery = new ProcessSampler(pid, 250).start();
+    const recoveryCpu = new CpuMeter(loaders.map((l) => l.child.pid)).start();
     const deadline = restartedAt + plan.backDeadlineMs;
     let statuses: LoaderStatus[] = [];
     while (true) {
@@ -894,6 +923,7 @@ export async function measure(plan: Plan): Promise<Measured> {
       await new Promise((r) => setTimeout(r, 500));
     }
     const rec = recovery.stop();
+    const recCpu = recoveryCpu.stop();
     const overflowsAfter = await listenOverflows();
     const backTimes = statuses.flatMap((s) => s.back).map((t) =>
       t - restartedAt
@@ -942,6 +972,7 @@ export async function measure(plan: Plan): Promise<Measured> {
         lagDuring,
         peakRssMiB: mib(rec.peakRssBytes),
         cpuPercent: rec.cpuPercent,
+        loaders: recCpu,
         firstErrors: reportsAll.flatMap((r) => r.firstErrors).slice(0, 3),
         listenOverflows: overflowsBefore === null || overflowsAfter === null
           ? null

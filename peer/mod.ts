@@ -36,6 +36,8 @@ export {
   Endpoint,
   HeartbeatSender,
   LOGIN_TIMEOUT_MS,
+  RECONNECT_HANDSHAKE_TIMEOUT_MS,
+  RECONNECT_TIMEOUT_MS,
   RegistryClient,
   RegistryError,
   type RegistryTarget,

@@ -68,6 +68,8 @@ export {
   type Credentials,
   deviceLoginFields,
   LOGIN_TIMEOUT_MS,
+  RECONNECT_HANDSHAKE_TIMEOUT_MS,
+  RECONNECT_TIMEOUT_MS,
   RegistrySession,
   type RegistrySessionOptions,
   type SessionStatus,

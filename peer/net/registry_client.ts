@@ -71,7 +71,13 @@ export interface RegistryTarget {
   pin?: string;
   /** Asks on a terminal; absent when not on one. */
   ask?: TrustPrompt;
+  /** TCP connect, and each request's reply (default 15 s). */
   timeoutMs?: number;
+  /**
+   * TLS and hello once the registry has accepted the connection (default
+   * `timeoutMs`): a registry that accepted is up, if busy.
+   */
+  handshakeTimeoutMs?: number;
 }
 
 /** Whether another address of the target's cluster is on file with `fingerprint`. */
@@ -110,6 +116,8 @@ export interface ClientOptions {
    * (a load generator holding thousands calls `expire` instead).
    */
   timeoutMs?: number;
+  /** How long hello waits for its reply (default `timeoutMs`). */
+  helloTimeoutMs?: number;
   /** Bytes each read takes; small for clients held by the thousand. */
   readBufferBytes?: number;
   /** What hello says the client is. */
@@ -193,6 +201,7 @@ export class RegistryClient implements AsyncDisposable {
   /** Connects, checks the certificate against the pin, and says hello. */
   static async connect(target: RegistryTarget): Promise<RegistryClient> {
     const timeoutMs = target.timeoutMs ?? 15_000;
+    const handshakeMs = target.handshakeTimeoutMs ?? timeoutMs;
     const name = `${target.host}:${target.port}`;
     let checked;
     try {
@@ -200,6 +209,7 @@ export class RegistryClient implements AsyncDisposable {
         target.dialHost ?? target.host,
         target.port,
         timeoutMs,
+        handshakeMs,
       );
     } catch (err) {
       throw new RegistryError(
@@ -248,6 +258,7 @@ export class RegistryClient implements AsyncDisposable {
     return await RegistryClient.over(raw, {
       fingerprint: cert.fingerprint,
       timeoutMs,
+      helloTimeoutMs: handshakeMs,
       readBufferBytes: 64 * 1024,
     });
   }
@@ -274,7 +285,7 @@ export class RegistryClient implements AsyncDisposable {
       client.#hello = await client.request("hello", {
         v: PROTOCOL_VERSION,
         client: o.client ?? "chat",
-      });
+      }, o.helloTimeoutMs ?? o.timeoutMs ?? 15_000);
     } catch (err) {
       conn.close();
       throw err;

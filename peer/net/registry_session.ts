@@ -49,6 +49,23 @@ import {
 export const LOGIN_TIMEOUT_MS = 120_000;
 
 /**
+ * A reconnection's TCP connect: no answer this long and the attempt counts
+ * as failed (the registry is down, or its accept queue is full).
+ */
+export const RECONNECT_TIMEOUT_MS = 5_000;
+
+/**
+ * A reconnection's TLS handshake and hello once the registry has accepted
+ * the connection. After a restart under 10,000 peers they all arrive within
+ * a couple of seconds, and the registry finishes their handshakes in about
+ * the order they came: a peer that gave up after a few seconds would throw
+ * away the work done for it so far, come back later behind everyone else,
+ * and a storm where most attempts are abandoned halfway gets almost nobody
+ * in (see docs/reliability.md).
+ */
+export const RECONNECT_HANDSHAKE_TIMEOUT_MS = 60_000;
+
+/**
  * Who logs in, and with what: this machine's device key when the registry
  * knows it, else the password (which then adds `device` when there is one).
  * Once a device is known the session forgets the password: it is removed
@@ -432,7 +449,11 @@ export class RegistrySession implements AsyncDisposable {
     for (const at of order) {
       if (this.#closing) break;
       try {
-        const client = await RegistryClient.connect({ ...at, timeoutMs: 5000 });
+        const client = await RegistryClient.connect({
+          ...at,
+          timeoutMs: RECONNECT_TIMEOUT_MS,
+          handshakeTimeoutMs: RECONNECT_HANDSHAKE_TIMEOUT_MS,
+        });
         this.#at = at;
         return client;
       } catch (err) {
@@ -551,7 +572,8 @@ export async function deviceLoginFields(
   device: Device,
   fields: Omit<RequestFields<"login">, "password">,
 ): Promise<RequestFields<"login">> {
-  const { nonce } = await client.request("challenge", {});
+  // Part of the login: it may queue as long (LOGIN_TIMEOUT_MS).
+  const { nonce } = await client.request("challenge", {}, LOGIN_TIMEOUT_MS);
   const sig = await device.sign(deviceLoginPayload({
     registry: client.fingerprint,
     nonce,

@@ -26,11 +26,18 @@ export interface CheckedTls {
   cert: PresentedCert;
 }
 
-/** Connects and completes the TLS handshake; the caller decides on trust. */
+/**
+ * Connects and completes the TLS handshake; the caller decides on trust.
+ * `timeoutMs` bounds the TCP connect; once the server has accepted,
+ * `handshakeMs` (default the same) bounds the TLS handshake: a server that
+ * accepted is up, and one busy with a storm of reconnections (a restart
+ * under thousands of peers) answers late rather than never.
+ */
 export function connectTlsUnverified(
   host: string,
   port: number,
   timeoutMs: number,
+  handshakeMs = timeoutMs,
 ): Promise<CheckedTls> {
   return new Promise((resolve, reject) => {
     const socket = tls.connect({
@@ -39,14 +46,25 @@ export function connectTlsUnverified(
       servername: isIp(host) ? undefined : host,
       rejectUnauthorized: false,
     });
-    const timer = setTimeout(() => {
+    const giveUp = (message: string) => () => {
       socket.destroy();
-      reject(
-        new Error(
-          `no answer from ${host}:${port} within ${timeoutMs / 1000} s`,
+      reject(new Error(message));
+    };
+    let timer = setTimeout(
+      giveUp(`no answer from ${host}:${port} within ${timeoutMs / 1000} s`),
+      timeoutMs,
+    );
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      timer = setTimeout(
+        giveUp(
+          `${host}:${port} accepted but did not finish TLS within ${
+            handshakeMs / 1000
+          } s`,
         ),
+        handshakeMs,
       );
-    }, timeoutMs);
+    });
     socket.once("error", (err: Error) => {
       clearTimeout(timer);
       reject(err);
