@@ -637,7 +637,11 @@ export interface Burst {
    * process (the burst's clients), in % of one core, and the machine's
    * busy share of all its cores.
    */
-  cpu?: { loadersPercent: number; benchPercent: number; machinePercent: number };
+  cpu?: {
+    loadersPercent: number;
+    benchPercent: number;
+    machinePercent: number;
+  };
 }
 
 /**
