@@ -141,7 +141,7 @@ function metrics(m: Measured): Metric[] {
         (percentile(r.backTimes, 50) / 1000).toFixed(1)
       } s, p99 ${
         (percentile(r.backTimes, 99) / 1000).toFixed(1)
-      } s; ${r.attempts} reconnect attempts, ${r.refused} refused while down${
+      } s; ${r.attempts} reconnect attempts, ${r.refused} never reached it (refused while down, or a TCP connect unanswered)${
         r.listenOverflows === null
           ? ""
           : `; ${r.listenOverflows} connections dropped at full accept queues (machine-wide)`

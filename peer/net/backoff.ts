@@ -5,8 +5,9 @@
  * Two caps. An attempt that reached the registry and failed there (a timeout,
  * a dropped connection, a login that could not be served) backs off up to
  * `capMs`, so an overloaded registry is not hammered. An attempt that never
- * reached it (connection refused, network unreachable) cost the registry
- * nothing, so those retry at most `unreachableCapMs` apart: a registry that
+ * reached it (connection refused, network unreachable, a TCP connect without
+ * an answer) cost the registry nothing, so those retry at most
+ * `unreachableCapMs` apart: a registry that
  * was down for a long time is found again within a couple of seconds of its
  * restart instead of up to 30 s later.
  */

@@ -30,8 +30,10 @@ import { showFingerprint } from "../../common/fingerprint.ts";
 export class RegistryError extends Error {
   override name = "RegistryError";
   /**
-   * True when the registry's machine answered that nothing listens (refused)
-   * or the network could not reach it: the attempt cost the registry nothing.
+   * True when the registry's machine answered that nothing listens (refused),
+   * the network could not reach it, or the TCP connect got no answer in time
+   * (a machine that is down, or an accept queue that is full): the attempt
+   * cost the registry nothing.
    */
   readonly unreachable: boolean;
   constructor(
@@ -446,12 +448,15 @@ export class RegistryClient implements AsyncDisposable {
   }
 }
 
-/** Connection refused or no route: nothing at the registry's end saw it. */
+/**
+ * Connection refused, no route, or a TCP connect without an answer: nothing
+ * at the registry's end saw it.
+ */
 function isUnreachable(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;
   if (
     code === "ECONNREFUSED" || code === "ENETUNREACH" ||
-    code === "EHOSTUNREACH"
+    code === "EHOSTUNREACH" || code === "ETIMEDOUT"
   ) {
     return true;
   }

@@ -46,12 +46,17 @@ export function connectTlsUnverified(
       servername: isIp(host) ? undefined : host,
       rejectUnauthorized: false,
     });
-    const giveUp = (message: string) => () => {
+    const giveUp = (message: string, code?: string) => () => {
       socket.destroy();
-      reject(new Error(message));
+      reject(Object.assign(new Error(message), code ? { code } : {}));
     };
+    // A connect without an answer never reached the server process (down,
+    // filtered, or its accept queue full): ETIMEDOUT, as the OS says it.
     let timer = setTimeout(
-      giveUp(`no answer from ${host}:${port} within ${timeoutMs / 1000} s`),
+      giveUp(
+        `no answer from ${host}:${port} within ${timeoutMs / 1000} s`,
+        "ETIMEDOUT",
+      ),
       timeoutMs,
     );
     socket.once("connect", () => {

@@ -89,3 +89,39 @@ Deno.test("a registry that accepted but answers TLS late is waited for, within t
   assert(err instanceof RegistryError && err.code === "network", `${err}`);
   assertIncludes(err.message, "did not finish TLS within 0.2 s");
 });
+
+Deno.test("a TCP connect unanswered in time (a full accept queue) counts as never having reached the registry", async () => {
+  // A listener that never accepts, with a queue of one: two connections
+  // fill it and the kernel leaves the next one unanswered. That cost the
+  // server nothing, so the backoff retries it within its short cap.
+  const listener = Deno.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    tcpBacklog: 1,
+  } as Deno.TcpListenOptions);
+  const port = (listener.addr as Deno.NetAddr).port;
+  const queued = [
+    await Deno.connect({ hostname: "127.0.0.1", port }),
+    await Deno.connect({ hostname: "127.0.0.1", port }),
+  ];
+  const home = await Deno.makeTempDir({ prefix: "chat-unanswered-" });
+  try {
+    const err = await RegistryClient.connect({
+      host: "127.0.0.1",
+      port,
+      home,
+      timeoutMs: 300,
+      handshakeTimeoutMs: 10_000,
+    }).then((c) => {
+      c.close();
+      return null;
+    }, (e) => e);
+    assert(err instanceof RegistryError && err.code === "network", `${err}`);
+    assertIncludes(err.message, "no answer");
+    assert(err.unreachable, `counted as reached: ${err.message}`);
+  } finally {
+    for (const c of queued) c.close();
+    listener.close();
+    await Deno.remove(home, { recursive: true });
+  }
+});
