@@ -100,6 +100,8 @@ export class RegistryService implements Disposable {
   readonly #clock: Clock;
   readonly #signingPublicKey: string;
   readonly #clients = new Set<ClientState>();
+  /** Open connections that have not said hello yet. */
+  #awaitingHello = 0;
   /** Open connections per address key (trusted addresses are not counted). */
   readonly #perAddress = new Map<string, number>();
   readonly #sweeping: Disposable | null;
@@ -191,7 +193,9 @@ export class RegistryService implements Disposable {
       ),
       refused: 0,
       helloDeadline: undefined,
+      connectedAt: this.#clock.now(),
     };
+    this.#awaitingHello++;
     if (!trusted) {
       this.#perAddress.set(
         c.addressKey,
@@ -215,6 +219,20 @@ export class RegistryService implements Disposable {
       if (c.session || c.link.closed) return;
       if (c.busy > 0) {
         this.#arm(c, this.#ctx.config.unauthenticatedIdleMs);
+        return;
+      }
+      // In a storm the wait for hello is the registry's own (see
+      // HELLO_STORM_CONNECTIONS): more time, up to helloStormWaitMs in all.
+      const cfg = this.#ctx.config;
+      const waited = this.#clock.now() - c.connectedAt;
+      if (
+        !c.greeted && this.#awaitingHello > cfg.helloStormConnections &&
+        waited < cfg.helloStormWaitMs
+      ) {
+        this.#arm(
+          c,
+          Math.min(cfg.handshakeTimeoutMs, cfg.helloStormWaitMs - waited),
+        );
         return;
       }
       const reason = c.greeted ? "idle before login" : "no hello in time";
@@ -252,6 +270,7 @@ export class RegistryService implements Disposable {
   /** Ends a connection's session (if any): the user is offline at once. */
   async disconnect(c: ClientState): Promise<void> {
     if (!this.#clients.delete(c)) return;
+    if (!c.greeted) this.#awaitingHello--;
     if (!c.trusted) {
       const left = (this.#perAddress.get(c.addressKey) ?? 1) - 1;
       if (left > 0) this.#perAddress.set(c.addressKey, left);
@@ -359,6 +378,7 @@ export class RegistryService implements Disposable {
       );
       return false;
     }
+    if (!c.greeted) this.#awaitingHello--;
     c.greeted = true;
     const cfg = this.#ctx.config;
     c.link.send(okReply(req.id, {

@@ -158,6 +158,8 @@ export interface ClientState {
    * if it sits without a session and without requests for too long.
    */
   helloDeadline: number | undefined;
+  /** When the connection was registered (the service's clock). */
+  connectedAt: number;
 }
 
 /** A connection with a logged-in session: what most handlers receive. */

@@ -162,6 +162,47 @@ Deno.test("the gate", async (t) => {
     },
   );
 
+  await t.step(
+    "in a storm of connections waiting for hello, the hello deadline stretches up to its bound",
+    async () => {
+      using fx = await Fixture.create({
+        handshakeTimeoutMs: 5_000,
+        helloStormConnections: 3,
+        helloStormWaitMs: 12_000,
+      });
+      // Four waiting for hello: more than the storm's three.
+      const waiting = [1, 2, 3, 4].map((i) => fx.connect(`198.51.100.${i}`));
+      fx.clock.advance(5_000);
+      assert.ok(
+        waiting.every((c) => c.link.closedBy === null),
+        "past the deadline, but the registry is the one behind",
+      );
+      fx.clock.advance(6_999);
+      assert.ok(waiting.every((c) => c.link.closedBy === null));
+      // 12 s after they came, silence is theirs: closed.
+      fx.clock.advance(1);
+      assert.ok(waiting.every((c) => c.link.closedBy === "close"));
+      assert.equal(fx.logsWith("no hello in time").length, 4);
+    },
+  );
+
+  await t.step(
+    "once the storm is over, the plain hello deadline applies again",
+    async () => {
+      using fx = await Fixture.create({
+        handshakeTimeoutMs: 5_000,
+        helloStormConnections: 3,
+        helloStormWaitMs: 60_000,
+      });
+      const waiting = [1, 2, 3, 4].map((i) => fx.connect(`198.51.100.${i}`));
+      // Three of them say hello: one left waiting, no storm.
+      for (const c of waiting.slice(0, 3)) await c.hello();
+      fx.clock.advance(5_000);
+      assert.equal(waiting[3]!.link.closedBy, "close");
+      assert.ok(waiting.slice(0, 3).every((c) => c.link.closedBy === null));
+    },
+  );
+
   await t.step("disconnect cancels the hello deadline", async () => {
     using fx = await Fixture.create({ sweepEveryMs: 0 });
     const c = fx.connect();
