@@ -64,7 +64,7 @@ function sendFfi(
   } catch {
     return null;
   }
-  const fd = lib.symbols.socket(2 /* AF_INET */, 2 /* SOCK_DGRAM */, 0);
+  const fd = lib.symbols.socket(2, /* AF_INET */ 2, /* SOCK_DGRAM */ 0);
   if (fd < 0) return null;
   const addr = new Uint8Array(16);
   const av = new DataView(addr.buffer);
@@ -83,9 +83,11 @@ function sendFfi(
     iv.setBigUint64(16 * i + 8, BigInt(k.length), true);
   });
   const iovBase = ptr(iovs);
-  const msgs = new Uint8Array(64 * BATCH);
+  // 16 more than a batch: each call starts where the last one stopped in
+  // the cycle of kinds, so the mix stays even whatever the batch sizes.
+  const msgs = new Uint8Array(64 * (BATCH + 16));
   const mv = new DataView(msgs.buffer);
-  for (let i = 0; i < BATCH; i++) {
+  for (let i = 0; i < BATCH + 16; i++) {
     mv.setBigUint64(64 * i + 16, iovBase + BigInt(16 * (i & 15)), true);
     mv.setBigUint64(64 * i + 24, 1n, true);
   }
@@ -101,7 +103,7 @@ function sendFfi(
       continue;
     }
     // A full send buffer or an ICMP error from a closed port: try again.
-    const r = lib.symbols.sendmmsg(fd, msgs, n, 0);
+    const r = lib.symbols.sendmmsg(fd, msgs.subarray(64 * (sent & 15)), n, 0);
     if (r > 0) sent += r;
   }
   lib.symbols.close(fd);
@@ -164,15 +166,23 @@ export interface FloodResult {
  */
 export async function flood(
   port: number,
-  o: { seconds: number; rate: number; senders: number },
+  o: {
+    seconds: number;
+    rate: number;
+    senders: number;
+    /** A command each sender runs under, e.g. ["taskset", "-c", "0"]. */
+    prefix?: string[];
+  },
 ): Promise<FloodResult> {
+  const prefix = o.prefix ?? [];
   const each = o.rate > 0 ? Math.ceil(o.rate / o.senders) : 0;
   const outs = await Promise.all(
     Array.from(
       { length: o.senders },
       () =>
-        new Deno.Command(Deno.execPath(), {
+        new Deno.Command(prefix[0] ?? Deno.execPath(), {
           args: [
+            ...(prefix.length > 0 ? [...prefix.slice(1), Deno.execPath()] : []),
             "run",
             "--allow-net",
             "--allow-ffi",

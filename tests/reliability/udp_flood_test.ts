@@ -16,7 +16,7 @@ import { assert, assertEquals } from "../helpers/assert.ts";
 import { type JsonPeer, spawnPeer } from "../helpers/peer_process.ts";
 import { spawnRegistry, until } from "../helpers/registry.ts";
 import { flood } from "../helpers/udp_flood.ts";
-import { udpDrops, udpPortsOf } from "../helpers/udp_stats.ts";
+import { cpuSeconds, udpDrops, udpPortsOf } from "../helpers/udp_stats.ts";
 import { startBystanders } from "./bystander.ts";
 
 const SECONDS = 5;
@@ -26,10 +26,20 @@ const RATE = 200_000;
 const SENDERS = 2;
 
 /** Floods `port`, prints what was sent, read and dropped, returns the rate. */
-async function floodAndReport(port: number, what: string): Promise<number> {
+async function floodAndReport(
+  port: number,
+  what: string,
+  pid: number,
+): Promise<number> {
   const dropsBefore = await udpDrops(port);
-  const r = await flood(port, { seconds: SECONDS, rate: RATE, senders: SENDERS });
+  const cpuBefore = await cpuSeconds(pid);
+  const r = await flood(port, {
+    seconds: SECONDS,
+    rate: RATE,
+    senders: SENDERS,
+  });
   const dropsAfter = await udpDrops(port);
+  const cpuAfter = await cpuSeconds(pid);
   let read = "";
   if (dropsBefore !== null && dropsAfter !== null) {
     const dropped = dropsAfter - dropsBefore;
@@ -37,6 +47,11 @@ async function floodAndReport(port: number, what: string): Promise<number> {
     read = `; the socket took ${taken} (${
       Math.round(taken / SECONDS)
     }/s), the kernel dropped ${dropped} (buffer full)`;
+  }
+  if (cpuBefore !== null && cpuAfter !== null) {
+    read += `; its process used ${
+      Math.round((cpuAfter - cpuBefore) / SECONDS * 100)
+    } % of a core`;
   }
   console.log(
     `  flood at ${what}: ${r.sent} datagrams in ${SECONDS} s (${r.perSecond}/s, ${SENDERS} ${r.via} senders)${read}`,
@@ -92,7 +107,7 @@ Deno.test("a UDP flood at the heartbeat ports logs nobody out for good", async (
   // At the registry's heartbeat port.
   let before = alice.lines.length;
   const logBefore = reg.stderr.length;
-  await floodAndReport(reg.udpPort, "the registry");
+  await floodAndReport(reg.udpPort, "the registry", reg.child.pid);
   await stillThere(alice, before, online);
   // A few summary lines, never one per datagram.
   const logged = reg.stderr.slice(logBefore).filter((l) =>
@@ -109,7 +124,11 @@ Deno.test("a UDP flood at the heartbeat ports logs nobody out for good", async (
   } else {
     assertEquals(ports.length, 1, `alice's UDP ports: ${ports}`);
     before = alice.lines.length;
-    await floodAndReport(ports[0]!, "alice's heartbeat socket");
+    await floodAndReport(
+      ports[0]!,
+      "alice's heartbeat socket",
+      alice.child.pid,
+    );
     await stillThere(alice, before, online);
   }
   console.log(`  ${await by.check()}`);
