@@ -2,7 +2,8 @@
  * UDP floods (SPEC §3.1, F18 v2): garbage at about 200,000 datagrams a
  * second for 5 s, first at the registry's heartbeat port, then at the UDP
  * port of a real `chat peer` (the socket its heartbeats leave from), while
- * that peer keeps heartbeating. The peer stays logged in — or, if the
+ * that peer keeps heartbeating. Flooded, the peer's heartbeats move to a new
+ * port, and the flood meets a closed one. The peer stays logged in — or, if the
  * registry timed it out, it logs in again by itself and says so — and the
  * bystanders (a search, a chat between two others) are served throughout.
  * The registry logs the garbage as a few summary lines, not one line per
@@ -41,7 +42,10 @@ async function floodAndReport(
   const dropsAfter = await udpDrops(port);
   const cpuAfter = await cpuSeconds(pid);
   let read = "";
-  if (dropsBefore !== null && dropsAfter !== null) {
+  const open = (await udpPortsOf(pid))?.includes(port) ?? true;
+  if (!open) {
+    read = "; the port was closed during the flood";
+  } else if (dropsBefore !== null && dropsAfter !== null) {
     const dropped = dropsAfter - dropsBefore;
     const taken = r.sent - dropped;
     read = `; the socket took ${taken} (${
@@ -130,6 +134,11 @@ Deno.test("a UDP flood at the heartbeat ports logs nobody out for good", async (
       alice.child.pid,
     );
     await stillThere(alice, before, online);
+    // Her heartbeats left the flooded port for a new one.
+    const now = await udpPortsOf(alice.child.pid);
+    console.log(`  alice's heartbeats moved from port ${ports[0]} to ${now}`);
+    assertEquals(now?.length, 1, `alice's UDP ports: ${now}`);
+    assert(now![0] !== ports[0], "alice's heartbeats still use the port");
   }
   console.log(`  ${await by.check()}`);
 });
