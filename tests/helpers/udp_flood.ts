@@ -73,14 +73,21 @@ function sendFfi(
   addr.set([127, 0, 0, 1], 4);
   if (lib.symbols.connect(fd, addr, 16) !== 0) return null;
 
+  // Every buffer the kernel reads is a large one allocated here: V8 keeps
+  // small typed arrays (under 64 bytes) on its heap, where they move.
   const kinds = garbage();
+  const data = new Uint8Array(kinds.reduce((n, k) => n + k.length, 0));
   const ptr = (b: Uint8Array) =>
     BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b as BufferSource)));
+  const dataBase = ptr(data);
   const iovs = new Uint8Array(16 * kinds.length);
   const iv = new DataView(iovs.buffer);
+  let at = 0;
   kinds.forEach((k, i) => {
-    iv.setBigUint64(16 * i, ptr(k), true);
+    data.set(k, at);
+    iv.setBigUint64(16 * i, dataBase + BigInt(at), true);
     iv.setBigUint64(16 * i + 8, BigInt(k.length), true);
+    at += k.length;
   });
   const iovBase = ptr(iovs);
   // 16 more than a batch: each call starts where the last one stopped in
