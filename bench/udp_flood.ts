@@ -40,7 +40,7 @@ import {
 
 const SECONDS = 5;
 /** The heartbeat port inside the namespace (nothing else is there). */
-const NS_UDP_PORT = 47001;
+const NS_UDP_PORT = 15500;
 
 /** The nftables rules docs/security.md gives for heartbeat port `port`. */
 export function nftRules(port: number): string {
