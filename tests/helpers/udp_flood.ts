@@ -28,7 +28,10 @@ export function garbage(): Uint8Array[] {
   for (let i = 0; i < 16; i++) {
     const d = new Uint8Array(i % 4 === 0 ? 1 + i * 37 : 44);
     crypto.getRandomValues(d);
-    if (i % 4 === 1) d.set([0x43, 0x48, 0x42, 1]); // "CHB" v1: a forgery
+    // "CHB" v1 and a counter in range: a forgery that only the session
+    // lookup (a random id) or the MAC can refuse.
+    if (i % 4 === 1) d.set([0x43, 0x48, 0x42, 1]);
+    if (i % 4 === 1) d.set([0, 0, 0], 20);
     kinds.push(d);
   }
   return kinds;
