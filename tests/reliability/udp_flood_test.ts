@@ -140,5 +140,23 @@ Deno.test("a UDP flood at the heartbeat ports logs nobody out for good", async (
     assertEquals(now?.length, 1, `alice's UDP ports: ${now}`);
     assert(now![0] !== ports[0], "alice's heartbeats still use the port");
   }
+  // The flood's summary: the window's count, and what the kernel dropped
+  // unread (heartbeats among them), not one line per datagram.
+  const summary = await until(
+    () =>
+      reg.stderr.slice(logBefore).find((l) =>
+        l.includes("bad datagrams") && /count[=":\s]+\d{4,}/.test(l)
+      ),
+    "the flood's summary line",
+    15_000,
+  );
+  console.log(`  registry: ${summary}`);
+  if (Deno.build.os === "linux") {
+    assert(/dropped_unread[=":\s]+[1-9]/.test(summary), summary);
+  }
+  const lines = reg.stderr.slice(logBefore).filter((l) =>
+    l.includes("datagram")
+  );
+  assert(lines.length <= 5, `${lines.length} log lines for the flood`);
   console.log(`  ${await by.check()}`);
 });
