@@ -3,7 +3,8 @@ import dgram from "node:dgram";
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { dropsIn, kernelUdpDrops } from "../../registry/udp_drops.ts";
 
-const SAMPLE = `   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+const SAMPLE =
+  `   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
   612: 0100007F:3C8C 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 81234 2 0000000000000000 4711
   613: 00000000:3C8D 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 81235 2 0000000000000000 9
   614: 0100007F:13C8C 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 81236 2 0000000000000000 5
