@@ -186,8 +186,25 @@ function receive(msg) {
       void refresh(true);
     }
     if (msg.type === "web_phase" && msg.phase === "ready") void refresh(false);
+    const friendNews = msg.type === "friend_accepted" ||
+      (msg.type === "presence" && msg.online && state.friends.has(msg.user));
+    if (live && friendNews) refreshFriendsSoon();
   }
   scheduleRender();
+}
+
+let friendsTimer = 0;
+
+/**
+ * Reads the friends list again shortly: a friend just added or back online
+ * may have a status the page has not seen (statuses are not pushed).
+ */
+function refreshFriendsSoon() {
+  if (friendsTimer) return;
+  friendsTimer = setTimeout(() => {
+    friendsTimer = 0;
+    void command("/friends").then(scheduleRender);
+  }, 300);
 }
 
 /**

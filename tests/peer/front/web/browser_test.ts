@@ -12,6 +12,7 @@ import { chromiumMissing, launchBrowser } from "../../../helpers/browser.ts";
 import { spawnPeer } from "../../../helpers/peer_process.ts";
 import { spawnRegistry, until } from "../../../helpers/registry.ts";
 import { spawnWeb } from "../../../helpers/web_process.ts";
+import { userColour } from "../../../../peer/front/web/assets/markup.js";
 
 // The functions given to page.evaluate run in the page, where these exist.
 declare const document: {
@@ -20,6 +21,7 @@ declare const document: {
 declare function getComputedStyle(e: unknown): {
   display: string;
   backgroundColor: string;
+  color: string;
 };
 
 const missing = chromiumMissing();
@@ -398,6 +400,47 @@ Deno.test({
         assertEquals(
           await page.$eval("nav", (e) => e.getAttribute("aria-label")),
           "Friends, chats and rooms",
+        );
+      },
+    );
+
+    await t.step(
+      "names have the shell's per-user colours; statuses are shown and set from the page",
+      async () => {
+        const names = await page.$$eval(
+          "#log .msg .uname",
+          (n) =>
+            n.map((e) => [
+              e.textContent,
+              e.getAttribute("class"),
+              getComputedStyle(e).color,
+            ]),
+        );
+        const bobs = names.filter(([n]) => n === "bob");
+        assert(bobs.length > 1, JSON.stringify(names));
+        const cls = `uname u${userColour("bob")}`;
+        assert(
+          bobs.every(([, c, colour]) => c === cls && colour === bobs[0]![2]),
+          JSON.stringify(bobs),
+        );
+        const alices = names.filter(([n]) => n === "alice");
+        if (userColour("alice") !== userColour("bob") && alices.length > 0) {
+          assert(alices[0]![2] !== bobs[0]![2], "alice's colour is her own");
+        }
+        await waitText(
+          page,
+          '[data-friend="bob"] .status',
+          "Hey there! I am using chat",
+        );
+        await click(page, "#me-status");
+        await page.type("#status-text", "reading the room");
+        await click(page, "#dialog-ok");
+        await until(
+          async () =>
+            (await bob2.send("/profile alice")).status === "reading the room",
+          "bob sees alice's new status",
+          10_000,
+          200,
         );
       },
     );
