@@ -889,7 +889,11 @@ export async function measure(plan: Plan): Promise<Measured> {
       const to = Date.now();
       const reports = await Promise.all(
         loaders.map((l) =>
-          l.ask<LoaderReport>(`report ${from} ${to}`, "report")
+          l.ask<LoaderReport>(
+            `report ${from} ${to}`,
+            "report",
+            plan.backDeadlineMs,
+          )
         ),
       );
       return {
@@ -962,7 +966,12 @@ export async function measure(plan: Plan): Promise<Measured> {
     let statuses: LoaderStatus[] = [];
     while (true) {
       statuses = await Promise.all(
-        loaders.map((l) => l.ask<LoaderStatus>("status", "status")),
+        // A generator carrying 2,500 reconnections on a saturated machine
+        // may answer late (twice at N=10,000 it took over a minute): wait
+        // for it as long as the sessions themselves are waited for.
+        loaders.map((l) =>
+          l.ask<LoaderStatus>("status", "status", plan.backDeadlineMs)
+        ),
       );
       const onlineNow = statuses.reduce(
         (a, s) => a + (s.states.online ?? 0) + (s.states.churning ?? 0),

@@ -35,16 +35,17 @@ export const PRE_AUTH_MEMORY_BYTES = 16 * 1024 * 1024;
 /** A connection past hello without a session and without a request this long is closed. */
 export const UNAUTHENTICATED_IDLE_MS = 30_000;
 /**
- * Connections waiting for their hello past which the registry counts itself
- * in a storm (a restart under thousands of peers): then a connection that
- * has not said hello by --handshake-timeout is given more time, up to
- * HELLO_STORM_WAIT_MS after it connected, since the wait is the registry's
- * own. Dropping it would throw away the work done for it so far and bring
- * it back later, behind everyone else.
+ * Connections without a session past which the registry counts itself in a
+ * storm (a restart under thousands of peers): then a connection that has
+ * not said hello by --handshake-timeout, or not asked for its login within
+ * UNAUTHENTICATED_IDLE_MS, is given more time, up to LOGIN_STORM_WAIT_MS
+ * after it connected, since the wait is the registry's own (it has not read
+ * them yet). Dropping it would throw away the work done for it so far and
+ * bring it back later, behind everyone else.
  */
-export const HELLO_STORM_CONNECTIONS = 512;
-/** How long a connection may wait for its hello in a storm, in all. */
-export const HELLO_STORM_WAIT_MS = 60_000;
+export const LOGIN_STORM_CONNECTIONS = 512;
+/** How long a connection may go without a session in a storm, in all. */
+export const LOGIN_STORM_WAIT_MS = 60_000;
 /** Log lines one source (an address) may cause per LOG_WINDOW_MS. */
 export const LOG_LINES_PER_SOURCE = 20;
 /** The window of LOG_LINES_PER_SOURCE. */
@@ -128,10 +129,10 @@ export interface RegistryLimits {
   preAuthMemoryBytes: number;
   /** A connection past hello without a session and without a request for this long is closed. */
   unauthenticatedIdleMs: number;
-  /** Connections waiting for hello past which the hello deadline stretches. */
-  helloStormConnections: number;
+  /** Connections without a session past which their deadlines stretch… */
+  loginStormConnections: number;
   /** …to at most this long after the connection came. */
-  helloStormWaitMs: number;
+  loginStormWaitMs: number;
   /** Log lines one source (an address) may cause per window; the rest are counted. */
   logLinesPerSource: number;
   /** The window of logLinesPerSource. */
@@ -183,8 +184,8 @@ export const DEFAULT_REGISTRY_LIMITS: RegistryLimits = {
   maxRequestBytes: MAX_REQUEST_BYTES,
   preAuthMemoryBytes: PRE_AUTH_MEMORY_BYTES,
   unauthenticatedIdleMs: UNAUTHENTICATED_IDLE_MS,
-  helloStormConnections: HELLO_STORM_CONNECTIONS,
-  helloStormWaitMs: HELLO_STORM_WAIT_MS,
+  loginStormConnections: LOGIN_STORM_CONNECTIONS,
+  loginStormWaitMs: LOGIN_STORM_WAIT_MS,
   logLinesPerSource: LOG_LINES_PER_SOURCE,
   logWindowMs: LOG_WINDOW_MS,
 };

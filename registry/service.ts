@@ -100,8 +100,6 @@ export class RegistryService implements Disposable {
   readonly #clock: Clock;
   readonly #signingPublicKey: string;
   readonly #clients = new Set<ClientState>();
-  /** Open connections that have not said hello yet. */
-  #awaitingHello = 0;
   /** Open connections per address key (trusted addresses are not counted). */
   readonly #perAddress = new Map<string, number>();
   readonly #sweeping: Disposable | null;
@@ -195,7 +193,6 @@ export class RegistryService implements Disposable {
       helloDeadline: undefined,
       connectedAt: this.#clock.now(),
     };
-    this.#awaitingHello++;
     if (!trusted) {
       this.#perAddress.set(
         c.addressKey,
@@ -221,17 +218,18 @@ export class RegistryService implements Disposable {
         this.#arm(c, this.#ctx.config.unauthenticatedIdleMs);
         return;
       }
-      // In a storm the wait for hello is the registry's own (see
-      // HELLO_STORM_CONNECTIONS): more time, up to helloStormWaitMs in all.
+      // In a storm the wait is the registry's own (see
+      // LOGIN_STORM_CONNECTIONS): more time, up to loginStormWaitMs in all.
       const cfg = this.#ctx.config;
       const waited = this.#clock.now() - c.connectedAt;
+      const withoutSession = this.#clients.size - this.sessions.size;
       if (
-        !c.greeted && this.#awaitingHello > cfg.helloStormConnections &&
-        waited < cfg.helloStormWaitMs
+        withoutSession > cfg.loginStormConnections &&
+        waited < cfg.loginStormWaitMs
       ) {
         this.#arm(
           c,
-          Math.min(cfg.handshakeTimeoutMs, cfg.helloStormWaitMs - waited),
+          Math.min(cfg.handshakeTimeoutMs, cfg.loginStormWaitMs - waited),
         );
         return;
       }
@@ -270,7 +268,6 @@ export class RegistryService implements Disposable {
   /** Ends a connection's session (if any): the user is offline at once. */
   async disconnect(c: ClientState): Promise<void> {
     if (!this.#clients.delete(c)) return;
-    if (!c.greeted) this.#awaitingHello--;
     if (!c.trusted) {
       const left = (this.#perAddress.get(c.addressKey) ?? 1) - 1;
       if (left > 0) this.#perAddress.set(c.addressKey, left);
@@ -378,7 +375,6 @@ export class RegistryService implements Disposable {
       );
       return false;
     }
-    if (!c.greeted) this.#awaitingHello--;
     c.greeted = true;
     const cfg = this.#ctx.config;
     c.link.send(okReply(req.id, {

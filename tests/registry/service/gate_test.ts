@@ -163,14 +163,14 @@ Deno.test("the gate", async (t) => {
   );
 
   await t.step(
-    "in a storm of connections waiting for hello, the hello deadline stretches up to its bound",
+    "in a storm of connections without a session, the hello deadline stretches up to its bound",
     async () => {
       using fx = await Fixture.create({
         handshakeTimeoutMs: 5_000,
-        helloStormConnections: 3,
-        helloStormWaitMs: 12_000,
+        loginStormConnections: 3,
+        loginStormWaitMs: 12_000,
       });
-      // Four waiting for hello: more than the storm's three.
+      // Four without a session: more than the storm's three.
       const waiting = [1, 2, 3, 4].map((i) => fx.connect(`198.51.100.${i}`));
       fx.clock.advance(5_000);
       assert.ok(
@@ -187,19 +187,37 @@ Deno.test("the gate", async (t) => {
   );
 
   await t.step(
-    "once the storm is over, the plain hello deadline applies again",
+    "in a storm, a connection past hello that has not asked for its login yet gets more time too",
+    async () => {
+      using fx = await Fixture.create({
+        unauthenticatedIdleMs: 5_000,
+        loginStormConnections: 3,
+        loginStormWaitMs: 12_000,
+      });
+      const greeted = await Promise.all(
+        [1, 2, 3, 4].map((i) => fx.greeted(`198.51.100.${i}`)),
+      );
+      fx.clock.advance(11_999);
+      assert.ok(greeted.every((c) => c.link.closedBy === null));
+      fx.clock.advance(1);
+      assert.ok(greeted.every((c) => c.link.closedBy === "close"));
+      assert.equal(fx.logsWith("idle before login").length, 4);
+    },
+  );
+
+  await t.step(
+    "once the storm is over, the plain deadlines apply again",
     async () => {
       using fx = await Fixture.create({
         handshakeTimeoutMs: 5_000,
-        helloStormConnections: 3,
-        helloStormWaitMs: 60_000,
+        loginStormConnections: 3,
+        loginStormWaitMs: 60_000,
       });
       const waiting = [1, 2, 3, 4].map((i) => fx.connect(`198.51.100.${i}`));
-      // Three of them say hello: one left waiting, no storm.
-      for (const c of waiting.slice(0, 3)) await c.hello();
+      // Three of them hang up: one left without a session, no storm.
+      for (const c of waiting.slice(0, 3)) await c.disconnect();
       fx.clock.advance(5_000);
       assert.equal(waiting[3]!.link.closedBy, "close");
-      assert.ok(waiting.slice(0, 3).every((c) => c.link.closedBy === null));
     },
   );
 
