@@ -155,6 +155,12 @@ export const LISTEN_BACKLOG = 4096;
 export const MAX_DEVICES_PER_USER = 20;
 
 /**
+ * Delivery notices kept for one sender who has not read them: past it the
+ * oldest go (a sender who never logs in must not grow the table forever).
+ */
+export const MAX_RECEIPTS_PER_SENDER = 1000;
+
+/**
  * The defaults, each chosen so normal use never meets it. The flags' defaults
  * in cli/commands.ts are these (a test keeps them equal).
  */

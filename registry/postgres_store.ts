@@ -21,6 +21,7 @@
 import { isIP } from "node:net";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import postgres from "postgres";
+import { MAX_RECEIPTS_PER_SENDER } from "./limits.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import type { PostgresTarget } from "./postgres_url.ts";
 import {
@@ -898,6 +899,7 @@ export class PostgresStore implements Store {
     to: string,
     ids: number[],
     now: number,
+    maxReceipts = MAX_RECEIPTS_PER_SENDER,
   ): Promise<string[]> {
     if (ids.length === 0) return [];
     const rows = await this.#sql`
@@ -908,7 +910,14 @@ export class PostgresStore implements Store {
       INSERT INTO offline_receipts (sender, recipient, sent_at, delivered_at)
       SELECT sender, recipient, sent_at, ${now} FROM gone WHERE room IS NULL
       RETURNING sender`;
-    return rows.map((r) => r.sender as string);
+    const senders = rows.map((r) => r.sender as string);
+    for (const sender of new Set(senders)) {
+      await this.#sql`
+        DELETE FROM offline_receipts WHERE id IN (
+          SELECT id FROM offline_receipts WHERE sender = ${sender}
+          ORDER BY id DESC OFFSET ${maxReceipts})`;
+    }
+    return senders;
   }
 
   async receiptsFor(sender: string, limit: number): Promise<ReceiptRecord[]> {

@@ -15,6 +15,7 @@ import {
   type SQLInputValue,
   type StatementSync,
 } from "node:sqlite";
+import { MAX_RECEIPTS_PER_SENDER } from "./limits.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { ownerAfterLeave } from "./rooms.ts";
 import {
@@ -1009,7 +1010,12 @@ export class SqliteStore implements Store {
     });
   }
 
-  deliverOffline(to: string, ids: number[], now: number): Promise<string[]> {
+  deliverOffline(
+    to: string,
+    ids: number[],
+    now: number,
+    maxReceipts = MAX_RECEIPTS_PER_SENDER,
+  ): Promise<string[]> {
     return attempt(() => {
       const senders = this.#tx(() => {
         const out: string[] = [];
@@ -1028,6 +1034,13 @@ export class SqliteStore implements Store {
             to,
             Number(row.sent_at),
             now,
+          );
+        }
+        for (const sender of new Set(out)) {
+          this.#run(
+            "DELETE FROM offline_receipts WHERE id IN (SELECT id FROM offline_receipts WHERE sender = ? ORDER BY id DESC LIMIT -1 OFFSET ?)",
+            sender,
+            maxReceipts,
           );
         }
         return out;

@@ -346,9 +346,15 @@ export interface Store {
   /**
    * Deletes `to`'s messages `ids` as deleteOffline does and, in the same
    * transaction, keeps a delivery notice for each one's sender; returns the
-   * senders told (one entry per message deleted).
+   * senders told (one entry per message deleted). A sender's notices past
+   * `maxReceipts` (default MAX_RECEIPTS_PER_SENDER) go, oldest first.
    */
-  deliverOffline(to: string, ids: number[], now: number): Promise<string[]>;
+  deliverOffline(
+    to: string,
+    ids: number[],
+    now: number,
+    maxReceipts?: number,
+  ): Promise<string[]>;
   /** `sender`'s delivery notices, oldest first. */
   receiptsFor(sender: string, limit: number): Promise<ReceiptRecord[]>;
   countReceipts(sender: string): Promise<number>;

@@ -716,6 +716,30 @@ export const STORE_CASES: readonly StoreCase[] = [
         },
       );
 
+      await t.step(
+        "a sender's unread delivery notices are bounded, oldest dropped",
+        async () => {
+          const ids: number[] = [];
+          for (let i = 0; i < 4; i++) {
+            ids.push(
+              (await store.storeOffline(
+                "bob",
+                "carol",
+                `n${i}`,
+                20 + i,
+                caps(9),
+              ))
+                .id,
+            );
+          }
+          await store.deliverOffline("carol", ids.slice(0, 3), 30, 2);
+          await store.deliverOffline("carol", ids.slice(3), 31, 2);
+          const notes = await store.receiptsFor("bob", 10);
+          assert.deepEqual(notes.map((r) => r.sentAt), [22, 23]);
+          await store.deleteReceipts("bob", notes.map((r) => r.id));
+        },
+      );
+
       await t.step("message ids are never reused after a delete", async () => {
         const a = await store.storeOffline("bob", "carol", "a", 2, caps(5));
         await store.deleteOffline("carol", [a.id]);

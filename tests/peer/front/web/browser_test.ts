@@ -86,7 +86,9 @@ async function click(page: Page, selector: string) {
       await page.click(selector);
       return;
     } catch (err) {
-      const replaced = /detached|not clickable/.test(String(err));
+      const replaced = /detached|not clickable|No element found/.test(
+        String(err),
+      );
       if (i >= 10 || !replaced) throw err;
     }
   }
