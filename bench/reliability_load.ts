@@ -681,7 +681,13 @@ async function deviceLoginBurst(
   const start = performance.now();
   const until = start + o.ms;
   await Promise.all(Array.from({ length: o.workers }, async (_, w) => {
-    const conn = await openClient(port, caCerts);
+    // A worker whose connection fails (a starved registry may close it
+    // before hello) counts a failure; the run goes on.
+    const conn = await openClient(port, caCerts).catch((err) => {
+      fail(err);
+      return null;
+    });
+    if (!conn) return;
     try {
       const paced = performance.now();
       for (let k = 0; performance.now() < until; k++) {
