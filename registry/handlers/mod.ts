@@ -58,6 +58,7 @@ export {
 } from "./route.ts";
 export {
   acceptHeartbeat,
+  cameBack,
   endSession,
   startSweeping,
   sweep,

@@ -171,6 +171,38 @@ export async function wentOffline(
   }
 }
 
+/**
+ * After another instance of a cluster swept this one's sessions (it stalled
+ * longer than its lease) and they were registered again: tells the users
+ * elsewhere in the audiences of `back` (this registry's users whose
+ * sessions are registered again) that they are online, and tells this
+ * registry's own users the presence of `changed` (users who came or went on
+ * other instances meanwhile, whose pushes did not reach them).
+ */
+export async function cameBack(
+  ctx: ServiceContext,
+  back: string[],
+  changed: string[],
+): Promise<void> {
+  const local = (name: string) => ctx.sessions.peerOf(name) !== undefined;
+  for (const user of back) {
+    if (!local(user)) continue; // Ended meanwhile.
+    // This registry's users never heard that they went offline.
+    ctx.directory.deliver(
+      (await audience(ctx, user)).filter((name) => !local(name)),
+      event({ type: "presence", user, online: true }),
+    );
+  }
+  for (const user of changed) {
+    if (local(user)) continue;
+    const online = ctx.directory.peerOf(user) !== undefined;
+    ctx.directory.deliver(
+      (await audience(ctx, user)).filter(local),
+      event({ type: "presence", user, online }),
+    );
+  }
+}
+
 /** Accepts a heartbeat datagram if its MAC and counter are right. */
 export function acceptHeartbeat(
   ctx: ServiceContext,
