@@ -4,12 +4,15 @@
  *
  * 1. A throwaway PostgreSQL 15 server (initdb and pg_ctl, as the tests
  *    make it: fsync off, so the disk is not what is measured) and 2×N
- *    accounts written through the store with a cheap scrypt hash (as P1).
+ *    accounts written through the store with a cheap scrypt hash (as P1),
+ *    each with a device (one key pair shared by all, as in P8).
  * 2. Two instances share the database and one state folder (one
  *    certificate, one ticket key). Load-generator processes log in N peer
- *    sessions on each, heartbeat each at 1 Hz and search a random user
- *    about once per 10 s per session; every session knows both instances
- *    and, like a peer, logs in again on the other when its own goes away.
+ *    sessions on each by device key (a peer whose machine is a device, as
+ *    every peer's is after its first login), heartbeat each at 1 Hz and
+ *    search a random user about once per 10 s per session; every session
+ *    knows both instances and, like a peer, logs in again on the other
+ *    (device key, --replace) when its own goes away.
  * 3. Steady window: CPU (% of one core) and peak RSS of each instance, beside
  *    P1's single instance when P1 ran in the same process (`deno task bench`
  *    or `--only P1,P9`).
@@ -31,6 +34,8 @@ import { V8_FLAGS } from "../common/v8_flags.ts";
 import {
   backoffDelay,
   DEFAULT_BACKOFF,
+  type Device,
+  deviceLoginFields,
   Endpoint,
   HeartbeatSender,
   type RegistryClient,
@@ -53,8 +58,10 @@ import {
   spawnUntilLine,
 } from "./harness.ts";
 import {
+  benchDevice,
   benchUser,
   closeClient,
+  loadBenchDevice,
   LoadGenerator,
   openClient,
   PASSWORD,
@@ -115,11 +122,32 @@ function planFor(quick: boolean): Plan {
 
 const subject = (i: number) => `p9s${String(i).padStart(3, "0")}`;
 
-/** Writes the accounts through the store (so on either engine). */
-async function seed(store: Store, names: string[]): Promise<void> {
+/**
+ * Writes the accounts through the store (so on either engine); those in
+ * `withDevice` get `device`.
+ */
+async function seed(
+  store: Store,
+  names: string[],
+  withDevice: Set<string>,
+  device: Device,
+): Promise<void> {
   const hash = await hashPassword(PASSWORD, CHEAP_SCRYPT);
   const now = Date.now();
-  await pool(names, 16, (name) => store.createUser(name, hash, now));
+  await pool(names, 16, async (name) => {
+    await store.createUser(name, hash, now);
+    if (!withDevice.has(name)) return;
+    await store.addDevice(
+      {
+        user: name,
+        name: device.name,
+        signKey: device.signPublic,
+        dhKey: device.dhPublic,
+      },
+      now,
+      10,
+    );
+  });
 }
 
 /** One instance of the cluster, started for the bench. */
@@ -202,16 +230,25 @@ async function measure(plan: Plan): Promise<Measured> {
   const instances: Instance[] = [];
   const endpoints: Endpoint[] = [];
   try {
+    const deviceHome = join(dir, "device");
+    await Deno.mkdir(deviceHome);
+    const device = await benchDevice(deviceHome);
     {
       const store = await openStore(url);
       try {
-        await seed(store, [
-          ...Array.from({ length: 2 * n }, (_, i) => benchUser(i)),
-          ...Array.from({ length: SUBJECTS }, (_, i) => subject(i)),
-          "p9watch",
-          "p9a",
-          "p9b",
-        ]);
+        const bench = Array.from({ length: 2 * n }, (_, i) => benchUser(i));
+        await seed(
+          store,
+          [
+            ...bench,
+            ...Array.from({ length: SUBJECTS }, (_, i) => subject(i)),
+            "p9watch",
+            "p9a",
+            "p9b",
+          ],
+          new Set(bench),
+          device,
+        );
       } finally {
         await store.close();
       }
@@ -233,6 +270,7 @@ async function measure(plan: Plan): Promise<Measured> {
               home: { port: home.port, udpPort: home.udpPort },
               other: { port: other.port, udpPort: other.udpPort },
               certFile,
+              deviceHome,
               first: base + first,
               count: Math.min(SESSIONS_PER_LOADER, n - first),
               total: 2 * n,
@@ -324,7 +362,15 @@ async function measure(plan: Plan): Promise<Measured> {
     await two.child.status;
     const back = await Promise.all(
       loaders.map((l) =>
-        l.ask<{ moved: number; notBack: number; lastAt: number }>(
+        l.ask<
+          {
+            moved: number;
+            notBack: number;
+            lastAt: number;
+            backMs: number[];
+            failures: Record<string, number>;
+          }
+        >(
           `back ${killedAt} 60000 ${two.port}`,
           "back",
           // Longer than the 60 s the loader waits before it answers.
@@ -337,6 +383,14 @@ async function measure(plan: Plan): Promise<Measured> {
     const lastAt = Math.max(...back.map((r) => r.lastAt));
     const failoverSeconds = notBack > 0 ? NaN : (lastAt - killedAt) / 1000;
     progress(`${moved} sessions moved to instance 1`, [one]);
+    for (const r of back) {
+      if (r.moved === 0 && r.notBack === 0) continue;
+      console.error(
+        `  P9: a loader's sessions back after p50/p90/p99 ${
+          r.backMs.map((ms) => (ms / 1000).toFixed(1)).join("/")
+        } s; failed attempts ${JSON.stringify(r.failures)}`,
+      );
+    }
 
     return {
       perInstance: n,
@@ -477,7 +531,7 @@ function metrics(m: Measured, plan: Plan): Metric[] {
       `${tag} sessions online`,
       m.online,
       "sessions",
-      `on two instances, logged in over TLS in ${
+      `on two instances, logged in by device key over TLS in ${
         m.rampSeconds.toFixed(1)
       } s, each heartbeating at 1 Hz`,
     ),
@@ -520,7 +574,7 @@ function metrics(m: Measured, plan: Plan): Metric[] {
       m.failoverSeconds,
       "s",
       TARGETS.failoverS,
-      `${m.moved} sessions of instance 2 (SIGKILL) logged in again on instance 1; ${m.notBack} not back within 60 s`,
+      `${m.moved} sessions of instance 2 (SIGKILL) logged in again on instance 1 by device key; ${m.notBack} not back within 60 s`,
     ),
   ];
 }
@@ -547,6 +601,8 @@ interface LoaderConfig {
   home: Address;
   other: Address;
   certFile: string;
+  /** Where the bench device is saved (every bench account has it). */
+  deviceHome: string;
   first: number;
   count: number;
   total: number;
@@ -572,6 +628,7 @@ interface Session {
 async function loaderMain(config: LoaderConfig): Promise<void> {
   const caCerts = [await Deno.readTextFile(config.certFile)];
   const material = await peerMaterial();
+  const device = await loadBenchDevice(config.deviceHome);
   const sock = dgram.createSocket("udp4");
   sock.on("error", () => {});
   const sessions: Session[] = Array.from({ length: config.count }, (_, i) => ({
@@ -585,17 +642,22 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     moved: false,
   }));
   let stopping = false;
+  /** Why attempts to log in again failed, by message. */
+  const failures = new Map<string, number>();
 
   const logIn = async (s: Session, replace: boolean): Promise<void> => {
     const conn = await openClient(s.at.port, caCerts);
     try {
-      const r = await conn.request("login", {
-        user: s.user,
-        password: PASSWORD,
-        kind: "peer",
-        ...material,
-        ...(replace ? { replace: true } : {}),
-      });
+      // A peer's (re-)login: its device key signs a fresh challenge.
+      const r = await conn.request(
+        "login",
+        await deviceLoginFields(conn, device, {
+          user: s.user,
+          kind: "peer",
+          ...material,
+          ...(replace ? { replace: true } : {}),
+        }),
+      );
       s.id = r.session;
       s.token = fromBase64url(r.token)!;
       s.seq = 0;
@@ -626,8 +688,10 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
         s.backAt = Date.now();
         s.moved = true;
         return;
-      } catch {
+      } catch (err) {
         // Refused (the dead instance) or busy: the next attempt tries again.
+        const why = String(err).replace(/\d+/g, "N").slice(0, 120);
+        failures.set(why, (failures.get(why) ?? 0) + 1);
       }
     }
   };
@@ -646,12 +710,12 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     }
     slot = (slot + 1) % SLOTS;
   }, 1000 / SLOTS);
-  let failures = 0;
+  let rampFailures = 0;
   await pool(sessions, RAMP_CONCURRENCY, async (s) => {
     try {
       await logIn(s, false);
     } catch (err) {
-      if (failures++ < 3) console.error(`loader: login failed: ${err}`);
+      if (rampFailures++ < 3) console.error(`loader: login failed: ${err}`);
     }
   });
 
@@ -687,11 +751,14 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
       await new Promise((r) => setTimeout(r, 100));
     }
     const moved = affected.filter((s) => s.conn && s.backAt >= since);
+    const backMs = moved.map((s) => s.backAt - since);
     console.log(JSON.stringify({
       type: "back",
       moved: moved.length,
       notBack: away(),
       lastAt: Math.max(since, ...moved.map((s) => s.backAt)),
+      backMs: [50, 90, 99].map((q) => percentile(backMs, q)),
+      failures: Object.fromEntries(failures),
     }));
   }
   stopping = true;

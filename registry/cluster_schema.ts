@@ -81,7 +81,7 @@ export const CLUSTER_SCHEMA = `
   -- user's slot: status 'online' while a live instance holds it, unless
   -- p_replace; then the older session is removed and returned (old_id,
   -- old_instance) for its instance to be told. A slot held by an instance
-  -- whose lease ran out is free.
+  -- whose lease ran out is free, and its session is not returned.
   DROP FUNCTION IF EXISTS chat_claim_session(text, chat_name, text, text,
     text, integer, text, text, bigint, boolean);
   CREATE OR REPLACE FUNCTION chat_claim_session(p_id text, p_member chat_name,
@@ -107,6 +107,13 @@ export const CLUSTER_SCHEMA = `
         DELETE FROM online_sessions WHERE id = old_id;
         PERFORM pg_notify('${CLUSTER_CHANNEL}', json_build_object(
           't', 'down', 'id', old_id, 'i', old_instance)::text);
+        -- An instance whose lease ran out is not told (it died, or it
+        -- finds out when it registers again).
+        IF NOT EXISTS (SELECT 1 FROM cluster_instances i
+                        WHERE i.id = old_instance
+                          AND i.lease_until > clock_timestamp()) THEN
+          old_id := NULL; old_instance := NULL;
+        END IF;
       END IF;
     END IF;
     INSERT INTO online_sessions (id, member, kind, instance, host, p2p_port,
