@@ -32,7 +32,7 @@ import { join } from "node:path";
 import { silentLogger } from "../common/log.ts";
 import { V8_FLAGS } from "../common/v8_flags.ts";
 import {
-  backoffDelay,
+  Backoff,
   DEFAULT_BACKOFF,
   type Device,
   deviceLoginFields,
@@ -51,6 +51,7 @@ import {
   notMeasured,
   percentile,
   ProcessSampler,
+  readProcCpuMs,
   readProcMemory,
   type RunOptions,
   runStandalone,
@@ -357,6 +358,9 @@ async function measure(plan: Plan): Promise<Measured> {
     progress(`${presence.length} presence pushes`, [one, two]);
 
     // Instance 2 dies; its peers come back through instance 1.
+    const failoverSampler = new ProcessSampler(one.child.pid, 250).start();
+    const pgBefore = backendsCpu(db.name);
+    const loadersBefore = loaders.map((l) => readProcCpuMs(l.child.pid) ?? 0);
     const killedAt = Date.now();
     two.child.kill("SIGKILL");
     await two.child.status;
@@ -369,6 +373,8 @@ async function measure(plan: Plan): Promise<Measured> {
             lastAt: number;
             backMs: number[];
             failures: Record<string, number>;
+            phases: number[][];
+            retried: number;
           }
         >(
           `back ${killedAt} 60000 ${two.port}`,
@@ -378,6 +384,20 @@ async function measure(plan: Plan): Promise<Measured> {
         )
       ),
     );
+    const failoverCpu = failoverSampler.stop();
+    const pct = (ms: number) => (ms / failoverCpu.wallMs * 100).toFixed(0);
+    progress(
+      `failover: instance 1 at ${
+        failoverCpu.cpuPercent.toFixed(0)
+      } % of a core, its database backends at ${
+        pct(cpuSince(pgBefore, backendsCpu(db.name)))
+      } %, load generators at ${
+        loaders.map((l, k) =>
+          pct((readProcCpuMs(l.child.pid) ?? 0) - loadersBefore[k]!)
+        ).join(", ")
+      } %`,
+      [one],
+    );
     const moved = back.reduce((s, r) => s + r.moved, 0);
     const notBack = back.reduce((s, r) => s + r.notBack, 0);
     const lastAt = Math.max(...back.map((r) => r.lastAt));
@@ -386,7 +406,9 @@ async function measure(plan: Plan): Promise<Measured> {
     for (const r of back) {
       if (r.moved === 0 && r.notBack === 0) continue;
       console.error(
-        `  P9: a loader's sessions back after p50/p90/p99 ${
+        `  P9: back at the first attempt: drop seen, attempt, connected, logged in after p50/p99 ${
+          r.phases.map(([a, b]) => `${a}/${b}`).join(", ")
+        } ms; ${r.retried} needed more attempts\n  P9: a loader's sessions back after p50/p90/p99 ${
           r.backMs.map((ms) => (ms / 1000).toFixed(1)).join("/")
         } s; failed attempts ${JSON.stringify(r.failures)}`,
       );
@@ -492,6 +514,29 @@ async function presenceProbe(
     await closeClient(watcher);
   }
   return { latencies, missed };
+}
+
+/** CPU time so far of the backends serving database `db`, by pid, ms. */
+function backendsCpu(db: string): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`);
+      if (!cmd.startsWith("postgres: ") || !cmd.includes(` ${db} `)) continue;
+      out.set(Number(e.name), readProcCpuMs(Number(e.name)) ?? 0);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return out;
+}
+
+/** CPU the backends used between two readings, ms. */
+function cpuSince(before: Map<number, number>, after: Map<number, number>) {
+  let ms = 0;
+  for (const [pid, t] of after) ms += t - (before.get(pid) ?? 0);
+  return ms;
 }
 
 function progress(what: string, instances: Instance[]): void {
@@ -618,6 +663,7 @@ interface Session {
   /** When it logged in again after losing its instance (epoch ms). */
   backAt: number;
   moved: boolean;
+  phases: number[];
 }
 
 /**
@@ -640,13 +686,16 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     seq: 0,
     backAt: 0,
     moved: false,
+    phases: [],
   }));
   let stopping = false;
   /** Why attempts to log in again failed, by message. */
   const failures = new Map<string, number>();
 
   const logIn = async (s: Session, replace: boolean): Promise<void> => {
+    s.phases.push(Date.now());
     const conn = await openClient(s.at.port, caCerts);
+    s.phases.push(Date.now());
     try {
       // A peer's (re-)login: its device key signs a fresh challenge.
       const r = await conn.request(
@@ -658,6 +707,7 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
           ...(replace ? { replace: true } : {}),
         }),
       );
+      s.phases.push(Date.now());
       s.id = r.session;
       s.token = fromBase64url(r.token)!;
       s.seq = 0;
@@ -672,27 +722,38 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     }
   };
 
-  /** As a peer does: backoff, then the other instance, with --replace. */
+  /**
+   * As a peer does (peer/net/registry_session.ts): after the backoff's delay,
+   * the other instance first and the one in use last, logging in with
+   * --replace; refused attempts retry within 2 s and do not grow the delay.
+   */
   const recover = async (s: Session): Promise<void> => {
     s.conn = null;
-    for (let attempt = 0; !stopping; attempt++) {
-      await new Promise((r) =>
-        setTimeout(
-          r,
-          backoffDelay(attempt, DEFAULT_BACKOFF, Math.random(), attempt > 0),
-        )
-      );
-      s.at = s.at.port === config.home.port ? config.other : config.home;
-      try {
-        await logIn(s, true);
-        s.backAt = Date.now();
-        s.moved = true;
-        return;
-      } catch (err) {
-        // Refused (the dead instance) or busy: the next attempt tries again.
-        const why = String(err).replace(/\d+/g, "N").slice(0, 120);
-        failures.set(why, (failures.get(why) ?? 0) + 1);
+    s.phases = [Date.now()];
+    const backoff = new Backoff(DEFAULT_BACKOFF);
+    while (!stopping) {
+      await new Promise((r) => setTimeout(r, backoff.next(Math.random())));
+      let reached = false;
+      const order = s.at.port === config.home.port
+        ? [config.other, config.home]
+        : [config.home, config.other];
+      for (const at of order) {
+        s.at = at;
+        try {
+          await logIn(s, true);
+          s.backAt = Date.now();
+          s.moved = true;
+          return;
+        } catch (err) {
+          const why = String(err).replace(/\d+/g, "N").slice(0, 120);
+          failures.set(why, (failures.get(why) ?? 0) + 1);
+          if (!(err instanceof Deno.errors.ConnectionRefused)) {
+            reached = true;
+            break;
+          }
+        }
       }
+      backoff.failed(!reached);
     }
   };
 
@@ -758,6 +819,19 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
       notBack: away(),
       lastAt: Math.max(since, ...moved.map((s) => s.backAt)),
       backMs: [50, 90, 99].map((q) => percentile(backMs, q)),
+      // Of those back at the first attempt: when the drop was seen, the
+      // attempt began, TLS and hello were done, the login was answered.
+      phases: [0, 1, 2, 3].map((k) =>
+        [50, 99].map((q) =>
+          percentile(
+            moved.filter((s) => s.phases.length === 4).map((s) =>
+              s.phases[k]! - since
+            ),
+            q,
+          )
+        )
+      ),
+      retried: moved.filter((s) => s.phases.length !== 4).length,
       failures: Object.fromEntries(failures),
     }));
   }
