@@ -349,13 +349,26 @@ async function measure(plan: Plan): Promise<Measured> {
     progress(`${chatSetup.length} chat set-ups`, [one, two]);
 
     // Presence pushes across instances.
-    const { latencies: presence, missed: presenceMissed } = await presenceProbe(
+    const {
+      latencies: presence,
+      missed: presenceMissed,
+      errors: presenceErrors,
+    } = await presenceProbe(
       one,
       two,
       caCerts,
       plan.presenceRounds,
     );
-    progress(`${presence.length} presence pushes`, [one, two]);
+    progress(
+      `${presence.length} presence pushes${
+        presenceErrors.length
+          ? `; ${presenceErrors.length} probe steps failed, first: ${
+            presenceErrors[0]
+          }`
+          : ""
+      }`,
+      [one, two],
+    );
 
     // Instance 2 dies; its peers come back through instance 1.
     const failoverSampler = new ProcessSampler(one.child.pid, 250).start();
@@ -446,74 +459,109 @@ async function presenceProbe(
   two: Instance,
   caCerts: string[],
   rounds: number,
-): Promise<{ latencies: number[]; missed: number }> {
+): Promise<{ latencies: number[]; missed: number; errors: string[] }> {
   const material = await peerMaterial();
-  const watcher = await openClient(one.port, caCerts);
   const online = new Map<string, number>();
-  watcher.onEvent((ev) => {
-    if (ev.type === "presence" && ev.online) {
-      online.set(ev.user, performance.now());
-    }
-  });
   const latencies: number[] = [];
+  const errors: string[] = [];
   let missed = 0;
+  let watcher: RegistryClient | null = null;
   let beat: HeartbeatSender | null = null;
-  try {
-    const w = await watcher.request("login", {
-      user: "p9watch",
-      password: PASSWORD,
-      kind: "peer",
-      ...material,
+  /** The watcher's session on instance 1, logged in again if it was lost. */
+  const watching = async (): Promise<RegistryClient> => {
+    if (watcher && !watcher.isClosed) return watcher;
+    beat?.stop();
+    const w = await openClient(one.port, caCerts);
+    w.onEvent((ev) => {
+      if (ev.type === "presence" && ev.online) {
+        online.set(ev.user, performance.now());
+      }
     });
-    beat = new HeartbeatSender(
-      "127.0.0.1",
-      w.heartbeat_port ?? one.udpPort,
-      w.session,
-      w.token,
-      watcher.hello.heartbeat_interval_ms,
-    );
-    for (let i = 0; i < SUBJECTS; i++) {
-      const s = await openClient(two.port, caCerts);
-      await s.request("login", {
-        user: subject(i),
+    try {
+      const r = await w.request("login", {
+        user: "p9watch",
         password: PASSWORD,
-        kind: "tool",
+        kind: "peer",
+        replace: true,
+        ...material,
       });
-      await s.request("friend_request", { user: "p9watch" });
-      await closeClient(s);
-      await watcher.request("friend_accept", { user: subject(i) });
+      beat = new HeartbeatSender(
+        "127.0.0.1",
+        r.heartbeat_port ?? one.udpPort,
+        r.session,
+        r.token,
+        w.hello.heartbeat_interval_ms,
+      );
+    } catch (err) {
+      await closeClient(w);
+      throw err;
+    }
+    return watcher = w;
+  };
+  /** Runs one step; a failure is noted and the probe goes on. */
+  const step = async (fn: () => Promise<void>): Promise<boolean> => {
+    try {
+      await fn();
+      return true;
+    } catch (err) {
+      errors.push(String(err));
+      return false;
+    }
+  };
+  try {
+    for (let i = 0; i < SUBJECTS; i++) {
+      await step(async () => {
+        const s = await openClient(two.port, caCerts);
+        try {
+          await s.request("login", {
+            user: subject(i),
+            password: PASSWORD,
+            kind: "tool",
+          });
+          await s.request("friend_request", { user: "p9watch" });
+        } finally {
+          await closeClient(s);
+        }
+        await (await watching()).request("friend_accept", {
+          user: subject(i),
+        });
+      });
     }
     for (let round = 0; round < rounds; round++) {
       for (let i = 0; i < SUBJECTS; i++) {
         const user = subject(i);
         online.delete(user);
-        const s = await openClient(two.port, caCerts);
-        try {
-          await s.request("login", {
-            user,
-            password: PASSWORD,
-            kind: "peer",
-            ...material,
-          });
-          const loggedIn = performance.now();
-          const deadline = loggedIn + 5_000;
-          while (!online.has(user) && performance.now() < deadline) {
-            await new Promise((r) => setTimeout(r, 1));
+        const ok = await step(async () => {
+          await watching();
+          const s = await openClient(two.port, caCerts);
+          try {
+            await s.request("login", {
+              user,
+              password: PASSWORD,
+              kind: "peer",
+              ...material,
+            });
+            const loggedIn = performance.now();
+            const deadline = loggedIn + 5_000;
+            while (!online.has(user) && performance.now() < deadline) {
+              await new Promise((r) => setTimeout(r, 1));
+            }
+            const at = online.get(user);
+            if (at === undefined) missed++;
+            else latencies.push(Math.max(0, at - loggedIn));
+            await s.request("logout", {});
+          } finally {
+            await closeClient(s);
           }
-          const at = online.get(user);
-          if (at === undefined) missed++;
-          else latencies.push(Math.max(0, at - loggedIn));
-          await s.request("logout", {});
-        } finally {
-          await closeClient(s);
-        }
+        });
+        if (!ok) missed++;
       }
     }
   } finally {
-    beat?.stop();
-    await closeClient(watcher);
+    (beat as HeartbeatSender | null)?.stop();
+    if (watcher) await closeClient(watcher);
   }
-  return { latencies, missed };
+  return { latencies, missed, errors };
 }
 
 /** CPU time so far of the backends serving database `db`, by pid, ms. */
@@ -772,13 +820,17 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     slot = (slot + 1) % SLOTS;
   }, 1000 / SLOTS);
   let rampFailures = 0;
-  await pool(sessions, RAMP_CONCURRENCY, async (s) => {
-    try {
-      await logIn(s, false);
-    } catch (err) {
-      if (rampFailures++ < 3) console.error(`loader: login failed: ${err}`);
-    }
-  });
+  // A login that failed (a machine too busy to answer in time) is tried
+  // once more, as a peer would.
+  for (let pass = 0; pass < 2; pass++) {
+    await pool(sessions.filter((s) => !s.conn), RAMP_CONCURRENCY, async (s) => {
+      try {
+        await logIn(s, false);
+      } catch (err) {
+        if (rampFailures++ < 3) console.error(`loader: login failed: ${err}`);
+      }
+    });
+  }
 
   const searches = setInterval(() => {
     // About one search per session per 10 s.
@@ -805,7 +857,10 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     const deadline = Date.now() + Number(b);
     const killed = Number(c);
     // Only the sessions that started on the killed instance move.
-    const affected = config.home.port === killed ? sessions : [];
+    // (Those that logged in at all: a login the ramp lost is not a peer.)
+    const affected = config.home.port === killed
+      ? sessions.filter((s) => s.id !== "")
+      : [];
     const away = () =>
       affected.filter((s) => !s.conn || s.at.port === killed).length;
     while (away() > 0 && Date.now() < deadline) {
