@@ -16,6 +16,7 @@ import { webUiScenario } from "./web_ui.ts";
 import { relayScenario } from "./relay_link.ts";
 import { clusterScenario } from "./cluster.ts";
 import { shellInputScenario } from "./shell_input.ts";
+import { udpFloodScenario } from "./udp_flood.ts";
 
 /** The registered scenarios; ids must be unique. */
 export const SCENARIOS: Scenario[] = [
@@ -28,6 +29,7 @@ export const SCENARIOS: Scenario[] = [
   deviceLoginScenario,
   reliabilityLoadScenario,
   soakScenario,
+  udpFloodScenario,
   webUiScenario,
   shellInputScenario,
   clusterScenario,

@@ -33,6 +33,7 @@ import type { Store } from "./store.ts";
 import type { ScryptParams } from "./passwords.ts";
 import { LISTEN_BACKLOG, type RegistryLimits } from "./limits.ts";
 import { RelayListener, type RelayVerifier, relayVerifier } from "./relay.ts";
+import { kernelUdpDrops } from "./udp_drops.ts";
 
 /** Everything needed to start a registry. */
 export interface RegistryOptions {
@@ -123,6 +124,13 @@ export class Registry implements AsyncDisposable {
   /** Bad datagrams not yet in a log line, and when the last line was. */
   #badUnlogged = 0;
   #badLoggedAt = -Infinity;
+  /** The kernel's drops at the heartbeat port at the last line (Linux). */
+  #dropsLogged: number | null = null;
+  /** A second of the window since the last line was a flood. */
+  #floodedUnlogged = false;
+  /** Writes the line for bad datagrams that came after the last one. */
+  #badLogTimer: number | undefined = undefined;
+  readonly #clock: Clock;
 
   private constructor(
     opts: RegistryOptions,
@@ -141,6 +149,7 @@ export class Registry implements AsyncDisposable {
     const clock = opts.clock ??
       (opts.now ? clockWithNow(opts.now) : systemClock);
     this.#now = () => clock.now();
+    this.#clock = clock;
     this.fingerprint = opts.identity.fingerprint;
     this.dbPath =
       opts.dbPath === ":memory:" || /^[a-z][a-z0-9+.-]*:\/\//i.test(opts.dbPath)
@@ -198,8 +207,7 @@ export class Registry implements AsyncDisposable {
           this.service.endDevice(user, name, reason),
       });
     }
-    udp.onDatagram = (msg) => this.#datagram(msg);
-    udp.onRejected = (n) => this.#bad(n);
+    udp.onBatch = (data, rejected) => this.#batch(data, rejected);
     this.#accepting = this.#acceptLoop();
     if (opts.signal?.aborted) void this.close();
     opts.signal?.addEventListener("abort", () => void this.close(), {
@@ -443,15 +451,31 @@ export class Registry implements AsyncDisposable {
     }
   }
 
-  #datagram(msg: Uint8Array): void {
-    const d = decodeHeartbeat(msg);
-    if (!d.ok || !this.service.heartbeat(d.msg, this.#now())) this.#bad(1);
+  /**
+   * One batch from the heartbeat worker: `data` holds the datagrams that
+   * look like heartbeats as [u16 length][bytes]…, `rejected` counts those
+   * the worker refused by size or magic. One clock reading and one count of
+   * the bad ones per batch, not per datagram: a flood of forgeries that pass
+   * the worker costs the event loop only the layout check and session lookup.
+   */
+  #batch(data: Uint8Array, rejected: number): void {
+    const now = this.#now();
+    let bad = rejected;
+    for (let at = 0; at + 2 <= data.length;) {
+      const len = (data[at]! << 8) | data[at + 1]!;
+      const d = decodeHeartbeat(data.subarray(at + 2, at + 2 + len));
+      if (!d.ok || !this.service.heartbeat(d.msg, now)) bad++;
+      at += 2 + len;
+    }
+    if (bad > 0) this.#bad(bad);
   }
 
   /**
    * Counts `n` bad datagrams: a flood (HEARTBEAT_FLOOD_DATAGRAMS_PER_S) is
    * told to the service, and the log gets one summary line per
-   * BAD_DATAGRAM_LOG_MS at most, never a line per datagram.
+   * BAD_DATAGRAM_LOG_MS at most, never a line per datagram: the first bad
+   * datagram's at once, the rest of the window's when it ends, each with
+   * what the kernel dropped unread at the port meanwhile (Linux).
    */
   #bad(n: number): void {
     this.badDatagrams += n;
@@ -463,16 +487,37 @@ export class Registry implements AsyncDisposable {
     this.#badInSecond += n;
     if (this.#badInSecond >= HEARTBEAT_FLOOD_DATAGRAMS_PER_S) {
       this.service.heartbeatFlood(now);
+      this.#floodedUnlogged = true;
     }
     this.#badUnlogged += n;
     if (now - this.#badLoggedAt >= BAD_DATAGRAM_LOG_MS) {
-      this.#logger.warn("bad datagrams at the heartbeat port", {
-        count: this.#badUnlogged,
-        flooded: this.#badInSecond >= HEARTBEAT_FLOOD_DATAGRAMS_PER_S,
-      });
-      this.#badUnlogged = 0;
-      this.#badLoggedAt = now;
+      this.#logBad(now);
+    } else if (this.#badLogTimer === undefined && !this.#closing) {
+      // The rest of a flood gets its line when the window ends, even if
+      // nothing more arrives.
+      this.#badLogTimer = this.#clock.setTimeout(() => {
+        this.#badLogTimer = undefined;
+        if (this.#badUnlogged > 0) this.#logBad(this.#now());
+      }, this.#badLoggedAt + BAD_DATAGRAM_LOG_MS - now);
     }
+  }
+
+  #logBad(now: number): void {
+    // What the kernel dropped unread (heartbeats among them) since the last
+    // line; the first line only takes the starting count.
+    const drops = kernelUdpDrops(this.udpPort);
+    const dropped = drops !== null && this.#dropsLogged !== null
+      ? Math.max(0, drops - this.#dropsLogged)
+      : undefined;
+    this.#dropsLogged = drops;
+    this.#logger.warn("bad datagrams at the heartbeat port", {
+      count: this.#badUnlogged,
+      ...(dropped !== undefined ? { dropped_unread: dropped } : {}),
+      flooded: this.#floodedUnlogged,
+    });
+    this.#badUnlogged = 0;
+    this.#floodedUnlogged = false;
+    this.#badLoggedAt = now;
   }
 
   /** Tells peers, stops serving, waits for connections to end, closes the store. */
@@ -483,6 +528,8 @@ export class Registry implements AsyncDisposable {
 
   async #shutdown(): Promise<void> {
     this.service[Symbol.dispose]();
+    this.#clock.clearTimeout(this.#badLogTimer);
+    this.#badLogTimer = undefined;
     try {
       this.#listener.close();
     } catch {
@@ -511,8 +558,8 @@ export const BAD_DATAGRAM_LOG_MS = 10_000;
 class UdpWorker {
   readonly #worker: Worker;
   port = 0;
-  onDatagram: (msg: Uint8Array) => void = () => {};
-  onRejected: (n: number) => void = () => {};
+  /** A batch: heartbeat-like datagrams as [u16 length][bytes]…, and a count of the rest. */
+  onBatch: (data: Uint8Array, rejected: number) => void = () => {};
   #closed: (() => void) | null = null;
 
   private constructor(worker: Worker) {
@@ -543,13 +590,7 @@ class UdpWorker {
           worker.terminate();
           reject(new Error(m.message));
         } else if (m.type === "batch") {
-          if (m.rejected > 0) w.onRejected(m.rejected);
-          const data = new Uint8Array(m.data as ArrayBuffer);
-          for (let at = 0; at + 2 <= data.length;) {
-            const len = (data[at]! << 8) | data[at + 1]!;
-            w.onDatagram(data.subarray(at + 2, at + 2 + len));
-            at += 2 + len;
-          }
+          w.onBatch(new Uint8Array(m.data as ArrayBuffer), m.rejected);
         } else if (m.type === "closed") {
           w.#closed?.();
         }

@@ -193,6 +193,55 @@ Deno.test("on a terminal: trust first, then ask for what is missing, then rememb
     );
 
     await t.step(
+      "chat web on a terminal asks the password of a first login there, then serves the page logged in",
+      async () => {
+        const fresh = await Deno.makeTempDir({ prefix: "chat-term-" });
+        try {
+          await using p = await Pane.run(fresh, [
+            "web",
+            "--no-open",
+            "--port",
+            "0",
+            "--registry",
+            address,
+            "--user",
+            "alice",
+          ], {
+            ...env,
+            CHAT_HOME: fresh,
+            CHAT_REGISTRY_FINGERPRINT: reg.fingerprint,
+          });
+          const asked = await p.waitFor(
+            "password for alice:",
+            "the password prompt",
+          );
+          assert(!asked.includes("chat web listening"), asked);
+          await p.type("alice-password");
+          const out = await p.waitFor("logged in as alice", "the login");
+          assert(!out.includes("alice-password"), "the password is not echoed");
+          const url =
+            /chat web listening on (http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]+)/
+              .exec(out)?.[1];
+          assert(url, out);
+          // The token buys the cookie that serves the page.
+          const login = await fetch(url, { redirect: "manual" });
+          await login.body?.cancel();
+          const cookie = login.headers.get("set-cookie")?.split(";")[0];
+          assert(cookie, `no cookie (${login.status})`);
+          const res = await fetch(new URL("/", url), { headers: { cookie } });
+          assertEquals(res.status, 200);
+          assertIncludes(await res.text(), "<html");
+          // The first login there made the machine a device of alice's.
+          const devices = await Deno.readDir(join(fresh, "devices"))
+            [Symbol.asyncIterator]().next();
+          assert(!devices.done, "a device file");
+        } finally {
+          await Deno.remove(fresh, { recursive: true });
+        }
+      },
+    );
+
+    await t.step(
       "chat peer --signup: trust, the password twice, then 'account created'",
       async () => {
         const fresh = await Deno.makeTempDir({ prefix: "chat-term-" });

@@ -186,8 +186,25 @@ function receive(msg) {
       void refresh(true);
     }
     if (msg.type === "web_phase" && msg.phase === "ready") void refresh(false);
+    const friendNews = msg.type === "friend_accepted" ||
+      (msg.type === "presence" && msg.online && state.friends.has(msg.user));
+    if (live && friendNews) refreshFriendsSoon();
   }
   scheduleRender();
+}
+
+let friendsTimer = 0;
+
+/**
+ * Reads the friends list again shortly: a friend just added or back online
+ * may have a status the page has not seen (statuses are not pushed).
+ */
+function refreshFriendsSoon() {
+  if (friendsTimer) return;
+  friendsTimer = setTimeout(() => {
+    friendsTimer = 0;
+    void command("/friends").then(scheduleRender);
+  }, 300);
 }
 
 /**
@@ -967,6 +984,26 @@ function drawEntry(e) {
   if (e.offline) {
     parts.push(
       h("span", { class: "tag", text: "sent while you were offline" }),
+    );
+  }
+  if (e.backlog) {
+    parts.push(
+      h("span", {
+        class: "tag",
+        "data-state": "backlog",
+        text: "said while you were away",
+      }),
+    );
+  }
+  if (e.own && e.later && e.later.length > 0) {
+    const n = e.later.length;
+    parts.push(
+      h("span", {
+        class: "tag",
+        "data-state": "later",
+        title: `kept for ${e.later.join(", ")}`,
+        text: `${n} away — ${n === 1 ? "gets" : "get"} it when back`,
+      }),
     );
   }
   if (e.own) {

@@ -12,6 +12,7 @@ import { chromiumMissing, launchBrowser } from "../../../helpers/browser.ts";
 import { spawnPeer } from "../../../helpers/peer_process.ts";
 import { spawnRegistry, until } from "../../../helpers/registry.ts";
 import { spawnWeb } from "../../../helpers/web_process.ts";
+import { userColour } from "../../../../peer/front/web/assets/markup.js";
 
 // The functions given to page.evaluate run in the page, where these exist.
 declare const document: {
@@ -20,6 +21,7 @@ declare const document: {
 declare function getComputedStyle(e: unknown): {
   display: string;
   backgroundColor: string;
+  color: string;
 };
 
 const missing = chromiumMissing();
@@ -403,6 +405,47 @@ Deno.test({
     );
 
     await t.step(
+      "names have the shell's per-user colours; statuses are shown and set from the page",
+      async () => {
+        const names = await page.$$eval(
+          "#log .msg .uname",
+          (n) =>
+            n.map((e) => [
+              e.textContent,
+              e.getAttribute("class"),
+              getComputedStyle(e).color,
+            ]),
+        );
+        const bobs = names.filter(([n]) => n === "bob");
+        assert(bobs.length > 1, JSON.stringify(names));
+        const cls = `uname u${userColour("bob")}`;
+        assert(
+          bobs.every(([, c, colour]) => c === cls && colour === bobs[0]![2]),
+          JSON.stringify(bobs),
+        );
+        const alices = names.filter(([n]) => n === "alice");
+        if (userColour("alice") !== userColour("bob") && alices.length > 0) {
+          assert(alices[0]![2] !== bobs[0]![2], "alice's colour is her own");
+        }
+        await waitText(
+          page,
+          '[data-friend="bob"] .status',
+          "Hey there! I am using chat",
+        );
+        await click(page, "#me-status");
+        await page.type("#status-text", "reading the room");
+        await click(page, "#dialog-ok");
+        await until(
+          async () =>
+            (await bob2.send("/profile alice")).status === "reading the room",
+          "bob sees alice's new status",
+          10_000,
+          200,
+        );
+      },
+    );
+
+    await t.step(
       "a room: invited, joined, messages both ways with ticks per member",
       async () => {
         await bob2.send("/room create lobby --description 'a place'");
@@ -424,6 +467,66 @@ Deno.test({
         await waitText(page, "#members", "bob");
         await waitText(page, "#members .tag", "owner");
         await click(page, '[data-focus="act-members"]');
+      },
+    );
+
+    await t.step(
+      "a room message for a member who is away is kept for later, and shown to them marked as such",
+      async () => {
+        const erinHome = await Deno.makeTempDir({ prefix: "chat-weberin-" });
+        try {
+          const erin = await spawnPeer(ref, {
+            user: "erin",
+            home: erinHome,
+          });
+          await bob2.send("/invite lobby erin");
+          assertEquals((await erin.send("/invite accept lobby")).ok, true);
+          assertEquals(await erin.quit(), 0);
+          await until(
+            async () =>
+              ((await bob2.send("/members lobby")).members as {
+                user: string;
+                online: boolean;
+              }[]).some((m) => m.user === "erin" && !m.online),
+            "erin away",
+            10_000,
+            200,
+          );
+          await click(page, '[data-conv="#lobby"]');
+          await waitText(page, "#pane-title", "#lobby");
+          // The page's own peer hears erin left in the same push as bob's.
+          await page.type("#text", "for erin, later");
+          await page.keyboard.press("Enter");
+          await waitText(
+            page,
+            '#log .msg.own [data-state="later"]',
+            "1 away — gets it when back",
+          );
+          // erin comes back in a browser of her own, from her device.
+          await using cweb = await spawnWeb(ref, {
+            user: "erin",
+            home: erinHome,
+            signup: false,
+            password: null,
+          });
+          const cpage = await tb.browser.newPage();
+          try {
+            await cpage.goto(cweb.url);
+            await cpage.waitForSelector("#app:not([hidden])");
+            await click(cpage, '[data-conv="#lobby"]');
+            await waitText(cpage, "#log .msg", "for erin, later");
+            await waitText(
+              cpage,
+              '#log .msg [data-state="backlog"]',
+              "said while you were away",
+            );
+            await shot(cpage, "room-backlog");
+          } finally {
+            await cpage.close();
+          }
+        } finally {
+          await Deno.remove(erinHome, { recursive: true }).catch(() => {});
+        }
       },
     );
 
