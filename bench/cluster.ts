@@ -91,6 +91,8 @@ const RAMP_CONCURRENCY = 16;
 const CHEAP_SCRYPT = { N: 1024, r: 8, p: 1 };
 /** Subjects of the presence probe. */
 const SUBJECTS = 50;
+/** How long one step of the presence probe may take before it counts as failed. */
+const STEP_MS = 30_000;
 
 interface Plan {
   /** Peers per instance. */
@@ -498,14 +500,29 @@ async function presenceProbe(
     }
     return watcher = w;
   };
-  /** Runs one step; a failure is noted and the probe goes on. */
+  /**
+   * Runs one step; a failure, or no answer within STEP_MS (the bench's
+   * clients wait for replies without a timeout), is noted and the probe
+   * goes on.
+   */
   const step = async (fn: () => Promise<void>): Promise<boolean> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      await fn();
+      await Promise.race([
+        fn(),
+        new Promise<never>((_, reject) =>
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${STEP_MS} ms`)),
+            STEP_MS,
+          )
+        ),
+      ]);
       return true;
     } catch (err) {
       errors.push(String(err));
       return false;
+    } finally {
+      clearTimeout(timer);
     }
   };
   try {
