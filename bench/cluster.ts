@@ -4,12 +4,15 @@
  *
  * 1. A throwaway PostgreSQL 15 server (initdb and pg_ctl, as the tests
  *    make it: fsync off, so the disk is not what is measured) and 2×N
- *    accounts written through the store with a cheap scrypt hash (as P1).
+ *    accounts written through the store with a cheap scrypt hash (as P1),
+ *    each with a device (one key pair shared by all, as in P8).
  * 2. Two instances share the database and one state folder (one
  *    certificate, one ticket key). Load-generator processes log in N peer
- *    sessions on each, heartbeat each at 1 Hz and search a random user
- *    about once per 10 s per session; every session knows both instances
- *    and, like a peer, logs in again on the other when its own goes away.
+ *    sessions on each by device key (a peer whose machine is a device, as
+ *    every peer's is after its first login), heartbeat each at 1 Hz and
+ *    search a random user about once per 10 s per session; every session
+ *    knows both instances and, like a peer, logs in again on the other
+ *    (device key, --replace) when its own goes away.
  * 3. Steady window: CPU (% of one core) and peak RSS of each instance, beside
  *    P1's single instance when P1 ran in the same process (`deno task bench`
  *    or `--only P1,P9`).
@@ -29,8 +32,10 @@ import { join } from "node:path";
 import { silentLogger } from "../common/log.ts";
 import { V8_FLAGS } from "../common/v8_flags.ts";
 import {
-  backoffDelay,
+  Backoff,
   DEFAULT_BACKOFF,
+  type Device,
+  deviceLoginFields,
   Endpoint,
   HeartbeatSender,
   type RegistryClient,
@@ -46,6 +51,7 @@ import {
   notMeasured,
   percentile,
   ProcessSampler,
+  readProcCpuMs,
   readProcMemory,
   type RunOptions,
   runStandalone,
@@ -53,8 +59,10 @@ import {
   spawnUntilLine,
 } from "./harness.ts";
 import {
+  benchDevice,
   benchUser,
   closeClient,
+  loadBenchDevice,
   LoadGenerator,
   openClient,
   PASSWORD,
@@ -83,6 +91,8 @@ const RAMP_CONCURRENCY = 16;
 const CHEAP_SCRYPT = { N: 1024, r: 8, p: 1 };
 /** Subjects of the presence probe. */
 const SUBJECTS = 50;
+/** How long one step of the presence probe may take before it counts as failed. */
+const STEP_MS = 30_000;
 
 interface Plan {
   /** Peers per instance. */
@@ -115,11 +125,32 @@ function planFor(quick: boolean): Plan {
 
 const subject = (i: number) => `p9s${String(i).padStart(3, "0")}`;
 
-/** Writes the accounts through the store (so on either engine). */
-async function seed(store: Store, names: string[]): Promise<void> {
+/**
+ * Writes the accounts through the store (so on either engine); those in
+ * `withDevice` get `device`.
+ */
+async function seed(
+  store: Store,
+  names: string[],
+  withDevice: Set<string>,
+  device: Device,
+): Promise<void> {
   const hash = await hashPassword(PASSWORD, CHEAP_SCRYPT);
   const now = Date.now();
-  await pool(names, 16, (name) => store.createUser(name, hash, now));
+  await pool(names, 16, async (name) => {
+    await store.createUser(name, hash, now);
+    if (!withDevice.has(name)) return;
+    await store.addDevice(
+      {
+        user: name,
+        name: device.name,
+        signKey: device.signPublic,
+        dhKey: device.dhPublic,
+      },
+      now,
+      10,
+    );
+  });
 }
 
 /** One instance of the cluster, started for the bench. */
@@ -202,16 +233,25 @@ async function measure(plan: Plan): Promise<Measured> {
   const instances: Instance[] = [];
   const endpoints: Endpoint[] = [];
   try {
+    const deviceHome = join(dir, "device");
+    await Deno.mkdir(deviceHome);
+    const device = await benchDevice(deviceHome);
     {
       const store = await openStore(url);
       try {
-        await seed(store, [
-          ...Array.from({ length: 2 * n }, (_, i) => benchUser(i)),
-          ...Array.from({ length: SUBJECTS }, (_, i) => subject(i)),
-          "p9watch",
-          "p9a",
-          "p9b",
-        ]);
+        const bench = Array.from({ length: 2 * n }, (_, i) => benchUser(i));
+        await seed(
+          store,
+          [
+            ...bench,
+            ...Array.from({ length: SUBJECTS }, (_, i) => subject(i)),
+            "p9watch",
+            "p9a",
+            "p9b",
+          ],
+          new Set(bench),
+          device,
+        );
       } finally {
         await store.close();
       }
@@ -233,6 +273,7 @@ async function measure(plan: Plan): Promise<Measured> {
               home: { port: home.port, udpPort: home.udpPort },
               other: { port: other.port, udpPort: other.udpPort },
               certFile,
+              deviceHome,
               first: base + first,
               count: Math.min(SESSIONS_PER_LOADER, n - first),
               total: 2 * n,
@@ -310,21 +351,47 @@ async function measure(plan: Plan): Promise<Measured> {
     progress(`${chatSetup.length} chat set-ups`, [one, two]);
 
     // Presence pushes across instances.
-    const { latencies: presence, missed: presenceMissed } = await presenceProbe(
+    const {
+      latencies: presence,
+      missed: presenceMissed,
+      errors: presenceErrors,
+    } = await presenceProbe(
       one,
       two,
       caCerts,
       plan.presenceRounds,
     );
-    progress(`${presence.length} presence pushes`, [one, two]);
+    progress(
+      `${presence.length} presence pushes${
+        presenceErrors.length
+          ? `; ${presenceErrors.length} probe steps failed, first: ${
+            presenceErrors[0]
+          }`
+          : ""
+      }`,
+      [one, two],
+    );
 
     // Instance 2 dies; its peers come back through instance 1.
+    const failoverSampler = new ProcessSampler(one.child.pid, 250).start();
+    const pgBefore = backendsCpu(db.name);
+    const loadersBefore = loaders.map((l) => readProcCpuMs(l.child.pid) ?? 0);
     const killedAt = Date.now();
     two.child.kill("SIGKILL");
     await two.child.status;
     const back = await Promise.all(
       loaders.map((l) =>
-        l.ask<{ moved: number; notBack: number; lastAt: number }>(
+        l.ask<
+          {
+            moved: number;
+            notBack: number;
+            lastAt: number;
+            backMs: number[];
+            failures: Record<string, number>;
+            phases: number[][];
+            retried: number;
+          }
+        >(
           `back ${killedAt} 60000 ${two.port}`,
           "back",
           // Longer than the 60 s the loader waits before it answers.
@@ -332,11 +399,35 @@ async function measure(plan: Plan): Promise<Measured> {
         )
       ),
     );
+    const failoverCpu = failoverSampler.stop();
+    const pct = (ms: number) => (ms / failoverCpu.wallMs * 100).toFixed(0);
+    progress(
+      `failover: instance 1 at ${
+        failoverCpu.cpuPercent.toFixed(0)
+      } % of a core, its database backends at ${
+        pct(cpuSince(pgBefore, backendsCpu(db.name)))
+      } %, load generators at ${
+        loaders.map((l, k) =>
+          pct((readProcCpuMs(l.child.pid) ?? 0) - loadersBefore[k]!)
+        ).join(", ")
+      } %`,
+      [one],
+    );
     const moved = back.reduce((s, r) => s + r.moved, 0);
     const notBack = back.reduce((s, r) => s + r.notBack, 0);
     const lastAt = Math.max(...back.map((r) => r.lastAt));
     const failoverSeconds = notBack > 0 ? NaN : (lastAt - killedAt) / 1000;
     progress(`${moved} sessions moved to instance 1`, [one]);
+    for (const r of back) {
+      if (r.moved === 0 && r.notBack === 0) continue;
+      console.error(
+        `  P9: back at the first attempt: drop seen, attempt, connected, logged in after p50/p99 ${
+          r.phases.map(([a, b]) => `${a}/${b}`).join(", ")
+        } ms; ${r.retried} needed more attempts\n  P9: a loader's sessions back after p50/p90/p99 ${
+          r.backMs.map((ms) => (ms / 1000).toFixed(1)).join("/")
+        } s; failed attempts ${JSON.stringify(r.failures)}`,
+      );
+    }
 
     return {
       perInstance: n,
@@ -370,74 +461,147 @@ async function presenceProbe(
   two: Instance,
   caCerts: string[],
   rounds: number,
-): Promise<{ latencies: number[]; missed: number }> {
+): Promise<{ latencies: number[]; missed: number; errors: string[] }> {
   const material = await peerMaterial();
-  const watcher = await openClient(one.port, caCerts);
   const online = new Map<string, number>();
-  watcher.onEvent((ev) => {
-    if (ev.type === "presence" && ev.online) {
-      online.set(ev.user, performance.now());
-    }
-  });
   const latencies: number[] = [];
+  const errors: string[] = [];
   let missed = 0;
+  let watcher: RegistryClient | null = null;
   let beat: HeartbeatSender | null = null;
-  try {
-    const w = await watcher.request("login", {
-      user: "p9watch",
-      password: PASSWORD,
-      kind: "peer",
-      ...material,
+  /** The watcher's session on instance 1, logged in again if it was lost. */
+  const watching = async (): Promise<RegistryClient> => {
+    if (watcher && !watcher.isClosed) return watcher;
+    beat?.stop();
+    const w = await openClient(one.port, caCerts);
+    w.onEvent((ev) => {
+      if (ev.type === "presence" && ev.online) {
+        online.set(ev.user, performance.now());
+      }
     });
-    beat = new HeartbeatSender(
-      "127.0.0.1",
-      w.heartbeat_port ?? one.udpPort,
-      w.session,
-      w.token,
-      watcher.hello.heartbeat_interval_ms,
-    );
-    for (let i = 0; i < SUBJECTS; i++) {
-      const s = await openClient(two.port, caCerts);
-      await s.request("login", {
-        user: subject(i),
+    try {
+      const r = await w.request("login", {
+        user: "p9watch",
         password: PASSWORD,
-        kind: "tool",
+        kind: "peer",
+        replace: true,
+        ...material,
       });
-      await s.request("friend_request", { user: "p9watch" });
-      await closeClient(s);
-      await watcher.request("friend_accept", { user: subject(i) });
+      beat = new HeartbeatSender(
+        "127.0.0.1",
+        r.heartbeat_port ?? one.udpPort,
+        r.session,
+        r.token,
+        w.hello.heartbeat_interval_ms,
+      );
+    } catch (err) {
+      await closeClient(w);
+      throw err;
+    }
+    return watcher = w;
+  };
+  /**
+   * Runs one step; a failure, or no answer within STEP_MS (the bench's
+   * clients wait for replies without a timeout), is noted and the probe
+   * goes on.
+   */
+  const step = async (fn: () => Promise<void>): Promise<boolean> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([
+        fn(),
+        new Promise<never>((_, reject) =>
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${STEP_MS} ms`)),
+            STEP_MS,
+          )
+        ),
+      ]);
+      return true;
+    } catch (err) {
+      errors.push(String(err));
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+  try {
+    for (let i = 0; i < SUBJECTS; i++) {
+      await step(async () => {
+        const s = await openClient(two.port, caCerts);
+        try {
+          await s.request("login", {
+            user: subject(i),
+            password: PASSWORD,
+            kind: "tool",
+          });
+          await s.request("friend_request", { user: "p9watch" });
+        } finally {
+          await closeClient(s);
+        }
+        await (await watching()).request("friend_accept", {
+          user: subject(i),
+        });
+      });
     }
     for (let round = 0; round < rounds; round++) {
       for (let i = 0; i < SUBJECTS; i++) {
         const user = subject(i);
         online.delete(user);
-        const s = await openClient(two.port, caCerts);
-        try {
-          await s.request("login", {
-            user,
-            password: PASSWORD,
-            kind: "peer",
-            ...material,
-          });
-          const loggedIn = performance.now();
-          const deadline = loggedIn + 5_000;
-          while (!online.has(user) && performance.now() < deadline) {
-            await new Promise((r) => setTimeout(r, 1));
+        const ok = await step(async () => {
+          await watching();
+          const s = await openClient(two.port, caCerts);
+          try {
+            await s.request("login", {
+              user,
+              password: PASSWORD,
+              kind: "peer",
+              ...material,
+            });
+            const loggedIn = performance.now();
+            const deadline = loggedIn + 5_000;
+            while (!online.has(user) && performance.now() < deadline) {
+              await new Promise((r) => setTimeout(r, 1));
+            }
+            const at = online.get(user);
+            if (at === undefined) missed++;
+            else latencies.push(Math.max(0, at - loggedIn));
+            await s.request("logout", {});
+          } finally {
+            await closeClient(s);
           }
-          const at = online.get(user);
-          if (at === undefined) missed++;
-          else latencies.push(Math.max(0, at - loggedIn));
-          await s.request("logout", {});
-        } finally {
-          await closeClient(s);
-        }
+        });
+        if (!ok) missed++;
       }
     }
   } finally {
-    beat?.stop();
-    await closeClient(watcher);
+    (beat as HeartbeatSender | null)?.stop();
+    if (watcher) await closeClient(watcher);
   }
-  return { latencies, missed };
+  return { latencies, missed, errors };
+}
+
+/** CPU time so far of the backends serving database `db`, by pid, ms. */
+function backendsCpu(db: string): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`);
+      if (!cmd.startsWith("postgres: ") || !cmd.includes(` ${db} `)) continue;
+      out.set(Number(e.name), readProcCpuMs(Number(e.name)) ?? 0);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return out;
+}
+
+/** CPU the backends used between two readings, ms. */
+function cpuSince(before: Map<number, number>, after: Map<number, number>) {
+  let ms = 0;
+  for (const [pid, t] of after) ms += t - (before.get(pid) ?? 0);
+  return ms;
 }
 
 function progress(what: string, instances: Instance[]): void {
@@ -477,7 +641,7 @@ function metrics(m: Measured, plan: Plan): Metric[] {
       `${tag} sessions online`,
       m.online,
       "sessions",
-      `on two instances, logged in over TLS in ${
+      `on two instances, logged in by device key over TLS in ${
         m.rampSeconds.toFixed(1)
       } s, each heartbeating at 1 Hz`,
     ),
@@ -520,7 +684,7 @@ function metrics(m: Measured, plan: Plan): Metric[] {
       m.failoverSeconds,
       "s",
       TARGETS.failoverS,
-      `${m.moved} sessions of instance 2 (SIGKILL) logged in again on instance 1; ${m.notBack} not back within 60 s`,
+      `${m.moved} sessions of instance 2 (SIGKILL) logged in again on instance 1 by device key; ${m.notBack} not back within 60 s`,
     ),
   ];
 }
@@ -547,6 +711,8 @@ interface LoaderConfig {
   home: Address;
   other: Address;
   certFile: string;
+  /** Where the bench device is saved (every bench account has it). */
+  deviceHome: string;
   first: number;
   count: number;
   total: number;
@@ -562,6 +728,7 @@ interface Session {
   /** When it logged in again after losing its instance (epoch ms). */
   backAt: number;
   moved: boolean;
+  phases: number[];
 }
 
 /**
@@ -572,6 +739,7 @@ interface Session {
 async function loaderMain(config: LoaderConfig): Promise<void> {
   const caCerts = [await Deno.readTextFile(config.certFile)];
   const material = await peerMaterial();
+  const device = await loadBenchDevice(config.deviceHome);
   const sock = dgram.createSocket("udp4");
   sock.on("error", () => {});
   const sessions: Session[] = Array.from({ length: config.count }, (_, i) => ({
@@ -583,19 +751,28 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     seq: 0,
     backAt: 0,
     moved: false,
+    phases: [],
   }));
   let stopping = false;
+  /** Why attempts to log in again failed, by message. */
+  const failures = new Map<string, number>();
 
   const logIn = async (s: Session, replace: boolean): Promise<void> => {
+    s.phases.push(Date.now());
     const conn = await openClient(s.at.port, caCerts);
+    s.phases.push(Date.now());
     try {
-      const r = await conn.request("login", {
-        user: s.user,
-        password: PASSWORD,
-        kind: "peer",
-        ...material,
-        ...(replace ? { replace: true } : {}),
-      });
+      // A peer's (re-)login: its device key signs a fresh challenge.
+      const r = await conn.request(
+        "login",
+        await deviceLoginFields(conn, device, {
+          user: s.user,
+          kind: "peer",
+          ...material,
+          ...(replace ? { replace: true } : {}),
+        }),
+      );
+      s.phases.push(Date.now());
       s.id = r.session;
       s.token = fromBase64url(r.token)!;
       s.seq = 0;
@@ -610,25 +787,38 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     }
   };
 
-  /** As a peer does: backoff, then the other instance, with --replace. */
+  /**
+   * As a peer does (peer/net/registry_session.ts): after the backoff's delay,
+   * the other instance first and the one in use last, logging in with
+   * --replace; refused attempts retry within 2 s and do not grow the delay.
+   */
   const recover = async (s: Session): Promise<void> => {
     s.conn = null;
-    for (let attempt = 0; !stopping; attempt++) {
-      await new Promise((r) =>
-        setTimeout(
-          r,
-          backoffDelay(attempt, DEFAULT_BACKOFF, Math.random(), attempt > 0),
-        )
-      );
-      s.at = s.at.port === config.home.port ? config.other : config.home;
-      try {
-        await logIn(s, true);
-        s.backAt = Date.now();
-        s.moved = true;
-        return;
-      } catch {
-        // Refused (the dead instance) or busy: the next attempt tries again.
+    s.phases = [Date.now()];
+    const backoff = new Backoff(DEFAULT_BACKOFF);
+    while (!stopping) {
+      await new Promise((r) => setTimeout(r, backoff.next(Math.random())));
+      let reached = false;
+      const order = s.at.port === config.home.port
+        ? [config.other, config.home]
+        : [config.home, config.other];
+      for (const at of order) {
+        s.at = at;
+        try {
+          await logIn(s, true);
+          s.backAt = Date.now();
+          s.moved = true;
+          return;
+        } catch (err) {
+          const why = String(err).replace(/\d+/g, "N").slice(0, 120);
+          failures.set(why, (failures.get(why) ?? 0) + 1);
+          if (!(err instanceof Deno.errors.ConnectionRefused)) {
+            reached = true;
+            break;
+          }
+        }
       }
+      backoff.failed(!reached);
     }
   };
 
@@ -646,14 +836,18 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     }
     slot = (slot + 1) % SLOTS;
   }, 1000 / SLOTS);
-  let failures = 0;
-  await pool(sessions, RAMP_CONCURRENCY, async (s) => {
-    try {
-      await logIn(s, false);
-    } catch (err) {
-      if (failures++ < 3) console.error(`loader: login failed: ${err}`);
-    }
-  });
+  let rampFailures = 0;
+  // A login that failed (a machine too busy to answer in time) is tried
+  // once more, as a peer would.
+  for (let pass = 0; pass < 2; pass++) {
+    await pool(sessions.filter((s) => !s.conn), RAMP_CONCURRENCY, async (s) => {
+      try {
+        await logIn(s, false);
+      } catch (err) {
+        if (rampFailures++ < 3) console.error(`loader: login failed: ${err}`);
+      }
+    });
+  }
 
   const searches = setInterval(() => {
     // About one search per session per 10 s.
@@ -680,18 +874,37 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     const deadline = Date.now() + Number(b);
     const killed = Number(c);
     // Only the sessions that started on the killed instance move.
-    const affected = config.home.port === killed ? sessions : [];
+    // (Those that logged in at all: a login the ramp lost is not a peer.)
+    const affected = config.home.port === killed
+      ? sessions.filter((s) => s.id !== "")
+      : [];
     const away = () =>
       affected.filter((s) => !s.conn || s.at.port === killed).length;
     while (away() > 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 100));
     }
     const moved = affected.filter((s) => s.conn && s.backAt >= since);
+    const backMs = moved.map((s) => s.backAt - since);
     console.log(JSON.stringify({
       type: "back",
       moved: moved.length,
       notBack: away(),
       lastAt: Math.max(since, ...moved.map((s) => s.backAt)),
+      backMs: [50, 90, 99].map((q) => percentile(backMs, q)),
+      // Of those back at the first attempt: when the drop was seen, the
+      // attempt began, TLS and hello were done, the login was answered.
+      phases: [0, 1, 2, 3].map((k) =>
+        [50, 99].map((q) =>
+          percentile(
+            moved.filter((s) => s.phases.length === 4).map((s) =>
+              s.phases[k]! - since
+            ),
+            q,
+          )
+        )
+      ),
+      retried: moved.filter((s) => s.phases.length !== 4).length,
+      failures: Object.fromEntries(failures),
     }));
   }
   stopping = true;

@@ -16,6 +16,13 @@
  * their users' audiences hear they went offline. Notifications are not
  * replayed, so after the database connection comes back an instance
  * registers again with the sessions it holds and reloads the others' rows.
+ *
+ * An instance that was swept while it still ran (it stalled longer than its
+ * lease: SIGSTOP, a suspended machine, a lease connection cut off) registers
+ * its sessions again as soon as it hears of it; their users' audiences on
+ * other instances hear they are online again, and its own users hear of the
+ * comings and goings elsewhere that were not pushed to them meanwhile (the
+ * other instances had forgotten their sessions).
  */
 import type { Logger } from "../common/log.ts";
 import type { RegistryEvent } from "../wire/mod.ts";
@@ -55,6 +62,13 @@ export interface ClusterHooks {
   replaced(sessionId: string): Promise<void>;
   /** Users gone offline because their instance died. */
   offline(users: string[]): Promise<void>;
+  /**
+   * After this instance was swept (a stall longer than its lease) and its
+   * sessions registered again: `back`, the users of ours online again, and
+   * `changed`, users elsewhere who came or went while our users were not
+   * told (their audiences here must hear it now).
+   */
+  cameBack(back: string[], changed: string[]): Promise<void>;
   /** Ends our sessions of `user` on device `name` (revoked or logged out elsewhere). */
   endDevice(
     user: string,
@@ -132,6 +146,13 @@ export class ClusterDirectory implements Directory {
   readonly #outbox = new Map<string, Direct[]>();
   #flushing: Promise<void> | null = null;
   #closed = false;
+  /**
+   * Since this instance heard it was swept, until a lease after its sessions
+   * are registered again: users of other instances whose presence changed,
+   * whose pushes may not have reached our users.
+   */
+  #missed: Set<string> | null = null;
+  #missedTimer: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(o: ClusterOptions) {
     this.#o = o;
@@ -425,9 +446,10 @@ export class ClusterDirectory implements Directory {
     if (c.i === this.id) {
       // Our own sessions are in the session table; a sweep of this
       // instance (a stall longer than the lease) means: register again.
-      if (c.t === "gone" && !this.#closed) this.#resync();
+      if (c.t === "gone" && !this.#closed) this.#swept();
       return;
     }
+    if (this.#missed) this.#noteMissed(c);
     switch (c.t) {
       case "up":
         this.#forget(c.id);
@@ -455,6 +477,63 @@ export class ClusterDirectory implements Directory {
     }
   }
 
+  /** Another instance swept ours: register again, noting what we miss. */
+  #swept(): void {
+    if (this.#closed) return;
+    this.#missed ??= new Set();
+    clearTimeout(this.#missedTimer);
+    this.#missedTimer = undefined;
+    this.#resync();
+  }
+
+  /** The users of another instance's change, while our users miss pushes. */
+  #noteMissed(c: Change): void {
+    const missed = this.#missed!;
+    if (c.t === "up" && c.k === "peer") missed.add(c.u);
+    else if (c.t === "down") {
+      const r = this.#remote.get(c.id);
+      if (r?.kind === "peer") missed.add(r.user);
+    } else if (c.t === "gone") {
+      for (const r of this.#remote.values()) {
+        if (r.instance === c.i && r.kind === "peer") missed.add(r.user);
+      }
+    }
+  }
+
+  /** What the users of ours and theirs must hear after a sweep of ours. */
+  #catchUp(back: string[]): void {
+    const missed = this.#missed;
+    if (!missed) return;
+    this.#tellMissed(back, missed);
+    // The other instances reload our rows when they hear we registered
+    // again; what they pushed before that is caught up a lease later.
+    clearTimeout(this.#missedTimer);
+    this.#missedTimer = setTimeout(() => {
+      this.#missedTimer = undefined;
+      if (this.#missed !== missed || this.#closed) return;
+      this.#missed = null;
+      this.#tellMissed([], missed);
+    }, this.#leaseMs);
+  }
+
+  #tellMissed(back: string[], missed: Set<string>): void {
+    const changed = [...missed];
+    missed.clear();
+    if (back.length === 0 && changed.length === 0) return;
+    this.#o.logger.info("cluster sessions registered again", {
+      back: back.length,
+      changed: changed.length,
+    });
+    const hooks = this.#hooks;
+    this.#announcing = this.#announcing
+      .then(() => hooks?.cameBack(back, changed))
+      .catch((err) =>
+        this.#o.logger.error("presence after a sweep failed", {
+          error: String(err),
+        })
+      );
+  }
+
   #remember(r: Remote): void {
     this.#remote.set(r.id, r);
     let set = this.#remoteByUser.get(r.user);
@@ -480,6 +559,7 @@ export class ClusterDirectory implements Directory {
   /** Registers with the sessions held here and reloads the others'. */
   async #register(withOurs = true): Promise<void> {
     const { store, address } = this.#o;
+    let withOursDone: string[] | null = null;
     if (withOurs) {
       const ours = [...this.local.all()]
         .filter((s) => s.kind !== "tool")
@@ -497,14 +577,24 @@ export class ClusterDirectory implements Directory {
           reach: s.reachable,
           device: s.device,
         }));
-      const lost = await store.sql`
-        SELECT chat_register_instance AS id FROM chat_register_instance(
+      const rows = await store.sql`
+        SELECT r_what, r_id FROM chat_register_instance(
           ${this.id}, ${address}, ${this.#leaseMs},
           ${store.sql.json(ours)})`;
-      for (const r of lost) {
-        // Someone took the user's slot on another instance meanwhile.
-        await this.#hooks?.replaced(String(r.id));
+      const back: string[] = [];
+      for (const r of rows) {
+        const id = String(r.r_id);
+        if (r.r_what === "lost") {
+          // Someone took the user's slot on another instance meanwhile.
+          await this.#hooks?.replaced(id);
+        } else {
+          // Swept meanwhile: written again.
+          const s = this.local.byId(id);
+          if (s?.kind === "peer") back.push(s.user);
+        }
       }
+      if (back.length > 0) this.#missed ??= new Set();
+      withOursDone = back;
     }
     this.#heldBack = [];
     try {
@@ -531,6 +621,7 @@ export class ClusterDirectory implements Directory {
       this.#heldBack = null;
       for (const c of held) this.#apply(c);
     }
+    if (withOursDone) this.#catchUp(withOursDone);
   }
 
   /** Registers again (or only reloads) once; retried on the next tick if it fails. */
@@ -580,7 +671,7 @@ export class ClusterDirectory implements Directory {
       }
       const gone: string[] = [];
       for (const r of rows) {
-        if (r.what === "lost") this.#resync();
+        if (r.what === "lost") this.#swept();
         else if (r.what === "dead") {
           this.#o.logger.warn("cluster instance swept", { instance: r.name });
           this.#forgetInstance(String(r.name));
@@ -615,6 +706,7 @@ export class ClusterDirectory implements Directory {
     if (this.#closed) return;
     this.#closed = true;
     clearInterval(this.#timer);
+    clearTimeout(this.#missedTimer);
     await this.#flushing;
     await this.#resyncing;
     await this.#announcing;

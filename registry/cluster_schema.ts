@@ -81,7 +81,7 @@ export const CLUSTER_SCHEMA = `
   -- user's slot: status 'online' while a live instance holds it, unless
   -- p_replace; then the older session is removed and returned (old_id,
   -- old_instance) for its instance to be told. A slot held by an instance
-  -- whose lease ran out is free.
+  -- whose lease ran out is free, and its session is not returned.
   DROP FUNCTION IF EXISTS chat_claim_session(text, chat_name, text, text,
     text, integer, text, text, bigint, boolean);
   CREATE OR REPLACE FUNCTION chat_claim_session(p_id text, p_member chat_name,
@@ -107,6 +107,13 @@ export const CLUSTER_SCHEMA = `
         DELETE FROM online_sessions WHERE id = old_id;
         PERFORM pg_notify('${CLUSTER_CHANNEL}', json_build_object(
           't', 'down', 'id', old_id, 'i', old_instance)::text);
+        -- An instance whose lease ran out is not told (it died, or it
+        -- finds out when it registers again).
+        IF NOT EXISTS (SELECT 1 FROM cluster_instances i
+                        WHERE i.id = old_instance
+                          AND i.lease_until > clock_timestamp()) THEN
+          old_id := NULL; old_instance := NULL;
+        END IF;
       END IF;
     END IF;
     INSERT INTO online_sessions (id, member, kind, instance, host, p2p_port,
@@ -132,12 +139,16 @@ export const CLUSTER_SCHEMA = `
   END $$;
 
   -- (Re)registers an instance with a fresh lease and the sessions it holds
-  -- (p_sessions: a JSON array of rows): its other rows go, and the ids of
-  -- sessions whose user another instance took meanwhile are returned (the
-  -- caller ends them as replaced).
+  -- (p_sessions: a JSON array of rows): its other rows go. Returns
+  -- ('back', id) for each session whose row was missing and is written
+  -- again (swept while the instance stalled, or while it was cut off), and
+  -- ('lost', id) for each whose user another instance took meanwhile (the
+  -- caller ends it as replaced).
+  DROP FUNCTION IF EXISTS chat_register_instance(text, text, integer, jsonb);
   CREATE OR REPLACE FUNCTION chat_register_instance(p_instance text,
     p_address text, p_ttl_ms integer, p_sessions jsonb)
-  RETURNS SETOF text LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+  RETURNS TABLE (r_what text, r_id text)
+  LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
   BEGIN
     INSERT INTO cluster_instances (id, address, lease_until)
     VALUES (p_instance, p_address,
@@ -147,17 +158,20 @@ export const CLUSTER_SCHEMA = `
     DELETE FROM online_sessions s WHERE s.instance = p_instance
       AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(p_sessions) e
                        WHERE e->>'id' = s.id);
-    INSERT INTO online_sessions (id, member, kind, instance, host, p2p_port,
-      cert, cert_fp, login_at, skey, cands, reach, device)
-    SELECT x.id, x.member, x.kind, p_instance, x.host, x.p2p_port, x.cert,
-      x.cert_fp, x.login_at, x.skey, x.cands, x.reach, x.device
-      FROM jsonb_to_recordset(p_sessions) AS x(id text, member text,
-        kind text, host text, p2p_port integer, cert text, cert_fp text,
-        login_at bigint, skey text, cands jsonb, reach boolean, device text)
-    ON CONFLICT DO NOTHING;
+    RETURN QUERY WITH ins AS (
+      INSERT INTO online_sessions AS o (id, member, kind, instance, host,
+        p2p_port, cert, cert_fp, login_at, skey, cands, reach, device)
+      SELECT x.id, x.member, x.kind, p_instance, x.host, x.p2p_port, x.cert,
+        x.cert_fp, x.login_at, x.skey, x.cands, x.reach, x.device
+        FROM jsonb_to_recordset(p_sessions) AS x(id text, member text,
+          kind text, host text, p2p_port integer, cert text, cert_fp text,
+          login_at bigint, skey text, cands jsonb, reach boolean, device text)
+      ON CONFLICT DO NOTHING RETURNING o.id)
+      SELECT 'back'::text, ins.id FROM ins;
     PERFORM pg_notify('${CLUSTER_CHANNEL}', json_build_object(
       't', 'resync', 'i', p_instance)::text);
-    RETURN QUERY SELECT e->>'id' FROM jsonb_array_elements(p_sessions) e
+    RETURN QUERY SELECT 'lost'::text, e->>'id'
+      FROM jsonb_array_elements(p_sessions) e
       WHERE NOT EXISTS (SELECT 1 FROM online_sessions s
                          WHERE s.id = e->>'id' AND s.instance = p_instance);
   END $$;

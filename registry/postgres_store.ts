@@ -25,6 +25,7 @@ import { MAX_RECEIPTS_PER_SENDER } from "./limits.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import type { PostgresTarget } from "./postgres_url.ts";
 import {
+  audienceMap,
   type BacklogDrop,
   DEFAULT_STATUS,
   type DeviceRecord,
@@ -475,6 +476,29 @@ export class PostgresStore implements Store {
       WHERE addressee = ${name} AND state = 'accepted'
       ORDER BY 1`;
     return rows.map((r) => r.friend as string);
+  }
+
+  async audiencesOf(names: string[]): Promise<Map<string, string[]>> {
+    if (names.length === 0) return new Map();
+    const rows = await this.#sql`
+      WITH u(name) AS (
+        SELECT DISTINCT x::chat_name FROM unnest(${
+      this.#sql.array(names)
+    }::text[]) x),
+      l(name, who) AS (
+        SELECT u.name, f.addressee FROM u JOIN friendships f
+          ON f.requester = u.name AND f.state = 'accepted'
+        UNION SELECT u.name, f.requester FROM u JOIN friendships f
+          ON f.addressee = u.name AND f.state = 'accepted'
+        UNION SELECT u.name, m2.member FROM u
+          JOIN room_members m1 ON m1.member = u.name
+          JOIN room_members m2 ON m2.room = m1.room AND m2.member <> m1.member)
+      SELECT name::text AS name, who::text AS who FROM l
+       WHERE NOT EXISTS (SELECT 1 FROM blocks b
+         WHERE (b.blocker = l.name AND b.blocked = l.who)
+            OR (b.blocker = l.who AND b.blocked = l.name))
+       ORDER BY 1, 2`;
+    return audienceMap(rows);
   }
 
   async requestsOf(name: string, page: Page): Promise<{

@@ -202,6 +202,7 @@ export class Registry implements AsyncDisposable {
       directory.attach({
         replaced: (id) => this.service.replaced(id),
         offline: (users) => this.service.wentOffline(users),
+        cameBack: (back, changed) => this.service.cameBack(back, changed),
         endDevice: (user, name, reason) =>
           this.service.endDevice(user, name, reason),
       });

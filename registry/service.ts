@@ -30,6 +30,7 @@ import { FailureThrottle } from "./throttle.ts";
 import { probePeer } from "./probe.ts";
 import {
   acceptHeartbeat,
+  cameBack,
   type ClientState,
   endDeviceSessions,
   endReplaced,
@@ -404,6 +405,15 @@ export class RegistryService implements Disposable {
    */
   async wentOffline(users: string[]): Promise<void> {
     await wentOffline(this.#ctx, users);
+  }
+
+  /**
+   * Sessions of ours registered again after another instance swept them
+   * (users `back`), and users elsewhere whose comings and goings our users
+   * missed meanwhile (`changed`): see cameBack in handlers/presence.ts.
+   */
+  async cameBack(back: string[], changed: string[]): Promise<void> {
+    await cameBack(this.#ctx, back, changed);
   }
 
   /**

@@ -19,6 +19,7 @@ import { MAX_RECEIPTS_PER_SENDER } from "./limits.ts";
 import { MIGRATIONS } from "./migrations.ts";
 import { ownerAfterLeave } from "./rooms.ts";
 import {
+  audienceMap,
   type BacklogDrop,
   DEFAULT_STATUS,
   type DeviceRecord,
@@ -414,6 +415,27 @@ export class SqliteStore implements Store {
         name,
         name,
       ).map((r) => r.friend as string)
+    );
+  }
+
+  audiencesOf(names: string[]): Promise<Map<string, string[]>> {
+    return attempt(() =>
+      audienceMap(this.#all(
+        `WITH u(name) AS (SELECT DISTINCT value FROM json_each(?)),
+         l(name, who) AS (
+           SELECT u.name, f.addressee FROM u JOIN friendships f
+             ON f.requester = u.name AND f.state = 'accepted'
+           UNION SELECT u.name, f.requester FROM u JOIN friendships f
+             ON f.addressee = u.name AND f.state = 'accepted'
+           UNION SELECT u.name, m2.user FROM u
+             JOIN room_members m1 ON m1.user = u.name
+             JOIN room_members m2 ON m2.room = m1.room AND m2.user <> m1.user)
+         SELECT name, who FROM l WHERE NOT EXISTS (SELECT 1 FROM blocks b
+           WHERE (b.blocker = l.name AND b.blocked = l.who)
+              OR (b.blocker = l.who AND b.blocked = l.name))
+         ORDER BY name, who`,
+        JSON.stringify(names),
+      ))
     );
   }
 

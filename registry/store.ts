@@ -202,6 +202,13 @@ export interface Store {
   removeFriend(a: string, b: string): Promise<boolean>;
   friendsOf(name: string): Promise<string[]>;
   /**
+   * Whom the presence of each of `names` is told to: its friends and the
+   * members of its rooms, leaving out itself and anyone it blocked or who
+   * blocked it. One lookup for many users (a sweep of thousands of
+   * sessions); a name without any is absent from the map.
+   */
+  audiencesOf(names: string[]): Promise<Map<string, string[]>>;
+  /**
    * Pending requests, oldest first, each list paged with its total: to
    * `name` (incoming, leaving out senders `name` has blocked) and from
    * `name` (outgoing).
@@ -366,4 +373,18 @@ export interface Store {
    * store ends its connection pool, so await the result before exiting.
    */
   close(): void | Promise<void>;
+}
+
+/** Rows of (name, who) as a map from each name to its list (audiencesOf). */
+export function audienceMap(
+  rows: readonly Record<string, unknown>[],
+): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const r of rows) {
+    const name = String(r.name);
+    let list = out.get(name);
+    if (!list) out.set(name, list = []);
+    list.push(String(r.who));
+  }
+  return out;
 }

@@ -61,6 +61,7 @@ export {
 } from "./route.ts";
 export {
   acceptHeartbeat,
+  cameBack,
   endSession,
   startSweeping,
   sweep,

@@ -28,24 +28,40 @@ export function push(
   ctx.directory.deliver([user], ev);
 }
 
+/** Users whose audiences one store lookup finds (see announceAll). */
+export const AUDIENCE_BATCH = 200;
+
 /** Who should hear about `user`'s presence: online friends and room mates. */
 async function audience(ctx: ServiceContext, user: string): Promise<string[]> {
-  const { store } = ctx;
-  const names = new Set(await store.friendsOf(user));
-  for (const room of await store.roomsOf(user)) {
-    for (const m of await store.members(room)) names.add(m.user);
+  return online(ctx, (await ctx.store.audiencesOf([user])).get(user));
+}
+
+function online(ctx: ServiceContext, names: string[] = []): string[] {
+  return names.filter((name) => ctx.directory.peerOf(name));
+}
+
+/**
+ * Tells the audiences of many users that they went offline, looking the
+ * audiences up AUDIENCE_BATCH users at a time; a user who is online again
+ * by then (logged in on another instance of a cluster) is left out.
+ */
+async function announceOffline(
+  ctx: ServiceContext,
+  users: string[],
+): Promise<void> {
+  const gone = (user: string) => !ctx.directory.peerOf(user);
+  const left = [...new Set(users)].filter(gone);
+  for (let i = 0; i < left.length; i += AUDIENCE_BATCH) {
+    const batch = left.slice(i, i + AUDIENCE_BATCH);
+    const audiences = await ctx.store.audiencesOf(batch);
+    for (const user of batch) {
+      if (!gone(user)) continue;
+      ctx.directory.deliver(
+        online(ctx, audiences.get(user)),
+        event({ type: "presence", user, online: false }),
+      );
+    }
   }
-  names.delete(user);
-  if (names.size === 0) return [];
-  const hidden = new Set([
-    ...await store.blockersOf(user),
-    ...await store.blockedBy(user),
-  ]);
-  const out: string[] = [];
-  for (const name of names) {
-    if (!hidden.has(name) && ctx.directory.peerOf(name)) out.push(name);
-  }
-  return out;
 }
 
 /** Tells `user`'s audience that they came online or went offline. */
@@ -160,14 +176,44 @@ export async function wentOffline(
       // Released even when the time could not be stored.
       for (const s of sessions) await release(ctx, s);
     }
-    for (const user of users) {
-      if (!ctx.directory.peerOf(user)) await announce(ctx, user, false);
-    }
+    await announceOffline(ctx, users);
   } catch (err) {
     ctx.logger.error("logout bookkeeping failed", {
       users: users.length,
       error: err instanceof Error ? err.message : String(err),
     });
+  }
+}
+
+/**
+ * After another instance of a cluster swept this one's sessions (it stalled
+ * longer than its lease) and they were registered again: tells the users
+ * elsewhere in the audiences of `back` (this registry's users whose
+ * sessions are registered again) that they are online, and tells this
+ * registry's own users the presence of `changed` (users who came or went on
+ * other instances meanwhile, whose pushes did not reach them).
+ */
+export async function cameBack(
+  ctx: ServiceContext,
+  back: string[],
+  changed: string[],
+): Promise<void> {
+  const local = (name: string) => ctx.sessions.peerOf(name) !== undefined;
+  for (const user of back) {
+    if (!local(user)) continue; // Ended meanwhile.
+    // This registry's users never heard that they went offline.
+    ctx.directory.deliver(
+      (await audience(ctx, user)).filter((name) => !local(name)),
+      event({ type: "presence", user, online: true }),
+    );
+  }
+  for (const user of changed) {
+    if (local(user)) continue;
+    const online = ctx.directory.peerOf(user) !== undefined;
+    ctx.directory.deliver(
+      (await audience(ctx, user)).filter(local),
+      event({ type: "presence", user, online }),
+    );
   }
 }
 

@@ -105,6 +105,31 @@ export function room(name: string, owner: string, capacity = 10): RoomRecord {
 /** The contract every Store keeps. */
 export const STORE_CASES: readonly StoreCase[] = [
   {
+    name: "audiences: friends and room mates, minus blocks either way",
+    users: ["alice", "bob", "carol", "dave", "erin"],
+    fn: async (_t, store) => {
+      await store.requestFriend("alice", "bob", 10, PENDING);
+      await store.acceptFriend("alice", "bob", 11);
+      // A request that was not accepted makes no audience.
+      await store.requestFriend("alice", "carol", 12, PENDING);
+      await store.createRoom(room("lobby", "alice"), OWNED);
+      await store.addMember("lobby", "dave", 13);
+      await store.addMember("lobby", "erin", 14);
+      await store.block("erin", "alice", 15);
+      const got = await store.audiencesOf(["alice", "dave", "erin", "carol"]);
+      assert.deepEqual(Object.fromEntries(got), {
+        alice: ["bob", "dave"],
+        dave: ["alice", "erin"],
+        erin: ["dave"],
+      });
+      assert.deepEqual(await store.audiencesOf([]), new Map());
+      assert.deepEqual(
+        Object.fromEntries(await store.audiencesOf(["bob"])),
+        { bob: ["alice"] },
+      );
+    },
+  },
+  {
     name: "accounts",
     users: ["alice"],
     fn: async (t, store) => {

@@ -5,7 +5,14 @@
  * the service's own sweep timer.
  */
 import assert from "node:assert/strict";
-import { type Conn, Fixture, heartbeatOf, loginFields } from "./support.ts";
+import { AUDIENCE_BATCH } from "../../../registry/handlers/presence.ts";
+import {
+  type Conn,
+  Fixture,
+  heartbeatOf,
+  loginFields,
+  START,
+} from "./support.ts";
 
 const online = (user: string) => ({ type: "presence", user, online: true });
 const offline = (user: string) => ({ type: "presence", user, online: false });
@@ -262,4 +269,26 @@ Deno.test("idle logout on the manual clock", async (t) => {
       assert.ok(tool.state.session, "tool sessions have no idle logout");
     },
   );
+});
+
+Deno.test("users gone with a dead registry process are told offline, batch after batch of audience lookups", async () => {
+  using fx = await Fixture.create();
+  await fx.signup("watcher", "back");
+  const big = { perSender: 1_000, perRecipient: 1_000 };
+  // More users than one audience lookup takes, each a friend of watcher.
+  const gone = Array.from(
+    { length: AUDIENCE_BATCH + 5 },
+    (_, i) => `gone${String(i).padStart(3, "0")}`,
+  );
+  for (const user of [...gone, "back"]) {
+    if (user !== "back") await fx.store.createUser(user, "hash", START);
+    await fx.store.requestFriend(user, "watcher", START, big);
+    await fx.store.acceptFriend(user, "watcher", START);
+  }
+  const watcher = await fx.login("watcher");
+  // "back" is online again here by the time the announcements go out.
+  await fx.login("back");
+  watcher.take();
+  await fx.service.wentOffline([...gone, "back"]);
+  assert.deepEqual(watcher.take(), gone.map(offline));
 });
