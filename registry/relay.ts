@@ -7,8 +7,9 @@
  * itself, so it is no proxy to any other address: all it can do is join two
  * sockets that both came to it with a proof signed by the registry and by
  * each side's session key. Each role of a link is accepted once. Each
- * direction buffers at most `bufferBytes` and reads only when it has room, so
- * a slow reader slows the writer through TCP itself. A link rate cap and a
+ * direction holds one buffer of at most `bufferBytes` and reads again only
+ * once it wrote what it read, so a slow reader slows the writer through TCP
+ * itself. A link rate cap and a
  * relay-wide cap (token buckets on the injected clock) pace writes; a user
  * holds at most `perUser` links (waiting or spliced) at once. Each link that
  * got as far as one accepted side ends with one log line: link id, the two
