@@ -151,9 +151,9 @@ const MIN_BUFFER = 16 * 1024;
  * buffer: at 100 links that is 200 buffers, so they start small and grow
  * (×4 at a time, up to `bufferBytes`) only once a read fills one.
  */
-const FIRST_SLOT_BYTES = 16 * 1024;
+export const FIRST_SLOT_BYTES = 16 * 1024;
 /** A grown buffer goes back to FIRST_SLOT_BYTES after this many reads in a row that used a quarter of it or less. */
-const SHRINK_AFTER_READS = 64;
+export const SHRINK_AFTER_READS = 64;
 const EMPTY = new Uint8Array(0);
 const HELLO_READ_BYTES = 8 * 1024;
 /** Rate-limited writes wait for at least this much, so they are not dribbled byte by byte. */
