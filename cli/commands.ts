@@ -235,6 +235,14 @@ export const COMMANDS: CommandSpec[] = [
         help: "undelivered offline messages from one sender to one recipient",
       },
       {
+        name: "room-backlog",
+        type: "count",
+        value: "N",
+        default: "200",
+        help:
+          "room messages kept per member who is away, per room (oldest dropped)",
+      },
+      {
         name: "max-rooms-owned",
         type: "count",
         value: "N",

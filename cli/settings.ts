@@ -111,6 +111,8 @@ export interface RegistryLimitSettings {
   maxOfflinePerRecipient: number;
   /** --max-offline-per-sender */
   maxOfflinePerPair: number;
+  /** --room-backlog */
+  roomBacklog: number;
   /** --max-rooms-owned */
   maxRoomsOwned: number;
   /** --max-invites-sent */
@@ -203,6 +205,7 @@ export function registrySettings(
       maxConnectionsPerAddress: num(f, "max-connections-per-address", 128),
       maxOfflinePerRecipient: num(f, "max-offline", 1000),
       maxOfflinePerPair: num(f, "max-offline-per-sender", 100),
+      roomBacklog: num(f, "room-backlog", 200),
       maxRoomsOwned: num(f, "max-rooms-owned", 20),
       maxInvitesPerSender: num(f, "max-invites-sent", 200),
       maxInvitesPerRecipient: num(f, "max-invites-received", 100),

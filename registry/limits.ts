@@ -76,6 +76,11 @@ export interface RegistryLimits {
    * Flag: --max-offline-per-sender.
    */
   maxOfflinePerPair: number;
+  /**
+   * Room messages kept for one member who is away, per room; the oldest
+   * go first. Flag: --room-backlog.
+   */
+  roomBacklog: number;
   /** Rooms one user may own. Flag: --max-rooms-owned. */
   maxRoomsOwned: number;
   /** Pending invitations one user may have sent. Flag: --max-invites-sent. */
@@ -150,6 +155,7 @@ export const DEFAULT_REGISTRY_LIMITS: RegistryLimits = {
   maxQueuedHashes: MAX_QUEUED_HASHES,
   maxOfflinePerRecipient: 1000,
   maxOfflinePerPair: 100,
+  roomBacklog: 200,
   maxRoomsOwned: 20,
   maxInvitesPerSender: 200,
   maxInvitesPerRecipient: 100,

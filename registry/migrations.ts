@@ -496,4 +496,72 @@ export const MIGRATIONS: readonly Migration[] = [
   CREATE INDEX offline_receipts_by_sender ON offline_receipts(sender, id);
   `,
   },
+  {
+    what: "rooms' backlog for members who are away, and what overflowed",
+    sqlite: `
+  ALTER TABLE offline_messages ADD COLUMN room TEXT COLLATE NOCASE;
+  CREATE INDEX offline_by_room ON offline_messages(recipient, room, id);
+  CREATE TABLE backlog_drops (
+    recipient TEXT NOT NULL COLLATE NOCASE,
+    room      TEXT NOT NULL COLLATE NOCASE,
+    dropped   INTEGER NOT NULL,
+    PRIMARY KEY (recipient, room)
+  ) STRICT;
+  `,
+    postgres: `
+  ALTER TABLE offline_messages ADD COLUMN room chat_name;
+  CREATE INDEX offline_by_room ON offline_messages(recipient, room, id);
+  CREATE TABLE backlog_drops (
+    recipient chat_name NOT NULL,
+    room      chat_name NOT NULL,
+    dropped   integer NOT NULL,
+    PRIMARY KEY (recipient, room)
+  );
+
+  -- The caps on offline messages count messages to the user, not a room's.
+  CREATE OR REPLACE FUNCTION chat_store_offline(p_from chat_name,
+    p_to chat_name, p_text text, p_now bigint, p_per_recipient integer,
+    p_per_pair integer, p_discard boolean,
+    OUT status text, OUT new_id bigint, OUT waiting integer)
+  LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+  BEGIN
+    PERFORM pg_advisory_xact_lock(
+      hashtextextended('chat:offline:' || lower(p_to::text), 0));
+    SELECT count(*) INTO waiting FROM offline_messages
+     WHERE recipient = p_to AND room IS NULL;
+    IF waiting >= p_per_recipient THEN status := 'recipient'; RETURN; END IF;
+    SELECT count(*) INTO waiting FROM offline_messages
+     WHERE recipient = p_to AND sender = p_from AND room IS NULL;
+    IF waiting >= p_per_pair THEN status := 'pair'; RETURN; END IF;
+    status := 'ok';
+    IF p_discard THEN new_id := 0; RETURN; END IF;
+    INSERT INTO offline_messages (sender, recipient, text, sent_at)
+    VALUES (p_from, p_to, p_text, p_now) RETURNING id INTO new_id;
+  END $$;
+
+  -- Keeps a room message for one member, dropping (and counting) what
+  -- passes p_max of that room for them.
+  CREATE FUNCTION chat_store_backlog(p_from chat_name, p_to chat_name,
+    p_room chat_name, p_text text, p_now bigint, p_max integer,
+    OUT dropped integer)
+  LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+  BEGIN
+    PERFORM pg_advisory_xact_lock(
+      hashtextextended('chat:offline:' || lower(p_to::text), 0));
+    INSERT INTO offline_messages (sender, recipient, text, sent_at, room)
+    VALUES (p_from, p_to, p_text, p_now, p_room);
+    DELETE FROM offline_messages WHERE id IN (
+      SELECT id FROM offline_messages
+       WHERE recipient = p_to AND room = p_room
+       ORDER BY id DESC OFFSET p_max);
+    GET DIAGNOSTICS dropped = ROW_COUNT;
+    IF dropped > 0 THEN
+      INSERT INTO backlog_drops (recipient, room, dropped)
+      VALUES (p_to, p_room, dropped)
+      ON CONFLICT (recipient, room)
+      DO UPDATE SET dropped = backlog_drops.dropped + excluded.dropped;
+    END IF;
+  END $$;
+  `,
+  },
 ];

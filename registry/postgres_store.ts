@@ -24,6 +24,7 @@ import postgres from "postgres";
 import { MIGRATIONS } from "./migrations.ts";
 import type { PostgresTarget } from "./postgres_url.ts";
 import {
+  type BacklogDrop,
   DEFAULT_STATUS,
   type DeviceRecord,
   type DeviceUse,
@@ -820,13 +821,47 @@ export class PostgresStore implements Store {
     throw new Error(`chat_store_offline answered '${r!.status}'`);
   }
 
+  async storeBacklog(
+    from: string,
+    room: string,
+    rows: { to: string; text: string }[],
+    now: number,
+    perMember: number,
+  ): Promise<void> {
+    for (const { to, text } of rows) {
+      await this.#retry(() =>
+        this.#sql`SELECT * FROM chat_store_backlog(
+          ${from}, ${to}, ${room}, ${text}, ${now}, ${perMember})`
+      );
+    }
+  }
+
+  async backlogDrops(to: string): Promise<BacklogDrop[]> {
+    const rows = await this.#sql`
+      SELECT room, dropped FROM backlog_drops
+      WHERE recipient = ${to} ORDER BY room`;
+    return rows.map((r) => ({
+      room: r.room as string,
+      dropped: Number(r.dropped),
+    }));
+  }
+
+  async clearBacklogDrops(to: string, rooms: string[]): Promise<void> {
+    if (rooms.length === 0) return;
+    await this.#sql`
+      DELETE FROM backlog_drops
+      WHERE recipient = ${to} AND room = ANY(${
+      this.#sql.array(rooms)
+    }::citext[])`;
+  }
+
   async offlineFor(
     to: string,
     limit: number,
     after = 0,
   ): Promise<OfflineRecord[]> {
     const rows = await this.#sql`
-      SELECT id, sender, recipient, text, sent_at FROM offline_messages
+      SELECT id, sender, recipient, text, sent_at, room FROM offline_messages
       WHERE recipient = ${to} AND id > ${after} ORDER BY id LIMIT ${limit}`;
     return rows.map((r) => ({
       id: Number(r.id),
@@ -834,6 +869,7 @@ export class PostgresStore implements Store {
       to: r.recipient as string,
       text: r.text as string,
       sentAt: Number(r.sent_at),
+      ...(r.room !== null ? { room: r.room as string } : {}),
     }));
   }
 
@@ -868,9 +904,9 @@ export class PostgresStore implements Store {
       WITH gone AS (
         DELETE FROM offline_messages
         WHERE recipient = ${to} AND id = ANY(${this.#sql.array(ids)}::bigint[])
-        RETURNING sender, recipient, sent_at)
+        RETURNING sender, recipient, sent_at, room)
       INSERT INTO offline_receipts (sender, recipient, sent_at, delivered_at)
-      SELECT sender, recipient, sent_at, ${now} FROM gone
+      SELECT sender, recipient, sent_at, ${now} FROM gone WHERE room IS NULL
       RETURNING sender`;
     return rows.map((r) => r.sender as string);
   }

@@ -11,6 +11,7 @@ import {
 import { MIGRATIONS } from "./migrations.ts";
 import { ownerAfterLeave } from "./rooms.ts";
 import {
+  type BacklogDrop,
   DEFAULT_STATUS,
   type DeviceRecord,
   type DeviceUse,
@@ -846,7 +847,7 @@ export class SqliteStore implements Store {
     return attempt(() =>
       this.#tx(() => {
         const n = this.#count(
-          "SELECT COUNT(*) AS n FROM offline_messages WHERE recipient = ?",
+          "SELECT COUNT(*) AS n FROM offline_messages WHERE recipient = ? AND room IS NULL",
           to,
         );
         if (n >= limits.perRecipient) {
@@ -856,7 +857,7 @@ export class SqliteStore implements Store {
           );
         }
         const mine = this.#count(
-          "SELECT COUNT(*) AS n FROM offline_messages WHERE recipient = ? AND sender = ?",
+          "SELECT COUNT(*) AS n FROM offline_messages WHERE recipient = ? AND sender = ? AND room IS NULL",
           to,
           from,
         );
@@ -875,10 +876,73 @@ export class SqliteStore implements Store {
     );
   }
 
+  storeBacklog(
+    from: string,
+    room: string,
+    rows: { to: string; text: string }[],
+    now: number,
+    perMember: number,
+  ): Promise<void> {
+    return attempt(() =>
+      this.#tx(() => {
+        room = room.toLowerCase();
+        for (const row of rows) {
+          const to = row.to.toLowerCase();
+          const text = row.text;
+          this.#run(
+            "INSERT INTO offline_messages (sender, recipient, text, sent_at, room) VALUES (?, ?, ?, ?, ?)",
+            from,
+            to,
+            text,
+            now,
+            room,
+          );
+          const gone = this.#run(
+            "DELETE FROM offline_messages WHERE id IN (SELECT id FROM offline_messages WHERE recipient = ? AND room = ? ORDER BY id DESC LIMIT -1 OFFSET ?)",
+            to,
+            room,
+            perMember,
+          );
+          if (gone > 0) {
+            this.#run(
+              "INSERT INTO backlog_drops (recipient, room, dropped) VALUES (?, ?, ?) ON CONFLICT (recipient, room) DO UPDATE SET dropped = dropped + excluded.dropped",
+              to,
+              room,
+              gone,
+            );
+          }
+        }
+      })
+    );
+  }
+
+  backlogDrops(to: string): Promise<BacklogDrop[]> {
+    return attempt(() =>
+      this.#all(
+        "SELECT room, dropped FROM backlog_drops WHERE recipient = ? ORDER BY room",
+        to,
+      ).map((r) => ({ room: r.room as string, dropped: Number(r.dropped) }))
+    );
+  }
+
+  clearBacklogDrops(to: string, rooms: string[]): Promise<void> {
+    return attempt(() =>
+      this.#tx(() => {
+        for (const room of rooms) {
+          this.#run(
+            "DELETE FROM backlog_drops WHERE recipient = ? AND room = ?",
+            to,
+            room,
+          );
+        }
+      })
+    );
+  }
+
   offlineFor(to: string, limit: number, after = 0): Promise<OfflineRecord[]> {
     return attempt(() =>
       this.#all(
-        "SELECT id, sender, recipient, text, sent_at FROM offline_messages WHERE recipient = ? AND id > ? ORDER BY id LIMIT ?",
+        "SELECT id, sender, recipient, text, sent_at, room FROM offline_messages WHERE recipient = ? AND id > ? ORDER BY id LIMIT ?",
         to,
         after,
         limit,
@@ -888,6 +952,7 @@ export class SqliteStore implements Store {
         to: r.recipient as string,
         text: r.text as string,
         sentAt: Number(r.sent_at),
+        ...(r.room !== null ? { room: r.room as string } : {}),
       }))
     );
   }
@@ -930,11 +995,12 @@ export class SqliteStore implements Store {
         const out: string[] = [];
         for (const id of ids) {
           const row = this.#get(
-            "DELETE FROM offline_messages WHERE id = ? AND recipient = ? RETURNING sender, sent_at",
+            "DELETE FROM offline_messages WHERE id = ? AND recipient = ? RETURNING sender, sent_at, room",
             id,
             to,
           );
-          if (!row) continue;
+          // A room's backlog keeps no delivery notice for its sender.
+          if (!row || row.room !== null) continue;
           out.push(row.sender as string);
           this.#run(
             "INSERT INTO offline_receipts (sender, recipient, sent_at, delivered_at) VALUES (?, ?, ?, ?)",

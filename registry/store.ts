@@ -53,6 +53,14 @@ export interface OfflineRecord {
   to: string;
   text: string;
   sentAt: number;
+  /** Set for a room's backlog: the room the message was said in. */
+  room?: string;
+}
+
+/** A room's backlog of one member overflowed: how many were dropped. */
+export interface BacklogDrop {
+  room: string;
+  dropped: number;
 }
 
 /** A recipient's device fetched and acknowledged a sender's offline message. */
@@ -303,7 +311,26 @@ export interface Store {
     limits: OfflineLimits,
     discard?: boolean,
   ): Promise<OfflineRecord>;
-  /** Messages of `to` with an id above `after` (default 0), oldest first. */
+  /**
+   * Stores one room message for each of `rows`' members (already checked:
+   * members, sealed to their devices); past `perMember` rows of that room
+   * for a member, the oldest go and are counted for backlogDrops.
+   */
+  storeBacklog(
+    from: string,
+    room: string,
+    rows: { to: string; text: string }[],
+    now: number,
+    perMember: number,
+  ): Promise<void>;
+  /** `to`'s rooms whose backlog dropped messages, with how many. */
+  backlogDrops(to: string): Promise<BacklogDrop[]>;
+  /** Forgets the drop counts of `rooms` (their notice was shown). */
+  clearBacklogDrops(to: string, rooms: string[]): Promise<void>;
+  /**
+   * Messages of `to` (offline messages and rooms' backlog) with an id above
+   * `after` (default 0), oldest first.
+   */
   offlineFor(
     to: string,
     limit: number,

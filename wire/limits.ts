@@ -26,6 +26,11 @@ export const MAX_SEALED_BOX_CHARS = 45_000;
  * devices per user, MAX_DEVICES_PER_USER): 20 copies fit in one frame.
  */
 export const MAX_SEALED_DEVICES = 20;
+/**
+ * Most members one room_keys or room_store request names (a peer splits a
+ * larger room's backlog, also by bytes, so each request fits its frame).
+ */
+export const MAX_BACKLOG_MEMBERS = 100;
 /** Longest status text. */
 export const MAX_STATUS_CHARS = 140;
 /** Longest room description. */

@@ -21,6 +21,7 @@ import {
 } from "./schema.ts";
 import { DEVICE_NAME_PATTERN } from "./device_login.ts";
 import {
+  MAX_BACKLOG_MEMBERS,
   MAX_CANDIDATES,
   MAX_CERT_CHARS,
   MAX_DESCRIPTION_CHARS,
@@ -187,10 +188,29 @@ export const REQUESTS = {
     boxes: arr(sealedBox, MAX_SEALED_DEVICES),
   },
   offline_fetch: { after: opt(counter), limit: opt(int(1, MAX_PAGE_ITEMS)) },
-  /** `ids`: messages this device has; `receipts`: delivery notices seen. */
+  /**
+   * `ids`: messages this device has; `receipts`: delivery notices seen;
+   * `drops`: rooms whose notice of dropped backlog was shown.
+   */
   offline_ack: {
     ids: arr(counter, MAX_LIST_ITEMS),
     receipts: opt(arr(counter, MAX_LIST_ITEMS)),
+    drops: opt(arr(roomName, MAX_LIST_ITEMS)),
+  },
+  /** The device keys of members of a room we are in (for its backlog). */
+  room_keys: { room: roomName, users: arr(userName, MAX_BACKLOG_MEMBERS) },
+  /**
+   * A room message left for members who are away: for each, sealed to
+   * every device they have now. Members' shares are bounded (oldest go).
+   */
+  room_store: {
+    room: roomName,
+    mid: messageId,
+    from_device: deviceName,
+    members: arr(
+      obj({ user: userName, boxes: arr(sealedBox, MAX_SEALED_DEVICES) }),
+      MAX_BACKLOG_MEMBERS,
+    ),
   },
   room_create: {
     room: roomName,
@@ -373,7 +393,11 @@ export const REPLIES = {
       /** The box sealed to the asking device; absent when none was. */
       box: opt(b64url(1, MAX_SEALED_BOX_CHARS)),
       sent_at: isoTime,
+      /** Set for a room's backlog: the room it was said in. */
+      room: opt(roomName),
     })),
+    /** Rooms whose backlog for the asker overflowed: how many were dropped. */
+    dropped: opt(list(obj({ room: roomName, count: counter }))),
     /** Messages of the asker that a recipient's device has fetched and acknowledged. */
     delivered: opt(list(obj({
       id: counter,
@@ -388,6 +412,26 @@ export const REPLIES = {
     next_after: opt(counter),
   },
   offline_ack: { deleted: counter },
+  room_keys: {
+    room: roomName,
+    /** Those asked for who are members, with their devices. */
+    members: list(obj({
+      user: userName,
+      devices: list(obj({
+        name: deviceName,
+        sign: rawKey,
+        dh: rawKey,
+        created_at: isoTime,
+      })),
+    })),
+  },
+  room_store: {
+    room: roomName,
+    /** Members it was kept for. */
+    stored: list(userName),
+    /** Members whose devices changed meanwhile: seal again for these. */
+    stale: list(userName),
+  },
   room_create: { room: roomName },
   rooms: { rooms: list(obj(roomInfo)), ...pageInfo },
   room_join: roomState,

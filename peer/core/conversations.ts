@@ -75,6 +75,16 @@ export interface ConversationDeps {
    * /msg); resolves with the time it was stored (ISO 8601).
    */
   storeOffline: (user: string, text: string) => Promise<string>;
+  /**
+   * Leaves a room message with the registry for `users`, members who are
+   * away or could not be reached: sealed to their devices, for when they
+   * are back. Resolves with those it was kept for; never throws.
+   */
+  storeBacklog: (
+    room: string,
+    text: string,
+    users: string[],
+  ) => Promise<string[]>;
 }
 
 /** See the module doc. */
@@ -306,7 +316,9 @@ export class Conversations {
   async say(
     room: string,
     text: string,
-  ): Promise<{ id: number; recipients: string[]; unreached: string[] }> {
+  ): Promise<
+    { id: number; recipients: string[]; later: string[]; unreached: string[] }
+  > {
     const me = this.#d.self();
     if (!this.#d.rooms.isMember(room, me)) {
       throw new UserError(
@@ -333,7 +345,20 @@ export class Conversations {
         unreached.push(user);
       }
     }));
-    return { id, recipients: recipients.sort(), unreached: unreached.sort() };
+    // Members away, and those whose link failed, get it from the backlog.
+    const away = [...(this.#d.rooms.get(room)?.members ?? [])]
+      .filter(([u, m]) => u !== me && !m.online).map(([u]) => u);
+    const later = await this.#d.storeBacklog(room, text, [
+      ...away,
+      ...unreached,
+    ]);
+    const kept = new Set(later);
+    return {
+      id,
+      recipients: recipients.sort(),
+      later: [...kept].sort(),
+      unreached: unreached.filter((u) => !kept.has(u)).sort(),
+    };
   }
 
   /** Ends requests nobody answered in time. */

@@ -44,7 +44,11 @@ export type PeerEvent =
     id: number;
     room?: string;
     at: string;
+    /** A room message said while we were away, from the room's backlog. */
+    backlog?: true;
   }
+  /** A room's backlog for us overflowed while we were away. */
+  | { type: "backlog_dropped"; room: string; count: number }
   | {
     type: "delivered";
     to: string;

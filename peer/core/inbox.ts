@@ -1,7 +1,10 @@
 /**
- * Offline messages (F12): fetched from the registry at login, after a
+ * Offline messages: fetched from the registry at login, after a
  * reconnection and whenever it says more are waiting; each is shown once,
- * acknowledged so the registry deletes it, and kept for /inbox.
+ * acknowledged so the registry deletes it, and kept for /inbox. A room's
+ * backlog comes the same way, in order with the rest: each is shown as a
+ * room message marked `backlog`, with a notice first when the room's share
+ * overflowed and the oldest were dropped.
  */
 import type { Logger } from "../../common/log.ts";
 import type { ReplyData } from "../../wire/mod.ts";
@@ -11,7 +14,7 @@ import type { InboxEntry } from "./replies.ts";
 /** What the inbox needs from the rest of the peer. */
 export interface InboxDeps {
   fetch: () => Promise<ReplyData<"offline_fetch">>;
-  ack: (ids: number[], receipts: number[]) => Promise<unknown>;
+  ack: (ids: number[], receipts: number[], drops: string[]) => Promise<unknown>;
   /**
    * Null when messages from `from` may be shown, else why they are held
    * (a verified sender whose device keys changed): a held message stays
@@ -76,8 +79,14 @@ export class Inbox {
 
   async #fetchOnce(): Promise<void> {
     try {
-      const { messages, delivered } = await this.#d.fetch();
+      const { messages, delivered, dropped } = await this.#d.fetch();
       const ids: number[] = [];
+      // What a room's backlog lost is said before what it kept.
+      const drops: string[] = [];
+      for (const d of dropped ?? []) {
+        drops.push(d.room);
+        this.#d.emit({ type: "backlog_dropped", room: d.room, count: d.count });
+      }
       const verdicts = new Map<string, string | null>();
       for (const m of messages) {
         if (!this.#seen.has(m.id) && this.#d.checkSender) {
@@ -130,6 +139,18 @@ export class Inbox {
           });
           continue;
         }
+        if (m.room !== undefined) {
+          this.#d.emit({
+            type: "message",
+            from: m.from,
+            text,
+            id: m.id,
+            room: m.room,
+            at: m.sent_at,
+            backlog: true,
+          });
+          continue;
+        }
         const entry = { from: m.from, text, sent_at: m.sent_at };
         this.#entries.push(entry);
         this.#d.emit({ type: "offline_message", ...entry });
@@ -146,8 +167,8 @@ export class Inbox {
           delivered_at: r.delivered_at,
         });
       }
-      if (ids.length > 0 || receipts.length > 0) {
-        await this.#d.ack(ids, receipts);
+      if (ids.length > 0 || receipts.length > 0 || drops.length > 0) {
+        await this.#d.ack(ids, receipts, drops);
       }
       if (receipts.length > 0) this.#again = true;
     } catch (err) {

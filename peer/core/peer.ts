@@ -11,7 +11,12 @@ import { join } from "node:path";
 import { type Cancel, type Clock, SYSTEM_CLOCK } from "../../common/clock.ts";
 import { closest } from "../../common/suggest.ts";
 import type { Logger } from "../../common/log.ts";
-import type { RegistryEvent, ReplyData, RequestType } from "../../wire/mod.ts";
+import {
+  MAX_BACKLOG_MEMBERS,
+  type RegistryEvent,
+  type ReplyData,
+  type RequestType,
+} from "../../wire/mod.ts";
 import {
   type BackoffPolicy,
   ContactError,
@@ -166,6 +171,8 @@ export class Peer implements AsyncDisposable {
         (await this.#request("profile", { user })).friend === "friends",
       storeOffline: async (user, text) =>
         (await this.#storeOffline(user, text)).sent_at,
+      storeBacklog: (room, text, users) =>
+        this.#storeBacklog(room, text, users),
     });
     this.transfers = new Transfers({
       self: () => this.user,
@@ -180,10 +187,11 @@ export class Peer implements AsyncDisposable {
     });
     this.#inbox = new Inbox({
       fetch: () => this.#request("offline_fetch", {}),
-      ack: (ids, receipts) =>
+      ack: (ids, receipts, drops) =>
         this.#request("offline_ack", {
           ids,
           ...(receipts.length > 0 ? { receipts } : {}),
+          ...(drops.length > 0 ? { drops } : {}),
         }),
       open: (m) => this.#openSealed(m),
       checkSender: async (from) => {
@@ -607,6 +615,99 @@ export class Peer implements AsyncDisposable {
     });
   }
 
+  /** See ConversationDeps.storeBacklog. */
+  async #storeBacklog(
+    room: string,
+    text: string,
+    users: string[],
+  ): Promise<string[]> {
+    const device = this.#o.credentials.device;
+    if (users.length === 0 || !device?.enrolled || !this.#endpoint) return [];
+    const me = this.user;
+    const mid = newMessageId();
+    const kept: string[] = [];
+    let pending = [...new Set(users)];
+    try {
+      // A second round for members whose devices changed meanwhile.
+      for (let round = 0; round < 2 && pending.length > 0; round++) {
+        const keys = await this.#roomKeys(room, pending, round > 0);
+        const sealed: RequestFields<"room_store">["members"] = [];
+        for (const user of pending) {
+          const devices = keys.get(user) ?? [];
+          if (devices.length === 0) continue; // No device: nothing to seal to.
+          try {
+            await this.#checkContact(user);
+          } catch {
+            continue; // A verified contact whose keys changed: not for them.
+          }
+          sealed.push({
+            user,
+            boxes: await Promise.all(devices.map(async (d) => ({
+              device: d.name,
+              box: await seal(device, d.dh, {
+                kind: `room:${room}`,
+                from: me,
+                fromDevice: device.name,
+                to: user,
+                toDevice: d.name,
+                mid,
+              }, text),
+            }))),
+          });
+        }
+        const stale: string[] = [];
+        for (const members of backlogBatches(sealed)) {
+          const r = await this.#request("room_store", {
+            room,
+            mid,
+            from_device: device.name,
+            members,
+          });
+          kept.push(...r.stored);
+          stale.push(...r.stale);
+        }
+        pending = stale;
+      }
+    } catch (err) {
+      this.#o.logger.warn("room backlog not stored", {
+        room,
+        error: String(err),
+      });
+    }
+    return kept;
+  }
+
+  /**
+   * Device keys of room members, as this session remembered them a moment
+   * ago unless `fresh`; the rest asked for in one request per hundred.
+   */
+  async #roomKeys(
+    room: string,
+    users: string[],
+    fresh: boolean,
+  ): Promise<Map<string, VouchedDevice[]>> {
+    const cache = this.#endpoint?.deviceKeys;
+    if (!cache) throw new UserError("not logged in", "logged_out");
+    const out = new Map<string, VouchedDevice[]>();
+    const ask: string[] = [];
+    for (const u of users) {
+      const known = fresh ? undefined : cache.peek(u);
+      if (known) out.set(u, await known);
+      else ask.push(u);
+    }
+    for (let i = 0; i < ask.length; i += MAX_BACKLOG_MEMBERS) {
+      const r = await this.#request("room_keys", {
+        room,
+        users: ask.slice(i, i + MAX_BACKLOG_MEMBERS),
+      });
+      for (const m of r.members) {
+        cache.prime(m.user, m.devices);
+        out.set(m.user, await cache.peek(m.user)!);
+      }
+    }
+    return out;
+  }
+
   /** See InboxDeps.open: the sender's device keys as the registry vouches. */
   async #openSealed(
     m: ReplyData<"offline_fetch">["messages"][number],
@@ -629,7 +730,7 @@ export class Peer implements AsyncDisposable {
       );
     }
     return await open(device, d, {
-      kind: "msg",
+      kind: m.room !== undefined ? `room:${m.room}` : "msg",
       from: m.from,
       fromDevice: m.from_device,
       to: this.user,
@@ -847,4 +948,30 @@ function contactError(err: unknown): unknown {
     err.message,
     err.code === "changed" ? "refused" : "state",
   );
+}
+
+/** Characters of boxes one room_store request carries at most. */
+const BACKLOG_REQUEST_CHARS = 512 * 1024;
+
+/** Splits a room's sealed backlog into requests that fit their frame. */
+function* backlogBatches<T extends { boxes: { box: string }[] }>(
+  members: T[],
+): Generator<T[]> {
+  let batch: T[] = [];
+  let chars = 0;
+  for (const m of members) {
+    const size = m.boxes.reduce((n, b) => n + b.box.length + 64, 64);
+    if (
+      batch.length > 0 &&
+      (batch.length >= MAX_BACKLOG_MEMBERS ||
+        chars + size > BACKLOG_REQUEST_CHARS)
+    ) {
+      yield batch;
+      batch = [];
+      chars = 0;
+    }
+    batch.push(m);
+    chars += size;
+  }
+  if (batch.length > 0) yield batch;
 }

@@ -66,7 +66,14 @@ export interface ReplyDataMap {
   join: ReplyData<"room_join">;
   leave: ReplyData<"room_leave">;
   members: Paged<ReplyData<"room_members">>;
-  say: { room: string; id: number; recipients: string[]; unreached: string[] };
+  say: {
+    room: string;
+    id: number;
+    recipients: string[];
+    /** Members away (or unreachable) it was left for at the registry. */
+    later: string[];
+    unreached: string[];
+  };
   invite: ReplyData<"room_invite">;
   invites: Paged<ReplyData<"invites">>;
   invite_answer:

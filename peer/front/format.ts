@@ -231,10 +231,26 @@ export function formatEvent(ev: PeerEvent, style: Style): string | null {
       );
     case "message": {
       const where = ev.room !== undefined ? `${style.dim(`#${ev.room}`)} ` : "";
+      if (ev.backlog) {
+        // Said while we were away: the date too, and marked as such.
+        return `${
+          style.dim(`[${ev.at.slice(0, 16).replace("T", " ")}]`)
+        } ${where}${u(ev.from)} ${style.dim("(while you were away)")}: ${
+          formatText(ev.text, style, UNDER_OFFLINE)
+        }`;
+      }
       return `${style.dim(`[${clock(ev.at)}]`)} ${where}${u(ev.from)}: ${
         formatText(ev.text, style)
       }`;
     }
+    case "backlog_dropped":
+      return style.yellow(
+        `* #${ev.room}: ${ev.count} older message${
+          ev.count === 1 ? "" : "s"
+        } said while you were away ${
+          ev.count === 1 ? "was" : "were"
+        } dropped (the registry keeps only the latest for each member)`,
+      );
     case "stored":
       return style.yellow(`* ${oneLine(ev.notice)}`);
     case "offline_delivered":
@@ -533,10 +549,25 @@ function replyText(r: CommandReply, style: Style): string | null {
     case "leave":
       return `left #${r.data.room}`;
     case "say": {
-      const unreached = r.data.unreached;
-      return unreached.length
-        ? style.yellow(`not delivered to ${unreached.join(", ")} (unreachable)`)
-        : null;
+      const { later, unreached } = r.data;
+      const bits: string[] = [];
+      if (later.length > 0) {
+        bits.push(
+          style.dim(
+            `kept for ${
+              later.join(", ")
+            } (away) — delivered when they are back`,
+          ),
+        );
+      }
+      if (unreached.length > 0) {
+        bits.push(
+          style.yellow(
+            `not delivered to ${unreached.join(", ")} (unreachable)`,
+          ),
+        );
+      }
+      return bits.length > 0 ? bits.join("; ") : null;
     }
     case "invite":
       return style.green(`invited ${r.data.user} to #${r.data.room}`);

@@ -644,25 +644,32 @@ class ShellUi {
     const s = this.#style;
     const peer = this.#peer!;
     if (reply.ok && reply.name === "say") {
-      const { room, recipients, unreached } = reply.data;
+      const { room, recipients, later, unreached } = reply.data;
       const members = peer.rooms.get(room)?.members.size ?? 0;
       const others = Math.max(0, members - 1);
-      const missed = Math.max(unreached.length, others - recipients.length);
-      if (missed > 0) {
-        this.print(
-          s.yellow(
-            `  ${recipients.length} of ${others} member${
-              others === 1 ? "" : "s"
-            } of #${room} got it; ${missed} did not (${
-              unreached.length > 0
-                ? `unreachable: ${unreached.join(", ")}${
-                  missed > unreached.length ? ", the rest offline" : ""
-                }`
-                : "offline"
-            })`,
-          ),
-          4,
-        );
+      const missed = Math.max(
+        unreached.length,
+        others - recipients.length - later.length,
+      );
+      if (missed > 0 || later.length > 0) {
+        let line = `  ${recipients.length} of ${others} member${
+          others === 1 ? "" : "s"
+        } of #${room} have it now`;
+        if (later.length > 0) {
+          line += `; ${later.length} will get it when they are back`;
+        }
+        if (missed > 0) {
+          line += `; ${missed} will not (${
+            unreached.length > 0
+              ? `unreachable: ${unreached.join(", ")}${
+                missed > unreached.length
+                  ? ", the rest away with no device to seal it to"
+                  : ""
+              }`
+              : "away with no device to seal it to"
+          })`;
+        }
+        this.print(missed > 0 ? s.yellow(line) : s.dim(line), 4);
       }
       return;
     }

@@ -82,6 +82,22 @@ export class DeviceKeysCache {
     return devices;
   }
 
+  /** Keys fetched under ttl ago for `user`, or undefined. */
+  peek(user: string): Promise<VouchedDevice[]> | undefined {
+    const hit = this.#entries.get(user.toLowerCase());
+    if (!hit || this.#now() - hit.at >= this.#ttlMs) return undefined;
+    return hit.devices;
+  }
+
+  /** Remembers keys the registry gave in another answer (room_keys). */
+  prime(user: string, devices: VouchedDevice[]): void {
+    const sorted = [...devices].sort((a, b) => a.name < b.name ? -1 : 1);
+    this.#entries.set(user.toLowerCase(), {
+      at: this.#now(),
+      devices: Promise.resolve(sorted),
+    });
+  }
+
   /** Forgets everything (a new session: the registry may have changed). */
   clear(): void {
     this.#entries.clear();

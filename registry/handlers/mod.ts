@@ -8,6 +8,7 @@
  * so one without a route does not compile.
  */
 import { accountRoutes } from "./accounts.ts";
+import { backlogRoutes } from "./backlog.ts";
 import { deviceRoutes } from "./devices.ts";
 import { introductionRoutes } from "./introductions.ts";
 import { offlineRoutes } from "./offline.ts";
@@ -22,6 +23,7 @@ export const DOMAINS = {
   social: socialRoutes,
   rooms: roomRoutes,
   offline: offlineRoutes,
+  backlog: backlogRoutes,
   introductions: introductionRoutes,
 } as const;
 
@@ -32,6 +34,7 @@ export const ROUTES: Routes = {
   ...socialRoutes,
   ...roomRoutes,
   ...offlineRoutes,
+  ...backlogRoutes,
   ...introductionRoutes,
 };
 

@@ -6,6 +6,9 @@
  * make a fetch outgrow the frame; after an acknowledgement that leaves
  * messages behind, an online recipient is told how many still wait (so a
  * client that fetches on `offline_waiting` drains a large box page by page).
+ * A room's backlog (handlers/backlog.ts) is kept in the same box, in order
+ * with the rest, its rows naming their room; the caps here count only
+ * messages to the user, and no delivery notice is kept for a room's.
  */
 import { DEFAULT_PAGE_ITEMS, type ReplyData } from "../../wire/mod.ts";
 import { fitBytes } from "./paging.ts";
@@ -100,11 +103,13 @@ const offlineFetch: Handler<"offline_fetch"> = async (ctx, c, req) => {
         mid: sealed.mid,
         ...(box !== undefined ? { box } : {}),
         sent_at: iso(m.sentAt),
+        ...(m.room !== undefined ? { room: m.room } : {}),
       };
     }),
   );
   const more = rows.length > messages.length && messages.length > 0;
   const receipts = await ctx.store.receiptsFor(me, DEFAULT_PAGE_ITEMS);
+  const dropped = await ctx.store.backlogDrops(me);
   // Like every paged reply, the total comes when asked for or when cut.
   const asked = req.after !== undefined || req.limit !== undefined;
   return {
@@ -118,6 +123,9 @@ const offlineFetch: Handler<"offline_fetch"> = async (ctx, c, req) => {
           delivered_at: iso(r.deliveredAt),
         })),
       }
+      : {}),
+    ...(dropped.length > 0
+      ? { dropped: dropped.map((d) => ({ room: d.room, count: d.dropped })) }
       : {}),
     ...(asked || more ? { total: await ctx.store.countOffline(me) } : {}),
     ...(more ? { next_after: messages[messages.length - 1]!.id } : {}),
@@ -139,6 +147,9 @@ const offlineAck: Handler<"offline_ack"> = async (ctx, c, req) => {
   }
   if (req.receipts && req.receipts.length > 0) {
     await ctx.store.deleteReceipts(me, req.receipts);
+  }
+  if (req.drops && req.drops.length > 0) {
+    await ctx.store.clearBacklogDrops(me, req.drops);
   }
   return { deleted };
 };

@@ -1,7 +1,8 @@
 /**
  * A room with a member on each of three registry processes sharing one
  * PostgreSQL database: an invitation made on one instance reaches the
- * invitee on another, joins and room messages reach every member, and a
+ * invitee on another, joins and room messages reach every member, what is
+ * said on one instance while a member is away reaches them on another, and a
  * kick made on one instance is heard on the others.
  */
 import { assert } from "../helpers/assert.ts";
@@ -99,6 +100,31 @@ Deno.test({
         from,
       );
     });
+
+    await t.step(
+      "what alice says on instance 1 while carol is away reaches carol on instance 3",
+      async () => {
+        const r = await ok(alice, "/say ops said while carol was away");
+        assert(
+          JSON.stringify([r.recipients, r.later]) ===
+            JSON.stringify([["bob"], ["carol"]]),
+          JSON.stringify(r),
+        );
+        // carol comes back from her device (its keys are for instance 3's address).
+        await using back = await spawnPeer(three!, {
+          user: "carol",
+          home: carol.home,
+          signup: false,
+          env: { CHAT_PASSWORD: "" },
+        });
+        const m = await back.waitFor(
+          (l) => l.type === "message" && l.room === "ops" && l.backlog === true,
+          "the backlog",
+        );
+        assert(m.text === "said while carol was away", String(m.text));
+        assert(m.from === "alice", String(m.from));
+      },
+    );
 
     await t.step(
       "a kick on instance 1 is heard by bob on instance 2",

@@ -587,6 +587,86 @@ export const STORE_CASES: readonly StoreCase[] = [
     },
   },
   {
+    name: "a room's backlog",
+    users: ["alice", "bob", "carol"],
+    fn: async (t, store) => {
+      await t.step(
+        "kept per member and room, oldest dropped and counted",
+        async () => {
+          for (let i = 1; i <= 4; i++) {
+            await store.storeBacklog(
+              "alice",
+              "lobby",
+              [
+                { to: "bob", text: `lobby ${i}` },
+                { to: "carol", text: `lobby ${i}` },
+              ],
+              100 + i,
+              3,
+            );
+          }
+          await store.storeBacklog(
+            "alice",
+            "den",
+            [
+              { to: "bob", text: "den 1" },
+            ],
+            200,
+            3,
+          );
+          const got = await store.offlineFor("bob", 10);
+          assert.deepEqual(got.map((m) => [m.room, m.text]), [
+            ["lobby", "lobby 2"],
+            ["lobby", "lobby 3"],
+            ["lobby", "lobby 4"],
+            ["den", "den 1"],
+          ]);
+          assert.equal(got[0]!.from, "alice");
+          assert.equal(got[0]!.sentAt, 102);
+          assert.deepEqual(await store.backlogDrops("bob"), [
+            { room: "lobby", dropped: 1 },
+          ]);
+          await store.storeBacklog(
+            "alice",
+            "LOBBY",
+            [
+              { to: "BOB", text: "lobby 5" },
+            ],
+            105,
+            3,
+          );
+          assert.deepEqual(await store.backlogDrops("bob"), [
+            { room: "lobby", dropped: 2 },
+          ]);
+        },
+      );
+
+      await t.step(
+        "it does not count against offline caps nor leave notices",
+        async () => {
+          // bob's box holds 4 room rows; a cap of 1 still takes a message.
+          await store.storeOffline("carol", "bob", "direct", 300, caps(1));
+          const ids = (await store.offlineFor("bob", 10)).map((m) => m.id);
+          assert.equal(ids.length, 5);
+          const told = await store.deliverOffline("bob", ids, 400);
+          assert.deepEqual(told, ["carol"], "only the direct one's sender");
+          assert.equal(await store.countReceipts("alice"), 0);
+          assert.equal(await store.countOffline("bob"), 0);
+        },
+      );
+
+      await t.step("drop notices are cleared once shown", async () => {
+        await store.clearBacklogDrops("bob", ["Lobby"]);
+        assert.deepEqual(await store.backlogDrops("bob"), []);
+        assert.deepEqual(await store.backlogDrops("carol"), [
+          { room: "lobby", dropped: 1 },
+        ]);
+        await store.clearBacklogDrops("carol", []);
+        assert.equal((await store.backlogDrops("carol")).length, 1);
+      });
+    },
+  },
+  {
     name: "batches, listings and text",
     users: ["alice", "bob", "carol"],
     fn: async (t, store) => {

@@ -81,6 +81,7 @@ async function openFails(
 }
 
 const TABLES = [
+  "backlog_drops",
   "blocks",
   "devices",
   "friendships",

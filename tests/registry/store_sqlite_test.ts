@@ -48,6 +48,7 @@ Deno.test("SqliteStore migrations", async (t) => {
           "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
         ).all().map((r) => r.name);
         assert.deepEqual(tables, [
+          "backlog_drops",
           "blocks",
           "devices",
           "friendships",

@@ -88,7 +88,21 @@ export const REQUEST_EXAMPLES: {
     }],
   },
   offline_fetch: { after: 7, limit: 100 },
-  offline_ack: { ids: [1, 2, 3], receipts: [4] },
+  offline_ack: { ids: [1, 2, 3], receipts: [4], drops: ["lobby"] },
+  room_keys: { room: "lobby", users: ["carol", "dave"] },
+  room_store: {
+    room: "lobby",
+    mid: "mmmmmmmmmmmmmmmmmmmmmm",
+    from_device: "laptop",
+    members: [{
+      user: "carol",
+      boxes: [{
+        device: "desk",
+        box:
+          "AQxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+      }],
+    }],
+  },
   room_create: {
     room: "lobby",
     password: "open sesame",
@@ -284,10 +298,19 @@ export const REPLY_EXAMPLES: { [K in RequestType]: ReplyData<K> } = {
       sent_at: ISO,
     }],
     delivered: [{ id: 3, to: "carol", sent_at: ISO, delivered_at: ISO }],
+    dropped: [{ room: "lobby", count: 12 }],
     total: 5,
     next_after: 1,
   },
   offline_ack: { deleted: 1 },
+  room_keys: {
+    room: "lobby",
+    members: [{
+      user: "carol",
+      devices: [{ name: "desk", sign: KEY43, dh: KEY43, created_at: ISO }],
+    }],
+  },
+  room_store: { room: "lobby", stored: ["carol"], stale: ["dave"] },
   room_create: { room: "lobby" },
   rooms: {
     rooms: [{

@@ -9,27 +9,7 @@ import { DatabaseSync } from "node:sqlite";
 import { assert, assertEquals } from "../../helpers/assert.ts";
 import { spawnPeer } from "../../helpers/peer_process.ts";
 import { spawnRegistry } from "../../helpers/registry.ts";
-
-const enc = new TextEncoder();
-
-/** Whether `needle` occurs in the file at `path` (absent file: false). */
-async function fileHas(path: string, needle: string): Promise<boolean> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
-  const n = enc.encode(needle);
-  outer: for (let i = 0; i + n.length <= bytes.length; i++) {
-    for (let j = 0; j < n.length; j++) {
-      if (bytes[i + j] !== n[j]) continue outer;
-    }
-    return true;
-  }
-  return false;
-}
+import { fileHas } from "../../helpers/bytes.ts";
 
 /** The stored rows of offline_messages, read beside the running registry. */
 function rows(dbPath: string): { id: number; text: string }[] {

@@ -168,6 +168,19 @@ const EVENTS: Record<PeerEventType, PeerEvent[]> = {
       room: "lobby",
       at: AT,
     },
+    {
+      type: "message",
+      from: "bob",
+      text: "said while you were away",
+      id: 9,
+      room: "lobby",
+      at: AT,
+      backlog: true,
+    },
+  ],
+  backlog_dropped: [
+    { type: "backlog_dropped", room: "lobby", count: 1 },
+    { type: "backlog_dropped", room: "lobby", count: 12 },
   ],
   delivered: [{ type: "delivered", to: "bob", id: 3 }],
   stored: [{
@@ -518,8 +531,15 @@ const REPLIES: { [N in Answered]: ReplyDataMap[N][] } = {
     },
   ],
   say: [
-    { room: "lobby", id: 5, recipients: ["bob"], unreached: [] },
-    { room: "lobby", id: 6, recipients: [], unreached: ["bob"] },
+    { room: "lobby", id: 5, recipients: ["bob"], later: [], unreached: [] },
+    { room: "lobby", id: 6, recipients: [], later: [], unreached: ["bob"] },
+    {
+      room: "lobby",
+      id: 7,
+      recipients: ["bob"],
+      later: ["carol", "dave"],
+      unreached: ["erin"],
+    },
   ],
   invite: [{ room: "lobby", user: "bob" }],
   invite_answer: [

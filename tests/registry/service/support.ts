@@ -495,6 +495,13 @@ export const SAMPLE_REQUESTS: {
   offline_send: sealedFields("sample", "hi"),
   offline_fetch: {},
   offline_ack: { ids: [1] },
+  room_keys: { room: "sample", users: ["sample"] },
+  room_store: {
+    room: "sample",
+    mid: base64url(crypto.getRandomValues(new Uint8Array(16))),
+    from_device: DEVICE,
+    members: [],
+  },
   room_create: { room: "sample" },
   rooms: {},
   room_join: { room: "sample" },

@@ -969,6 +969,26 @@ function drawEntry(e) {
       h("span", { class: "tag", text: "sent while you were offline" }),
     );
   }
+  if (e.backlog) {
+    parts.push(
+      h("span", {
+        class: "tag",
+        "data-state": "backlog",
+        text: "said while you were away",
+      }),
+    );
+  }
+  if (e.own && e.later && e.later.length > 0) {
+    const n = e.later.length;
+    parts.push(
+      h("span", {
+        class: "tag",
+        "data-state": "later",
+        title: `kept for ${e.later.join(", ")}`,
+        text: `${n} away — ${n === 1 ? "gets" : "get"} it when back`,
+      }),
+    );
+  }
   if (e.own) {
     if (e.pending) {
       parts.push(

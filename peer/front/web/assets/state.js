@@ -12,8 +12,9 @@ export const MAX_ENTRIES = 2000;
 /**
  * @typedef {{ kind: "msg", n: number, v: number, from: string, text: string,
  *   at: string, own: boolean, id?: number, state?: string, notice?: string,
- *   recipients?: string[], delivered: string[], offline?: boolean,
- *   pending?: boolean, error?: string }} MsgEntry
+ *   recipients?: string[], later?: string[], delivered: string[],
+ *   offline?: boolean, backlog?: boolean, pending?: boolean,
+ *   error?: string }} MsgEntry
  * @typedef {{ kind: "note", n: number, v: number, text: string, at: string,
  *   tone?: "warn" | "info" }} NoteEntry
  * @typedef {{ kind: "file", n: number, v: number, id: string, at: string }} FileEntry
@@ -402,21 +403,39 @@ export class ChatState {
           ? this.conv("room", ev.room)
           : this.conv("user", ev.from);
         if (!ev.room && c.chat !== "open") c.chat = "open";
-        this.#push(c, {
+        /** @type {Omit<MsgEntry, "n" | "v">} */
+        const e = {
           kind: "msg",
           from: ev.from,
           text: ev.text,
           at: ev.at,
           own: false,
-          id: ev.id,
           delivered: [],
-        });
+        };
+        // A room's backlog: said while we were away, no live id to ack.
+        if (ev.backlog === true) e.backlog = true;
+        else e.id = ev.id;
+        this.#push(c, e);
         this.#arrived(c, ctx);
         return notify(
           ev.room ? `${ev.from} in #${ev.room}` : ev.from,
           ev.text,
           c.key,
         );
+      }
+      case "backlog_dropped": {
+        const c = this.conv("room", ev.room);
+        this.note(
+          c,
+          `${ev.count} older message${
+            ev.count === 1 ? "" : "s"
+          } said while you were away ${
+            ev.count === 1 ? "was" : "were"
+          } dropped (the registry keeps only the latest)`,
+          now,
+          "warn",
+        );
+        return null;
       }
       case "offline_message": {
         const c = this.conv("user", ev.from);
@@ -450,6 +469,7 @@ export class ChatState {
         if (typeof ev.id === "number") e.id = ev.id;
         if (ev.notice) e.notice = ev.notice;
         if (Array.isArray(ev.recipients)) e.recipients = ev.recipients;
+        if (Array.isArray(ev.later) && ev.later.length > 0) e.later = ev.later;
         this.#push(c, e);
         if (!room && ev.state === "requested" && c.chat !== "open") {
           c.chat = "requested";

@@ -428,6 +428,66 @@ Deno.test({
     );
 
     await t.step(
+      "a room message for a member who is away is kept for later, and shown to them marked as such",
+      async () => {
+        const erinHome = await Deno.makeTempDir({ prefix: "chat-weberin-" });
+        try {
+          const erin = await spawnPeer(ref, {
+            user: "erin",
+            home: erinHome,
+          });
+          await bob2.send("/invite lobby erin");
+          assertEquals((await erin.send("/invite accept lobby")).ok, true);
+          assertEquals(await erin.quit(), 0);
+          await until(
+            async () =>
+              ((await bob2.send("/members lobby")).members as {
+                user: string;
+                online: boolean;
+              }[]).some((m) => m.user === "erin" && !m.online),
+            "erin away",
+            10_000,
+            200,
+          );
+          await click(page, '[data-conv="#lobby"]');
+          await waitText(page, "#pane-title", "#lobby");
+          // The page's own peer hears erin left in the same push as bob's.
+          await page.type("#text", "for erin, later");
+          await page.keyboard.press("Enter");
+          await waitText(
+            page,
+            '#log .msg.own [data-state="later"]',
+            "1 away — gets it when back",
+          );
+          // erin comes back in a browser of her own, from her device.
+          await using cweb = await spawnWeb(ref, {
+            user: "erin",
+            home: erinHome,
+            signup: false,
+            password: null,
+          });
+          const cpage = await tb.browser.newPage();
+          try {
+            await cpage.goto(cweb.url);
+            await cpage.waitForSelector("#app:not([hidden])");
+            await click(cpage, '[data-conv="#lobby"]');
+            await waitText(cpage, "#log .msg", "for erin, later");
+            await waitText(
+              cpage,
+              '#log .msg [data-state="backlog"]',
+              "said while you were away",
+            );
+            await shot(cpage, "room-backlog");
+          } finally {
+            await cpage.close();
+          }
+        } finally {
+          await Deno.remove(erinHome, { recursive: true }).catch(() => {});
+        }
+      },
+    );
+
+    await t.step(
       "the side bar counts unread messages of a chat and a room until they are opened",
       async () => {
         await bob2.send("/msg alice while you read the room");

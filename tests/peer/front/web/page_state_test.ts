@@ -332,3 +332,41 @@ Deno.test("a heartbeat timeout that logs in again does not end the page; an idle
   assertEquals(s.phase, "ended");
   assertEquals(s.endReason, "logged out by the registry after being idle");
 });
+
+Deno.test("a room's backlog is marked in its pane, with a note of what was dropped, and the sender sees who gets it later", () => {
+  const s = new ChatState();
+  s.apply({ type: "ready", user: "alice", port: 1 }, live);
+  s.apply({ type: "backlog_dropped", room: "lobby", count: 12 }, live);
+  s.apply({
+    type: "message",
+    from: "bob",
+    text: "said earlier",
+    id: 41,
+    room: "lobby",
+    at: "2026-12-01T10:00:00.000Z",
+    backlog: true,
+  }, live);
+  const lobby = s.conv("room", "lobby");
+  const [note, msg] = lobby.entries;
+  assert(note?.kind === "note" && note.tone === "warn");
+  assert(note.text.startsWith("12 older messages said while you were away"));
+  assert(msg?.kind === "msg");
+  assertEquals([msg.backlog, msg.id, msg.at], [
+    true,
+    undefined,
+    "2026-12-01T10:00:00.000Z",
+  ]);
+  s.apply({
+    type: "web_sent",
+    room: "lobby",
+    id: 7,
+    text: "hello",
+    at: "2026-12-01T11:00:00.000Z",
+    recipients: ["bob"],
+    later: ["carol", "dave"],
+    unreached: [],
+  }, live);
+  const own = s.conv("room", "lobby").entries.at(-1);
+  assert(own?.kind === "msg" && own.own);
+  assertEquals(own.later, ["carol", "dave"]);
+});
