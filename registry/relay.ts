@@ -149,7 +149,7 @@ const MIN_BUFFER = 16 * 1024;
  * The buffer a direction starts with. A quiet direction (a chat, or the way
  * back of a pipe) always has a read pending, and a pending read holds its
  * buffer: at 100 links that is 200 buffers, so they start small and grow
- * (×4 at a time, up to `bufferBytes`) only once a read fills one.
+ * (×4 at a time, up to `bufferBytes`) only once two reads in a row fill one.
  */
 export const FIRST_SLOT_BYTES = 16 * 1024;
 /** A grown buffer goes back to FIRST_SLOT_BYTES after this many reads in a row that used a quarter of it or less. */
@@ -709,10 +709,10 @@ export class RelayListener implements AsyncDisposable {
    * read again. Nothing is read while a write waits, so a slow receiver
    * stops the relay reading and TCP pushes back on the sender; the relay
    * holds at most the one buffer. A quiet direction (a chat, or the way back
-   * of a pipe) keeps a small buffer, which its pending read holds; a read
-   * that fills it means more is waiting, so the buffer grows (up to
-   * `bufferBytes`) for fewer, larger reads and writes, and shrinks back once
-   * reads stay small. Per chunk this costs one read and one write, with no
+   * of a pipe) keeps a small buffer, which its pending read holds; two reads
+   * in a row that fill it mean a stream is coming, so the buffer grows (up
+   * to `bufferBytes`) for fewer, larger reads and writes, and shrinks back
+   * once reads stay small. Per chunk this costs one read and one write, with no
    * queue, timer or promise of its own (rate caps, when set, pace the
    * writes). Resolves when the direction ended, by EOF (then the far side
    * gets FIN) or by failure.
@@ -731,6 +731,8 @@ export class RelayListener implements AsyncDisposable {
     const dstRole = dst.role === "a" ? "a_reset" : "b_reset";
     let buf = new Uint8Array(small);
     this.#slotBytes += buf.length;
+    /** Reads in a row that filled the buffer. */
+    let fullReads = 0;
     /** Reads in a row that used at most a quarter of a grown buffer. */
     let smallReads = 0;
     /** The last view written, reused while chunks come in the same size. */
@@ -802,12 +804,19 @@ export class RelayListener implements AsyncDisposable {
         if (chunk !== buf && chunk !== view) continue; // The hello's leftovers.
         // Size the buffer for the next read.
         let next = buf.length;
-        if (n === buf.length) next = Math.min(size, buf.length * 4);
-        else if (buf.length > small && n <= buf.length / 4) {
-          if (++smallReads >= SHRINK_AFTER_READS) next = small;
-        } else smallReads = 0;
+        if (n === buf.length) {
+          // Two full reads in a row: a stream, not a few chats that piled up.
+          smallReads = 0;
+          if (++fullReads >= 2) next = Math.min(size, buf.length * 4);
+        } else {
+          fullReads = 0;
+          if (buf.length > small && n <= buf.length / 4) {
+            if (++smallReads >= SHRINK_AFTER_READS) next = small;
+          } else smallReads = 0;
+        }
         if (next !== buf.length) {
           smallReads = 0;
+          fullReads = 0;
           this.#slotBytes += next - buf.length;
           buf = new Uint8Array(next);
         }

@@ -694,6 +694,22 @@ Deno.test("relay timeouts and caps", async (t) => {
   );
 
   await t.step(
+    "a few chats that pile up into one full read do not grow the buffer",
+    async () => {
+      await using f = await Fixture.start({ bufferBytes: 256 * 1024 });
+      const [a, b] = await f.pair("alice", "bob");
+      // At most one read of 16 KiB can come out of it, never two in a row.
+      const burst = new Uint8Array(FIRST_SLOT_BYTES + 4_000);
+      for (let i = 0; i < 5; i++) {
+        await writeAll(a.conn, burst);
+        await readExactly(b.conn, burst.length);
+      }
+      assert.equal(f.relay.stats().slotBytes, 2 * FIRST_SLOT_BYTES);
+      close(a, b);
+    },
+  );
+
+  await t.step(
     "a grown buffer shrinks back once reads stay small",
     async () => {
       await using f = await Fixture.start({ bufferBytes: 256 * 1024 });
