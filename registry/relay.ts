@@ -7,8 +7,9 @@
  * itself, so it is no proxy to any other address: all it can do is join two
  * sockets that both came to it with a proof signed by the registry and by
  * each side's session key. Each role of a link is accepted once. Each
- * direction buffers at most `bufferBytes` and reads only when it has room, so
- * a slow reader slows the writer through TCP itself. A link rate cap and a
+ * direction holds one buffer of at most `bufferBytes` and reads again only
+ * once it wrote what it read, so a slow reader slows the writer through TCP
+ * itself. A link rate cap and a
  * relay-wide cap (token buckets on the injected clock) pace writes; a user
  * holds at most `perUser` links (waiting or spliced) at once. Each link that
  * got as far as one accepted side ends with one log line: link id, the two
@@ -144,15 +145,16 @@ export interface RelayStats {
 
 const DEFAULT_BUFFER = 256 * 1024;
 const MIN_BUFFER = 16 * 1024;
-/** The slot a busy direction (a pipe) reads into: fewer, larger reads. */
-const SLOT_BYTES = 64 * 1024;
 /**
- * The slot a direction starts with. A quiet direction (a chat, or the way
+ * The buffer a direction starts with. A quiet direction (a chat, or the way
  * back of a pipe) always has a read pending, and a pending read holds its
- * buffer: at 100 links that is 200 slots, so they start small and grow to
- * SLOT_BYTES only once a read fills one.
+ * buffer: at 100 links that is 200 buffers, so they start small and grow
+ * (×4 at a time, up to `bufferBytes`) only once two reads in a row fill one.
  */
-const FIRST_SLOT_BYTES = 16 * 1024;
+export const FIRST_SLOT_BYTES = 16 * 1024;
+/** A grown buffer goes back to FIRST_SLOT_BYTES after this many reads in a row that used a quarter of it or less. */
+export const SHRINK_AFTER_READS = 64;
+const EMPTY = new Uint8Array(0);
 const HELLO_READ_BYTES = 8 * 1024;
 /** Rate-limited writes wait for at least this much, so they are not dribbled byte by byte. */
 const MIN_GRANT = 4096;
@@ -703,10 +705,17 @@ export class RelayListener implements AsyncDisposable {
   }
 
   /**
-   * One direction: a reader that fills free slots (waiting while all are
-   * full, so it stops reading and TCP pushes back on the sender) and a
-   * writer that empties them at the allowed rate. Resolves when the
-   * direction ended, by EOF (then the far side gets FIN) or by failure.
+   * One direction: read into the direction's buffer, write what was read,
+   * read again. Nothing is read while a write waits, so a slow receiver
+   * stops the relay reading and TCP pushes back on the sender; the relay
+   * holds at most the one buffer. A quiet direction (a chat, or the way back
+   * of a pipe) keeps a small buffer, which its pending read holds; two reads
+   * in a row that fill it mean a stream is coming, so the buffer grows (up
+   * to `bufferBytes`) for fewer, larger reads and writes, and shrinks back
+   * once reads stay small. Per chunk this costs one read and one write, with no
+   * queue, timer or promise of its own (rate caps, when set, pace the
+   * writes). Resolves when the direction ended, by EOF (then the far side
+   * gets FIN) or by failure.
    */
   async #pump(
     link: Active,
@@ -715,96 +724,41 @@ export class RelayListener implements AsyncDisposable {
     dst: Side,
   ): Promise<void> {
     const size = this.#o.bufferBytes;
-    // Slots are made as the direction needs them, up to the bound of `size`
-    // bytes: a quiet link (a chat) holds one small slot, a busy one (a pipe,
-    // whose reads fill the slot) grows to SLOT_BYTES slots and makes as many
-    // as fit, reading while it writes.
-    let slotBytes = Math.min(FIRST_SLOT_BYTES, size);
-    const bigSlot = Math.min(SLOT_BYTES, size);
-    let allocated = 0;
-    const free: Uint8Array[] = [];
-    const haveSlot = () => {
-      if (free.length > 0) return true;
-      // Until it grows a direction has one slot: the next read waits for
-      // the write of the last (quick, unless the receiver is slow).
-      if (allocated > 0 && slotBytes < bigSlot) return false;
-      if (allocated + slotBytes > size) return false;
-      allocated += slotBytes;
-      this.#slotBytes += slotBytes;
-      free.push(new Uint8Array(slotBytes));
-      return true;
-    };
-    /** Gives a slot back; small ones are dropped once the direction grew. */
-    const release = (buf: Uint8Array) => {
-      if (buf.length === slotBytes) {
-        free.push(buf);
-      } else {
-        allocated -= buf.length;
-        this.#slotBytes -= buf.length;
-      }
-    };
-    const caps = link.buckets.length > 0;
-    const full: { buf: Uint8Array; n: number }[] = [];
-    let eof = false;
-    let buffered = 0;
-    let wakeReader: (() => void) | null = null;
-    let wakeWriter: (() => void) | null = null;
+    const small = Math.min(FIRST_SLOT_BYTES, size);
     const signal = link.abort.signal;
-    const wake = () => {
-      wakeReader?.();
-      wakeWriter?.();
-    };
-    signal.addEventListener("abort", wake, { once: true });
-    const put = (buf: Uint8Array, n: number) => {
-      full.push({ buf, n });
-      buffered += n;
-      this.#buffered += n;
-      if (buffered > this.#peak) this.#peak = buffered;
-      wakeWriter?.();
-    };
+    const caps = link.buckets.length > 0;
     const srcRole = src.role === "a" ? "a_reset" : "b_reset";
     const dstRole = dst.role === "a" ? "a_reset" : "b_reset";
-
-    const reader = async () => {
-      if (src.rest.length > 0 && haveSlot()) {
-        const buf = free.pop()!;
-        const n = Math.min(src.rest.length, buf.length);
-        buf.set(src.rest.subarray(0, n));
-        put(buf, n);
-      }
-      while (!signal.aborted) {
-        if (!haveSlot()) {
-          await new Promise<void>((r) => (wakeReader = r));
-          wakeReader = null;
-          continue;
-        }
-        const buf = free.pop()!;
-        let n: number | null;
-        try {
-          n = await src.conn.read(buf);
-        } catch {
-          release(buf);
-          this.#fail(link, srcRole);
-          return;
-        }
-        if (n === null) {
-          release(buf);
-          eof = true;
-          wakeWriter?.();
-          return;
-        }
-        // A full read means more is waiting: read bigger from now on.
-        if (n === buf.length && slotBytes < bigSlot) slotBytes = bigSlot;
-        put(buf, n);
-      }
-    };
-
-    const writer = async () => {
+    let buf = new Uint8Array(small);
+    this.#slotBytes += buf.length;
+    /** Reads in a row that filled the buffer. */
+    let fullReads = 0;
+    /** Reads in a row that used at most a quarter of a grown buffer. */
+    let smallReads = 0;
+    /** The last view written, reused while chunks come in the same size. */
+    let view = buf;
+    let moved = 0;
+    let pending = src.rest;
+    src.rest = EMPTY;
+    try {
       for (;;) {
-        if (signal.aborted) return;
-        const item = full.shift();
-        if (!item) {
-          if (eof) {
+        let n: number;
+        let chunk: Uint8Array;
+        if (pending.length > 0) {
+          chunk = pending;
+          n = chunk.length;
+          pending = EMPTY;
+        } else {
+          if (signal.aborted) return;
+          let got: number | null;
+          try {
+            got = await src.conn.read(buf);
+          } catch {
+            this.#fail(link, srcRole);
+            return;
+          }
+          if (got === null) {
+            if (signal.aborted) return;
             try {
               await dst.conn.closeWrite();
             } catch {
@@ -813,41 +767,63 @@ export class RelayListener implements AsyncDisposable {
             }
             return;
           }
-          await new Promise<void>((r) => (wakeWriter = r));
-          wakeWriter = null;
-          continue;
-        }
-        let off = 0;
-        while (off < item.n) {
-          const grant = caps
-            ? await this.#grant(link, item.n - off)
-            : signal.aborted
-            ? 0
-            : item.n - off;
-          if (grant === 0) break; // Aborted while waiting.
-          try {
-            await writeAll(dst.conn, item.buf.subarray(off, off + grant));
-          } catch {
-            this.#fail(link, dstRole);
-            break;
+          n = got;
+          if (n === buf.length) {
+            chunk = buf;
+          } else {
+            if (view.buffer !== buf.buffer || view.length !== n) {
+              view = buf.subarray(0, n);
+            }
+            chunk = view;
           }
-          off += grant;
-          link.bytes[dir] += grant;
         }
-        buffered -= item.n;
-        this.#buffered -= item.n;
-        release(item.buf);
-        wakeReader?.();
-        if (off < item.n) return;
+        this.#buffered += n;
+        if (n > this.#peak) this.#peak = n;
+        let off = 0;
+        try {
+          while (off < n) {
+            let grant = n - off;
+            if (caps) {
+              grant = await this.#grant(link, grant);
+              if (grant === 0) return; // Aborted while waiting.
+            } else if (signal.aborted) return;
+            const end = off + grant;
+            while (off < end) {
+              off += await dst.conn.write(
+                off === 0 && end === n ? chunk : chunk.subarray(off, end),
+              );
+            }
+            moved += grant;
+          }
+        } catch {
+          this.#fail(link, dstRole);
+          return;
+        } finally {
+          this.#buffered -= n;
+        }
+        if (chunk !== buf && chunk !== view) continue; // The hello's leftovers.
+        // Size the buffer for the next read.
+        let next = buf.length;
+        if (n === buf.length) {
+          // Two full reads in a row: a stream, not a few chats that piled up.
+          smallReads = 0;
+          if (++fullReads >= 2) next = Math.min(size, buf.length * 4);
+        } else {
+          fullReads = 0;
+          if (buf.length > small && n <= buf.length / 4) {
+            if (++smallReads >= SHRINK_AFTER_READS) next = small;
+          } else smallReads = 0;
+        }
+        if (next !== buf.length) {
+          smallReads = 0;
+          fullReads = 0;
+          this.#slotBytes += next - buf.length;
+          buf = new Uint8Array(next);
+        }
       }
-    };
-
-    try {
-      await Promise.all([reader(), writer()]);
     } finally {
-      signal.removeEventListener("abort", wake);
-      for (const item of full) this.#buffered -= item.n;
-      this.#slotBytes -= allocated;
+      link.bytes[dir] = moved;
+      this.#slotBytes -= buf.length;
     }
   }
 
