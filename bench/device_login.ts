@@ -145,7 +145,7 @@ function metrics(m: Measured): Metric[] {
         r.listenOverflows === null
           ? ""
           : `; ${r.listenOverflows} connections dropped at full accept queues (machine-wide)`
-      }${
+      }${kernelQueues()}${
         r.firstErrors.length
           ? `; first errors: ${r.firstErrors.join(" | ")}`
           : ""
@@ -184,3 +184,19 @@ export const deviceLoginScenario: Scenario = {
 };
 
 if (import.meta.main) await runStandalone(deviceLoginScenario);
+
+/** The kernel's caps on the listener's queues, as the note of a restart. */
+function kernelQueues(): string {
+  const read = (name: string) => {
+    try {
+      return Deno.readTextFileSync(`/proc/sys/net/${name}`).trim();
+    } catch {
+      return null;
+    }
+  };
+  const accept = read("core/somaxconn");
+  const syn = read("ipv4/tcp_max_syn_backlog");
+  return accept === null
+    ? ""
+    : `; net.core.somaxconn ${accept}, net.ipv4.tcp_max_syn_backlog ${syn}`;
+}

@@ -141,12 +141,14 @@ export interface RegistryLimits {
 
 /**
  * Connections the kernel may queue for the registry's TLS listener before it
- * accepts them (Deno's default is 511; Linux caps it at net.core.somaxconn).
- * After a restart every peer reconnects within a couple of seconds: past the
- * queue the kernel drops their connections, and each waits for a TCP
- * retransmission or its timeout before it tries again.
+ * accepts them (Deno's default is 511; Linux caps it at net.core.somaxconn,
+ * 4096 by default). After a restart every peer reconnects within a couple of
+ * seconds: past the queue the kernel drops their connections, and each waits
+ * for a TCP retransmission or its timeout before it tries again. Enough for
+ * every peer of a big registry at once, so the kernel's limit decides
+ * (README: raise net.core.somaxconn and net.ipv4.tcp_max_syn_backlog).
  */
-export const LISTEN_BACKLOG = 4096;
+export const LISTEN_BACKLOG = 16384;
 
 /**
  * Devices one user may have: each machine they log in from is one, and a
