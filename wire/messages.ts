@@ -266,6 +266,13 @@ const roomState = {
   ...pageInfo,
 };
 const list = <T>(item: Field<T>) => arr(item, MAX_LIST_ITEMS);
+/** A user's device as the registry vouches for it (device_keys, room_keys). */
+const vouchedDevice = obj({
+  name: deviceName,
+  sign: rawKey,
+  dh: rawKey,
+  created_at: isoTime,
+});
 
 /** The data of a successful reply, per request type. */
 export const REPLIES = {
@@ -311,12 +318,7 @@ export const REPLIES = {
   passwd: {},
   device_keys: {
     user: userName,
-    devices: list(obj({
-      name: deviceName,
-      sign: rawKey,
-      dh: rawKey,
-      created_at: isoTime,
-    })),
+    devices: list(vouchedDevice),
   },
   logout: {},
   active: {},
@@ -417,12 +419,7 @@ export const REPLIES = {
     /** Those asked for who are members, with their devices. */
     members: list(obj({
       user: userName,
-      devices: list(obj({
-        name: deviceName,
-        sign: rawKey,
-        dh: rawKey,
-        created_at: isoTime,
-      })),
+      devices: list(vouchedDevice),
     })),
   },
   room_store: {

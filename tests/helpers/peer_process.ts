@@ -280,3 +280,18 @@ export async function runChat(
     text: new TextDecoder().decode(out.stdout),
   };
 }
+
+/** Sends a command line and insists on an ok reply. */
+export async function ok(
+  p: JsonPeer,
+  line: string,
+): Promise<Record<string, unknown>> {
+  const r = await p.send(line);
+  if (r.ok !== true) {
+    throw new Error(`${p.user}: ${line} → ${JSON.stringify(r)}`);
+  }
+  return r;
+}
+
+/** Index of the next line a peer will print, to wait for events after it. */
+export const mark = (p: JsonPeer): number => p.lines.length;

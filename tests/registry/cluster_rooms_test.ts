@@ -7,16 +7,8 @@
  */
 import { assert } from "../helpers/assert.ts";
 import { startCluster } from "../helpers/cluster.ts";
-import { type JsonPeer, spawnPeer } from "../helpers/peer_process.ts";
+import { mark, ok, spawnPeer } from "../helpers/peer_process.ts";
 import { skipNote } from "../helpers/postgres.ts";
-
-async function ok(p: JsonPeer, line: string): Promise<Record<string, unknown>> {
-  const r = await p.send(line);
-  assert(r.ok === true, `${p.user}: ${line} → ${JSON.stringify(r)}`);
-  return r;
-}
-
-const mark = (p: JsonPeer) => p.lines.length;
 
 Deno.test({
   name: `cluster: a room with members on three instances${skipNote()}`,

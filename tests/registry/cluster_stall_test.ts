@@ -7,17 +7,9 @@
  */
 import { assert, assertEquals } from "../helpers/assert.ts";
 import { startCluster } from "../helpers/cluster.ts";
-import { type JsonPeer, spawnPeer } from "../helpers/peer_process.ts";
+import { type JsonPeer, mark, ok, spawnPeer } from "../helpers/peer_process.ts";
 import { skipNote } from "../helpers/postgres.ts";
 import { until } from "../helpers/registry.ts";
-
-async function ok(p: JsonPeer, line: string): Promise<Record<string, unknown>> {
-  const r = await p.send(line);
-  assert(r.ok === true, `${p.user}: ${line} → ${JSON.stringify(r)}`);
-  return r;
-}
-
-const mark = (p: JsonPeer) => p.lines.length;
 
 async function befriend(a: JsonPeer, b: JsonPeer): Promise<void> {
   await ok(a, `/friend add ${b.user}`);

@@ -5,15 +5,9 @@
  * across a restart.
  */
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { type JsonPeer, spawnPeer } from "../helpers/peer_process.ts";
+import { ok, spawnPeer } from "../helpers/peer_process.ts";
 import { sharedPostgres, skipNote } from "../helpers/postgres.ts";
 import { spawnRegistry } from "../helpers/registry.ts";
-
-async function ok(p: JsonPeer, line: string): Promise<Record<string, unknown>> {
-  const r = await p.send(line);
-  assert(r.ok === true, `${p.user}: ${line} → ${JSON.stringify(r)}`);
-  return r;
-}
 
 Deno.test({
   name:

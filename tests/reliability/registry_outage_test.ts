@@ -11,22 +11,12 @@
  *   sustained series of messages, every one delivered and acknowledged.
  */
 import { assert, assertEquals } from "../helpers/assert.ts";
-import { type JsonPeer, spawnPeer } from "../helpers/peer_process.ts";
+import { type JsonPeer, mark, ok, spawnPeer } from "../helpers/peer_process.ts";
 import { spawnRegistry, until } from "../helpers/registry.ts";
 import { loggedIn, TestClient } from "../registry/support.ts";
 
 /** How long the restarted registry may take to have everyone back (SPEC F18). */
 const PRESENCE_BACK_MS = 5_000;
-
-/** Sends a command and insists on an ok reply. */
-async function ok(p: JsonPeer, line: string): Promise<Record<string, unknown>> {
-  const r = await p.send(line);
-  assert(r.ok === true, `${p.user}: ${line} → ${JSON.stringify(r)}`);
-  return r;
-}
-
-/** Index of the next line a peer will print, to wait for events after it. */
-const mark = (p: JsonPeer) => p.lines.length;
 
 /** Makes `a` and `b` friends through their own shells. */
 async function befriend(a: JsonPeer, b: JsonPeer): Promise<void> {
