@@ -146,12 +146,21 @@ function metrics(m: Measured): Metric[] {
           ? ""
           : `; ${r.listenOverflows} connections dropped at full accept queues (machine-wide)`
       }${kernelQueues()}${
-        r.firstErrors.length
-          ? `; first errors: ${r.firstErrors.join(" | ")}`
+        Object.keys(r.errorKinds).length
+          ? `; failed attempts that reached it: ${
+            Object.entries(r.errorKinds).sort((a, b) => b[1] - a[1])
+              .map(([k, n]) => `${n} ${k}`).join(", ")
+          }`
           : ""
       }`,
     ),
     atMost("restart: sessions lost", r.notBack, "sessions", 0),
+    info(
+      "restart: sessions timed out while coming back",
+      m.w2.reports.reduce((a, x) => a + x.timeouts, 0),
+      "sessions",
+      "logged in again, then ended by the registry for want of heartbeats (and logged in once more)",
+    ),
     info(
       "restart: machine busy while they came back",
       r.loaders.machinePercent,

@@ -474,6 +474,8 @@ export async function* stdinLines(): AsyncGenerator<string> {
  * descriptor limit raised), seen from its driver: JSON lines out, commands
  * in. Shared by P1/P2 and R1.
  */
+const LOADER_NICE = Number(Deno.env.get("CHAT_BENCH_LOADER_NICE") ?? 0) | 0;
+
 export class LoadGenerator {
   readonly child: Deno.ChildProcess;
   readonly #lines: AsyncGenerator<string>;
@@ -483,7 +485,9 @@ export class LoadGenerator {
     this.child = new Deno.Command("sh", {
       args: [
         "-c",
-        'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"',
+        `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec ${
+          LOADER_NICE ? `nice -n ${LOADER_NICE} ` : ""
+        }"$0" "$@"`,
         Deno.execPath(),
         "run",
         "--allow-all",

@@ -38,7 +38,6 @@
  * takes about 6 minutes. CHAT_BENCH_R1_N overrides N, CHAT_BENCH_R1_WINDOW_S the
  * length of the first window (the second is half as long).
  */
-import dgram from "node:dgram";
 import { join } from "node:path";
 import {
   Backoff,
@@ -68,9 +67,9 @@ import {
   type Scenario,
   spawnUntilLine,
 } from "./harness.ts";
+import { HeartbeatWorker } from "./beat_worker.ts";
 import { LAG_FILE_ENV, LAG_PROBE, lagIn, readLag } from "./lag_probe.ts";
 import {
-  beatAll,
   benchDevice,
   benchUser,
   closeClient,
@@ -279,8 +278,6 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     backAt: 0,
     attempts: 0,
   }));
-  const sock = dgram.createSocket("udp4");
-  sock.on("error", () => {});
   const fresh = () => ({
     beats: 0,
     beatErrors: 0,
@@ -295,8 +292,11 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
   });
   let counts = fresh();
   const firstErrors: string[] = [];
+  let errorKinds: Record<string, number> = {};
   const note = (what: string, err: unknown) => {
     if (firstErrors.length < 5) firstErrors.push(`${what}: ${err}`);
+    const kind = `${what}: ${errorKind(err)}`;
+    errorKinds[kind] = (errorKinds[kind] ?? 0) + 1;
   };
   let restarting = false;
   let stopping = false;
@@ -349,6 +349,7 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
       s.token = fromBase64url(r.token)!;
       s.seq = 0;
       s.state = "online";
+      hb.on(s.i, s.id, s.token);
       watch(s, conn);
     } catch (err) {
       await closeClient(conn);
@@ -359,6 +360,7 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
   /** Reconnects a slot whose connection dropped, as a peer would. */
   const reconnect = async (s: Slot): Promise<void> => {
     s.state = "reconnecting";
+    hb.off(s.i);
     // As peer/net/registry_session.ts: only attempts that reached the
     // registry grow the delay.
     const backoff = new Backoff(DEFAULT_BACKOFF);
@@ -400,13 +402,11 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     });
   };
 
-  const stopBeats = beatAll(
-    sock,
-    config.udpPort,
-    slots,
-    (s) => s.state === "online",
-    (err) => (err ? counts.beatErrors++ : counts.beats++),
-  );
+  // From a thread of their own: see bench/beat_worker.ts.
+  const hb = new HeartbeatWorker(config.udpPort, (beats, errors) => {
+    counts.beats += beats;
+    counts.beatErrors += errors;
+  });
 
   // The first ramp.
   const rampStart = performance.now();
@@ -461,6 +461,7 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
       const s = live[Math.floor(Math.random() * live.length)]!;
       const conn = s.conn!;
       s.state = "churning";
+      hb.off(s.i);
       s.conn = null;
       const start = performance.now();
       (async () => {
@@ -523,19 +524,48 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
           s.state === "online" || s.state === "churning"
         ).length,
         firstErrors: firstErrors.splice(0),
+        errorKinds,
         ...counts,
       });
+      errorKinds = {};
       // Each report covers what happened since the one before.
       counts = fresh();
     }
   }
   stopping = true;
-  stopBeats();
+  await hb.stop();
   clearInterval(searchTimer);
   clearInterval(expireTimer);
   clearInterval(churnTimer);
   await Promise.all(slots.map((s) => s.conn && closeClient(s.conn)));
-  sock.close();
+}
+
+/** "0–2 s: 120, 2–4 s: 800, …": how many of `ms` fall in each bucket. */
+function histogram(ms: number[], bucketMs: number): string {
+  const counts = new Map<number, number>();
+  for (const t of ms) {
+    const k = Math.floor(t / bucketMs);
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  const s = (k: number) => (k * bucketMs) / 1000;
+  return [...counts].sort((a, b) => a[0] - b[0])
+    .map(([k, n]) => `${s(k)}–${s(k + 1)} s: ${n}`).join(", ");
+}
+
+/** An error's kind for counting: its class and the start of its message. */
+function errorKind(err: unknown): string {
+  if (!(err instanceof Error)) return String(err).slice(0, 60);
+  const message = err.message.replace(/\s*\(os error \d+\)/, "");
+  return `${err.name}: ${message.slice(0, 60)}`;
+}
+
+/** Adds up counts by kind. */
+function tally(all: Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const kinds of all) {
+    for (const [k, n] of Object.entries(kinds)) out[k] = (out[k] ?? 0) + n;
+  }
+  return out;
 }
 
 function say(obj: object): void {
@@ -551,6 +581,8 @@ export interface LoaderReport {
   /** Sessions logged in, or between a churn's logout and its login. */
   online: number;
   firstErrors: string[];
+  /** Errors by kind ("reconnect: ConnectionReset"), counted. */
+  errorKinds: Record<string, number>;
   beats: number;
   beatErrors: number;
   searchErrors: number;
@@ -776,6 +808,8 @@ export interface Measured {
     loaders: CpuShare;
     /** The first reconnect errors the load generators saw. */
     firstErrors: string[];
+    /** The attempts that reached the registry and failed, by kind. */
+    errorKinds: Record<string, number>;
     /**
      * Connections the kernel dropped because a listener's accept queue was
      * full while they came back (machine-wide TcpExtListenOverflows), or
@@ -995,6 +1029,7 @@ export async function measure(plan: Plan): Promise<Measured> {
     const backTimes = statuses.flatMap((s) => s.back).map((t) =>
       t - restartedAt
     );
+    progress(`back, per 2 s after the restart: ${histogram(backTimes, 2_000)}`);
     const notBack = online - backTimes.length;
     const allBackMs = notBack > 0 ? NaN : Math.max(0, ...backTimes);
     progress(
@@ -1041,6 +1076,7 @@ export async function measure(plan: Plan): Promise<Measured> {
         cpuPercent: rec.cpuPercent,
         loaders: recCpu,
         firstErrors: reportsAll.flatMap((r) => r.firstErrors).slice(0, 3),
+        errorKinds: tally(reportsAll.map((r) => r.errorKinds)),
         listenOverflows: overflowsBefore === null || overflowsAfter === null
           ? null
           : overflowsAfter - overflowsBefore,
@@ -1050,7 +1086,13 @@ export async function measure(plan: Plan): Promise<Measured> {
   } finally {
     for (const l of loaders) await l.stop().catch(() => {});
     if (registry) await registry.stop(5_000).catch(() => {});
-    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    // CHAT_BENCH_KEEP=1 keeps the run's folder (database, the registry's
+    // stderr with its warnings) for a look afterwards.
+    if (Deno.env.get("CHAT_BENCH_KEEP") === "1") {
+      console.error(`  kept ${dir}`);
+    } else {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
   }
 }
 

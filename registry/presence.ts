@@ -6,6 +6,14 @@
 /** The timing a sweep looks at. */
 export interface PresenceTimes {
   lastBeat: number;
+  /** The counter of the last heartbeat accepted; 0 before the first. */
+  lastSeq: number;
+  /**
+   * How long its first heartbeat may take when that is longer than the
+   * TTL (0: the TTL): set for a login during a storm (see
+   * ServiceConfig.firstHeartbeatMs).
+   */
+  firstBeatMs: number;
   lastAction: number;
   kind: string;
 }
@@ -14,7 +22,8 @@ export interface PresenceTimes {
 export type Expiry = "heartbeat" | "idle";
 
 /**
- * Sessions whose last heartbeat is older than `ttlMs`, and interactive
+ * Sessions whose last heartbeat is older than `ttlMs` (or, before the
+ * first, than their own `firstBeatMs` when longer), and interactive
  * sessions without a user action for `idleMs` (0 disables idle logout).
  */
 export function expiredSessions<S extends PresenceTimes>(
@@ -25,8 +34,10 @@ export function expiredSessions<S extends PresenceTimes>(
 ): { session: S; reason: Expiry }[] {
   const out: { session: S; reason: Expiry }[] = [];
   for (const s of sessions) {
-    if (now - s.lastBeat > ttlMs) out.push({ session: s, reason: "heartbeat" });
-    else if (idleMs > 0 && s.kind === "peer" && now - s.lastAction > idleMs) {
+    const allowed = s.lastSeq === 0 ? Math.max(ttlMs, s.firstBeatMs) : ttlMs;
+    if (now - s.lastBeat > allowed) {
+      out.push({ session: s, reason: "heartbeat" });
+    } else if (idleMs > 0 && s.kind === "peer" && now - s.lastAction > idleMs) {
       out.push({ session: s, reason: "idle" });
     }
   }

@@ -28,8 +28,12 @@ export async function probePeer(
   let tls: Deno.TlsConn | null = null;
   let fc: FramedConn | null = null;
   let timedOut = false;
+  // Aborted by the timer, never fired otherwise: AbortSignal.timeout would
+  // fire for every probe (a DOMException each) long after most are done.
+  const abort = new AbortController();
   const timer = setTimeout(() => {
     timedOut = true;
+    abort.abort();
     for (const c of [fc, tls, tcp]) {
       try {
         c?.close();
@@ -43,7 +47,7 @@ export async function probePeer(
       hostname: host,
       port,
       // A filtered port never answers: the timer cannot close what is not there yet.
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: abort.signal,
     });
     if (timedOut) return false;
     tls = await Deno.startTls(tcp, {

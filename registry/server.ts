@@ -34,6 +34,7 @@ import type { ScryptParams } from "./passwords.ts";
 import { LISTEN_BACKLOG, type RegistryLimits } from "./limits.ts";
 import { RelayListener, type RelayVerifier, relayVerifier } from "./relay.ts";
 import { kernelUdpDrops } from "./udp_drops.ts";
+import { HeartbeatRing } from "./heartbeat_ring.ts";
 
 /** Everything needed to start a registry. */
 export interface RegistryOptions {
@@ -124,6 +125,9 @@ export class Registry implements AsyncDisposable {
   /** Bad datagrams not yet in a log line, and when the last line was. */
   #badUnlogged = 0;
   #badLoggedAt = -Infinity;
+  /** Heartbeats dropped for want of room in the ring, not yet logged. */
+  #droppedUnlogged = 0;
+  #droppedLoggedAt = -Infinity;
   /** The kernel's drops at the heartbeat port at the last line (Linux). */
   #dropsLogged: number | null = null;
   /** A second of the window since the last line was a flood. */
@@ -208,6 +212,7 @@ export class Registry implements AsyncDisposable {
       });
     }
     udp.onBatch = (data, rejected) => this.#batch(data, rejected);
+    udp.onDropped = (n) => this.#droppedBeats(n);
     this.#accepting = this.#acceptLoop();
     if (opts.signal?.aborted) void this.close();
     opts.signal?.addEventListener("abort", () => void this.close(), {
@@ -502,6 +507,24 @@ export class Registry implements AsyncDisposable {
     }
   }
 
+  /**
+   * Heartbeats the worker could not hand over (the main thread fell seconds
+   * behind): like a flood, silence then means little, so the flood TTL
+   * applies; one log line per BAD_DATAGRAM_LOG_MS at most.
+   */
+  #droppedBeats(n: number): void {
+    const now = this.#now();
+    this.service.heartbeatFlood(now);
+    this.#droppedUnlogged += n;
+    if (now - this.#droppedLoggedAt >= BAD_DATAGRAM_LOG_MS) {
+      this.#logger.warn("heartbeats dropped: the registry fell behind", {
+        count: this.#droppedUnlogged,
+      });
+      this.#droppedUnlogged = 0;
+      this.#droppedLoggedAt = now;
+    }
+  }
+
   #logBad(now: number): void {
     // What the kernel dropped unread (heartbeats among them) since the last
     // line; the first line only takes the starting count.
@@ -551,15 +574,22 @@ export class Registry implements AsyncDisposable {
   }
 }
 
+/** How often the main thread reads the heartbeat ring. */
+const HEARTBEAT_DRAIN_MS = 20;
+
 /** At most one log line about bad datagrams in this long. */
 export const BAD_DATAGRAM_LOG_MS = 10_000;
 
 /** The heartbeat socket as seen from the main thread: a worker that owns it. */
 class UdpWorker {
   readonly #worker: Worker;
+  readonly #ring = HeartbeatRing.create();
+  #draining: ReturnType<typeof setInterval> | undefined;
   port = 0;
   /** A batch: heartbeat-like datagrams as [u16 length][bytes]…, and a count of the rest. */
   onBatch: (data: Uint8Array, rejected: number) => void = () => {};
+  /** Heartbeats the worker had no room for: the main thread fell behind. */
+  onDropped: (n: number) => void = () => {};
   #closed: (() => void) | null = null;
 
   private constructor(worker: Worker) {
@@ -585,29 +615,41 @@ class UdpWorker {
         const m = e.data;
         if (m.type === "bound") {
           w.port = m.port;
+          w.#draining = setInterval(() => w.#drain(), HEARTBEAT_DRAIN_MS);
           resolve(w);
         } else if (m.type === "error") {
           worker.terminate();
           reject(new Error(m.message));
-        } else if (m.type === "batch") {
-          w.onBatch(new Uint8Array(m.data as ArrayBuffer), m.rejected);
         } else if (m.type === "closed") {
           w.#closed?.();
         }
       };
-      worker.postMessage({ type: "bind", host, port });
+      worker.postMessage({ type: "bind", host, port, ring: w.#ring.buffer });
     });
+  }
+
+  /** Hands what the ring holds to onBatch (records are read in place). */
+  #drain(): void {
+    const { rejected, dropped } = this.#ring.drain((records) =>
+      this.onBatch(records, 0)
+    );
+    if (rejected > 0) this.onBatch(new Uint8Array(0), rejected);
+    if (dropped > 0) this.onDropped(dropped);
   }
 
   /** Closes the socket (delivering what it holds) and ends the worker. */
   async close(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       new Promise<void>((resolve) => {
         this.#closed = resolve;
         this.#worker.postMessage({ type: "close" });
       }),
-      new Promise((resolve) => setTimeout(resolve, 1000)),
+      new Promise((resolve) => timer = setTimeout(resolve, 1000)),
     ]);
+    clearTimeout(timer);
+    clearInterval(this.#draining);
+    this.#drain();
     this.#worker.terminate();
   }
 }

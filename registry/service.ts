@@ -144,6 +144,8 @@ export class RegistryService implements Disposable {
       deviceUses: new Map(),
       stats: this.stats,
       udpFlood: this.#udpFlood,
+      loginStorm: () =>
+        this.#clients.size - this.sessions.size > cfg.loginStormConnections,
     };
     const every = deps.config.sweepEveryMs;
     this.#sweeping = every > 0
@@ -223,11 +225,7 @@ export class RegistryService implements Disposable {
       // LOGIN_STORM_CONNECTIONS): more time, up to loginStormWaitMs in all.
       const cfg = this.#ctx.config;
       const waited = this.#clock.now() - c.connectedAt;
-      const withoutSession = this.#clients.size - this.sessions.size;
-      if (
-        withoutSession > cfg.loginStormConnections &&
-        waited < cfg.loginStormWaitMs
-      ) {
+      if (this.#ctx.loginStorm() && waited < cfg.loginStormWaitMs) {
         this.#arm(
           c,
           Math.min(cfg.handshakeTimeoutMs, cfg.loginStormWaitMs - waited),

@@ -55,6 +55,8 @@ export interface Session {
   loginAt: number;
   lastBeat: number;
   lastSeq: number;
+  /** Allowance for the first heartbeat beyond the TTL (registry/presence.ts). */
+  firstBeatMs: number;
   lastAction: number;
 }
 

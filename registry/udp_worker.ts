@@ -21,56 +21,37 @@
  * 208 KiB on most Linux systems); an operator who expects floods raises
  * net.core.rmem_default (docs/security.md).
  *
- * Messages in: {type: "bind", host, port}, {type: "close"}.
- * Messages out: {type: "bound", port}, {type: "error", message},
- * {type: "batch", data: ArrayBuffer of [u16 length][bytes]…, count, rejected},
- * {type: "closed"}.
+ * The datagrams reach the main thread through a shared ring
+ * (registry/heartbeat_ring.ts), not as messages: under a login storm the
+ * main thread took messages seconds late, and a timer there reads the ring
+ * on time.
+ *
+ * Messages in: {type: "bind", host, port, ring: SharedArrayBuffer},
+ * {type: "close"}. Messages out: {type: "bound", port},
+ * {type: "error", message}, {type: "closed"}.
  */
 /// <reference lib="deno.worker" />
 import dgram from "node:dgram";
 import { HEARTBEAT_BYTES, looksLikeHeartbeat } from "../wire/mod.ts";
-
-const BATCH_BYTES = 64 * 1024;
-const FLUSH_MS = 20;
+import { HeartbeatRing } from "./heartbeat_ring.ts";
 
 let sock: dgram.Socket | null = null;
-const buf = new Uint8Array(BATCH_BYTES);
-let used = 0;
-let count = 0;
-/** Datagrams rejected by size or magic since the last batch. */
-let rejected = 0;
-let timer: ReturnType<typeof setTimeout> | null = null;
-
-function flush(): void {
-  if (timer !== null) {
-    clearTimeout(timer);
-    timer = null;
-  }
-  if (count === 0 && rejected === 0) return;
-  const data = buf.buffer.slice(0, used);
-  self.postMessage({ type: "batch", data, count, rejected }, [data]);
-  used = 0;
-  count = 0;
-  rejected = 0;
-}
+let ring: HeartbeatRing | null = null;
 
 function take(msg: Uint8Array): void {
-  if (!looksLikeHeartbeat(msg)) {
-    rejected++;
-  } else {
-    if (used + 2 + msg.length > BATCH_BYTES) flush();
-    buf[used] = msg.length >> 8;
-    buf[used + 1] = msg.length & 0xff;
-    buf.set(msg, used + 2);
-    used += 2 + msg.length;
-    count++;
-  }
-  timer ??= setTimeout(flush, FLUSH_MS);
+  if (!looksLikeHeartbeat(msg)) ring!.reject();
+  else ring!.write(msg);
 }
 
 self.onmessage = (e: MessageEvent) => {
-  const m = e.data as { type: string; host?: string; port?: number };
+  const m = e.data as {
+    type: string;
+    host?: string;
+    port?: number;
+    ring?: SharedArrayBuffer;
+  };
   if (m.type === "bind") {
+    ring = new HeartbeatRing(m.ring!);
     const s = dgram.createSocket({
       type: m.host!.includes(":") ? "udp6" : "udp4",
       // Deno's node:dgram allocates this much for every read (it does not
@@ -90,7 +71,6 @@ self.onmessage = (e: MessageEvent) => {
       self.postMessage({ type: "bound", port: s.address().port });
     });
   } else if (m.type === "close") {
-    flush();
     if (!sock) {
       self.postMessage({ type: "closed" });
       return;

@@ -187,6 +187,7 @@ async function logIn(
     loginAt: ctx.now(),
     lastBeat: ctx.now(),
     lastSeq: 0,
+    firstBeatMs: ctx.loginStorm() ? ctx.config.firstHeartbeatMs : 0,
     lastAction: ctx.now(),
   };
   // A user has one interactive session: a second is refused, unless it

@@ -31,6 +31,16 @@ export interface ServiceConfig extends RegistryLimits {
    * real heartbeats with the garbage, so silence means little.
    */
   heartbeatFloodTtlMs: number;
+  /**
+   * How long after its login a session that logged in during a login storm
+   * (more than loginStormConnections connections without a session) may
+   * take to send its first heartbeat, when that is longer than the TTL:
+   * after a restart thousands of logins queue, their replies leave late and
+   * reach their peers late, and a session ended for that logs in again —
+   * more work for a registry already behind. Its open connection stands for
+   * it meanwhile (closing it ends the session at once).
+   */
+  firstHeartbeatMs: number;
   /** The host the login reply names for heartbeats (--advertise). */
   advertise?: string;
   /** Requests per second a connection may make, and its burst. */
@@ -46,6 +56,7 @@ export const DEFAULT_SERVICE_CONFIG: Omit<ServiceConfig, "udpPort"> = {
   heartbeatIntervalMs: 1000,
   heartbeatTtlMs: 3000,
   heartbeatFloodTtlMs: 30_000,
+  firstHeartbeatMs: 10_000,
   idleTimeoutMs: 0,
   handshakeTimeoutMs: 10_000,
   sweepEveryMs: sweepIntervalFor(3000),
@@ -117,6 +128,8 @@ export interface ServiceContext {
   readonly stats: ServiceStats;
   /** When the heartbeat port was last seen flooded (-Infinity: never). */
   readonly udpFlood: { lastAt: number };
+  /** More connections without a session than loginStormConnections. */
+  readonly loginStorm: () => boolean;
 }
 
 /** What the handlers need of the relay listener. */

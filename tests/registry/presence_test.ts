@@ -17,7 +17,9 @@ const s = (
   kind: string,
   lastBeat: number,
   lastAction: number,
-): S => ({ name, kind, lastBeat, lastAction });
+  lastSeq = 1,
+  firstBeatMs = 0,
+): S => ({ name, kind, lastBeat, lastAction, lastSeq, firstBeatMs });
 
 Deno.test("expiredSessions", async (t) => {
   const cases: {
@@ -51,6 +53,34 @@ Deno.test("expiredSessions", async (t) => {
     {
       name: "ends a tool session whose heartbeats stopped too",
       session: s("a", "tool", 10_000, 10_000),
+      now: 10_000 + TTL + 1,
+      idle: 0,
+      want: "heartbeat",
+    },
+    {
+      name: "holds a session without a heartbeat yet to the TTL",
+      session: s("a", "peer", 10_000, 10_000, 0),
+      now: 10_000 + TTL + 1,
+      idle: 0,
+      want: "heartbeat",
+    },
+    {
+      name: "gives a storm's login its allowance for the first heartbeat",
+      session: s("a", "peer", 10_000, 10_000, 0, 10_000),
+      now: 20_000,
+      idle: 0,
+      want: null,
+    },
+    {
+      name: "ends a storm's login whose first heartbeat never came",
+      session: s("a", "peer", 10_000, 10_000, 0, 10_000),
+      now: 20_001,
+      idle: 0,
+      want: "heartbeat",
+    },
+    {
+      name: "holds a storm's login that has beaten to the TTL",
+      session: s("a", "peer", 10_000, 10_000, 3, 10_000),
       now: 10_000 + TTL + 1,
       idle: 0,
       want: "heartbeat",

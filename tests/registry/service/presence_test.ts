@@ -230,6 +230,59 @@ Deno.test("the sweep on the manual clock", async (t) => {
   );
 });
 
+Deno.test("a login during a storm may take longer over its first heartbeat", async (t) => {
+  const TTL = 3_000;
+  const FIRST = 10_000;
+  using fx = await Fixture.create({
+    heartbeatTtlMs: TTL,
+    sweepEveryMs: 500,
+    loginStormConnections: 3,
+    firstHeartbeatMs: FIRST,
+  });
+  await fx.signup("alice", "bob", "carol");
+
+  await t.step(
+    "without a storm, a silent new session has the TTL",
+    async () => {
+      const alice = await fx.login("alice");
+      await fx.clock.advanceAsync(TTL + 500);
+      assert.equal(alice.state.session, null);
+      assert.deepEqual(alice.take().at(-1), {
+        type: "timeout",
+        reason: "heartbeat",
+      });
+    },
+  );
+
+  await t.step(
+    "in a storm (more connections without a session than the limit), the first heartbeat may come up to the allowance; later ones keep the TTL",
+    async () => {
+      // Four connections wait without a session.
+      const waiting = [1, 2, 3, 4].map(() => fx.connect());
+      const bob = await fx.login("bob");
+      const carol = await fx.login("carol");
+      for (const c of waiting) await c.disconnect();
+      await fx.clock.advanceAsync(TTL + 1_000);
+      assert.ok(bob.state.session, "bob's first heartbeat may still come");
+      assert.ok(carol.state.session);
+      // bob's first heartbeat comes; from then on the TTL holds him.
+      const beats = fx.heartbeats(bob);
+      await fx.clock.advanceAsync(1_000);
+      beats[Symbol.dispose]();
+      await fx.clock.advanceAsync(TTL + 500);
+      assert.equal(bob.state.session, null);
+      // carol never sends one: ended once the allowance is over.
+      assert.ok(carol.state.session);
+      await fx.clock.advanceAsync(FIRST - (2 * TTL + 2_500) + 500);
+      assert.equal(carol.state.session, null);
+      assert.deepEqual(carol.take().at(-1), {
+        type: "timeout",
+        reason: "heartbeat",
+      });
+    },
+  );
+});
+
 Deno.test("idle logout on the manual clock", async (t) => {
   const IDLE = 60_000;
   using fx = await Fixture.create({
