@@ -731,13 +731,16 @@ export async function runStandalone(
 /**
  * `deno run` arguments for a chat process in a benchmark: all permissions and
  * the V8 flags chat ships with (common/v8_flags.ts), plus CHAT_BENCH_V8_FLAGS
- * for experiments.
+ * for experiments and CHAT_BENCH_DENO_FLAGS (space-separated `deno run`
+ * flags, `--inspect=127.0.0.1:9229` say, to profile a registry under load).
  */
 export function chatRunArgs(): string[] {
   const flags = [...V8_FLAGS, Deno.env.get("CHAT_BENCH_V8_FLAGS") ?? ""].filter(
     Boolean,
   );
-  return ["run", "--allow-all", `--v8-flags=${flags.join(",")}`];
+  const deno = (Deno.env.get("CHAT_BENCH_DENO_FLAGS") ?? "").split(" ")
+    .filter(Boolean);
+  return ["run", "--allow-all", ...deno, `--v8-flags=${flags.join(",")}`];
 }
 
 /** A `chat registry` started for a benchmark, with what its first line says. */

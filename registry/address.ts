@@ -21,20 +21,61 @@ export function addressKey(address: string): string {
   return `${head}::/64`;
 }
 
-/** True if `address` lies in one of `prefixes` ("127.0.0.0/8", "::1/128", "10.1.2.3"). */
+/** Answers kept per prefix list before the cache starts again (bounds memory). */
+const ANSWERS_KEPT = 4096;
+
+/** A prefix list parsed once, with the answers it gave so far. */
+interface Prefixes {
+  nets: { bits: string; length: number }[];
+  answers: Map<string, boolean>;
+}
+
+const parsed = new WeakMap<readonly string[], Prefixes>();
+
+/**
+ * True if `address` lies in one of `prefixes` ("127.0.0.0/8", "::1/128",
+ * "10.1.2.3"). Asked for every request (the trusted list), so a list is
+ * parsed once and each address's answer is kept.
+ */
 export function inPrefixes(
   address: string,
   prefixes: readonly string[],
 ): boolean {
-  const bits = addressBits(address);
-  if (!bits) return false;
+  let p = parsed.get(prefixes);
+  if (!p) {
+    p = { nets: parsePrefixes(prefixes), answers: new Map() };
+    parsed.set(prefixes, p);
+  }
+  const known = p.answers.get(address);
+  if (known !== undefined) return known;
+  const answer = matches(address, p.nets);
+  if (p.answers.size >= ANSWERS_KEPT) p.answers.clear();
+  p.answers.set(address, answer);
+  return answer;
+}
+
+function parsePrefixes(
+  prefixes: readonly string[],
+): { bits: string; length: number }[] {
+  const nets: { bits: string; length: number }[] = [];
   for (const prefix of prefixes) {
     const [net, len] = prefix.split("/");
-    const netBits = addressBits(net ?? "");
-    if (!netBits || netBits.length !== bits.length) continue;
-    const n = len === undefined ? netBits.length : Number(len);
-    if (!Number.isInteger(n) || n < 0 || n > netBits.length) continue;
-    if (bits.slice(0, n) === netBits.slice(0, n)) return true;
+    const bits = addressBits(net ?? "");
+    if (!bits) continue;
+    const n = len === undefined ? bits.length : Number(len);
+    if (!Number.isInteger(n) || n < 0 || n > bits.length) continue;
+    nets.push({ bits: bits.slice(0, n), length: bits.length });
   }
-  return false;
+  return nets;
+}
+
+function matches(
+  address: string,
+  nets: { bits: string; length: number }[],
+): boolean {
+  const bits = addressBits(address);
+  if (!bits) return false;
+  return nets.some((net) =>
+    net.length === bits.length && bits.startsWith(net.bits)
+  );
 }

@@ -194,6 +194,8 @@ export class RegistryService implements Disposable {
       ),
       refused: 0,
       helloDeadline: undefined,
+      deadlineAt: 0,
+      timerAt: 0,
       connectedAt: this.#clock.now(),
     };
     if (!trusted) {
@@ -213,32 +215,52 @@ export class RegistryService implements Disposable {
    * handled (a login queued for scrypt) holds it open.
    */
   #arm(c: ClientState, ms: number): void {
+    const now = this.#clock.now();
+    c.deadlineAt = now + ms;
+    // A timer due no later than the new deadline stays: when it fires it
+    // waits for the rest (#due).
+    if (c.helloDeadline !== undefined && c.timerAt <= c.deadlineAt) return;
     this.#clock.clearTimeout(c.helloDeadline);
+    this.#startTimer(c, ms, now);
+  }
+
+  #startTimer(c: ClientState, ms: number, now: number): void {
+    c.timerAt = now + ms;
     c.helloDeadline = this.#clock.setTimeout(() => {
       c.helloDeadline = undefined;
-      if (c.session || c.link.closed) return;
-      if (c.busy > 0) {
-        this.#arm(c, this.#ctx.config.unauthenticatedIdleMs);
-        return;
-      }
-      // In a storm the wait is the registry's own (see
-      // LOGIN_STORM_CONNECTIONS): more time, up to loginStormWaitMs in all.
-      const cfg = this.#ctx.config;
-      const waited = this.#clock.now() - c.connectedAt;
-      if (this.#ctx.loginStorm() && waited < cfg.loginStormWaitMs) {
-        this.#arm(
-          c,
-          Math.min(cfg.handshakeTimeoutMs, cfg.loginStormWaitMs - waited),
-        );
-        return;
-      }
-      const reason = c.greeted ? "idle before login" : "no hello in time";
-      logFrom(this.#ctx, c.address, "warn", "drop", {
-        reason,
-        addr: c.address,
-      });
-      c.link.close();
+      this.#due(c);
     }, ms);
+  }
+
+  /** The deadline timer fired: close the connection if its time has come. */
+  #due(c: ClientState): void {
+    if (c.session || c.link.closed) return;
+    const now = this.#clock.now();
+    if (now < c.deadlineAt) {
+      this.#startTimer(c, c.deadlineAt - now, now);
+      return;
+    }
+    if (c.busy > 0) {
+      this.#arm(c, this.#ctx.config.unauthenticatedIdleMs);
+      return;
+    }
+    // In a storm the wait is the registry's own (see
+    // LOGIN_STORM_CONNECTIONS): more time, up to loginStormWaitMs in all.
+    const cfg = this.#ctx.config;
+    const waited = now - c.connectedAt;
+    if (this.#ctx.loginStorm() && waited < cfg.loginStormWaitMs) {
+      this.#arm(
+        c,
+        Math.min(cfg.handshakeTimeoutMs, cfg.loginStormWaitMs - waited),
+      );
+      return;
+    }
+    const reason = c.greeted ? "idle before login" : "no hello in time";
+    logFrom(this.#ctx, c.address, "warn", "drop", {
+      reason,
+      addr: c.address,
+    });
+    c.link.close();
   }
 
   /** After a request: a connection without a session waits for the next. */

@@ -452,22 +452,34 @@ export class SqliteStore implements Store {
         (SELECT 1 FROM blocks b WHERE b.blocker = ?1 AND b.blocked = f.requester)`;
     const outgoingWhere =
       "FROM friendships WHERE requester = ?1 AND state = 'pending'";
-    return attempt(() => ({
-      incoming: this.#all(
-        `SELECT f.requester ${incomingWhere} ORDER BY f.created_at, f.requester LIMIT ?2 OFFSET ?3`,
+    // Counted first: every login asks, most have none, and a page query's
+    // ORDER BY costs a sort even over no rows.
+    return attempt(() => {
+      const incomingTotal = this.#count(
+        `SELECT COUNT(*) AS n ${incomingWhere}`,
         name,
-        page.limit,
-        page.offset,
-      ).map((r) => r.requester as string),
-      outgoing: this.#all(
-        `SELECT addressee ${outgoingWhere} ORDER BY created_at, addressee LIMIT ?2 OFFSET ?3`,
+      );
+      const outgoingTotal = this.#count(
+        `SELECT COUNT(*) AS n ${outgoingWhere}`,
         name,
-        page.limit,
-        page.offset,
-      ).map((r) => r.addressee as string),
-      incomingTotal: this.#count(`SELECT COUNT(*) AS n ${incomingWhere}`, name),
-      outgoingTotal: this.#count(`SELECT COUNT(*) AS n ${outgoingWhere}`, name),
-    }));
+      );
+      return {
+        incoming: incomingTotal === 0 ? [] : this.#all(
+          `SELECT f.requester ${incomingWhere} ORDER BY f.created_at, f.requester LIMIT ?2 OFFSET ?3`,
+          name,
+          page.limit,
+          page.offset,
+        ).map((r) => r.requester as string),
+        outgoing: outgoingTotal === 0 ? [] : this.#all(
+          `SELECT addressee ${outgoingWhere} ORDER BY created_at, addressee LIMIT ?2 OFFSET ?3`,
+          name,
+          page.limit,
+          page.offset,
+        ).map((r) => r.addressee as string),
+        incomingTotal,
+        outgoingTotal,
+      };
+    });
   }
 
   block(a: string, b: string, now: number): Promise<void> {
@@ -832,15 +844,19 @@ export class SqliteStore implements Store {
     const where = `FROM invitations i
       WHERE i.invitee = ?1 AND i.state = 'pending' AND NOT EXISTS
         (SELECT 1 FROM blocks b WHERE b.blocker = ?1 AND b.blocked = i.inviter)`;
-    return attempt(() => ({
-      invites: this.#all(
-        `SELECT i.* ${where} ORDER BY i.created_at, i.room LIMIT ?2 OFFSET ?3`,
-        user,
-        page.limit,
-        page.offset,
-      ).map(toInvite),
-      total: this.#count(`SELECT COUNT(*) AS n ${where}`, user),
-    }));
+    // Counted first, as requestsOf: most logins have none waiting.
+    return attempt(() => {
+      const total = this.#count(`SELECT COUNT(*) AS n ${where}`, user);
+      return {
+        invites: total === 0 ? [] : this.#all(
+          `SELECT i.* ${where} ORDER BY i.created_at, i.room LIMIT ?2 OFFSET ?3`,
+          user,
+          page.limit,
+          page.offset,
+        ).map(toInvite),
+        total,
+      };
+    });
   }
 
   withdrawInvite(room: string, invitee: string): Promise<boolean> {

@@ -171,6 +171,13 @@ export interface ClientState {
    * if it sits without a session and without requests for too long.
    */
   helloDeadline: number | undefined;
+  /**
+   * When that deadline falls (the service's clock), and when its timer
+   * fires: a request moves only the deadline, and a timer that fires early
+   * waits for the rest, so a login does not cost a timer per request.
+   */
+  deadlineAt: number;
+  timerAt: number;
   /** When the connection was registered (the service's clock). */
   connectedAt: number;
 }

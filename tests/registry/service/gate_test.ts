@@ -221,6 +221,28 @@ Deno.test("the gate", async (t) => {
     },
   );
 
+  await t.step(
+    "a request before login moves the deadline without a timer of its own",
+    async () => {
+      using fx = await Fixture.create({
+        handshakeTimeoutMs: 5_000,
+        unauthenticatedIdleMs: 5_000,
+        sweepEveryMs: 0,
+      });
+      const c = await fx.greeted("198.51.100.9");
+      fx.clock.advance(3_000);
+      await c.request("challenge", {});
+      assert.equal(fx.clock.pending, 1, "the first timer stays");
+      // The first timer fires 5 s after hello and waits for the rest.
+      fx.clock.advance(4_999);
+      assert.equal(c.link.closedBy, null);
+      assert.equal(fx.clock.pending, 1);
+      fx.clock.advance(1);
+      assert.equal(c.link.closedBy, "close");
+      assert.equal(fx.logsWith("idle before login").length, 1);
+    },
+  );
+
   await t.step("disconnect cancels the hello deadline", async () => {
     using fx = await Fixture.create({ sweepEveryMs: 0 });
     const c = fx.connect();
