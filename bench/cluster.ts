@@ -30,7 +30,6 @@
 import dgram from "node:dgram";
 import { join } from "node:path";
 import { silentLogger } from "../common/log.ts";
-import { V8_FLAGS } from "../common/v8_flags.ts";
 import {
   Backoff,
   DEFAULT_BACKOFF,
@@ -45,6 +44,7 @@ import { encodeHeartbeat, fromBase64url } from "../wire/mod.ts";
 import { PostgresServer } from "../tests/helpers/postgres.ts";
 import {
   atMost,
+  chatRunArgs,
   info,
   type Metric,
   mib,
@@ -174,9 +174,7 @@ async function startInstance(
       "-c",
       'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"',
       Deno.execPath(),
-      "run",
-      "--allow-all",
-      `--v8-flags=${V8_FLAGS.join(",")}`,
+      ...chatRunArgs(),
       MAIN,
       "registry",
       "--host",

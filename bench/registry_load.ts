@@ -36,7 +36,7 @@
  * Each idle TLS connection still costs about 13 KiB inside Deno's TLS.
  *
  * Sizes and extra V8 flags for experiments: CHAT_BENCH_P1_SIZES=10000 and
- * CHAT_BENCH_REGISTRY_V8_FLAGS=--prof (isolate logs for `node --prof-process`).
+ * CHAT_BENCH_V8_FLAGS=--prof (isolate logs for `node --prof-process`).
  *
  * Run alone: `deno run -A bench/registry_load.ts [--quick]`.
  */
@@ -44,7 +44,6 @@ import dgram from "node:dgram";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { ByteConn } from "../common/conn.ts";
-import { V8_FLAGS } from "../common/v8_flags.ts";
 import { fingerprintPem } from "../common/fingerprint.ts";
 import { createPeerIdentity, Device, RegistryClient } from "../peer/mod.ts";
 import {
@@ -57,6 +56,7 @@ import { encodeHeartbeat, fromBase64url } from "../wire/mod.ts";
 import {
   atLeast,
   atMost,
+  chatRunArgs,
   info,
   type Metric,
   mib,
@@ -708,14 +708,7 @@ async function measureOne(n: number, plan: Plan): Promise<Measured> {
         "-c",
         'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"',
         Deno.execPath(),
-        "run",
-        "--allow-all",
-        // The V8 flags chat runs with; CHAT_BENCH_REGISTRY_V8_FLAGS adds more
-        // (a profiling aid: --prof writes isolate logs).
-        `--v8-flags=${
-          [...V8_FLAGS, Deno.env.get("CHAT_BENCH_REGISTRY_V8_FLAGS") ?? ""]
-            .filter(Boolean).join(",")
-        }`,
+        ...chatRunArgs(),
         `--preload=${LAG_PROBE}`,
         MAIN,
         "registry",
