@@ -24,9 +24,15 @@ export function addressKey(address: string): string {
 /** Answers kept per prefix list before the cache starts again (bounds memory). */
 const ANSWERS_KEPT = 4096;
 
+/** One parsed prefix: its leading bits, of an address `length` bits long. */
+interface Net {
+  bits: string;
+  length: number;
+}
+
 /** A prefix list parsed once, with the answers it gave so far. */
 interface Prefixes {
-  nets: { bits: string; length: number }[];
+  nets: Net[];
   answers: Map<string, boolean>;
 }
 
@@ -54,10 +60,8 @@ export function inPrefixes(
   return answer;
 }
 
-function parsePrefixes(
-  prefixes: readonly string[],
-): { bits: string; length: number }[] {
-  const nets: { bits: string; length: number }[] = [];
+function parsePrefixes(prefixes: readonly string[]): Net[] {
+  const nets: Net[] = [];
   for (const prefix of prefixes) {
     const [net, len] = prefix.split("/");
     const bits = addressBits(net ?? "");
@@ -69,10 +73,7 @@ function parsePrefixes(
   return nets;
 }
 
-function matches(
-  address: string,
-  nets: { bits: string; length: number }[],
-): boolean {
+function matches(address: string, nets: Net[]): boolean {
   const bits = addressBits(address);
   if (!bits) return false;
   return nets.some((net) =>
