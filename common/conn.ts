@@ -136,51 +136,49 @@ export class FramedConn {
       budget: this.#limits.budget,
     });
     this.#decoder = decoder;
-    const buf = new Uint8Array(this.#limits.readBufferBytes);
+    let buf = new Uint8Array(this.#limits.readBufferBytes);
     this.#reading = true;
+    // One generator, not two: each frame costs a promise and a result
+    // object per generator it passes through.
     try {
-      yield* this.#read(decoder, buf);
+      while (!this.#closed) {
+        // Every frame of the last read has been consumed: the buffer may change.
+        if (buf.length !== this.#limits.readBufferBytes) {
+          buf = new Uint8Array(this.#limits.readBufferBytes);
+        }
+        let n: number | null;
+        try {
+          n = await this.#conn.read(buf);
+        } catch {
+          // A reset, a failed TLS handshake or a vanished socket: the peer's
+          // fault, and all of them end this connection only.
+          this.close("error");
+          return;
+        }
+        if (n === null) {
+          if (decoder.pending && !this.#closed) {
+            this.close("framing");
+            throw new FramingError("connection ended inside a frame");
+          }
+          this.close("eof");
+          return;
+        }
+        const { frames, error } = decoder.push(buf.subarray(0, n));
+        for (const frame of frames) {
+          yield frame;
+          if (this.#closed) return;
+        }
+        if (error) {
+          this.close("framing");
+          throw new FramingError(error);
+        }
+      }
     } finally {
       this.#reading = false;
       // A partial frame's share of a budget goes back with the stream.
       decoder.dispose();
       // The owner stopped reading while a graceful close waits for the peer.
       if (this.#lingering && !this.#closed) void this.#drain();
-    }
-  }
-
-  async *#read(decoder: FrameDecoder, buf: Uint8Array): AsyncGenerator<Frame> {
-    while (!this.#closed) {
-      // Every frame of the last read has been consumed: the buffer may change.
-      if (buf.length !== this.#limits.readBufferBytes) {
-        buf = new Uint8Array(this.#limits.readBufferBytes);
-      }
-      let n: number | null;
-      try {
-        n = await this.#conn.read(buf);
-      } catch {
-        // A reset, a failed TLS handshake or a vanished socket: the peer's
-        // fault, and all of them end this connection only.
-        this.close("error");
-        return;
-      }
-      if (n === null) {
-        if (decoder.pending && !this.#closed) {
-          this.close("framing");
-          throw new FramingError("connection ended inside a frame");
-        }
-        this.close("eof");
-        return;
-      }
-      const { frames, error } = decoder.push(buf.subarray(0, n));
-      for (const frame of frames) {
-        yield frame;
-        if (this.#closed) return;
-      }
-      if (error) {
-        this.close("framing");
-        throw new FramingError(error);
-      }
     }
   }
 

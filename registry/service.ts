@@ -11,7 +11,10 @@ import {
   errorReply,
   fromBase64url,
   type Heartbeat,
+  heartbeatSeq,
+  heartbeatSession,
   importEd25519Public,
+  looksLikeHeartbeat,
   okReply,
   PROTOCOL_VERSION,
   type Request,
@@ -29,6 +32,7 @@ import { type Store, StoreError } from "./store.ts";
 import { FailureThrottle } from "./throttle.ts";
 import { probePeer } from "./probe.ts";
 import {
+  acceptBeat,
   acceptHeartbeat,
   cameBack,
   type ClientState,
@@ -451,6 +455,18 @@ export class RegistryService implements Disposable {
   /** Accepts a heartbeat datagram if its MAC and counter are right. */
   heartbeat(hb: Heartbeat, now: number): boolean {
     return acceptHeartbeat(this.#ctx, hb, now);
+  }
+
+  /**
+   * heartbeat for the raw datagram, as the UDP path has it: false unless
+   * it is a heartbeat with a right layout, counter and MAC. Allocates only
+   * the session id.
+   */
+  heartbeatBytes(bytes: Uint8Array, now: number): boolean {
+    if (!looksLikeHeartbeat(bytes)) return false;
+    const seq = heartbeatSeq(bytes);
+    return seq >= 0 &&
+      acceptBeat(this.#ctx, heartbeatSession(bytes), seq, bytes, now);
   }
 
   /**

@@ -80,20 +80,34 @@ export function decodeHeartbeat(bytes: Uint8Array): Decoded<Heartbeat> {
   if (bytes[3] !== VERSION) {
     return { ok: false, reason: `unsupported heartbeat version ${bytes[3]}` };
   }
-  // The counter is a big-endian u64; above 2^53 - 1 it is refused. Read as
-  // two u32 halves: 10,000 heartbeats a second go through here.
-  const hi = u32At(bytes, 20);
-  if (hi > 0x1fffff) {
+  const seq = heartbeatSeq(bytes);
+  if (seq < 0) {
     return { ok: false, reason: "heartbeat counter out of range" };
   }
-  return {
-    ok: true,
-    msg: {
-      session: sessionHex(bytes),
-      seq: hi * 0x100000000 + u32At(bytes, 24),
-      bytes,
-    },
-  };
+  return { ok: true, msg: { session: heartbeatSession(bytes), seq, bytes } };
+}
+
+/**
+ * The counter of a datagram that passed looksLikeHeartbeat, or -1 when it
+ * is out of range. With heartbeatSession and heartbeatMacOk, the registry's
+ * path for 10,000 heartbeats a second: nothing allocated but the id.
+ */
+export function heartbeatSeq(bytes: Uint8Array): number {
+  // The counter is a big-endian u64; above 2^53 - 1 it is refused. Read as
+  // two u32 halves.
+  const hi = u32At(bytes, 20);
+  return hi > 0x1fffff ? -1 : hi * 0x100000000 + u32At(bytes, 24);
+}
+
+/** True when the MAC of a datagram that passed looksLikeHeartbeat was made with `key`. Constant time in the MAC bytes. */
+export function heartbeatMacOk(bytes: Uint8Array, key: HeartbeatKey): boolean {
+  const mac = MAC_SCRATCH;
+  key.macOf(bytes, SIGNED_BYTES, mac);
+  let diff = 0;
+  for (let i = 0; i < MAC_BYTES; i++) {
+    diff |= mac[i]! ^ bytes[SIGNED_BYTES + i]!;
+  }
+  return diff === 0;
 }
 
 /**
@@ -105,13 +119,7 @@ export function verifyHeartbeat(
   key: Uint8Array | HeartbeatKey,
 ): boolean {
   const k = key instanceof HeartbeatKey ? key : new HeartbeatKey(key);
-  const mac = MAC_SCRATCH;
-  k.macInto(hb.bytes.subarray(0, SIGNED_BYTES), mac);
-  let diff = 0;
-  for (let i = 0; i < MAC_BYTES; i++) {
-    diff |= mac[i]! ^ hb.bytes[SIGNED_BYTES + i]!;
-  }
-  return diff === 0;
+  return heartbeatMacOk(hb.bytes, k);
 }
 
 /** Where verifyHeartbeat computes a MAC (JavaScript runs one at a time). */
@@ -126,7 +134,7 @@ const HEX_DIGITS = Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
 const SESSION_CODES: number[] = new Array(32).fill(0);
 
 /** The session id of a heartbeat (bytes 4..20) as hex, in one flat string. */
-function sessionHex(b: Uint8Array): string {
+export function heartbeatSession(b: Uint8Array): string {
   for (let i = 0; i < 16; i++) {
     const x = b[4 + i]!;
     SESSION_CODES[2 * i] = HEX_DIGITS[x >> 4]!;

@@ -149,8 +149,8 @@ export class FrameDecoder {
       if (!this.#inFrame) {
         // Fast path: a whole header and payload inside this chunk, no copy.
         if (this.#headerFill === 0 && chunk.length - at >= FRAME_HEADER_BYTES) {
-          const view = new DataView(chunk.buffer, chunk.byteOffset + at, 5);
-          const length = view.getUint32(0);
+          const length = ((chunk[at]! << 24) | (chunk[at + 1]! << 16) |
+            (chunk[at + 2]! << 8) | chunk[at + 3]!) >>> 0;
           const kind = chunk[at + 4]!;
           const err = this.#checkHeader(length, kind);
           if (err) return this.#fail(frames, err);

@@ -158,24 +158,33 @@ export class HeartbeatKey {
 
   /** HMAC-SHA256(key, message), first `out.length` bytes written to `out`. */
   macInto(message: Uint8Array, out: Uint8Array): void {
-    if (message.length > 55) {
+    this.macOf(message, message.length, out);
+  }
+
+  /**
+   * HMAC-SHA256(key, the first `length` bytes of `src`) into `out`, as
+   * macInto: the heartbeat path's form, which needs no view of `src`.
+   */
+  macOf(src: Uint8Array, length: number, out: Uint8Array): void {
+    if (length > 55 || length > src.length) {
       throw new RangeError("heartbeat MACs cover at most 55 bytes");
     }
     const block = BLOCK;
     const state = STATE;
+    const states = this.#states;
     // Inner: (key ^ ipad) was one block; the message and padding make one more.
     block.fill(0);
-    block.set(message);
-    block[message.length] = 0x80;
-    setBitLength(block, 64 + message.length);
-    state.set(this.#states.subarray(0, 8));
+    for (let i = 0; i < length; i++) block[i] = src[i]!;
+    block[length] = 0x80;
+    setBitLength(block, 64 + length);
+    for (let i = 0; i < 8; i++) state[i] = states[i]!;
     compress(state, block);
     // Outer: (key ^ opad) block, then the 32-byte inner digest and padding.
     block.fill(0);
     for (let i = 0; i < 8; i++) writeU32(block, i * 4, state[i]!);
     block[32] = 0x80;
     setBitLength(block, 64 + 32);
-    state.set(this.#states.subarray(8, 16));
+    for (let i = 0; i < 8; i++) state[i] = states[8 + i]!;
     compress(state, block);
     const n = Math.min(out.length, 32);
     for (let i = 0; i < n; i++) {

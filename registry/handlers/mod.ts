@@ -60,6 +60,7 @@ export {
   type Routes,
 } from "./route.ts";
 export {
+  acceptBeat,
   acceptHeartbeat,
   cameBack,
   endSession,

@@ -7,8 +7,8 @@
  */
 import {
   type Heartbeat,
+  heartbeatMacOk,
   type RegistryEvent,
-  verifyHeartbeat,
 } from "../../wire/mod.ts";
 import type { Clock } from "../clock.ts";
 import { expiredSessions, forgiveStall } from "../presence.ts";
@@ -223,11 +223,26 @@ export function acceptHeartbeat(
   hb: Heartbeat,
   now: number,
 ): boolean {
-  const s = ctx.sessions.byId(hb.session);
-  if (!s || hb.seq <= s.lastSeq || !verifyHeartbeat(hb, s.macKey)) {
+  return acceptBeat(ctx, hb.session, hb.seq, hb.bytes, now);
+}
+
+/**
+ * acceptHeartbeat for a datagram already parsed into its session id and
+ * counter (`bytes` passed looksLikeHeartbeat): what the UDP path calls, with
+ * nothing to allocate.
+ */
+export function acceptBeat(
+  ctx: ServiceContext,
+  session: string,
+  seq: number,
+  bytes: Uint8Array,
+  now: number,
+): boolean {
+  const s = ctx.sessions.byId(session);
+  if (!s || seq <= s.lastSeq || !heartbeatMacOk(bytes, s.macKey)) {
     return false;
   }
-  s.lastSeq = hb.seq;
+  s.lastSeq = seq;
   s.lastBeat = now;
   return true;
 }

@@ -290,6 +290,21 @@ Deno.test("presence sweep with a manual clock", async (t) => {
         assert.equal(svc.heartbeat(decode(heartbeatOf(alice, 1)), 2), true);
         assert.equal(svc.heartbeat(decode(heartbeatOf(alice, 1)), 3), false);
         assert.equal(sessionOf(reg, alice)!.lastBeat, 2);
+        // The raw form the UDP path uses: the same rules, and bad layouts.
+        assert.equal(
+          svc.heartbeatBytes(heartbeatOf(alice, 2, wrong), 4),
+          false,
+        );
+        assert.equal(svc.heartbeatBytes(heartbeatOf(alice, 2), 5), true);
+        assert.equal(svc.heartbeatBytes(heartbeatOf(alice, 2), 6), false);
+        assert.equal(
+          svc.heartbeatBytes(heartbeatOf(alice, 3).slice(1), 7),
+          false,
+        );
+        const noMagic = heartbeatOf(alice, 3);
+        noMagic[0] = 0;
+        assert.equal(svc.heartbeatBytes(noMagic, 8), false);
+        assert.equal(sessionOf(reg, alice)!.lastBeat, 5);
         await alice.close();
       },
     );

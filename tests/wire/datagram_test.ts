@@ -4,10 +4,14 @@ import {
   decodeHeartbeat,
   encodeHeartbeat,
   HEARTBEAT_BYTES,
+  heartbeatMacOk,
+  heartbeatSeq,
+  heartbeatSession,
   hexToBytes,
   looksLikeHeartbeat,
   verifyHeartbeat,
 } from "../../wire/datagram.ts";
+import { HeartbeatKey } from "../../wire/heartbeat_mac.ts";
 import { MAX_DATAGRAM_BYTES } from "../../wire/limits.ts";
 
 const SESSION = "00112233445566778899aabbccddeeff";
@@ -181,4 +185,25 @@ Deno.test("looksLikeHeartbeat: the size, magic and version alone", () => {
     bad[at]! ^= 1;
     assert.equal(looksLikeHeartbeat(bad), false, `byte ${at}`);
   }
+});
+
+Deno.test("the registry's allocation-free readers agree with decodeHeartbeat and verifyHeartbeat", () => {
+  const key = new HeartbeatKey(TOKEN);
+  const other = new HeartbeatKey(new Uint8Array(32).fill(1));
+  for (const seq of [1, 2 ** 32 + 5, Number.MAX_SAFE_INTEGER]) {
+    const bytes = encodeHeartbeat(SESSION, seq, TOKEN);
+    const hb = decoded(bytes);
+    assert.equal(heartbeatSeq(bytes), hb.seq);
+    assert.equal(heartbeatSession(bytes), SESSION);
+    assert.equal(heartbeatMacOk(bytes, key), true);
+    assert.equal(heartbeatMacOk(bytes, other), false);
+    bytes[HEARTBEAT_BYTES - 1] = bytes[HEARTBEAT_BYTES - 1]! ^ 1;
+    assert.equal(heartbeatMacOk(bytes, key), false);
+  }
+  // A counter past 2^53 - 1 reads as -1, as decodeHeartbeat refuses it.
+  const big = encodeHeartbeat(SESSION, 1, TOKEN);
+  big[20] = 0x00;
+  big[21] = 0x20;
+  assert.equal(heartbeatSeq(big), -1);
+  refused(big);
 });

@@ -38,6 +38,22 @@ Deno.test("a prepared key gives the same MAC many times and refuses oversize inp
   assert.throws(() => new HeartbeatKey(new Uint8Array(65)), RangeError);
 });
 
+Deno.test("macOf covers only the first bytes of a longer buffer, as macInto of that prefix", () => {
+  const key = new HeartbeatKey(new Uint8Array(32).fill(3));
+  const src = Uint8Array.from({ length: 44 }, (_, i) => i * 7);
+  const want = new Uint8Array(16);
+  const got = new Uint8Array(16);
+  key.macInto(src.slice(0, 28), want);
+  key.macOf(src, 28, got);
+  assert.deepEqual(got, want);
+  // The bytes past the length do not count.
+  src[30] = src[30]! ^ 0xff;
+  key.macOf(src, 28, got);
+  assert.deepEqual(got, want);
+  assert.throws(() => key.macOf(src, 56, got), RangeError);
+  assert.throws(() => key.macOf(new Uint8Array(10), 28, got), RangeError);
+});
+
 Deno.test("a heartbeat verifies with its token as bytes or as a prepared key", () => {
   const token = crypto.getRandomValues(new Uint8Array(32));
   const d = decodeHeartbeat(
