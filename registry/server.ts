@@ -360,8 +360,9 @@ export class Registry implements AsyncDisposable {
     const cfg = this.#config;
     const fc = new FramedConn(conn, {
       // Requests are small and a pending read holds its buffer: at 10,000
-      // connections every KiB here is 10 MB. Larger frames take more reads.
-      readBufferBytes: 1024,
+      // connections every KiB here is 10 MB. Larger frames (a login, about
+      // 1 KiB with its certificate) take more reads.
+      readBufferBytes: 512,
       maxQueuedBytes: this.#opts.maxQueuedBytes ?? 2 * 1024 * 1024,
       // Until a session exists nothing needs more than a login's few KiB,
       // and what all such connections hold is bounded together.

@@ -26,8 +26,11 @@ export type SessionKind = "peer" | "tool" | "receive";
 /** One logged-in session. */
 export interface Session {
   id: string;
-  token: Uint8Array;
-  /** The token prepared for heartbeat MACs. */
+  /**
+   * The session token prepared for heartbeat MACs; the token itself goes to
+   * the client and is not kept (at 10,000 sessions its bytes and their
+   * views would be 2.5 MB).
+   */
   macKey: HeartbeatKey;
   /** The connection state this session belongs to. */
   client?: { session: Session | null };
@@ -63,7 +66,12 @@ export interface Session {
 /** The table of live sessions. */
 export class SessionTable {
   readonly #byId = new Map<string, Session>();
-  readonly #byUser = new Map<string, Set<Session>>();
+  /**
+   * A user's sessions: the session itself while it is the only one (nearly
+   * always), an array once there are more — a Set per user would be about
+   * 200 bytes more for each of 10,000 users.
+   */
+  readonly #byUser = new Map<string, Session | Session[]>();
   #peers = 0;
 
   /** Number of sessions of every kind. */
@@ -77,10 +85,12 @@ export class SessionTable {
   }
 
   add(s: Session): void {
+    if (this.#byId.get(s.id) === s) return;
     this.#byId.set(s.id, s);
-    let set = this.#byUser.get(s.user);
-    if (!set) this.#byUser.set(s.user, set = new Set());
-    set.add(s);
+    const had = this.#byUser.get(s.user);
+    if (had === undefined) this.#byUser.set(s.user, s);
+    else if (Array.isArray(had)) had.push(s);
+    else this.#byUser.set(s.user, [had, s]);
     if (s.kind === "peer") this.#peers++;
   }
 
@@ -88,9 +98,13 @@ export class SessionTable {
   remove(s: Session): boolean {
     if (this.#byId.get(s.id) !== s) return false;
     this.#byId.delete(s.id);
-    const set = this.#byUser.get(s.user);
-    set?.delete(s);
-    if (set?.size === 0) this.#byUser.delete(s.user);
+    const had = this.#byUser.get(s.user);
+    if (had === s) this.#byUser.delete(s.user);
+    else if (Array.isArray(had)) {
+      const i = had.indexOf(s);
+      if (i >= 0) had.splice(i, 1);
+      if (had.length === 1) this.#byUser.set(s.user, had[0]!);
+    }
     if (s.kind === "peer") this.#peers--;
     return true;
   }
@@ -101,7 +115,11 @@ export class SessionTable {
 
   /** The interactive session of a user: the one that makes them online. */
   peerOf(user: string): Session | undefined {
-    for (const s of this.#byUser.get(user) ?? []) {
+    const had = this.#byUser.get(user);
+    if (had === undefined || !Array.isArray(had)) {
+      return had?.kind === "peer" ? had : undefined;
+    }
+    for (const s of had) {
       if (s.kind === "peer") return s;
     }
     return undefined;
@@ -110,7 +128,7 @@ export class SessionTable {
   /** Where a file for `user` should go: the newest `chat receive`, else the peer. */
   fileTargetOf(user: string): Session | undefined {
     let best: Session | undefined;
-    for (const s of this.#byUser.get(user) ?? []) {
+    for (const s of this.of(user)) {
       if (s.kind === "receive" && (!best || s.loginAt >= best.loginAt)) {
         best = s;
       }
@@ -120,7 +138,9 @@ export class SessionTable {
 
   /** Every session of a user. */
   of(user: string): Session[] {
-    return [...(this.#byUser.get(user) ?? [])];
+    const had = this.#byUser.get(user);
+    if (had === undefined) return [];
+    return Array.isArray(had) ? [...had] : [had];
   }
 
   /** Every session. */

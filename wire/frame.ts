@@ -78,7 +78,11 @@ const FIRST_BUFFER_BYTES = 4096;
  * After an error the decoder stays failed; the caller closes the connection.
  */
 export class FrameDecoder {
-  #header = new Uint8Array(FRAME_HEADER_BYTES);
+  /**
+   * A header split across chunks, assembled here; made on the first split,
+   * as most headers arrive whole (a registry keeps a decoder per connection).
+   */
+  #header: Uint8Array | null = null;
   #headerFill = 0;
   /** Whether a frame's payload is being received. */
   #inFrame = false;
@@ -171,12 +175,14 @@ export class FrameDecoder {
           FRAME_HEADER_BYTES - this.#headerFill,
           chunk.length - at,
         );
-        this.#header.set(chunk.subarray(at, at + take), this.#headerFill);
+        const header = this.#header ??= new Uint8Array(FRAME_HEADER_BYTES);
+        header.set(chunk.subarray(at, at + take), this.#headerFill);
         this.#headerFill += take;
         at += take;
         if (this.#headerFill < FRAME_HEADER_BYTES) break;
-        const length = new DataView(this.#header.buffer).getUint32(0);
-        const kind = this.#header[4]!;
+        const length = ((header[0]! << 24) | (header[1]! << 16) |
+          (header[2]! << 8) | header[3]!) >>> 0;
+        const kind = header[4]!;
         const err = this.#checkHeader(length, kind);
         if (err) return this.#fail(frames, err);
         this.#begin(length, kind);

@@ -167,7 +167,6 @@ async function logIn(
   const token = crypto.getRandomValues(new Uint8Array(32));
   const session: Session = {
     id: bytesToHex(crypto.getRandomValues(new Uint8Array(16))),
-    token,
     macKey: new HeartbeatKey(token),
     user,
     kind: req.kind,

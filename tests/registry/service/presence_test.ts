@@ -114,19 +114,20 @@ Deno.test("heartbeats", async (t) => {
   await fx.signup("alice");
   const alice = await fx.login("alice");
   const s = alice.state.session!;
+  const token = alice.token!;
 
   await t.step(
     "a heartbeat with the right MAC and a higher counter is accepted",
     () => {
       fx.clock.advance(700);
       assert.equal(
-        fx.service.heartbeat(heartbeatOf(s, 1), fx.clock.now()),
+        fx.service.heartbeat(heartbeatOf(s, 1, token), fx.clock.now()),
         true,
       );
       assert.equal(s.lastBeat, fx.clock.now());
       assert.equal(s.lastSeq, 1);
       assert.equal(
-        fx.service.heartbeat(heartbeatOf(s, 7), fx.clock.now()),
+        fx.service.heartbeat(heartbeatOf(s, 7, token), fx.clock.now()),
         true,
       );
       assert.equal(s.lastSeq, 7);
@@ -137,11 +138,11 @@ Deno.test("heartbeats", async (t) => {
     const before = s.lastBeat;
     fx.clock.advance(500);
     assert.equal(
-      fx.service.heartbeat(heartbeatOf(s, 7), fx.clock.now()),
+      fx.service.heartbeat(heartbeatOf(s, 7, token), fx.clock.now()),
       false,
     );
     assert.equal(
-      fx.service.heartbeat(heartbeatOf(s, 3), fx.clock.now()),
+      fx.service.heartbeat(heartbeatOf(s, 3, token), fx.clock.now()),
       false,
     );
     assert.equal(s.lastBeat, before);
@@ -156,7 +157,7 @@ Deno.test("heartbeats", async (t) => {
     assert.equal(s.lastSeq, 7);
     const stranger = { ...s, id: "0".repeat(32) };
     assert.equal(
-      fx.service.heartbeat(heartbeatOf(stranger, 9), fx.clock.now()),
+      fx.service.heartbeat(heartbeatOf(stranger, 9, token), fx.clock.now()),
       false,
     );
   });

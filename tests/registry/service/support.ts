@@ -106,6 +106,8 @@ export class FakeLink implements ClientLink {
 export class Conn {
   readonly link: FakeLink = new FakeLink();
   readonly state: ClientState;
+  /** The session token of the last login reply (heartbeats are MAC'd with it). */
+  token: Uint8Array | null = null;
   #id = 0;
   #taken = 0;
 
@@ -147,6 +149,9 @@ export class Conn {
     if (!reply.ok) throw new ReplyError(reply.code, reply.error);
     const data = decodeReplyData(type, reply.data);
     assert.ok(data.ok, data.ok ? "" : data.reason);
+    if (type === "login") {
+      this.token = fromBase64url((data.msg as ReplyData<"login">).token);
+    }
     return data.msg;
   }
 
@@ -213,7 +218,7 @@ export function peerKeys(
 export function heartbeatOf(
   session: Session,
   seq: number,
-  token: Uint8Array = session.token,
+  token: Uint8Array,
 ): Heartbeat {
   const d = decodeHeartbeat(encodeHeartbeat(session.id, seq, token));
   assert.ok(d.ok);
@@ -437,11 +442,12 @@ export class Fixture implements Disposable {
    */
   heartbeats(c: Conn): Disposable {
     const session = c.state.session;
-    assert.ok(session, "heartbeats need a session");
+    assert.ok(session && c.token, "heartbeats need a session");
+    const token = c.token;
     let seq = session.lastSeq;
     // A peer told its session ended stops beating; so does this.
     const id = this.clock.setInterval(() => {
-      const hb = heartbeatOf(session, ++seq);
+      const hb = heartbeatOf(session, ++seq, token);
       if (!this.service.heartbeat(hb, this.clock.now())) {
         this.clock.clearInterval(id);
       }
