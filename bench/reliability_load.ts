@@ -181,6 +181,11 @@ interface Slot {
   lostAt: number;
   /** When it was logged in again after that (epoch ms), or 0. */
   backAt: number;
+  /** When that last attempt began, and when its TLS and hello were done. */
+  attemptAt: number;
+  connectedAt: number;
+  /** When its login request went out (after the challenge, for a device). */
+  askedAt: number;
   attempts: number;
 }
 
@@ -276,6 +281,9 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
     state: "down",
     lostAt: 0,
     backAt: 0,
+    attemptAt: 0,
+    connectedAt: 0,
+    askedAt: 0,
     attempts: 0,
   }));
   const fresh = () => ({
@@ -314,6 +322,7 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
   ): Promise<void> => {
     // With a peer's limits (peer/net/registry_client.ts), over the
     // native TLS client: see dialTls.
+    const startedAt = Date.now();
     const conn = await within(
       openClient(
         config.port,
@@ -323,6 +332,7 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
       timeoutMs + handshakeMs,
       (late) => void closeClient(late),
     );
+    const connectedAt = Date.now();
     const events = countEvents(conn);
     try {
       const fields = {
@@ -332,19 +342,23 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
       };
       // A peer's re-login (peer/net/registry_session.ts): the device key
       // signs a fresh challenge, or the password.
+      let askedAt = 0;
       const r = await within(
-        (async () =>
-          await conn.request(
-            "login",
-            device
-              ? await deviceLoginFields(conn, device, fields)
-              : { ...fields, password: PASSWORD },
-          ))(),
+        (async () => {
+          const req = device
+            ? await deviceLoginFields(conn, device, fields)
+            : { ...fields, password: PASSWORD };
+          askedAt = Date.now();
+          return await conn.request("login", req);
+        })(),
         loginMs,
         () => {},
       );
       s.conn = conn;
       s.events = events;
+      s.attemptAt = startedAt;
+      s.connectedAt = connectedAt;
+      s.askedAt = askedAt;
       s.id = r.session;
       s.token = fromBase64url(r.token)!;
       s.seq = 0;
@@ -507,6 +521,9 @@ async function loaderMain(config: LoaderConfig): Promise<void> {
         states,
         back: slots.filter((s) => s.backAt > 0).map((s) => s.backAt),
         lostAt: slots.filter((s) => s.lostAt > 0).map((s) => s.lostAt),
+        phases: slots.filter((s) => s.backAt > 0 && s.lostAt > 0).map((
+          s,
+        ) => [s.lostAt, s.attemptAt, s.connectedAt, s.askedAt, s.backAt]),
         attempts: slots.map((s) => s.attempts),
       });
     } else if (cmd === "report") {
@@ -599,6 +616,11 @@ interface LoaderStatus {
   states: Record<string, number>;
   back: number[];
   lostAt: number[];
+  /**
+   * Of each session back: drop seen, last attempt began, TLS and hello
+   * done, login sent, logged in (epoch ms).
+   */
+  phases: number[][];
   attempts: number[];
 }
 
@@ -1030,6 +1052,21 @@ export async function measure(plan: Plan): Promise<Measured> {
       t - restartedAt
     );
     progress(`back, per 2 s after the restart: ${histogram(backTimes, 2_000)}`);
+    const phases = statuses.flatMap((s) => s.phases);
+    const phaseMs = [0, 1, 2, 3, 4].map((k) =>
+      [50, 99].map((q) =>
+        Math.round(percentile(phases.map((p) => p[k]! - restartedAt), q))
+      )
+    );
+    progress(
+      `after the restart, p50/p99 ms: drop seen ${
+        phaseMs[0]!.join("/")
+      }, last attempt began ${phaseMs[1]!.join("/")}, TLS and hello done ${
+        phaseMs[2]!.join("/")
+      }, login sent ${phaseMs[3]!.join("/")}, logged in ${
+        phaseMs[4]!.join("/")
+      }`,
+    );
     const notBack = online - backTimes.length;
     const allBackMs = notBack > 0 ? NaN : Math.max(0, ...backTimes);
     progress(
