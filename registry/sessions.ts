@@ -116,13 +116,8 @@ export class SessionTable {
   /** The interactive session of a user: the one that makes them online. */
   peerOf(user: string): Session | undefined {
     const had = this.#byUser.get(user);
-    if (had === undefined || !Array.isArray(had)) {
-      return had?.kind === "peer" ? had : undefined;
-    }
-    for (const s of had) {
-      if (s.kind === "peer") return s;
-    }
-    return undefined;
+    if (Array.isArray(had)) return had.find((s) => s.kind === "peer");
+    return had?.kind === "peer" ? had : undefined;
   }
 
   /** Where a file for `user` should go: the newest `chat receive`, else the peer. */

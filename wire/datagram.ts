@@ -10,6 +10,7 @@
  * Layout (44 bytes): "CHB" | version u8 | session id (16 bytes) |
  * counter u64 BE | first 16 bytes of HMAC-SHA256(token, the 28 bytes before).
  */
+import { u32At } from "./frame.ts";
 import { HeartbeatKey } from "./heartbeat_mac.ts";
 import { MAX_DATAGRAM_BYTES } from "./limits.ts";
 import type { Decoded } from "./decode.ts";
@@ -124,11 +125,6 @@ export function verifyHeartbeat(
 
 /** Where verifyHeartbeat computes a MAC (JavaScript runs one at a time). */
 const MAC_SCRATCH = new Uint8Array(MAC_BYTES);
-
-function u32At(b: Uint8Array, at: number): number {
-  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) |
-    b[at + 3]!) >>> 0;
-}
 
 const HEX_DIGITS = Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
 const SESSION_CODES: number[] = new Array(32).fill(0);

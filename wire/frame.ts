@@ -59,6 +59,12 @@ export function writeHeader(
   out[4] = kind === "control" ? KIND_CONTROL : KIND_DATA;
 }
 
+/** The big-endian unsigned 32-bit number at `at` (a frame's length, say). */
+export function u32At(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) |
+    b[at + 3]!) >>> 0;
+}
+
 /** Frames at least this big are assembled in a reused buffer (see FrameDecoder). */
 const REUSE_MIN_BYTES = 64 * 1024;
 
@@ -153,8 +159,7 @@ export class FrameDecoder {
       if (!this.#inFrame) {
         // Fast path: a whole header and payload inside this chunk, no copy.
         if (this.#headerFill === 0 && chunk.length - at >= FRAME_HEADER_BYTES) {
-          const length = ((chunk[at]! << 24) | (chunk[at + 1]! << 16) |
-            (chunk[at + 2]! << 8) | chunk[at + 3]!) >>> 0;
+          const length = u32At(chunk, at);
           const kind = chunk[at + 4]!;
           const err = this.#checkHeader(length, kind);
           if (err) return this.#fail(frames, err);
@@ -180,8 +185,7 @@ export class FrameDecoder {
         this.#headerFill += take;
         at += take;
         if (this.#headerFill < FRAME_HEADER_BYTES) break;
-        const length = ((header[0]! << 24) | (header[1]! << 16) |
-          (header[2]! << 8) | header[3]!) >>> 0;
+        const length = u32At(header, 0);
         const kind = header[4]!;
         const err = this.#checkHeader(length, kind);
         if (err) return this.#fail(frames, err);

@@ -19,7 +19,12 @@
 import { checkShape, type Infer, int, oneOf, pick, str } from "./schema.ts";
 import { userName } from "./messages.ts";
 import type { Decoded } from "./decode.ts";
-import { encodeFrame, FRAME_HEADER_BYTES, KIND_CONTROL } from "./frame.ts";
+import {
+  encodeFrame,
+  FRAME_HEADER_BYTES,
+  KIND_CONTROL,
+  u32At,
+} from "./frame.ts";
 import { base64url, fromBase64url, importEd25519Public } from "./ticket.ts";
 
 /** Relay protocol version carried by every preamble. */
@@ -425,8 +430,7 @@ export class PreambleDecoder<T> {
       this.#headerFill += take;
       at = take;
       if (this.#headerFill < FRAME_HEADER_BYTES) return null;
-      const view = new DataView(this.#header.buffer);
-      const length = view.getUint32(0);
+      const length = u32At(this.#header, 0);
       if (this.#header[4] !== KIND_CONTROL) {
         return this.#fail("relay preamble must be a control frame");
       }
